@@ -1,0 +1,135 @@
+"""The ``Channel`` interface every adapter implements, its optional capabilities, and discovery."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from importlib.metadata import entry_points
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from bridge.model import Address, Content, Event, Media, Profile, RemoteId
+
+ENTRY_POINT_GROUP = "chatbridge.adapters"
+
+
+async def _no_ack() -> None:
+    return None
+
+
+@attrs.frozen
+class EventBatch:
+    """Events an adapter received together, and how to acknowledge them at their source.
+
+    The core calls ``ack()`` only after every event of the batch is committed to its journal;
+    the adapter then tells its source it may forget them (WeChat: persist the new SyncKey;
+    Matrix: answer the appservice transaction 200). An un-acked batch is delivered again after
+    a restart, so the adapter must not ack by itself.
+    """
+
+    events: tuple[Event, ...]
+    ack: Callable[[], Awaitable[None]] = _no_ack
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """One remote protocol account, as the core sees it (the model: matterbridge's ``Bridger``).
+
+    ``name`` is the adapter's registered name. ``stable_addresses`` is False when addresses
+    change between login sessions (WeChat UserNames): the core then maps them to identities.
+    """
+
+    name: str
+    stable_addresses: bool
+
+    async def start(self) -> None:
+        """Connect and begin producing events. Raises ``BridgeError`` when it cannot start."""
+
+    async def stop(self) -> None:
+        """Disconnect and end ``events()``. Idempotent; never raises."""
+
+    def events(self) -> AsyncIterator[EventBatch]:
+        """Inbound events in arrival order. Ends after ``stop()``."""
+        ...
+
+    async def send(self, chat: Address, content: Content) -> RemoteId:
+        """Send ``content`` to ``chat`` and return the remote message id.
+
+        Raises ``DeliveryFailed`` (``RateLimited``, ``Unsupported``, ...) or ``NotLoggedIn``.
+        """
+        ...
+
+    async def get_profile(self, address: Address) -> Profile:
+        """The current profile of a user or chat. Raises ``BridgeError`` if it is unknown."""
+        ...
+
+
+@runtime_checkable
+class SupportsMedia(Protocol):
+    """Optional: send files (images, voice, video, files, stickers)."""
+
+    async def send_media(self, chat: Address, media: Media) -> RemoteId:
+        """Upload and send ``media``; returns the remote message id. Raises ``DeliveryFailed``."""
+        ...
+
+
+@runtime_checkable
+class SupportsRevoke(Protocol):
+    """Optional: recall / redact a message this adapter sent."""
+
+    async def revoke(self, chat: Address, remote_id: RemoteId) -> None:
+        """Revoke ``remote_id``. Raises ``RevokeRefused`` with a user-facing reason."""
+
+
+@runtime_checkable
+class SupportsReplies(Protocol):
+    """Optional: send a message as a reply to another one."""
+
+    async def send_reply(self, chat: Address, content: Content, reply_to: RemoteId) -> RemoteId:
+        """Like ``Channel.send`` with the message marked as a reply to ``reply_to``."""
+        ...
+
+
+@runtime_checkable
+class SupportsMembers(Protocol):
+    """Optional: list the members of a group chat."""
+
+    async def get_members(self, chat: Address) -> Sequence[Profile]:
+        """Profiles of the members of ``chat``. Raises ``BridgeError`` if the chat is unknown."""
+        ...
+
+
+@runtime_checkable
+class SupportsTyping(Protocol):
+    """Optional: typing notifications."""
+
+    async def set_typing(self, chat: Address, typing: bool) -> None:
+        """Show or hide the typing indicator in ``chat``."""
+
+
+@runtime_checkable
+class SupportsReceipts(Protocol):
+    """Optional: read receipts."""
+
+    async def mark_read(self, chat: Address, remote_id: RemoteId) -> None:
+        """Mark ``chat`` read up to ``remote_id``."""
+
+
+@runtime_checkable
+class SupportsLogin(Protocol):
+    """Optional: interactive login (QR code) and logout, driven from the bot."""
+
+    async def login(self) -> None:
+        """Start a login; progress arrives as ``QRCodeNeeded`` / ``LoggedIn`` events."""
+
+    async def logout(self) -> None:
+        """End the remote session; a ``LoggedOut`` event follows."""
+
+
+def adapter_factories() -> dict[str, Callable[..., Channel]]:
+    """Every adapter registered in the ``chatbridge.adapters`` entry-point group, by name.
+
+    Returns name -> the class (or factory) the entry point names. Raises ``ImportError`` if a
+    registered adapter cannot be imported.
+    """
+    return {ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)}
