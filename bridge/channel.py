@@ -52,9 +52,13 @@ class Channel(Protocol):
         """Inbound events in arrival order. Ends after ``stop()``."""
         ...
 
-    async def send(self, chat: Address, content: Content) -> RemoteId:
+    async def send(
+        self, chat: Address, content: Content, *, sender: Profile | None = None
+    ) -> RemoteId:
         """Send ``content`` to ``chat`` and return the remote message id.
 
+        ``sender`` is who the message is from on the other side of the bridge; a puppeting
+        adapter (Matrix) posts as that person's ghost, others may ignore it.
         Raises ``DeliveryFailed`` (``RateLimited``, ``Unsupported``, ...) or ``NotLoggedIn``.
         """
         ...
@@ -68,7 +72,9 @@ class Channel(Protocol):
 class SupportsMedia(Protocol):
     """Optional: send files (images, voice, video, files, stickers)."""
 
-    async def send_media(self, chat: Address, media: Media) -> RemoteId:
+    async def send_media(
+        self, chat: Address, media: Media, *, sender: Profile | None = None
+    ) -> RemoteId:
         """Upload and send ``media``; returns the remote message id. Raises ``DeliveryFailed``."""
         ...
 
@@ -85,7 +91,14 @@ class SupportsRevoke(Protocol):
 class SupportsReplies(Protocol):
     """Optional: send a message as a reply to another one."""
 
-    async def send_reply(self, chat: Address, content: Content, reply_to: RemoteId) -> RemoteId:
+    async def send_reply(
+        self,
+        chat: Address,
+        content: Content,
+        reply_to: RemoteId,
+        *,
+        sender: Profile | None = None,
+    ) -> RemoteId:
         """Like ``Channel.send`` with the message marked as a reply to ``reply_to``."""
         ...
 
@@ -96,6 +109,18 @@ class SupportsMembers(Protocol):
 
     async def get_members(self, chat: Address) -> Sequence[Profile]:
         """Profiles of the members of ``chat``. Raises ``BridgeError`` if the chat is unknown."""
+        ...
+
+
+@runtime_checkable
+class SupportsPortals(Protocol):
+    """Optional: create the local chat (portal) that mirrors a chat of the other side."""
+
+    async def ensure_portal(self, remote: Profile, *, owner: Address) -> Address:
+        """Find or create the chat mirroring ``remote`` for the local user ``owner``.
+
+        Returns its address. Idempotent for the same ``remote.address``; raises ``BridgeError``.
+        """
         ...
 
 
