@@ -1,0 +1,409 @@
+"""The bridge's YAML configuration, validated into frozen values."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+import yaml
+
+from bridge.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: Token values meaning "generate me" (``-g`` writes generated tokens back into the file).
+TOKEN_PLACEHOLDERS = frozenset({"", "generate"})
+
+# Matrix spec "User Identifiers": characters allowed in a user localpart.
+_LOCALPART_CHARS = re.compile(r"[a-z0-9._=\-/+]+")
+_SERVER_NAME = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+_APPSERVICE_ID = re.compile(r"[A-Za-z0-9_.\-]+")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class PermissionLevel(enum.IntEnum):
+    """What a Matrix user may do with the bridge; ordered, so ``level >= USER`` works."""
+
+    NONE = 0
+    USER = 1
+    ADMIN = 2
+
+
+@attrs.frozen
+class HomeserverConfig:
+    """``homeserver``: where the homeserver's client API is (``address``, a URL without a
+    trailing slash) and its server name (``domain``, the part after ``:`` in user ids)."""
+
+    address: str
+    domain: str
+
+
+@attrs.frozen
+class BotConfig:
+    """``appservice.bot``: the bridge bot's localpart and profile."""
+
+    username: str
+    displayname: str = "WeChat bridge bot"
+    avatar: str = ""
+
+
+@attrs.frozen
+class AppserviceConfig:
+    """``appservice``: how the homeserver reaches us and how our users are named.
+
+    ``address`` is the URL the homeserver uses to reach the appservice; ``hostname``/``port``
+    is where the appservice HTTP server listens. ``username_template`` contains ``{identity}``
+    once; ``displayname_template`` contains ``{name}``.
+    """
+
+    address: str
+    hostname: str
+    port: int
+    id: str
+    bot: BotConfig
+    as_token: str = attrs.field(repr=False)
+    hs_token: str = attrs.field(repr=False)
+    username_template: str = "wechat_{identity}"
+    displayname_template: str = "{name} (WeChat)"
+
+
+@attrs.frozen
+class DatabaseConfig:
+    """``database``: the SQLite file (``path`` is resolved against the config file's folder)."""
+
+    path: Path
+
+
+@attrs.frozen
+class Permissions:
+    """``permissions``: rules keyed by ``*``, a server name, or a full user id.
+
+    The most specific rule wins: user id, then server name, then ``*``; no rule = ``NONE``.
+    """
+
+    rules: tuple[tuple[str, PermissionLevel], ...] = ()
+
+    def permission_for(self, user_id: str) -> PermissionLevel:
+        """The level of the Matrix user ``user_id`` (``@localpart:server``)."""
+        table = dict(self.rules)
+        if user_id in table:
+            return table[user_id]
+        _, sep, server = user_id.partition(":")
+        if sep and server in table:
+            return table[server]
+        return table.get("*", PermissionLevel.NONE)
+
+
+@attrs.frozen
+class DoublePuppetConfig:
+    """``double_puppet``: the secret used to log in as the Matrix user's own account
+    (an ``as_token:...`` appservice token or a shared-secret-auth secret)."""
+
+    secret: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class WeChatConfig:
+    """``wechat``: ``base_url`` overrides the web-protocol host (tests, simulator; ``None`` =
+    the real one); ``uos`` selects the UOS desktop login variant (PROTOCOL.md §2.4)."""
+
+    base_url: str | None = None
+    uos: bool = True
+
+
+@attrs.frozen
+class Config:
+    """The whole configuration file. Build with ``Config.from_file`` or ``Config.from_mapping``."""
+
+    homeserver: HomeserverConfig
+    appservice: AppserviceConfig
+    database: DatabaseConfig
+    permissions: Permissions
+    wechat: WeChatConfig
+    double_puppet: DoublePuppetConfig | None = None
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_file(cls, path: str | Path, *, allow_placeholder_tokens: bool = False) -> Config:
+        """Read and validate the YAML file at ``path``.
+
+        ``allow_placeholder_tokens`` accepts ``as_token``/``hs_token`` that are still to be
+        generated (registration generation only). Raises ``ConfigError`` naming the bad key.
+        """
+        path = Path(path)
+        return cls.from_mapping(
+            read_yaml(path), base_dir=path.parent, allow_placeholder_tokens=allow_placeholder_tokens
+        )
+
+    @classmethod
+    def from_mapping(
+        cls,
+        data: object,
+        *,
+        base_dir: Path = Path(),
+        allow_placeholder_tokens: bool = False,
+    ) -> Config:
+        """Validate already-parsed YAML ``data``. Raises ``ConfigError`` naming the bad key."""
+        root = _Section(_mapping(data, "(top level)"), "")
+        hs = root.section("homeserver")
+        homeserver = HomeserverConfig(address=hs.url("address"), domain=hs.server_name("domain"))
+        appservice = _appservice(root.section("appservice"), allow_placeholder_tokens)
+        db = root.section("database", optional=True)
+        db_path = Path(db.string("path", default="chatbridge.db"))
+        database = DatabaseConfig(path=db_path if db_path.is_absolute() else base_dir / db_path)
+        permissions = _permissions(root, homeserver.domain)
+        wc = root.section("wechat", optional=True)
+        base_url = wc.url("base_url", default="") or None
+        wechat = WeChatConfig(base_url=base_url, uos=wc.boolean("uos", default=True))
+        dp = root.section("double_puppet", optional=True)
+        secret = dp.string("secret", default="")
+        log = root.section("logging", optional=True)
+        level = log.string("level", default="INFO").upper()
+        if level not in _LOG_LEVELS:
+            raise ConfigError(f"logging.level: must be one of {', '.join(_LOG_LEVELS)}")
+        for section in (root, hs, db, wc, dp, log):
+            section.warn_unknown()
+        return cls(
+            homeserver=homeserver,
+            appservice=appservice,
+            database=database,
+            permissions=permissions,
+            wechat=wechat,
+            double_puppet=DoublePuppetConfig(secret) if secret else None,
+            log_level=level,
+        )
+
+    # ---- user ids ----------------------------------------------------------------------------
+
+    @property
+    def bot_user_id(self) -> str:
+        """The bridge bot's Matrix user id, ``@<bot.username>:<domain>``."""
+        return f"@{self.appservice.bot.username}:{self.homeserver.domain}"
+
+    def ghost_user_id(self, identity: str) -> str:
+        """The ghost user id for ``identity``; characters a localpart cannot hold are escaped
+        as the Matrix spec appendix "Mapping from other character sets" suggests."""
+        localpart = self.appservice.username_template.format(identity=escape_localpart(identity))
+        return f"@{localpart}:{self.homeserver.domain}"
+
+    @property
+    def ghost_regex(self) -> str:
+        """Anchored regex matching every ghost user id (and only those) of this bridge."""
+        prefix, _, suffix = self.appservice.username_template.partition("{identity}")
+        return f"^@{re.escape(prefix)}.+{re.escape(suffix)}:{re.escape(self.homeserver.domain)}$"
+
+    def is_ghost(self, user_id: str) -> bool:
+        """Whether ``user_id`` is one of this bridge's ghosts."""
+        return re.fullmatch(self.ghost_regex, user_id) is not None
+
+    def ghost_displayname(self, name: str) -> str:
+        """A ghost's display name from the contact's ``name``, per ``displayname_template``."""
+        return self.appservice.displayname_template.format(name=name)
+
+
+def escape_localpart(text: str) -> str:
+    """Encode ``text`` into localpart-safe characters, reversibly: ``A``->``_a``, ``_``->``__``,
+    other characters outside ``[a-z0-9.=-/+]`` -> ``=xx`` per UTF-8 byte (lowercase hex)."""
+    out: list[str] = []
+    for ch in text:
+        if ch == "_":
+            out.append("__")
+        elif "A" <= ch <= "Z":
+            out.append("_" + ch.lower())
+        elif ch == "=" or not _LOCALPART_CHARS.fullmatch(ch):
+            out.extend(f"={b:02x}" for b in ch.encode())
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse the YAML file at ``path`` with ``safe_load``. Raises ``ConfigError``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        raise ConfigError(f"config file {path} is not valid YAML{where}") from None
+
+
+def _mapping(value: object, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key}: expected a mapping of keys to values")
+    return value
+
+
+class _Section:
+    """One mapping of the file; remembers its dotted path and which keys were read."""
+
+    def __init__(self, data: Mapping[str, Any], path: str) -> None:
+        self._data = data
+        self._path = path
+        self._read: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self._path}.{name}" if self._path else name
+
+    def get(self, name: str) -> Any:
+        self._read.add(name)
+        return self._data.get(name)
+
+    def section(self, name: str, *, optional: bool = False) -> _Section:
+        value = self.get(name)
+        if value is None:
+            if not optional:
+                raise ConfigError(f"{self.key(name)}: missing section")
+            value = {}
+        return _Section(_mapping(value, self.key(name)), self.key(name))
+
+    def string(self, name: str, *, default: str | None = None) -> str:
+        value = self.get(name)
+        if value is None:
+            if default is None:
+                raise ConfigError(f"{self.key(name)}: missing")
+            return default
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise ConfigError(f"{self.key(name)}: expected a string")
+        return str(value)
+
+    def url(self, name: str, *, default: str | None = None) -> str:
+        value = self.string(name, default=default).rstrip("/")
+        if not value and default is not None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{self.key(name)}: expected an http(s) URL, got {value!r}")
+        return value
+
+    def server_name(self, name: str) -> str:
+        value = self.string(name)
+        if not _SERVER_NAME.fullmatch(value):
+            raise ConfigError(
+                f"{self.key(name)}: expected a server name like example.com, got {value!r}"
+            )
+        return value
+
+    def port(self, name: str, *, default: int) -> int:
+        value = self.get(name)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+            raise ConfigError(f"{self.key(name)}: expected a port number 1-65535, got {value!r}")
+        return value
+
+    def boolean(self, name: str, *, default: bool) -> bool:
+        value = self.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self.key(name)}: expected true or false, got {value!r}")
+        return value
+
+    def localpart(self, name: str, *, default: str | None = None) -> str:
+        value = self.string(name, default=default)
+        if not _LOCALPART_CHARS.fullmatch(value):
+            raise ConfigError(
+                f"{self.key(name)}: {value!r} is not a valid user localpart "
+                "(lowercase a-z, 0-9 and . _ = - / + only)"
+            )
+        return value
+
+    def token(self, name: str, *, allow_placeholder: bool) -> str:
+        value = self.string(name, default="")
+        if value in TOKEN_PLACEHOLDERS and not allow_placeholder:
+            raise ConfigError(
+                f"{self.key(name)}: not generated yet; generate the registration first "
+                "(python -m bridge -c CONFIG -g -r registration.yaml)"
+            )
+        return value
+
+    def warn_unknown(self) -> None:
+        for name in self._data:
+            if name not in self._read:
+                logger.warning("config: unknown key %s ignored", self.key(str(name)))
+
+
+def _appservice(sec: _Section, allow_placeholder_tokens: bool) -> AppserviceConfig:
+    bot_sec = sec.section("bot", optional=True)
+    bot = BotConfig(
+        username=bot_sec.localpart("username", default="wechatbot"),
+        displayname=bot_sec.string("displayname", default="WeChat bridge bot"),
+        avatar=bot_sec.string("avatar", default=""),
+    )
+    appservice_id = sec.string("id", default="wechat")
+    if not _APPSERVICE_ID.fullmatch(appservice_id):
+        raise ConfigError(f"{sec.key('id')}: use letters, digits, '_', '.' and '-' only")
+    username_template = sec.string("username_template", default="wechat_{identity}")
+    prefix, found, suffix = username_template.partition("{identity}")
+    rest = prefix + suffix
+    if not found or "{identity}" in suffix or (rest and not _LOCALPART_CHARS.fullmatch(rest)):
+        raise ConfigError(
+            f"{sec.key('username_template')}: must contain {{identity}} once, around "
+            f"localpart characters (e.g. wechat_{{identity}}), got {username_template!r}"
+        )
+    if bot.username.startswith(prefix) and bot.username.endswith(suffix):
+        raise ConfigError(
+            f"{sec.key('bot.username')}: {bot.username!r} falls inside the ghost namespace "
+            f"of username_template {username_template!r}; rename one of them"
+        )
+    displayname_template = sec.string("displayname_template", default="{name} (WeChat)")
+    try:
+        displayname_template.format(name="x")
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(
+            f"{sec.key('displayname_template')}: may use only the placeholder {{name}}"
+        ) from None
+    as_token = sec.token("as_token", allow_placeholder=allow_placeholder_tokens)
+    hs_token = sec.token("hs_token", allow_placeholder=allow_placeholder_tokens)
+    if as_token == hs_token and as_token not in TOKEN_PLACEHOLDERS:
+        raise ConfigError(f"{sec.key('hs_token')}: must differ from as_token")
+    config = AppserviceConfig(
+        address=sec.url("address"),
+        hostname=sec.string("hostname", default="127.0.0.1"),
+        port=sec.port("port", default=29350),
+        id=appservice_id,
+        bot=bot,
+        as_token=as_token,
+        hs_token=hs_token,
+        username_template=username_template,
+        displayname_template=displayname_template,
+    )
+    bot_sec.warn_unknown()
+    sec.warn_unknown()
+    return config
+
+
+def _permissions(root: _Section, domain: str) -> Permissions:
+    value = root.get("permissions")
+    if value is None:
+        # Without rules, only users of the bridge's own homeserver may use it.
+        return Permissions(rules=((domain, PermissionLevel.USER),))
+    rules: list[tuple[str, PermissionLevel]] = []
+    for who, level in _mapping(value, "permissions").items():
+        key = f"permissions.{who!s}"
+        who = str(who)
+        if not (
+            who == "*"
+            or _SERVER_NAME.fullmatch(who)
+            or (who.startswith("@") and ":" in who and len(who) > 3)
+        ):
+            raise ConfigError(f"{key}: expected '*', a server name or a user id like @me:server")
+        try:
+            rules.append((who, PermissionLevel[str(level).upper()]))
+        except KeyError:
+            raise ConfigError(f"{key}: expected user, admin or none, got {level!r}") from None
+    return Permissions(rules=tuple(rules))
