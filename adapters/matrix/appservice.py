@@ -1,0 +1,227 @@
+"""The appservice HTTP server the homeserver pushes transactions to."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from adapters.matrix.types import (
+    MalformedEvent,
+    RoomAlias,
+    RoomEvent,
+    Transaction,
+    TransactionId,
+    UserId,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Called with each new transaction; the transaction is answered 200 only once it returns.
+TransactionHandler = Callable[[Transaction], Awaitable[None]]
+#: Called for ``GET /users/{userId}``: True if the user now exists (create the ghost first).
+UserQuery = Callable[[UserId], Awaitable[bool]]
+#: Called for ``GET /rooms/{alias}``: True if the alias now exists (create the room first).
+RoomQuery = Callable[[RoomAlias], Awaitable[bool]]
+
+PREFIX = "/_matrix/app/v1"
+
+
+class TransactionLog(Protocol):
+    """Durable record of the transaction ids already processed, so a retry is not replayed."""
+
+    async def seen(self, txn_id: TransactionId) -> bool:
+        """Whether ``txn_id`` was marked before."""
+        ...
+
+    async def mark(self, txn_id: TransactionId) -> None:
+        """Remember ``txn_id`` as processed."""
+        ...
+
+
+class MemoryTransactionLog:
+    """A ``TransactionLog`` in memory, for tests; forgets everything on restart."""
+
+    def __init__(self) -> None:
+        self._seen: set[TransactionId] = set()
+
+    async def seen(self, txn_id: TransactionId) -> bool:
+        """Whether ``txn_id`` was marked before."""
+        return txn_id in self._seen
+
+    async def mark(self, txn_id: TransactionId) -> None:
+        """Remember ``txn_id``."""
+        self._seen.add(txn_id)
+
+
+async def _no_user(user_id: UserId) -> bool:
+    return False
+
+
+async def _no_room(alias: RoomAlias) -> bool:
+    return False
+
+
+def _error(status: int, errcode: str, message: str) -> web.Response:
+    return web.json_response({"errcode": errcode, "error": message}, status=status)
+
+
+class _PathOnlyAccessLogger(AbstractAccessLogger):
+    """Access log without query strings: legacy homeservers put ``access_token`` there."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.debug(
+            "%s %s -> %d in %.1f ms", request.method, request.path, response.status, time * 1000
+        )
+
+
+class AppserviceServer:
+    """aiohttp server for the homeserver -> appservice API (Matrix spec "Application Service
+    API", v1 paths plus the legacy unprefixed ones).
+
+    Every request except ``/health`` must carry ``hs_token`` as ``Authorization: Bearer``
+    (compared in constant time); otherwise 403 ``M_FORBIDDEN``. ``PUT .../transactions/{txnId}``
+    parses the events (malformed ones are logged and skipped; a malformed body is 400), calls
+    ``on_transaction`` once per new txnId and answers 200 after it returns, 500 if it raised so
+    the homeserver retries. Transactions are processed one at a time, in arrival order.
+    """
+
+    def __init__(
+        self,
+        hs_token: str,
+        on_transaction: TransactionHandler,
+        txn_log: TransactionLog,
+        *,
+        user_query: UserQuery = _no_user,
+        room_query: RoomQuery = _no_room,
+    ) -> None:
+        self._hs_token = hs_token.encode()
+        self._on_transaction = on_transaction
+        self._txn_log = txn_log
+        self._user_query = user_query
+        self._room_query = room_query
+        self._txn_lock = asyncio.Lock()
+        self._runner: web.AppRunner | None = None
+        self.app = web.Application(middlewares=[self._auth_middleware])
+        for prefix in (PREFIX, ""):
+            self.app.router.add_put(prefix + "/transactions/{txn_id}", self._transaction)
+            self.app.router.add_get(prefix + "/users/{user_id}", self._user)
+            self.app.router.add_get(prefix + "/rooms/{alias}", self._room)
+        self.app.router.add_post(PREFIX + "/ping", self._ping)
+        self.app.router.add_get("/health", self._health)
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on ``host``:``port`` (0 = any free port); returns the bound port.
+
+        Raises ``OSError`` if the address is taken.
+        """
+        runner = web.AppRunner(self.app, access_log_class=_PathOnlyAccessLogger)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        bound: int = runner.addresses[0][1]
+        logger.info("appservice listening on %s:%d", host, bound)
+        return bound
+
+    async def stop(self) -> None:
+        """Stop listening. Idempotent; never raises."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            try:
+                await runner.cleanup()
+            except Exception:
+                logger.exception("appservice server did not shut down cleanly")
+
+    @web.middleware
+    async def _auth_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path == "/health":
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            # Spec before v1.4: the token travelled as a query parameter.
+            token = request.query.get("access_token", "")
+        if not hmac.compare_digest(token.encode(), self._hs_token):
+            logger.warning("refused %s %s: missing or wrong hs_token", request.method, request.path)
+            return _error(403, "M_FORBIDDEN", "bad or missing hs_token")
+        return await handler(request)
+
+    async def _json_body(self, request: web.Request) -> dict[str, Any] | None:
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return body if isinstance(body, dict) else None
+
+    async def _transaction(self, request: web.Request) -> web.StreamResponse:
+        txn_id = TransactionId(request.match_info["txn_id"])
+        body = await self._json_body(request)
+        raw_events = body.get("events") if body is not None else None
+        if not isinstance(raw_events, list):
+            logger.warning("transaction %s: body is not an object with an events list", txn_id)
+            return _error(400, "M_BAD_JSON", "expected a JSON object with an 'events' list")
+        async with self._txn_lock:
+            if await self._txn_log.seen(txn_id):
+                logger.debug("transaction %s: already processed", txn_id)
+                return web.json_response({})
+            events: list[RoomEvent] = []
+            for raw in raw_events:
+                try:
+                    events.append(RoomEvent.from_wire(raw))
+                except MalformedEvent as exc:
+                    logger.warning("transaction %s: skipped a malformed event: %s", txn_id, exc)
+            txn = Transaction(txn_id, tuple(events), skipped=len(raw_events) - len(events))
+            try:
+                await self._on_transaction(txn)
+            except Exception:
+                logger.exception("transaction %s failed; the homeserver will retry", txn_id)
+                return _error(500, "M_UNKNOWN", "the bridge could not process the transaction")
+            await self._txn_log.mark(txn_id)
+        logger.debug("transaction %s: %d events processed", txn_id, len(events))
+        return web.json_response({})
+
+    async def _user(self, request: web.Request) -> web.StreamResponse:
+        user_id = UserId(request.match_info["user_id"])
+        try:
+            exists = await self._user_query(user_id)
+        except Exception:
+            logger.exception("user query for %s failed", user_id)
+            return _error(500, "M_UNKNOWN", "the bridge could not answer the user query")
+        if exists:
+            return web.json_response({})
+        return _error(404, "M_NOT_FOUND", "no such user")
+
+    async def _room(self, request: web.Request) -> web.StreamResponse:
+        alias = RoomAlias(request.match_info["alias"])
+        try:
+            exists = await self._room_query(alias)
+        except Exception:
+            logger.exception("room query for %s failed", alias)
+            return _error(500, "M_UNKNOWN", "the bridge could not answer the room query")
+        if exists:
+            return web.json_response({})
+        return _error(404, "M_NOT_FOUND", "no such room alias")
+
+    async def _ping(self, request: web.Request) -> web.StreamResponse:
+        body = await self._json_body(request)
+        if body is None:
+            logger.warning("ping: body is not a JSON object")
+            return _error(400, "M_BAD_JSON", "expected a JSON object")
+        logger.debug("ping from the homeserver (transaction_id %r)", body.get("transaction_id"))
+        return web.json_response({})
+
+    async def _health(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"status": "ok", "listening": self._runner is not None})

@@ -1,0 +1,128 @@
+"""Matrix identifiers and the room events an appservice transaction carries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NewType
+
+import attrs
+
+#: ``@localpart:server``. The only Matrix id whose server part may be read (permissions).
+UserId = NewType("UserId", str)
+#: Opaque room id. Room version 12 ids carry no server name: never parse one.
+RoomId = NewType("RoomId", str)
+#: Opaque event id (``$...``).
+EventId = NewType("EventId", str)
+#: ``#alias:server``.
+RoomAlias = NewType("RoomAlias", str)
+#: ``mxc://server/media_id`` content URI.
+MxcUri = NewType("MxcUri", str)
+#: Id of a homeserver -> appservice transaction (path parameter ``txnId``).
+TransactionId = NewType("TransactionId", str)
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class MalformedEvent(ValueError):
+    """An event in a transaction lacks a required field or has one of the wrong type."""
+
+
+def _required_str(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise MalformedEvent(f"event field {key!r} missing or not a string")
+    return value
+
+
+@attrs.frozen
+class RoomEvent:
+    """One event of a transaction (Matrix spec "Client-Server API: Room Events").
+
+    ``content`` is the event's JSON content as received (read-only); ``state_key`` is ``None``
+    for message events; ``redacts`` is set on ``m.room.redaction`` (from the top level in
+    room versions < 11, from ``content`` since); ``timestamp_ms`` is ``origin_server_ts``.
+    """
+
+    event_id: EventId
+    room_id: RoomId
+    sender: UserId
+    type: str
+    content: Mapping[str, Any] = attrs.field(repr=False, default=_EMPTY)
+    state_key: str | None = None
+    timestamp_ms: int = 0
+    redacts: EventId | None = None
+
+    @classmethod
+    def from_wire(cls, data: object) -> RoomEvent:
+        """Build from the JSON object of a transaction's ``events`` list.
+
+        Raises ``MalformedEvent`` if ``event_id``, ``room_id``, ``sender`` or ``type`` are not
+        non-empty strings or ``content`` is not an object.
+        """
+        if not isinstance(data, Mapping):
+            raise MalformedEvent("event is not a JSON object")
+        content = data.get("content", {})
+        if not isinstance(content, Mapping):
+            raise MalformedEvent("event field 'content' is not an object")
+        state_key = data.get("state_key")
+        ts = data.get("origin_server_ts")
+        redacts = data.get("redacts") or content.get("redacts")
+        return cls(
+            event_id=EventId(_required_str(data, "event_id")),
+            room_id=RoomId(_required_str(data, "room_id")),
+            sender=UserId(_required_str(data, "sender")),
+            type=_required_str(data, "type"),
+            content=MappingProxyType(dict(content)),
+            state_key=state_key if isinstance(state_key, str) else None,
+            timestamp_ms=ts if isinstance(ts, int) and not isinstance(ts, bool) else 0,
+            redacts=EventId(redacts) if isinstance(redacts, str) and redacts else None,
+        )
+
+    @property
+    def is_state(self) -> bool:
+        """Whether this is a state event (it has a ``state_key``, possibly empty)."""
+        return self.state_key is not None
+
+    @property
+    def msgtype(self) -> str:
+        """``content.msgtype`` of an ``m.room.message`` (``m.text``, ``m.image``, ...), else ''."""
+        value = self.content.get("msgtype")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def membership(self) -> str:
+        """``content.membership`` of an ``m.room.member`` (``invite``, ``join``, ...), else ''."""
+        value = self.content.get("membership")
+        return value if isinstance(value, str) else ""
+
+
+@attrs.frozen
+class Transaction:
+    """A homeserver -> appservice transaction (spec "Pushing events").
+
+    ``events`` holds the well-formed room events in order; ``skipped`` counts malformed ones
+    that were logged and left out.
+    """
+
+    txn_id: TransactionId
+    events: tuple[RoomEvent, ...]
+    skipped: int = 0
+
+
+@attrs.frozen
+class Member:
+    """A joined member of a room: user id, display name and avatar (``None`` = unset)."""
+
+    user_id: UserId
+    displayname: str | None = None
+    avatar_url: MxcUri | None = None
+
+
+@attrs.frozen
+class Download:
+    """Downloaded media: the bytes, their content type and the server's filename (if any)."""
+
+    data: bytes = attrs.field(repr=lambda d: f"<{len(d)} bytes>")
+    content_type: str = "application/octet-stream"
+    filename: str | None = None
