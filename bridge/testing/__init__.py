@@ -1,0 +1,1 @@
+"""Test support shipped with the bridge: an in-memory ``Channel`` and the Channel contract suite."""

@@ -1,0 +1,495 @@
+"""The contract every ``Channel`` implementation must pass, as reusable async checks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Protocol
+
+import attrs
+
+from bridge.channel import (
+    ENTRY_POINT_GROUP,
+    Channel,
+    EventBatch,
+    SupportsLogin,
+    SupportsMedia,
+    SupportsMembers,
+    SupportsPortals,
+    SupportsReceipts,
+    SupportsReplies,
+    SupportsRevoke,
+    SupportsTyping,
+)
+from bridge.errors import BridgeError, NotLoggedIn
+from bridge.model import (
+    Address,
+    ChatKind,
+    Content,
+    Event,
+    LoggedOut,
+    Media,
+    MediaKind,
+    Message,
+    Profile,
+    RemoteId,
+    Text,
+)
+from bridge.testing.memory import QR_PNG
+
+#: Entry-point group where an out-of-tree adapter registers its harness factory under the
+#: adapter's own name. In-tree adapters use a ``contract_harness`` module next to their
+#: entry point's module instead (see ``find_harness``).
+HARNESS_GROUP = "chatbridge.contract_harnesses"
+
+
+@attrs.frozen
+class Observed:
+    """A message as the remote side saw it: its id there, content (media with its bytes),
+    the id it replies to, and whether it was revoked / redacted since."""
+
+    remote_id: RemoteId
+    content: Content
+    reply_to: RemoteId | None = None
+    revoked: bool = False
+
+
+class ContractHarness(Protocol):
+    """Drives one adapter's remote side for the contract checks.
+
+    ``channel`` is constructed but not started; the checks start it and call ``ready()``.
+    ``chat`` is a direct chat the remote side knows; inbound messages in it come from ``peer``.
+    ``group`` is a group chat with members (or None), ``owner`` the local user who owns portals
+    (or None when the adapter has no portals). ``timeout_s`` bounds every wait of a check.
+    """
+
+    @property
+    def channel(self) -> Channel: ...
+    @property
+    def chat(self) -> Address: ...
+    @property
+    def peer(self) -> Address: ...
+    @property
+    def group(self) -> Address | None: ...
+    @property
+    def owner(self) -> Address | None: ...
+    @property
+    def timeout_s(self) -> float: ...
+
+    async def ready(self) -> None:
+        """After ``channel.start()``: bring the channel to where it sends and receives (for
+        instance, scan the QR code on the simulated phone). Returns when it is ready."""
+
+    async def make_inbound_text(self, chat: Address, text: str) -> None:
+        """Make the remote side send ``text`` into ``chat`` (from ``peer``)."""
+
+    async def observe_sent(self, chat: Address) -> Sequence[Observed]:
+        """Every message the channel delivered to ``chat`` so far, oldest first."""
+        ...
+
+    async def restart(self) -> Channel | None:
+        """Stop the channel and return a started, ready channel that shares its persisted
+        state (the same object or a new one), or None if the adapter cannot be restarted."""
+        ...
+
+
+HarnessFactory = Callable[[], AbstractAsyncContextManager[ContractHarness]]
+Check = Callable[[ContractHarness], Coroutine[Any, Any, None]]
+
+
+class ContractViolation(AssertionError):
+    """The channel broke a promise of the ``Channel`` contract; the message says which."""
+
+
+class NotApplicable(Exception):
+    """The check does not apply to this adapter (a capability it does not declare)."""
+
+
+def _expect(condition: bool, promise: str) -> None:
+    if not condition:
+        raise ContractViolation(promise)
+
+
+# ---- consuming events ------------------------------------------------------------------------
+
+
+class EventTap:
+    """Consumes ``channel.events()`` in a background task, records each batch and, unless
+    told otherwise, acknowledges it as the core would."""
+
+    def __init__(self, channel: Channel, timeout_s: float, *, ack: bool = True) -> None:
+        self.batches: list[EventBatch] = []
+        self.ended = asyncio.Event()
+        self._ack = ack
+        self._timeout_s = timeout_s
+        self._changed = asyncio.Event()
+        self._task = asyncio.create_task(self._run(channel))
+
+    async def _run(self, channel: Channel) -> None:
+        try:
+            async for batch in channel.events():
+                self.batches.append(batch)
+                if self._ack:
+                    await batch.ack()
+                self._changed.set()
+        finally:
+            self.ended.set()
+            self._changed.set()
+
+    def events(self) -> list[Event]:
+        """Every event seen so far, in order."""
+        return [e for b in self.batches for e in b.events]
+
+    async def wait_for(self, match: Callable[[Event], bool], what: str) -> tuple[Event, int]:
+        """The first event (and the index of its batch) for which ``match`` is true.
+        Raises ``ContractViolation`` naming ``what`` if none comes within the timeout."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                while True:
+                    for index, batch in enumerate(self.batches):
+                        for event in batch.events:
+                            if match(event):
+                                return event, index
+                    if self.ended.is_set():
+                        raise ContractViolation(f"events() ended before {what}")
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            raise ContractViolation(f"no {what} within {self._timeout_s} s") from None
+
+    async def wait_ended(self, what: str) -> None:
+        """Wait until ``events()`` ended; ``ContractViolation`` naming ``what`` otherwise."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self.ended.wait()
+        except TimeoutError:
+            raise ContractViolation(what) from None
+        await self._task  # re-raises what events() raised
+
+    async def close(self) -> None:
+        """Stop consuming."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+@contextlib.asynccontextmanager
+async def running(h: ContractHarness, *, ack: bool = True) -> AsyncIterator[EventTap]:
+    """Start ``h.channel``, tap its events, wait for ``ready()``; stop it on exit."""
+    await h.channel.start()
+    tap = EventTap(h.channel, h.timeout_s, ack=ack)
+    try:
+        async with asyncio.timeout(h.timeout_s):
+            await h.ready()
+        yield tap
+    finally:
+        await tap.close()
+        await h.channel.stop()
+
+
+def _text_message(chat: Address, body: str) -> Callable[[Event], bool]:
+    def match(event: Event) -> bool:
+        return (
+            isinstance(event, Message)
+            and event.chat == chat
+            and isinstance(event.content, Text)
+            and event.content.body == body
+        )
+
+    return match
+
+
+def _unique(label: str) -> str:
+    return f"contract {label} {uuid.uuid4().hex[:8]}"
+
+
+async def _observed(h: ContractHarness, chat: Address, remote_id: RemoteId) -> Observed:
+    for seen in await h.observe_sent(chat):
+        if seen.remote_id == remote_id:
+            return seen
+    raise ContractViolation(f"the remote side did not observe message {remote_id} in {chat}")
+
+
+# ---- the checks ------------------------------------------------------------------------------
+
+
+async def check_is_channel(h: ContractHarness) -> None:
+    """The object satisfies ``Channel`` at run time, with a name and ``stable_addresses``."""
+    channel = h.channel
+    _expect(isinstance(channel, Channel), "the adapter is an instance of Channel")
+    _expect(isinstance(channel.name, str) and bool(channel.name), "name is a non-empty str")
+    _expect(isinstance(channel.stable_addresses, bool), "stable_addresses is a bool")
+
+
+async def check_start_stop(h: ContractHarness) -> None:
+    """``stop()`` is idempotent and ends ``events()``; a fresh ``events()`` after it ends too."""
+    async with running(h) as tap:
+        await h.channel.stop()
+        await h.channel.stop()
+        await tap.wait_ended("events() did not end after stop()")
+    after = EventTap(h.channel, h.timeout_s)
+    try:
+        await after.wait_ended("events() called after stop() did not end")
+    finally:
+        await after.close()
+
+
+async def check_inbound_text(h: ContractHarness) -> None:
+    """Inbound text arrives as a ``Message`` in an ``EventBatch`` with chat, sender, body."""
+    body = _unique("inbound")
+    async with running(h) as tap:
+        await h.make_inbound_text(h.chat, body)
+        event, _ = await tap.wait_for(_text_message(h.chat, body), "inbound text message")
+    assert isinstance(event, Message)
+    _expect(event.sender == h.peer, f"the sender is {h.peer!r}, got {event.sender!r}")
+    _expect(bool(event.remote_id), "an inbound message has a non-empty remote id")
+    _expect(event.timestamp > 0, "an inbound message has a timestamp")
+
+
+async def check_unacked_redelivered(h: ContractHarness) -> None:
+    """After a restart, an un-acked batch is delivered again and an acked one is not."""
+    first, second = _unique("acked"), _unique("unacked")
+    await h.channel.start()
+    tap = EventTap(h.channel, h.timeout_s, ack=False)
+    try:
+        async with asyncio.timeout(h.timeout_s):
+            await h.ready()
+        await h.make_inbound_text(h.chat, first)
+        _, index = await tap.wait_for(_text_message(h.chat, first), "the first inbound message")
+        await tap.batches[index].ack()
+        await h.make_inbound_text(h.chat, second)
+        await tap.wait_for(_text_message(h.chat, second), "the second inbound message")
+    finally:
+        await tap.close()
+    channel = await h.restart()
+    if channel is None:
+        await h.channel.stop()
+        raise NotApplicable("the harness cannot restart this adapter")
+    again = EventTap(channel, h.timeout_s)
+    try:
+        event, _ = await again.wait_for(
+            lambda e: _text_message(h.chat, first)(e) or _text_message(h.chat, second)(e),
+            "redelivery of the un-acked batch after a restart",
+        )
+        assert isinstance(event, Message) and isinstance(event.content, Text)
+        _expect(event.content.body == second, "an acked batch is not delivered again")
+    finally:
+        await again.close()
+        await channel.stop()
+
+
+async def check_send_text(h: ContractHarness) -> None:
+    """``send`` returns a non-empty ``RemoteId`` and the remote side sees the text."""
+    body = _unique("outbound")
+    async with running(h):
+        remote_id = await h.channel.send(h.chat, Text(body))
+        _expect(isinstance(remote_id, str) and bool(remote_id), "send returns a RemoteId")
+        seen = await _observed(h, h.chat, remote_id)
+    _expect(
+        isinstance(seen.content, Text) and seen.content.body == body,
+        f"the remote side sees the text {body!r}, got {seen.content!r}",
+    )
+
+
+async def check_get_profile(h: ContractHarness) -> None:
+    """``get_profile`` answers for a known chat and raises ``BridgeError`` for an unknown one."""
+    async with running(h):
+        profile = await h.channel.get_profile(h.chat)
+        _expect(isinstance(profile, Profile), "get_profile returns a Profile")
+        _expect(profile.address == h.chat, "the profile's address is the one asked for")
+        try:
+            await h.channel.get_profile(Address(f"@contract-unknown-{uuid.uuid4().hex}"))
+        except BridgeError:
+            pass
+        else:
+            raise ContractViolation("get_profile of an unknown address raises BridgeError")
+
+
+async def check_send_media(h: ContractHarness) -> None:
+    """``send_media`` delivers the same bytes."""
+    channel = h.channel
+    if not isinstance(channel, SupportsMedia):
+        raise NotApplicable("the adapter does not declare SupportsMedia")
+    media = Media(MediaKind.IMAGE, QR_PNG, mimetype="image/png", filename="contract.png")
+    async with running(h):
+        remote_id = await channel.send_media(h.chat, media)
+        seen = await _observed(h, h.chat, remote_id)
+    _expect(
+        isinstance(seen.content, Media) and seen.content.data == media.data,
+        "the remote side receives the media's bytes unchanged",
+    )
+
+
+async def check_revoke(h: ContractHarness) -> None:
+    """``revoke`` of a message the channel sent makes the remote side see it revoked."""
+    channel = h.channel
+    if not isinstance(channel, SupportsRevoke):
+        raise NotApplicable("the adapter does not declare SupportsRevoke")
+    async with running(h):
+        remote_id = await h.channel.send(h.chat, Text(_unique("to revoke")))
+        await channel.revoke(h.chat, remote_id)
+        seen = await _observed(h, h.chat, remote_id)
+    _expect(seen.revoked, "the remote side sees the message revoked")
+
+
+async def check_send_reply(h: ContractHarness) -> None:
+    """``send_reply`` marks the message as a reply to the given one."""
+    channel = h.channel
+    if not isinstance(channel, SupportsReplies):
+        raise NotApplicable("the adapter does not declare SupportsReplies")
+    async with running(h):
+        original = await h.channel.send(h.chat, Text(_unique("original")))
+        body = _unique("reply")
+        reply = await channel.send_reply(h.chat, Text(body), original)
+        seen = await _observed(h, h.chat, reply)
+    _expect(seen.reply_to == original, f"the reply refers to {original}, got {seen.reply_to}")
+    _expect(isinstance(seen.content, Text) and body in seen.content.body, "the reply's text")
+
+
+async def check_members(h: ContractHarness) -> None:
+    """``get_members`` of a group returns its members' profiles."""
+    channel = h.channel
+    if not isinstance(channel, SupportsMembers):
+        raise NotApplicable("the adapter does not declare SupportsMembers")
+    if h.group is None:
+        raise NotApplicable("the harness offers no group chat")
+    async with running(h):
+        members = await channel.get_members(h.group)
+    _expect(len(members) > 0, "a group has members")
+    _expect(all(isinstance(m, Profile) for m in members), "members are Profiles")
+
+
+async def check_portal(h: ContractHarness) -> None:
+    """``ensure_portal`` is idempotent per remote address and distinct across addresses."""
+    channel = h.channel
+    if not isinstance(channel, SupportsPortals):
+        raise NotApplicable("the adapter does not declare SupportsPortals")
+    if h.owner is None:
+        raise NotApplicable("the harness offers no portal owner")
+    tag = uuid.uuid4().hex[:8]
+    one = Profile(Address(f"contract-remote-{tag}-1"), ChatKind.DIRECT, name="Contract One")
+    two = Profile(Address(f"contract-remote-{tag}-2"), ChatKind.GROUP, name="Contract Two")
+    async with running(h):
+        first = await channel.ensure_portal(one, owner=h.owner)
+        again = await channel.ensure_portal(one, owner=h.owner)
+        other = await channel.ensure_portal(two, owner=h.owner)
+    _expect(bool(first), "ensure_portal returns an address")
+    _expect(first == again, "ensure_portal is idempotent for the same remote address")
+    _expect(first != other, "different remote chats get different portals")
+
+
+async def check_typing_and_receipts(h: ContractHarness) -> None:
+    """``set_typing`` and ``mark_read`` accept a known chat and an inbound message."""
+    channel = h.channel
+    typing = isinstance(channel, SupportsTyping)
+    receipts = isinstance(channel, SupportsReceipts)
+    if not typing and not receipts:
+        raise NotApplicable("the adapter declares neither SupportsTyping nor SupportsReceipts")
+    body = _unique("to read")
+    async with running(h) as tap:
+        if isinstance(channel, SupportsTyping):
+            await channel.set_typing(h.chat, True)
+            await channel.set_typing(h.chat, False)
+        if isinstance(channel, SupportsReceipts):
+            await h.make_inbound_text(h.chat, body)
+            event, _ = await tap.wait_for(_text_message(h.chat, body), "inbound message")
+            assert isinstance(event, Message)
+            await channel.mark_read(h.chat, event.remote_id)
+
+
+async def check_logout(h: ContractHarness) -> None:
+    """``logout`` emits ``LoggedOut`` and sending afterwards raises ``NotLoggedIn``."""
+    channel = h.channel
+    if not isinstance(channel, SupportsLogin):
+        raise NotApplicable("the adapter does not declare SupportsLogin")
+    async with running(h) as tap:
+        await channel.logout()
+        await tap.wait_for(lambda e: isinstance(e, LoggedOut), "LoggedOut event")
+        try:
+            await h.channel.send(h.chat, Text(_unique("after logout")))
+        except NotLoggedIn:
+            pass
+        else:
+            raise ContractViolation("send after logout raises NotLoggedIn")
+
+
+CHECKS: dict[str, Check] = {
+    "is_channel": check_is_channel,
+    "start_stop": check_start_stop,
+    "inbound_text": check_inbound_text,
+    "unacked_redelivered": check_unacked_redelivered,
+    "send_text": check_send_text,
+    "get_profile": check_get_profile,
+    "send_media": check_send_media,
+    "revoke": check_revoke,
+    "send_reply": check_send_reply,
+    "members": check_members,
+    "portal": check_portal,
+    "typing_and_receipts": check_typing_and_receipts,
+    "logout": check_logout,
+}
+"""Every check by name, in the order a new adapter usually gets them to pass."""
+
+
+# ---- finding adapters and their harnesses ----------------------------------------------------
+
+
+@attrs.frozen
+class AdapterUnderTest:
+    """A registered adapter and its harness factory, or the reason it cannot be tested."""
+
+    name: str
+    harness: HarnessFactory | None
+    reason: str = ""
+
+
+def find_harness(entry_point: EntryPoint) -> AdapterUnderTest:
+    """Load one ``chatbridge.adapters`` entry point and find its harness factory.
+
+    Convention: a factory registered under the adapter's name in the ``HARNESS_GROUP``
+    entry-point group, else a ``contract_harness()`` function in the module
+    ``contract_harness`` of the package holding the entry point's module (for
+    ``adapters.wechat.channel:WeChatChannel``: ``adapters/wechat/contract_harness.py``). The
+    factory returns an async context manager yielding a ``ContractHarness``. Never raises: a
+    missing adapter or harness gives ``harness=None`` and a reason naming the adapter.
+    """
+    name = entry_point.name
+    try:
+        entry_point.load()
+    except Exception as e:  # any import failure of a third-party module means "cannot test"
+        return AdapterUnderTest(
+            name, None, f"adapter {name!r} ({entry_point.value}) cannot be loaded: {e!r}"
+        )
+    for registered in entry_points(group=HARNESS_GROUP, name=name):
+        try:
+            return AdapterUnderTest(name, registered.load())
+        except Exception as e:
+            return AdapterUnderTest(name, None, f"harness of adapter {name!r} failed: {e!r}")
+    package = entry_point.module.rpartition(".")[0]
+    module_name = f"{package}.contract_harness" if package else "contract_harness"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name != module_name:
+            return AdapterUnderTest(name, None, f"{module_name} of adapter {name!r}: {e!r}")
+        return AdapterUnderTest(
+            name,
+            None,
+            f"adapter {name!r} has no contract harness yet: add {module_name}.contract_harness"
+            f"() or register one in the {HARNESS_GROUP!r} entry-point group",
+        )
+    factory = getattr(module, "contract_harness", None)
+    if not callable(factory):
+        return AdapterUnderTest(name, None, f"{module_name} has no contract_harness() function")
+    return AdapterUnderTest(name, factory)
+
+
+def registered_adapters() -> list[AdapterUnderTest]:
+    """Every adapter of the ``chatbridge.adapters`` group, loaded one by one (unlike
+    ``bridge.channel.adapter_factories``, one broken adapter does not hide the others)."""
+    return [find_harness(ep) for ep in entry_points(group=ENTRY_POINT_GROUP)]

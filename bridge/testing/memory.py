@@ -1,0 +1,378 @@
+"""An in-memory ``Channel`` with every optional capability, for tests and as a reference adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import struct
+import time
+import zlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+
+import attrs
+
+from bridge.channel import EventBatch
+from bridge.errors import BridgeError, DeliveryFailed, NotLoggedIn, RevokeRefused, Unsupported
+from bridge.model import (
+    Address,
+    ChatKind,
+    ContactBook,
+    Content,
+    Event,
+    LoggedIn,
+    LoggedOut,
+    Media,
+    Message,
+    Profile,
+    QRCodeNeeded,
+    RemoteId,
+    Text,
+)
+
+# ---- what the "remote side" observed --------------------------------------------------------
+
+
+@attrs.frozen
+class Sent:
+    """A message sent through the channel by ``send``, ``send_media`` or ``send_reply``.
+
+    ``sender`` is the profile the core passed (who the message is from on the other side).
+    """
+
+    chat: Address
+    content: Content
+    remote_id: RemoteId
+    sender: Profile | None = None
+    reply_to: RemoteId | None = None
+
+
+@attrs.frozen
+class Revoked:
+    """A successful ``revoke`` of ``remote_id`` in ``chat``."""
+
+    chat: Address
+    remote_id: RemoteId
+
+
+@attrs.frozen
+class TypingSet:
+    """A ``set_typing`` call."""
+
+    chat: Address
+    typing: bool
+
+
+@attrs.frozen
+class MarkedRead:
+    """A ``mark_read`` call."""
+
+    chat: Address
+    remote_id: RemoteId
+
+
+Outbound = Sent | Revoked | TypingSet | MarkedRead
+
+
+def _png_1x1() -> bytes:
+    """A valid 1x1 white PNG (stands in for the QR code image)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+QR_PNG = _png_1x1()
+
+
+class MemoryChannel:
+    """A ``Channel`` whose remote side is this object: tests inject inbound events and read
+    what was sent. Implements ``Channel`` and every ``Supports*`` capability of
+    ``bridge/channel.py``.
+
+    Inbound: ``inject(*events)`` queues one ``EventBatch``; ``events()`` yields it while the
+    channel runs. ``acked`` lists the numbers of batches the core acknowledged, in ack order.
+    An un-acked batch is delivered again after ``stop()`` + ``start()`` (a restart), as a real
+    adapter redelivers what its source still holds.
+
+    Outbound: ``sent`` records every send, reply, media, revoke, typing and read call in order
+    (``messages()`` filters the messages). Remote ids are ``"<name>:out:<n>"``.
+
+    Failure injection: ``fail_next(n, error)`` makes the next ``n`` sends raise ``error``;
+    ``refuse_revokes(reason)`` makes revokes raise ``RevokeRefused``; content types listed in
+    ``unsupported`` raise ``Unsupported``. Sending while stopped raises a retryable
+    ``DeliveryFailed``; while logged out, ``NotLoggedIn``.
+
+    Only one consumer may iterate ``events()`` at a time.
+    """
+
+    def __init__(
+        self,
+        name: str = "memory",
+        *,
+        stable_addresses: bool = True,
+        account: Profile | None = None,
+        profiles: Iterable[Profile] = (),
+        logged_in: bool = True,
+        unsupported: tuple[type, ...] = (),
+    ) -> None:
+        self.name = name
+        self.stable_addresses = stable_addresses
+        self.account = account or Profile(
+            address=Address(f"{name}:me"), name="Me", nick_name="Me", is_self=True
+        )
+        self.profiles: dict[Address, Profile] = {p.address: p for p in profiles}
+        self.members: dict[Address, tuple[Address, ...]] = {}
+        self.portals: dict[Address, Address] = {}
+        self.sent: list[Outbound] = []
+        self.acked: list[int] = []
+        self.logged_in = logged_in
+        self.unsupported = unsupported
+        self._running = False
+        self._stopped = False
+        self._pending: dict[int, tuple[Event, ...]] = {}
+        self._queue: asyncio.Queue[int | None] = asyncio.Queue()
+        self._batch_numbers = itertools.count(1)
+        self._out_ids = itertools.count(1)
+        self._in_ids = itertools.count(1)
+        self._logins = itertools.count(1)
+        self._failures: list[DeliveryFailed] = []
+        self._revoke_refusal: str | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True between ``start()`` and ``stop()``."""
+        return self._running
+
+    @property
+    def pending(self) -> tuple[int, ...]:
+        """Numbers of injected batches not acknowledged yet, oldest first."""
+        return tuple(self._pending)
+
+    async def start(self) -> None:
+        """Begin delivering batches: every un-acked one, oldest first. Idempotent."""
+        if self._running:
+            return
+        while not self._queue.empty():  # stale items and the end marker of the previous run
+            self._queue.get_nowait()
+        for number in self._pending:
+            self._queue.put_nowait(number)
+        self._running = True
+        self._stopped = False
+
+    async def stop(self) -> None:
+        """End ``events()``; un-acked batches stay pending for the next ``start()``.
+        Idempotent; never raises."""
+        if not self._running:
+            return
+        self._running = False
+        self._stopped = True
+        self._queue.put_nowait(None)
+
+    async def events(self) -> AsyncIterator[EventBatch]:
+        """Injected batches in order, each with an ``ack`` that records its number in
+        ``acked``. Waits for ``start()`` if not started; ends after ``stop()``."""
+        if self._stopped and not self._running:
+            return
+        while True:
+            number = await self._queue.get()
+            if number is None:
+                return
+            batch = self._pending.get(number)
+            if batch is not None:  # None: acked through an earlier delivery
+                yield EventBatch(batch, ack=functools.partial(self._ack, number))
+
+    async def _ack(self, number: int) -> None:
+        if self._pending.pop(number, None) is not None:
+            self.acked.append(number)
+
+    # ---- test-side controls ------------------------------------------------------------------
+
+    def inject(self, *events: Event) -> int:
+        """Queue ``events`` as one inbound batch; returns its number (1, 2, ...)."""
+        return self.inject_batch(events)
+
+    def inject_batch(self, events: Iterable[Event]) -> int:
+        """Queue ``events`` as one inbound batch; returns its number (1, 2, ...)."""
+        number = next(self._batch_numbers)
+        self._pending[number] = tuple(events)
+        if self._running:
+            self._queue.put_nowait(number)
+        return number
+
+    def incoming_text(
+        self,
+        chat: Address,
+        body: str,
+        *,
+        sender: Address | None = None,
+        chat_kind: ChatKind = ChatKind.DIRECT,
+        reply_to: RemoteId | None = None,
+        from_self: bool = False,
+    ) -> Message:
+        """A ``Message`` as the remote side would produce it, with a fresh remote id
+        ``"<name>:in:<n>"``; ``sender`` defaults to ``chat`` (a direct chat)."""
+        return Message(
+            chat=chat,
+            sender=sender or chat,
+            remote_id=RemoteId(f"{self.name}:in:{next(self._in_ids)}"),
+            content=Text(body),
+            timestamp=time.time(),
+            chat_kind=chat_kind,
+            reply_to=reply_to,
+            from_self=from_self,
+        )
+
+    def fail_next(self, count: int = 1, error: DeliveryFailed | None = None) -> None:
+        """Make the next ``count`` sends (any of send, send_media, send_reply) raise ``error``
+        (default: a retryable ``DeliveryFailed``)."""
+        failure = error or DeliveryFailed("injected delivery failure", retryable=True)
+        self._failures.extend([failure] * count)
+
+    def refuse_revokes(self, reason: str | None = "injected refusal") -> None:
+        """Make every ``revoke`` raise ``RevokeRefused(reason)``; ``None`` accepts them again."""
+        self._revoke_refusal = reason
+
+    def add_profiles(self, *profiles: Profile) -> None:
+        """Register (or replace) profiles answered by ``get_profile``."""
+        for profile in profiles:
+            self.profiles[profile.address] = profile
+
+    def set_members(self, chat: Address, members: Iterable[Profile]) -> None:
+        """Set the members of group ``chat`` (their profiles are registered too)."""
+        members = tuple(members)
+        self.add_profiles(*members)
+        self.members[chat] = tuple(m.address for m in members)
+
+    def scan(self, book: Sequence[Profile] | None = None) -> None:
+        """Complete a login as if the QR code was scanned: emits ``LoggedIn`` and the
+        ``ContactBook``. ``book`` replaces the registered profiles first (a WeChat re-login
+        gives every contact a new address)."""
+        if book is not None:
+            self.profiles = {p.address: p for p in book}
+            self.members = {}
+        self.logged_in = True
+        self.inject(LoggedIn(self.account), ContactBook(tuple(self.profiles.values())))
+
+    def messages(self, chat: Address | None = None) -> list[Sent]:
+        """The messages sent so far (optionally only those to ``chat``), oldest first."""
+        return [s for s in self.sent if isinstance(s, Sent) and chat in (None, s.chat)]
+
+    def revocations(self) -> list[Revoked]:
+        """The successful revokes so far, oldest first."""
+        return [s for s in self.sent if isinstance(s, Revoked)]
+
+    # ---- Channel and capabilities ------------------------------------------------------------
+
+    def _check_can_send(self, content: Content) -> None:
+        if not self._running:
+            raise DeliveryFailed(f"channel {self.name!r} is stopped", retryable=True)
+        if not self.logged_in:
+            raise NotLoggedIn(f"channel {self.name!r} is logged out; log in first")
+        if isinstance(content, self.unsupported):
+            raise Unsupported(f"{self.name} cannot carry {type(content).__name__} content")
+        if self._failures:
+            raise self._failures.pop(0)
+
+    def _record(
+        self,
+        chat: Address,
+        content: Content,
+        sender: Profile | None,
+        reply_to: RemoteId | None = None,
+    ) -> RemoteId:
+        self._check_can_send(content)
+        remote_id = RemoteId(f"{self.name}:out:{next(self._out_ids)}")
+        self.sent.append(Sent(chat, content, remote_id, sender, reply_to))
+        return remote_id
+
+    async def send(
+        self, chat: Address, content: Content, *, sender: Profile | None = None
+    ) -> RemoteId:
+        """Record ``content`` as sent to ``chat``; see the class doc for the errors."""
+        return self._record(chat, content, sender)
+
+    async def send_media(
+        self, chat: Address, media: Media, *, sender: Profile | None = None
+    ) -> RemoteId:
+        """Record ``media`` as sent to ``chat``."""
+        return self._record(chat, media, sender)
+
+    async def send_reply(
+        self,
+        chat: Address,
+        content: Content,
+        reply_to: RemoteId,
+        *,
+        sender: Profile | None = None,
+    ) -> RemoteId:
+        """Record ``content`` as sent to ``chat`` in reply to ``reply_to``."""
+        return self._record(chat, content, sender, reply_to)
+
+    async def revoke(self, chat: Address, remote_id: RemoteId) -> None:
+        """Record the revocation of a message this channel sent.
+
+        Raises ``RevokeRefused`` when refusals are injected, the message is unknown in
+        ``chat``, or it was already revoked.
+        """
+        if self._revoke_refusal is not None:
+            raise RevokeRefused(self._revoke_refusal)
+        if not any(s.chat == chat and s.remote_id == remote_id for s in self.messages()):
+            raise RevokeRefused(f"no message {remote_id} was sent to {chat}")
+        if Revoked(chat, remote_id) in self.sent:
+            raise RevokeRefused(f"message {remote_id} is already revoked")
+        self.sent.append(Revoked(chat, remote_id))
+
+    async def get_profile(self, address: Address) -> Profile:
+        """The registered profile of ``address`` (the account's own included).
+        Raises ``BridgeError`` if it is unknown."""
+        if address == self.account.address:
+            return self.account
+        try:
+            return self.profiles[address]
+        except KeyError:
+            raise BridgeError(f"{self.name}: unknown address {address!r}") from None
+
+    async def get_members(self, chat: Address) -> Sequence[Profile]:
+        """The profiles set with ``set_members``. Raises ``BridgeError`` for an unknown chat."""
+        try:
+            addresses = self.members[chat]
+        except KeyError:
+            raise BridgeError(f"{self.name}: no member list for {chat!r}") from None
+        return [self.profiles[a] for a in addresses]
+
+    async def ensure_portal(self, remote: Profile, *, owner: Address) -> Address:
+        """The portal for ``remote``: ``"<name>:portal:<remote.address>"``, created (and its
+        profile registered, named after ``remote.display_name``) on first call."""
+        portal = self.portals.get(remote.address)
+        if portal is None:
+            portal = Address(f"{self.name}:portal:{remote.address}")
+            self.portals[remote.address] = portal
+            self.add_profiles(Profile(address=portal, kind=remote.kind, name=remote.display_name))
+        return portal
+
+    async def set_typing(self, chat: Address, typing: bool) -> None:
+        """Record the typing notification."""
+        self.sent.append(TypingSet(chat, typing))
+
+    async def mark_read(self, chat: Address, remote_id: RemoteId) -> None:
+        """Record the read marker."""
+        self.sent.append(MarkedRead(chat, remote_id))
+
+    async def login(self) -> None:
+        """Emit a ``QRCodeNeeded``; the test completes the login with ``scan()``."""
+        n = next(self._logins)
+        self.inject(QRCodeNeeded(payload=f"{self.name}-login-{n}", png=QR_PNG))
+
+    async def logout(self) -> None:
+        """End the session: sends then raise ``NotLoggedIn``; emits ``LoggedOut``."""
+        self.logged_in = False
+        self.inject(LoggedOut("logged out from the bridge"))
