@@ -15,6 +15,22 @@ class ProtocolError(WeChatError):
     """A response did not have the shape PROTOCOL.md describes (unparseable JSON/XML/JS)."""
 
 
+class HttpStatusError(ProtocolError):
+    """The server answered an unexpected HTTP status (e.g. 404 for an unknown media id).
+
+    Attributes: ``endpoint`` (e.g. ``"webwxgetmsgimg"``) and ``status`` (int).
+    """
+
+    def __init__(self, endpoint: str, status: int) -> None:
+        self.endpoint = endpoint
+        self.status = status
+        super().__init__(f"{endpoint} answered HTTP {status}")
+
+
+class NotLoggedIn(WeChatError):
+    """An API that needs a session was called before login (or after logout/session end)."""
+
+
 class ApiError(WeChatError):
     """A JSON API answered with a non-zero ``BaseResponse.Ret``.
 

@@ -109,6 +109,20 @@ class SyncKey:
         """The synccheck ``synckey`` parameter: ``1_698325105|2_698325111|...``."""
         return "|".join(f"{k}_{v}" for k, v in self.pairs)
 
+    @classmethod
+    def from_formatted(cls, text: str) -> SyncKey:
+        """Parse the synccheck form ``1_698325105|2_698325111|...`` (inverse of ``formatted``).
+
+        Raises ``ValueError`` on a malformed pair; an empty string gives an empty key.
+        """
+        pairs = []
+        for part in filter(None, text.split("|")):
+            key, sep, val = part.partition("_")
+            if not sep:
+                raise ValueError(f"not a Key_Val pair: {part!r}")
+            pairs.append((int(key), int(val)))
+        return cls(tuple(pairs))
+
     def __bool__(self) -> bool:
         return bool(self.pairs)
 

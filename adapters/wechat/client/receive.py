@@ -1,0 +1,187 @@
+"""The receive loop: synccheck long poll, webwxsync, batches the caller commits (§4, §5)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import attrs
+
+from adapters.wechat.client import calls
+from adapters.wechat.client.connection import Connection
+from adapters.wechat.client.errors import ApiError, LoggedOut
+from adapters.wechat.client.results import SyncResult
+from adapters.wechat.client.types import Contact, SyncKey, UserName
+from adapters.wechat.client.wire import SyncCheck, parse_synccheck
+
+log = logging.getLogger(__name__)
+
+LOGGED_OUT_CODES = {
+    1100: "the session no longer exists (logged out on the phone, or expired)",
+    1101: "the session was invalidated (logged in to web WeChat elsewhere)",
+    1102: "the session cookies were refused (quit on the phone, or web login blocked)",
+}
+
+
+@attrs.frozen
+class SyncBatch:
+    """What one webwxsync returned (PROTOCOL.md §5), in order of arrival.
+
+    ``seq`` numbers batches of this client (1, 2, …). ``messages`` are raw ``AddMsgList``
+    objects (may repeat after a crash: de-duplicate on MsgId), ``mod_contacts`` the
+    ``ModContactList`` entries, ``del_contacts`` the UserNames of ``DelContactList``,
+    ``profile`` the self ``Profile`` when it changed. ``sync_key``/``sync_check_key`` are the
+    keys this batch leads to: ``WeChatClient.commit(batch)`` persists them.
+    """
+
+    seq: int
+    messages: tuple[Mapping[str, Any], ...] = attrs.field(eq=False)
+    mod_contacts: tuple[Contact, ...]
+    del_contacts: tuple[UserName, ...]
+    sync_key: SyncKey
+    sync_check_key: SyncKey
+    selector: int = 0
+    profile: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the batch carries no message and no contact change (keys only)."""
+        return not (self.messages or self.mod_contacts or self.del_contacts or self.profile)
+
+
+@attrs.frozen
+class SessionEnded:
+    """The server ended the web session (synccheck retcode or webwxsync Ret 1100/1101/1102,
+    PROTOCOL.md §4): log in again (push login or QR). ``code`` is the retcode."""
+
+    code: int
+    reason: str
+
+
+ReceiveEvent = SyncBatch | SessionEnded
+
+
+class Receiver:
+    """Runs synccheck/webwxsync on a ``Connection`` and hands out ``SyncBatch``es.
+
+    Durability: the keys of a batch are used in memory for the next poll at once but written
+    to the session file only by ``commit(batch)``, so a crash before the commit makes the
+    server deliver the batch again.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._seq = 0
+        self._committed = 0
+        self._pending: deque[SyncBatch] = deque()
+
+    async def sync(self, selector: int = 0) -> SyncBatch:
+        """One webwxsync with the in-memory SyncKey; adopts the returned keys in memory.
+
+        Raises ``LoggedOut``, ``RateLimited``, ``ApiError``, ``NetworkError``.
+        """
+        conn = self._conn
+        call = calls.webwxsync(conn.creds(), conn.sync_key, ms=calls.now_ms())
+        result = SyncResult.from_wire(await conn.call_json(call))
+        conn.apply_sync_keys(result.sync_key, result.sync_check_key)
+        if result.skey:
+            conn.credentials = attrs.evolve(conn.creds(), skey=result.skey)
+        self._seq += 1
+        log.debug(
+            "webwxsync: %d messages, %d contact changes, %d deletions",
+            len(result.messages),
+            len(result.mod_contacts),
+            len(result.del_contacts),
+        )
+        return SyncBatch(
+            seq=self._seq,
+            messages=result.messages,
+            mod_contacts=result.mod_contacts,
+            del_contacts=result.del_contacts,
+            sync_key=conn.sync_key,
+            sync_check_key=conn.sync_check_key,
+            selector=selector,
+            profile=result.profile,
+        )
+
+    def hold(self, batch: SyncBatch) -> None:
+        """Queue ``batch`` to be yielded first by ``events()`` (the resume probe's result)."""
+        self._pending.append(batch)
+
+    async def synccheck(self) -> SyncCheck:
+        """One synccheck long poll with the SyncCheckKey (SyncKey until there is one) (§4).
+
+        Raises ``NetworkError`` after the bounded retries, ``ProtocolError``.
+        """
+        conn = self._conn
+        key = conn.sync_check_key or conn.sync_key
+        call = calls.synccheck(conn.creds(), key, ms=calls.now_ms(), counter=conn.next_counter())
+        reply = await conn.http.send(call, conn.hosts, time_limit=conn.config.long_poll_timeout)
+        check = parse_synccheck(reply.text())
+        log.debug("synccheck: retcode %d selector %d", check.retcode, check.selector)
+        return check
+
+    async def events(self) -> AsyncIterator[ReceiveEvent]:
+        """Batches as they arrive, forever, or until a final ``SessionEnded``.
+
+        A 1205 answer (synccheck or webwxsync) waits ``rate_limit_wait`` seconds, doubled per
+        repeat; other non-zero answers wait like transport retries and, repeated
+        ``retry.attempts`` times, raise ``ApiError``. Raises ``NetworkError`` when the server
+        stays unreachable. Every webwxsync yields a batch, even an empty one (its keys still
+        need committing).
+        """
+        conn = self._conn
+        limited = failures = 0
+        while True:
+            while self._pending:
+                yield self._pending.popleft()
+            check = await self.synccheck()
+            if check.retcode in LOGGED_OUT_CODES:
+                yield self._ended(check.retcode)
+                return
+            code, endpoint = check.retcode, "synccheck"
+            if code == 0 and check.selector == 0:
+                limited = failures = 0
+                continue
+            if code == 0:
+                try:
+                    batch = await self.sync(check.selector)
+                except LoggedOut as exc:
+                    yield self._ended(exc.ret)
+                    return
+                except ApiError as exc:
+                    code, endpoint = exc.ret, "webwxsync"
+                else:
+                    limited = failures = 0
+                    yield batch
+                    continue
+            if code == 1205:
+                wait = min(
+                    conn.config.rate_limit_wait * 2**limited, conn.config.rate_limit_wait_max
+                )
+                limited += 1
+                log.warning("rate limited (1205): waiting %.1f s", wait)
+                await asyncio.sleep(wait)
+                continue
+            failures += 1
+            if failures >= conn.config.retry.attempts:
+                raise ApiError(endpoint, code)
+            wait = min(conn.config.retry.wait * 2 ** (failures - 1), conn.config.retry.wait_max)
+            log.warning("%s answered %d, retrying in %.1f s", endpoint, code, wait)
+            await asyncio.sleep(wait)
+
+    def _ended(self, code: int) -> SessionEnded:
+        reason = LOGGED_OUT_CODES.get(code, f"code {code}")
+        log.warning("WeChat session ended: retcode %d (%s)", code, reason)
+        return SessionEnded(code, reason)
+
+    async def commit(self, batch: SyncBatch) -> None:
+        """Persist the keys ``batch`` leads to. Committing an older batch after a newer one
+        does nothing. Raises ``OSError`` if the session file cannot be written."""
+        if batch.seq <= self._committed:
+            return
+        self._committed = batch.seq
+        await self._conn.persist(batch.sync_key, batch.sync_check_key)
