@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from contextlib import AbstractAsyncContextManager
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Protocol
-
-import attrs
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from bridge.channel import (
-    ENTRY_POINT_GROUP,
     Channel,
-    EventBatch,
     SupportsLogin,
     SupportsMedia,
     SupportsMembers,
@@ -30,7 +22,6 @@ from bridge.errors import BridgeError, NotLoggedIn
 from bridge.model import (
     Address,
     ChatKind,
-    Content,
     Event,
     LoggedOut,
     Media,
@@ -40,156 +31,22 @@ from bridge.model import (
     RemoteId,
     Text,
 )
+from bridge.testing.harness import (
+    ContractHarness,
+    ContractViolation,
+    EventTap,
+    NotApplicable,
+    Observed,
+    running,
+)
 from bridge.testing.memory import QR_PNG
 
-#: Entry-point group where an out-of-tree adapter registers its harness factory under the
-#: adapter's own name. In-tree adapters use a ``contract_harness`` module next to their
-#: entry point's module instead (see ``find_harness``).
-HARNESS_GROUP = "chatbridge.contract_harnesses"
-
-
-@attrs.frozen
-class Observed:
-    """A message as the remote side saw it: its id there, content (media with its bytes),
-    the id it replies to, and whether it was revoked / redacted since."""
-
-    remote_id: RemoteId
-    content: Content
-    reply_to: RemoteId | None = None
-    revoked: bool = False
-
-
-class ContractHarness(Protocol):
-    """Drives one adapter's remote side for the contract checks.
-
-    ``channel`` is constructed but not started; the checks start it and call ``ready()``.
-    ``chat`` is a direct chat the remote side knows; inbound messages in it come from ``peer``.
-    ``group`` is a group chat with members (or None), ``owner`` the local user who owns portals
-    (or None when the adapter has no portals). ``timeout_s`` bounds every wait of a check.
-    """
-
-    @property
-    def channel(self) -> Channel: ...
-    @property
-    def chat(self) -> Address: ...
-    @property
-    def peer(self) -> Address: ...
-    @property
-    def group(self) -> Address | None: ...
-    @property
-    def owner(self) -> Address | None: ...
-    @property
-    def timeout_s(self) -> float: ...
-
-    async def ready(self) -> None:
-        """After ``channel.start()``: bring the channel to where it sends and receives (for
-        instance, scan the QR code on the simulated phone). Returns when it is ready."""
-
-    async def make_inbound_text(self, chat: Address, text: str) -> None:
-        """Make the remote side send ``text`` into ``chat`` (from ``peer``)."""
-
-    async def observe_sent(self, chat: Address) -> Sequence[Observed]:
-        """Every message the channel delivered to ``chat`` so far, oldest first."""
-        ...
-
-    async def restart(self) -> Channel | None:
-        """Stop the channel and return a started, ready channel that shares its persisted
-        state (the same object or a new one), or None if the adapter cannot be restarted."""
-        ...
-
-
-HarnessFactory = Callable[[], AbstractAsyncContextManager[ContractHarness]]
 Check = Callable[[ContractHarness], Coroutine[Any, Any, None]]
-
-
-class ContractViolation(AssertionError):
-    """The channel broke a promise of the ``Channel`` contract; the message says which."""
-
-
-class NotApplicable(Exception):
-    """The check does not apply to this adapter (a capability it does not declare)."""
 
 
 def _expect(condition: bool, promise: str) -> None:
     if not condition:
         raise ContractViolation(promise)
-
-
-# ---- consuming events ------------------------------------------------------------------------
-
-
-class EventTap:
-    """Consumes ``channel.events()`` in a background task, records each batch and, unless
-    told otherwise, acknowledges it as the core would."""
-
-    def __init__(self, channel: Channel, timeout_s: float, *, ack: bool = True) -> None:
-        self.batches: list[EventBatch] = []
-        self.ended = asyncio.Event()
-        self._ack = ack
-        self._timeout_s = timeout_s
-        self._changed = asyncio.Event()
-        self._task = asyncio.create_task(self._run(channel))
-
-    async def _run(self, channel: Channel) -> None:
-        try:
-            async for batch in channel.events():
-                self.batches.append(batch)
-                if self._ack:
-                    await batch.ack()
-                self._changed.set()
-        finally:
-            self.ended.set()
-            self._changed.set()
-
-    def events(self) -> list[Event]:
-        """Every event seen so far, in order."""
-        return [e for b in self.batches for e in b.events]
-
-    async def wait_for(self, match: Callable[[Event], bool], what: str) -> tuple[Event, int]:
-        """The first event (and the index of its batch) for which ``match`` is true.
-        Raises ``ContractViolation`` naming ``what`` if none comes within the timeout."""
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                while True:
-                    for index, batch in enumerate(self.batches):
-                        for event in batch.events:
-                            if match(event):
-                                return event, index
-                    if self.ended.is_set():
-                        raise ContractViolation(f"events() ended before {what}")
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            raise ContractViolation(f"no {what} within {self._timeout_s} s") from None
-
-    async def wait_ended(self, what: str) -> None:
-        """Wait until ``events()`` ended; ``ContractViolation`` naming ``what`` otherwise."""
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                await self.ended.wait()
-        except TimeoutError:
-            raise ContractViolation(what) from None
-        await self._task  # re-raises what events() raised
-
-    async def close(self) -> None:
-        """Stop consuming."""
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-
-@contextlib.asynccontextmanager
-async def running(h: ContractHarness, *, ack: bool = True) -> AsyncIterator[EventTap]:
-    """Start ``h.channel``, tap its events, wait for ``ready()``; stop it on exit."""
-    await h.channel.start()
-    tap = EventTap(h.channel, h.timeout_s, ack=ack)
-    try:
-        async with asyncio.timeout(h.timeout_s):
-            await h.ready()
-        yield tap
-    finally:
-        await tap.close()
-        await h.channel.stop()
 
 
 def _text_message(chat: Address, body: str) -> Callable[[Event], bool]:
@@ -434,62 +291,3 @@ CHECKS: dict[str, Check] = {
     "logout": check_logout,
 }
 """Every check by name, in the order a new adapter usually gets them to pass."""
-
-
-# ---- finding adapters and their harnesses ----------------------------------------------------
-
-
-@attrs.frozen
-class AdapterUnderTest:
-    """A registered adapter and its harness factory, or the reason it cannot be tested."""
-
-    name: str
-    harness: HarnessFactory | None
-    reason: str = ""
-
-
-def find_harness(entry_point: EntryPoint) -> AdapterUnderTest:
-    """Load one ``chatbridge.adapters`` entry point and find its harness factory.
-
-    Convention: a factory registered under the adapter's name in the ``HARNESS_GROUP``
-    entry-point group, else a ``contract_harness()`` function in the module
-    ``contract_harness`` of the package holding the entry point's module (for
-    ``adapters.wechat.channel:WeChatChannel``: ``adapters/wechat/contract_harness.py``). The
-    factory returns an async context manager yielding a ``ContractHarness``. Never raises: a
-    missing adapter or harness gives ``harness=None`` and a reason naming the adapter.
-    """
-    name = entry_point.name
-    try:
-        entry_point.load()
-    except Exception as e:  # any import failure of a third-party module means "cannot test"
-        return AdapterUnderTest(
-            name, None, f"adapter {name!r} ({entry_point.value}) cannot be loaded: {e!r}"
-        )
-    for registered in entry_points(group=HARNESS_GROUP, name=name):
-        try:
-            return AdapterUnderTest(name, registered.load())
-        except Exception as e:
-            return AdapterUnderTest(name, None, f"harness of adapter {name!r} failed: {e!r}")
-    package = entry_point.module.rpartition(".")[0]
-    module_name = f"{package}.contract_harness" if package else "contract_harness"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name != module_name:
-            return AdapterUnderTest(name, None, f"{module_name} of adapter {name!r}: {e!r}")
-        return AdapterUnderTest(
-            name,
-            None,
-            f"adapter {name!r} has no contract harness yet: add {module_name}.contract_harness"
-            f"() or register one in the {HARNESS_GROUP!r} entry-point group",
-        )
-    factory = getattr(module, "contract_harness", None)
-    if not callable(factory):
-        return AdapterUnderTest(name, None, f"{module_name} has no contract_harness() function")
-    return AdapterUnderTest(name, factory)
-
-
-def registered_adapters() -> list[AdapterUnderTest]:
-    """Every adapter of the ``chatbridge.adapters`` group, loaded one by one (unlike
-    ``bridge.channel.adapter_factories``, one broken adapter does not hide the others)."""
-    return [find_harness(ep) for ep in entry_points(group=ENTRY_POINT_GROUP)]

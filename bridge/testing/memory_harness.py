@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from bridge.model import Address, ChatKind, Profile
-from bridge.testing.contract import ContractHarness, Observed
+from bridge.testing.harness import ContractHarness, Observed
 from bridge.testing.memory import MemoryChannel, Revoked, Sent
 
 

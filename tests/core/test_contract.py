@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.testing.contract import (
-    CHECKS,
-    AdapterUnderTest,
-    Check,
-    NotApplicable,
-    registered_adapters,
-)
+from bridge.testing.contract import CHECKS, Check
+from bridge.testing.discovery import AdapterUnderTest, registered_adapters
+from bridge.testing.harness import NotApplicable
 from bridge.testing.memory_harness import memory_harness
 
 ADAPTERS = [AdapterUnderTest("memory", memory_harness), *registered_adapters()]

@@ -31,12 +31,12 @@ from bridge.model import (
 )
 from bridge.testing.contract import (
     Check,
-    ContractViolation,
     check_revoke,
     check_send_text,
     check_start_stop,
     check_unacked_redelivered,
 )
+from bridge.testing.harness import ContractViolation
 from bridge.testing.memory import MarkedRead, MemoryChannel, Revoked, Sent, TypingSet
 from bridge.testing.memory_harness import MemoryHarness
 
