@@ -627,7 +627,13 @@ def _parse(raw: object, self_user_name: UserName) -> m.WeChatMessage:
 
 def _bare_unsupported(raw: object, self_user_name: UserName, reason: str) -> m.Unsupported:
     """An Unsupported with whatever common fields can be read without trusting ``raw``."""
-    get = raw.get if isinstance(raw, Mapping) else (lambda _key: None)
+
+    def get(key: str) -> object:
+        try:
+            return raw.get(key) if isinstance(raw, Mapping) else None
+        except Exception:  # the entry itself is what failed; read nothing more from it
+            return None
+
     content = get("Content")
     return m.Unsupported(
         msg_id=_msg_id(get("MsgId")),
