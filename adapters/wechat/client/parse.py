@@ -61,7 +61,6 @@ class _Entry:
     common: _Common
     body: str
     self_user_name: UserName
-    had_prefix: bool
 
     def s(self, key: str) -> str:
         value = self.raw.get(key)
@@ -154,12 +153,12 @@ def _entry(raw: Mapping[str, Any], self_user_name: UserName) -> _Entry | m.Unsup
         from_self=from_self,
         create_time=max(to_int(raw.get("CreateTime")), 0),
     )
-    body, prefix = content or "", None
+    body = content or ""
     if not problems and not from_self and is_group(chat) and msg_type not in _SYSTEM_TYPES:
         prefix, body = split_group_prefix(body)
         if prefix is not None:
             common["sender"] = UserName(prefix)
-    entry = _Entry(raw, common, body, self_user_name, prefix is not None)
+    entry = _Entry(raw, common, body, self_user_name)
     if problems:
         log.warning(
             "Skipping malformed WeChat message %s (MsgType %s): %s",
