@@ -34,14 +34,18 @@ PREFIX = "/_matrix/app/v1"
 
 
 class TransactionLog(Protocol):
-    """Durable record of the transaction ids already processed, so a retry is not replayed."""
+    """Durable record of the transactions already processed, so a retry is not replayed.
+
+    The server passes ``Transaction.dedupe_key`` (txnId plus a digest of its event ids), not
+    the bare txnId. ``bridge.store``'s ``TransactionRepo`` satisfies this protocol.
+    """
 
     async def seen(self, txn_id: TransactionId) -> bool:
-        """Whether ``txn_id`` was marked before."""
+        """Whether ``txn_id`` was added before."""
         ...
 
-    async def mark(self, txn_id: TransactionId) -> None:
-        """Remember ``txn_id`` as processed."""
+    async def add(self, txn_id: TransactionId) -> None:
+        """Remember ``txn_id`` as processed (idempotent)."""
         ...
 
 
@@ -52,10 +56,10 @@ class MemoryTransactionLog:
         self._seen: set[TransactionId] = set()
 
     async def seen(self, txn_id: TransactionId) -> bool:
-        """Whether ``txn_id`` was marked before."""
+        """Whether ``txn_id`` was added before."""
         return txn_id in self._seen
 
-    async def mark(self, txn_id: TransactionId) -> None:
+    async def add(self, txn_id: TransactionId) -> None:
         """Remember ``txn_id``."""
         self._seen.add(txn_id)
 
@@ -88,8 +92,9 @@ class AppserviceServer:
     Every request except ``/health`` must carry ``hs_token`` as ``Authorization: Bearer``
     (compared in constant time); otherwise 403 ``M_FORBIDDEN``. ``PUT .../transactions/{txnId}``
     parses the events (malformed ones are logged and skipped; a malformed body is 400), calls
-    ``on_transaction`` once per new txnId and answers 200 after it returns, 500 if it raised so
-    the homeserver retries. Transactions are processed one at a time, in arrival order.
+    ``on_transaction`` once per new transaction (``Transaction.dedupe_key``, not the bare
+    txnId) and answers 200 after it returns, 500 if it raised so the homeserver retries.
+    Transactions are processed one at a time, in arrival order.
     """
 
     def __init__(
@@ -173,23 +178,23 @@ class AppserviceServer:
         if not isinstance(raw_events, list):
             logger.warning("transaction %s: body is not an object with an events list", txn_id)
             return _error(400, "M_BAD_JSON", "expected a JSON object with an 'events' list")
+        events: list[RoomEvent] = []
+        for raw in raw_events:
+            try:
+                events.append(RoomEvent.from_wire(raw))
+            except MalformedEvent as exc:
+                logger.warning("transaction %s: skipped a malformed event: %s", txn_id, exc)
+        txn = Transaction(txn_id, tuple(events), skipped=len(raw_events) - len(events))
         async with self._txn_lock:
-            if await self._txn_log.seen(txn_id):
+            if await self._txn_log.seen(txn.dedupe_key):
                 logger.debug("transaction %s: already processed", txn_id)
                 return web.json_response({})
-            events: list[RoomEvent] = []
-            for raw in raw_events:
-                try:
-                    events.append(RoomEvent.from_wire(raw))
-                except MalformedEvent as exc:
-                    logger.warning("transaction %s: skipped a malformed event: %s", txn_id, exc)
-            txn = Transaction(txn_id, tuple(events), skipped=len(raw_events) - len(events))
             try:
                 await self._on_transaction(txn)
             except Exception:
                 logger.exception("transaction %s failed; the homeserver will retry", txn_id)
                 return _error(500, "M_UNKNOWN", "the bridge could not process the transaction")
-            await self._txn_log.mark(txn_id)
+            await self._txn_log.add(txn.dedupe_key)
         logger.debug("transaction %s: %d events processed", txn_id, len(events))
         return web.json_response({})
 

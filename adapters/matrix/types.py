@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NewType
 
 import attrs
 
-#: ``@localpart:server``. The only Matrix id whose server part may be read (permissions).
-UserId = NewType("UserId", str)
-#: Opaque room id. Room version 12 ids carry no server name: never parse one.
-RoomId = NewType("RoomId", str)
-#: Opaque event id (``$...``).
-EventId = NewType("EventId", str)
+from bridge.ids import EventId, RoomId, TransactionId
+from bridge.ids import MatrixUserId as UserId
+
+__all__ = [
+    "Download",
+    "EventId",
+    "MalformedEvent",
+    "Member",
+    "MxcUri",
+    "RoomAlias",
+    "RoomEvent",
+    "RoomId",
+    "Transaction",
+    "TransactionId",
+    "UserId",
+]
+
 #: ``#alias:server``.
 RoomAlias = NewType("RoomAlias", str)
 #: ``mxc://server/media_id`` content URI.
 MxcUri = NewType("MxcUri", str)
-#: Id of a homeserver -> appservice transaction (path parameter ``txnId``).
-TransactionId = NewType("TransactionId", str)
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -108,6 +118,18 @@ class Transaction:
     txn_id: TransactionId
     events: tuple[RoomEvent, ...]
     skipped: int = 0
+
+    @property
+    def dedupe_key(self) -> TransactionId:
+        """``txnId`` plus a digest of the event ids: what a ``TransactionLog`` records.
+
+        The txnId alone is not enough: Synapse on SQLite numbers transactions from the highest
+        one still pending, so after a homeserver restart ids start again at 1. A retry carries
+        the same events, hence the same key; a new transaction reusing an old id does not.
+        """
+        digest = hashlib.sha256("\n".join(e.event_id for e in self.events).encode())
+        digest.update(str(self.skipped).encode())
+        return TransactionId(f"{self.txn_id}:{digest.hexdigest()[:32]}")
 
 
 @attrs.frozen

@@ -122,7 +122,8 @@ async def test_handler_failure_answers_500_and_the_retry_succeeds(harness: Harne
 
 
 async def test_malformed_bodies_are_400_and_the_server_keeps_going(harness: Harness) -> None:
-    for body in (b"not json", b"[1, 2]", {"events": "nope"}, {"no_events": []}):
+    bodies: list[Any] = [b"not json", b"[1, 2]", {"events": "nope"}, {"no_events": []}]
+    for body in bodies:
         resp = await harness.put("bad", body)
         assert resp.status == 400
     resp = await harness.put("good", {"events": [EVENT]})
@@ -158,3 +159,12 @@ async def test_legacy_paths_ping_and_health(harness: Harness) -> None:
     assert (status, body) == (200, {})
     status, body = await harness.call("GET", "/health", token=None)
     assert status == 200 and body["status"] == "ok"
+
+
+async def test_a_reused_txn_id_with_new_events_is_processed(harness: Harness) -> None:
+    # Synapse on SQLite numbers transactions again from 1 after a restart.
+    assert (await harness.put("1", {"events": [EVENT]})).status == 200
+    later = {**EVENT, "event_id": "$after-restart"}
+    assert (await harness.put("1", {"events": [later]})).status == 200
+    assert (await harness.put("1", {"events": [later]})).status == 200
+    assert [e.event_id for t in harness.received for e in t.events] == ["$abc", "$after-restart"]
