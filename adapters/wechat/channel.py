@@ -1,0 +1,475 @@
+"""``WeChatChannel``: one WeChat web account as a bridge ``Channel``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+import time
+from collections.abc import AsyncIterator, Sequence
+from functools import partial
+from pathlib import Path
+
+import attrs
+
+from adapters.wechat.client import messages as m
+from adapters.wechat.client.calls_msg import ImageSize
+from adapters.wechat.client.client import WeChatClient
+from adapters.wechat.client.connection import ClientConfig
+from adapters.wechat.client.errors import LoggedOut as WireLoggedOut
+from adapters.wechat.client.errors import LoginRefused, NetworkError, NotAFriend, WeChatError
+from adapters.wechat.client.errors import RateLimited as WireRateLimited
+from adapters.wechat.client.parse import parse_sync_messages
+from adapters.wechat.client.qr import QRCode
+from adapters.wechat.client.receive import SessionEnded, SyncBatch
+from adapters.wechat.client.results import LoginInfo, SendResult
+from adapters.wechat.client.types import ClientMsgId, Contact, MsgId, RealId, UserName
+from adapters.wechat.translate import (
+    MediaMessage,
+    content_of,
+    new_leaks,
+    profile_from_contact,
+    to_message,
+    to_revocation,
+)
+from bridge.channel import EventBatch
+from bridge.errors import (
+    BridgeError,
+    DeliveryFailed,
+    NotLoggedIn,
+    RateLimited,
+    RevokeRefused,
+)
+from bridge.model import (
+    Address,
+    ContactBook,
+    Content,
+    Disconnected,
+    Event,
+    Link,
+    Location,
+    LoggedIn,
+    LoggedOut,
+    Media,
+    MediaKind,
+    Notice,
+    Profile,
+    ProfileUpdate,
+    QRCodeNeeded,
+    RemoteId,
+    Text,
+)
+
+log = logging.getLogger(__name__)
+
+#: WeChat lets a sender recall a message for 2 minutes (PROTOCOL.md §8).
+REVOKE_WINDOW_S = 120.0
+
+
+@attrs.frozen
+class WeChatSettings:
+    """How to reach WeChat. ``base_url`` replaces every WeChat host (the simulator); ``uos``
+    selects the UOS desktop login (PROTOCOL.md §2.4); ``session_path`` is the 0600 session
+    file that lets a restart resume without scanning again."""
+
+    base_url: str | None = None
+    uos: bool = False
+    session_path: Path | None = None
+
+    def client_config(self) -> ClientConfig:
+        """The protocol client's configuration for these settings."""
+        return ClientConfig(base_url=self.base_url, uos=self.uos, session_path=self.session_path)
+
+
+def _sniff_mimetype(data: bytes, fallback: str) -> str:
+    """The image type from magic bytes: WeChat labels GIFs ``image/jpeg`` (PROTOCOL.md §9)."""
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    return fallback or "application/octet-stream"
+
+
+def _delivery_error(exc: WeChatError) -> BridgeError:
+    """Translate a protocol error into the bridge hierarchy, with a user-facing reason."""
+    match exc:
+        case WireLoggedOut():
+            return NotLoggedIn("WeChat logged this session out; send 'login' to the bot")
+        case WireRateLimited():
+            return RateLimited("WeChat says the account is sending too fast (1205)")
+        case NotAFriend():
+            return DeliveryFailed("WeChat refused it: the recipient is not a friend (1204)")
+        case NetworkError():
+            return DeliveryFailed(f"WeChat could not be reached: {exc}", retryable=True)
+    return DeliveryFailed(f"WeChat refused it: {exc}")
+
+
+class WeChatChannel:
+    """A WeChat web account behind the ``Channel`` interface (plus media, revoke, members,
+    login). Addresses are UserNames, valid for one login session only, hence
+    ``stable_addresses = False``: the core maps them to stable identities.
+
+    Inbound batches are acknowledged by persisting their SyncKey (PROTOCOL.md §5), so a batch
+    the core has not journaled yet is fetched again after a crash.
+    """
+
+    name = "wechat"
+    stable_addresses = False
+
+    def __init__(self, settings: WeChatSettings | None = None) -> None:
+        self.settings = settings or WeChatSettings()
+        self._client: WeChatClient | None = None
+        self._queue: asyncio.Queue[EventBatch | None] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._receiving: asyncio.Task[None] | None = None
+        self._contacts: dict[UserName, Contact] = {}
+        self._real_ids: dict[UserName, RealId] = {}
+        self._sent: dict[MsgId, tuple[SendResult, float]] = {}
+        self._self: Contact | None = None
+        self._stopped = False
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the client and resume a saved session if there is one (no QR is shown until
+        ``login()``). Raises ``BridgeError`` when WeChat cannot be reached at all."""
+        if self._client is not None:
+            return
+        self._client = WeChatClient(self.settings.client_config())
+        try:
+            info = await self._client.resume()
+        except WeChatError as exc:
+            raise BridgeError(f"could not resume the WeChat session: {exc}") from exc
+        if info is not None:
+            await self._logged_in(info)
+
+    async def stop(self) -> None:
+        """Stop receiving, close the HTTP session (the WeChat session stays resumable) and
+        end ``events()``. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.close()
+        await self._queue.put(None)
+
+    async def events(self) -> AsyncIterator[EventBatch]:
+        """Inbound batches in arrival order until ``stop()``; see ``Channel.events``."""
+        while (batch := await self._queue.get()) is not None:
+            yield batch
+
+    def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("WeChat task %s failed", task.get_name(), exc_info=exc)
+
+    async def _emit(self, *events: Event) -> None:
+        await self._queue.put(EventBatch(tuple(events)))
+
+    def _require(self) -> WeChatClient:
+        if self._client is None or not self._client.logged_in:
+            raise NotLoggedIn("not logged in to WeChat; send 'login' to the bot")
+        return self._client
+
+    # --- login -----------------------------------------------------------------------------
+
+    async def login(self) -> None:
+        """Start a login in the background: resume, else push login, else QR (PROTOCOL.md
+        §2). Emits ``QRCodeNeeded`` per QR code, then ``LoggedIn`` + ``ContactBook``, or
+        ``LoggedOut`` with the reason it failed."""
+        if self._client is None:
+            await self.start()
+        if any(t.get_name() == "wechat-login" for t in self._tasks):
+            return
+        self._spawn(self._login(), "wechat-login")
+
+    async def _login(self) -> None:
+        client = self._require_client()
+
+        async def on_qr(qr: QRCode) -> None:
+            await self._emit(QRCodeNeeded(payload=qr.content, png=qr.png()))
+
+        try:
+            info = await client.start(on_qr)
+        except LoginRefused as exc:
+            hint = "" if self.settings.uos else " Try the UOS desktop mode (wechat.uos: true)."
+            await self._emit(LoggedOut(f"WeChat refused the web login: {exc.message}.{hint}"))
+            return
+        except WeChatError as exc:
+            await self._emit(LoggedOut(f"login failed: {exc}"))
+            return
+        await self._logged_in(info)
+
+    def _require_client(self) -> WeChatClient:
+        if self._client is None:
+            raise NotLoggedIn("the WeChat channel is not started")
+        return self._client
+
+    async def logout(self) -> None:
+        """Log out of WeChat (webwxlogout, PROTOCOL.md §2.6) and forget the session file."""
+        client = self._require_client()
+        if self._receiving is not None:
+            self._receiving.cancel()
+            self._receiving = None
+        await client.logout()
+        await self._emit(LoggedOut("logged out on request"))
+
+    async def _logged_in(self, info: LoginInfo) -> None:
+        client = self._require_client()
+        self._self = info.user
+        book = {c.user_name: c for c in info.contacts}
+        try:
+            book.update((c.user_name, c) for c in await client.get_contacts())
+            groups = [u for u, c in book.items() if c.is_group and not c.members]
+            for batch_start in range(0, len(groups), 50):
+                chunk = groups[batch_start : batch_start + 50]
+                book.update((c.user_name, c) for c in await client.batch_get_contacts(chunk))
+        except WeChatError as exc:
+            log.warning("contact list incomplete after login: %s", exc)
+        self._contacts = book
+        me = profile_from_contact(info.user, self_user_name=info.user.user_name)
+        profiles = tuple(self._profile(c) for c in book.values())
+        await self._emit(LoggedIn(account=me), ContactBook(profiles))
+        self._receiving = self._spawn(self._receive(), "wechat-receive")
+
+    # --- receiving -------------------------------------------------------------------------
+
+    async def _receive(self) -> None:
+        client = self._require_client()
+        delay = 1.0
+        while not self._stopped:
+            try:
+                async for event in client.events():
+                    delay = 1.0
+                    if isinstance(event, SessionEnded):
+                        await self._emit(LoggedOut(f"WeChat ended the session: {event.reason}"))
+                        return
+                    events = await self._translate(event)
+                    await self._queue.put(EventBatch(events, ack=partial(client.commit, event)))
+                return
+            except WeChatError as exc:
+                await self._emit(Disconnected(str(exc), retry_in_s=delay))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+
+    def _profile(self, contact: Contact) -> Profile:
+        me = self._self.user_name if self._self else ""
+        real = self._real_ids.get(contact.user_name, "")
+        return profile_from_contact(contact, real_id=real, self_user_name=me)
+
+    async def _translate(self, batch: SyncBatch) -> tuple[Event, ...]:
+        out: list[Event] = []
+        for contact in batch.mod_contacts:
+            self._contacts[contact.user_name] = contact
+            out.append(ProfileUpdate(self._profile(contact)))
+        for user_name in batch.del_contacts:
+            self._contacts.pop(user_name, None)
+        me = self._self.user_name if self._self else UserName("")
+        for msg in parse_sync_messages(list(batch.messages), me):
+            out.extend(self._learn(msg))
+            out.extend(await self._unknown_chat(msg))
+            event = await self._event_of(msg)
+            if event is not None:
+                out.append(event)
+        return tuple(out)
+
+    def _learn(self, msg: m.WeChatMessage) -> list[Event]:
+        """Record real ids leaked by ``msg`` (PROTOCOL.md §11); profile updates for contacts."""
+        updates: list[Event] = []
+        for user_name, real_id in new_leaks(msg, self._real_ids).items():
+            self._real_ids[user_name] = real_id
+            if (contact := self._contacts.get(user_name)) is not None:
+                updates.append(ProfileUpdate(self._profile(contact)))
+        return updates
+
+    async def _unknown_chat(self, msg: m.WeChatMessage) -> list[Event]:
+        """Fetch a group the book lacks (groups not saved to contacts, §3.3)."""
+        if not msg.is_group or msg.chat in self._contacts or self._client is None:
+            return []
+        try:
+            found = await self._client.batch_get_contacts([msg.chat])
+        except WeChatError as exc:
+            log.warning("could not fetch an unknown group: %s", exc)
+            return []
+        self._contacts.update((c.user_name, c) for c in found)
+        return [ProfileUpdate(self._profile(c)) for c in found]
+
+    async def _event_of(self, msg: m.WeChatMessage) -> Event | None:
+        if isinstance(msg, m.Recall):
+            return to_revocation(msg)
+        if isinstance(msg, m.StatusNotify | m.PossibleFriend):
+            return None
+        if isinstance(msg, MediaMessage):
+            return to_message(msg, await self._download(msg))
+        content = content_of(msg)
+        return to_message(msg, content) if content is not None else None
+
+    async def _download(self, msg: MediaMessage) -> Media | Notice:
+        """Fetch the file of a media message by MsgId (PROTOCOL.md §9)."""
+        client = self._require_client()
+        try:
+            match msg:
+                case m.ImageMessage():
+                    d = await client.get_image(msg.msg_id)
+                    mime = _sniff_mimetype(d.data, d.content_type)
+                    ext = mimetypes.guess_extension(mime) or ".jpg"
+                    return Media(
+                        MediaKind.IMAGE,
+                        d.data,
+                        mime,
+                        f"{msg.msg_id}{ext}",
+                        0,
+                        msg.width,
+                        msg.height,
+                    )
+                case m.VoiceMessage():
+                    d = await client.get_voice(msg.msg_id)
+                    return Media(
+                        MediaKind.VOICE,
+                        d.data,
+                        "audio/mpeg",
+                        f"{msg.msg_id}.mp3",
+                        duration_ms=msg.voice_length_ms,
+                    )
+                case m.VideoMessage():
+                    d = await client.get_video(msg.msg_id)
+                    return Media(
+                        MediaKind.VIDEO,
+                        d.data,
+                        "video/mp4",
+                        f"{msg.msg_id}.mp4",
+                        duration_ms=msg.play_length_s * 1000,
+                        width=msg.width,
+                        height=msg.height,
+                    )
+                case m.EmoticonMessage():
+                    d = await client.get_image(msg.msg_id, ImageSize.BIG)
+                    mime = _sniff_mimetype(d.data, "image/gif")
+                    ext = mimetypes.guess_extension(mime) or ".gif"
+                    return Media(
+                        MediaKind.STICKER,
+                        d.data,
+                        mime,
+                        f"{msg.msg_id}{ext}",
+                        0,
+                        msg.width,
+                        msg.height,
+                    )
+                case m.FileMessage():
+                    d = await client.get_media(
+                        msg.from_user_name, msg.media_id, msg.encry_file_name
+                    )
+                    guess = mimetypes.guess_type(msg.file_name)[0]
+                    return Media(MediaKind.FILE, d.data, guess or d.content_type, msg.file_name)
+        except WeChatError as exc:
+            log.warning("download of a media message failed: %s", exc)
+            return Notice(f"[a {type(msg).__name__} could not be downloaded from WeChat: {exc}]")
+        raise AssertionError("unreachable")
+
+    # --- sending ---------------------------------------------------------------------------
+
+    async def send(
+        self, chat: Address, content: Content, *, sender: Profile | None = None
+    ) -> RemoteId:
+        """Send to the UserName ``chat`` (PROTOCOL.md §7). Text-like content goes as text:
+        a location as its label and ``geo:`` URI, a link card as title and URL. Raises
+        ``NotLoggedIn``, ``RateLimited``, ``DeliveryFailed``."""
+        match content:
+            case Media():
+                return await self.send_media(chat, content, sender=sender)
+            case Text(body=body) | Notice(text=body):
+                text = body
+            case Location():
+                text = f"{content.label}\n{content.geo_uri}".strip()
+            case Link(url=url, title=title, description=desc):
+                text = "\n".join(part for part in (title, desc, url) if part)
+        return await self._sent_by(self._require().send_text(UserName(chat), text))
+
+    async def send_media(
+        self, chat: Address, media: Media, *, sender: Profile | None = None
+    ) -> RemoteId:
+        """Upload (chunked) and send ``media`` (PROTOCOL.md §7): images, videos and stickers
+        natively, voice and other files as file attachments."""
+        client = self._require()
+        to = UserName(chat)
+        name = media.filename or f"file{mimetypes.guess_extension(media.mimetype) or ''}"
+        match media.kind:
+            case MediaKind.IMAGE:
+                call = client.send_image(to, media.data, name, media.mimetype)
+            case MediaKind.VIDEO:
+                call = client.send_video(to, media.data, name, media.mimetype)
+            case MediaKind.STICKER:
+                call = client.send_emoticon(to, media.data, name)
+            case _:
+                call = client.send_file(to, media.data, name, media.mimetype)
+        return await self._sent_by(call)
+
+    async def _sent_by(self, call: object) -> RemoteId:
+        try:
+            result: SendResult = await call  # type: ignore[misc]
+        except WeChatError as exc:
+            raise _delivery_error(exc) from exc
+        self._sent[result.msg_id] = (result, time.time())
+        return RemoteId(result.msg_id)
+
+    async def revoke(self, chat: Address, remote_id: RemoteId) -> None:
+        """Recall a message this account sent (webwxrevokemsg, PROTOCOL.md §8). Raises
+        ``RevokeRefused`` past WeChat's 2-minute limit or when WeChat refuses."""
+        client = self._require()
+        known = self._sent.get(MsgId(remote_id))
+        if known is not None and time.time() - known[1] >= REVOKE_WINDOW_S:
+            minutes = (time.time() - known[1]) / 60
+            raise RevokeRefused(
+                f"WeChat only allows recalling a message within 2 minutes; this one was sent "
+                f"{minutes:.0f} minutes ago, so it stays on WeChat"
+            )
+        fallback = ClientMsgId(_client_id())
+        sent = known[0] if known else SendResult(MsgId(remote_id), fallback, fallback)
+        try:
+            await client.revoke(UserName(chat), sent)
+        except WeChatError as exc:
+            raise RevokeRefused(f"WeChat did not recall the message: {exc}") from exc
+
+    # --- profiles --------------------------------------------------------------------------
+
+    async def get_profile(self, address: Address) -> Profile:
+        """The profile of a contact, group or group member by UserName. Raises
+        ``BridgeError`` when this session does not know it."""
+        if (contact := self._contacts.get(UserName(address))) is not None:
+            return self._profile(contact)
+        if self._self is not None and address == str(self._self.user_name):
+            return profile_from_contact(self._self, self_user_name=self._self.user_name)
+        for group in self._contacts.values():
+            for member in group.members:
+                if str(member.user_name) == address:
+                    return self._profile(
+                        Contact(
+                            user_name=member.user_name,
+                            nick_name=member.nick_name,
+                            display_name=member.display_name,
+                        )
+                    )
+        raise BridgeError(f"WeChat user {address[:12]}… is not known in this session")
+
+    async def get_members(self, chat: Address) -> Sequence[Profile]:
+        """Profiles of the members of the group ``chat`` (PROTOCOL.md §3.4)."""
+        group = self._contacts.get(UserName(chat))
+        if group is None or not group.is_group:
+            raise BridgeError("not a WeChat group known in this session")
+        return [await self.get_profile(Address(mb.user_name)) for mb in group.members]
+
+
+def _client_id() -> str:
+    """A ClientMsgId for a revoke of a message sent before a restart (PROTOCOL.md §8)."""
+    return str(int(time.time() * 1000))

@@ -1,0 +1,148 @@
+"""Translation from parsed WeChat messages and contacts to the bridge's model (no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from adapters.wechat.client import messages as m
+from adapters.wechat.client.text import decode_text
+from adapters.wechat.client.types import Contact, RealId, UserName, is_group
+from bridge.model import (
+    Address,
+    ChatKind,
+    Content,
+    Link,
+    Location,
+    Message,
+    Notice,
+    Profile,
+    RemoteId,
+    Revocation,
+    Text,
+)
+
+#: Messages whose content is a file fetched by MsgId (PROTOCOL.md §9).
+MediaMessage = m.ImageMessage | m.VoiceMessage | m.VideoMessage | m.EmoticonMessage | m.FileMessage
+
+
+def profile_from_contact(
+    contact: Contact, *, real_id: str = "", self_user_name: str = ""
+) -> Profile:
+    """A bridge ``Profile`` from a wire ``Contact`` (PROTOCOL.md §3.3, §11).
+
+    Names are decoded (emoji spans, entities). Group ``members`` holds the members' decoded
+    display names or nicknames, the input of member-set overlap matching.
+    """
+    nick = decode_text(contact.nick_name)
+    remark = decode_text(contact.remark_name)
+    members = frozenset(
+        name
+        for name in (decode_text(mb.display_name or mb.nick_name) for mb in contact.members)
+        if name
+    )
+    return Profile(
+        address=Address(contact.user_name),
+        kind=ChatKind.GROUP if contact.is_group else ChatKind.DIRECT,
+        name=remark or nick,
+        real_id=real_id,
+        alias=contact.alias,
+        remark_name=remark,
+        nick_name=nick,
+        sex=contact.sex,
+        province=decode_text(contact.province),
+        city=decode_text(contact.city),
+        signature=decode_text(contact.signature),
+        avatar_url=contact.head_img_url,
+        members=members,
+        is_self=bool(self_user_name) and contact.user_name == self_user_name,
+    )
+
+
+def _notice_text(msg: m.WeChatMessage) -> str | None:
+    """User-facing text for messages that become an ``m.notice``; None for other kinds."""
+    match msg:
+        case m.SystemMessage(text=text):
+            return text
+        case m.RedPacketNotice(text=text):
+            return text or "Received a red packet; view it on your phone."
+        case m.TransferNotice(title=title, description=desc, fee_desc=fee):
+            return " ".join(part for part in (title, fee, desc) if part) or "Money transfer"
+        case m.FriendRequest(requester=who, greeting=greeting):
+            name = decode_text(who.nick_name) or who.alias or "someone"
+            said = f": {greeting}" if greeting else ""
+            return f"Friend request from {name}{said} (accept it on your phone)"
+        case m.ShareCard(card=card):
+            name = decode_text(card.nick_name) or card.alias or "a contact"
+            return f"Shared a contact card: {name}"
+        case m.VoipMessage():
+            return "[voice/video call; answer it on your phone]"
+        case m.MiniProgramMessage(title=title, source_display_name=source):
+            return f"[mini program] {title}" + (f" ({source})" if source else "")
+        case m.MergedHistoryMessage(title=title, items=items):
+            lines = [f"{it.source_name}: {it.text}" for it in items]
+            return "\n".join([f"[chat history] {title}", *lines])
+        case m.Unsupported(msg_type=msg_type, app_msg_type=app_type, title=title):
+            kind = f"{msg_type}/{app_type}" if app_type else str(msg_type)
+            what = f" “{title}”" if title else ""
+            return f"[a WeChat message of type {kind}{what} that the bridge cannot show]"
+    return None
+
+
+def content_of(msg: m.WeChatMessage) -> Content | None:
+    """The bridge content of a non-media message; None for media (downloaded by the channel),
+    recalls, status notifications and friend suggestions. PROTOCOL.md §6.3, §6.4."""
+    match msg:
+        case m.TextMessage(text=text):
+            return Text(text)
+        case m.QuoteMessage(text=text):
+            return Text(text)
+        case m.LocationMessage(latitude=lat, longitude=lng, label=label) if (
+            lat is not None and lng is not None
+        ):
+            return Location(lat, lng, label)
+        case m.LocationMessage(label=label):
+            return Text(f"[location] {label}")
+        case m.LinkMessage(url=url, title=title, description=desc):
+            return Link(url, title, desc)
+        case m.MusicMessage(url=url, title=title, description=desc, data_url=data_url):
+            return Link(url or data_url, title, desc)
+    notice = _notice_text(msg)
+    return Notice(notice) if notice is not None else None
+
+
+def reply_target(msg: m.WeChatMessage) -> RemoteId | None:
+    """The MsgId a quote (49/57) answers, as a ``RemoteId``."""
+    if isinstance(msg, m.QuoteMessage) and msg.reply_to:
+        return RemoteId(msg.reply_to)
+    return None
+
+
+def to_message(msg: m.WeChatMessage, content: Content) -> Message:
+    """Wrap ``content`` with the routing fields of ``msg`` (PROTOCOL.md §6.1)."""
+    return Message(
+        chat=Address(msg.chat),
+        sender=Address(msg.sender),
+        remote_id=RemoteId(msg.msg_id),
+        content=content,
+        timestamp=float(msg.create_time),
+        chat_kind=ChatKind.GROUP if is_group(msg.chat) else ChatKind.DIRECT,
+        reply_to=reply_target(msg),
+        from_self=msg.from_self,
+    )
+
+
+def to_revocation(msg: m.Recall) -> Revocation | None:
+    """A recall (10002, PROTOCOL.md §6.5) as a ``Revocation``; None when ``<msgid>`` was 0."""
+    if msg.revoked_msg_id is None:
+        return None
+    return Revocation(
+        chat=Address(msg.chat),
+        sender=Address(msg.sender),
+        remote_id=RemoteId(msg.revoked_msg_id),
+        timestamp=float(msg.create_time),
+    )
+
+
+def new_leaks(msg: m.WeChatMessage, known: Mapping[UserName, RealId]) -> dict[UserName, RealId]:
+    """The UserName → real id pairs ``msg`` reveals that ``known`` does not hold yet (§11)."""
+    return {u: r for u, r in msg.leaked_ids.items() if u and r and known.get(u) != r}
