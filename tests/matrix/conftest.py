@@ -1,8 +1,7 @@
-"""Session fixtures: one real Synapse with our appservice registered, and the server it pushes to.
+"""Session fixtures: a real Synapse with our appservice registered, and the server it pushes to."""
 
-Tests using them run in the session event loop: put
-``pytestmark = pytest.mark.asyncio(loop_scope="session")`` in the module.
-"""
+# Tests using these fixtures run in the session event loop: put
+# `pytestmark = pytest.mark.asyncio(loop_scope="session")` in the module.
 
 from __future__ import annotations
 

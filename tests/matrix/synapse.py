@@ -1,4 +1,4 @@
-"""A real Synapse homeserver in a temporary folder, for tests, plus a minimal Matrix user client."""
+"""A real Synapse homeserver in a temporary folder for tests, and a minimal Matrix user client."""
 
 from __future__ import annotations
 
@@ -210,6 +210,12 @@ class Synapse:
         except TimeoutError:
             proc.kill()
             await proc.wait()
+
+    async def outage(self, seconds: float) -> None:
+        """Take the homeserver down for ``seconds`` (after it has stopped), then start it."""
+        await self.stop()
+        await asyncio.sleep(seconds)
+        await self.start()
 
     def _kill(self) -> None:
         if self._proc is not None and self._proc.returncode is None:
