@@ -187,15 +187,19 @@ class JournalRepo:
             )
         return [JournalEntry.from_row(r) for r in rows]
 
-    async def contains(self, login_id: LoginId, source: Side, dedup_key: str) -> bool:
-        """Whether an entry with ``dedup_key`` from ``source`` was journaled."""
+    async def find(self, login_id: LoginId, source: Side, dedup_key: str) -> JournalEntry | None:
+        """The entry with ``dedup_key`` from ``source``, or ``None``."""
         row = await self._db.fetchone(
-            "SELECT 1 AS found FROM journal WHERE login_id = $1 AND source = $2 AND dedup_key = $3",
+            "SELECT * FROM journal WHERE login_id = $1 AND source = $2 AND dedup_key = $3",
             login_id,
             source.value,
             dedup_key,
         )
-        return row is not None
+        return None if row is None else JournalEntry.from_row(row)
+
+    async def contains(self, login_id: LoginId, source: Side, dedup_key: str) -> bool:
+        """Whether an entry with ``dedup_key`` from ``source`` was journaled."""
+        return await self.find(login_id, source, dedup_key) is not None
 
     async def mark_delivered(self, entry_id: EntryId) -> None:
         """The entry reached the other side (or needed nothing delivered)."""

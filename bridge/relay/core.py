@@ -1,0 +1,253 @@
+"""The ``Relay``: journal-first, per-chat ordered delivery between two channels of one login."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from bridge.channel import Channel, EventBatch
+from bridge.errors import BridgeError, DeliveryFailed, StoreError
+from bridge.ids import LoginId
+from bridge.model import Address, IdentityId, Notice, Revocation, StateEvent
+from bridge.relay import identities
+from bridge.relay.deliver import Deliverer
+from bridge.relay.ingest import Ingestor
+from bridge.relay.matching import resolve_identity
+from bridge.relay.notices import not_delivered, not_revoked
+from bridge.relay.retry import RetryPolicy
+from bridge.store import CodecError, JournalEntry, Side, Store, StoredIdentity
+
+log = logging.getLogger(__name__)
+
+StateHandler = Callable[[Side, StateEvent], Awaitable[None]]
+
+
+class Relay:
+    """Relays one login's chats between side ``a`` (the remote network, e.g. WeChat) and side
+    ``b`` (where portals live, e.g. Matrix), durably.
+
+    Every inbound batch is committed to the journal in one transaction before its ``ack()``
+    is called. Entries are delivered by one task per chat (so a chat keeps its order while
+    chats proceed in parallel), retried per ``retry``, and resumed in order after a restart.
+    A delivered entry is marked together with its message-map row, and inbound ids already
+    mapped or journaled are skipped, so replays and echoes of the bridge's own sends are not
+    relayed twice. What cannot be delivered or revoked ends in a notice to its origin chat.
+
+    ``owner`` is the local user's address on side B (their Matrix user id); ``on_state``
+    receives the state events (QR code, logged in/out, disconnected) of both sides in order.
+    The caller starts and stops the channels; ``start()`` begins consuming their events.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        login: LoginId,
+        a: Channel,
+        b: Channel,
+        *,
+        owner: Address,
+        retry: RetryPolicy | None = None,
+        on_state: StateHandler | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.login = login
+        self.retry = retry or RetryPolicy()
+        self._deliverer = Deliverer(store, login, a, b, owner=owner)
+        self._ingestor = Ingestor(login, a_stable=a.stable_addresses, a_name=a.name)
+        self._on_state = on_state
+        self._clock = clock
+        self._queues: dict[str, asyncio.Task[None]] = {}
+        self._pokes: dict[str, int] = {}
+        self._pumps: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
+        self._started = False
+        self._stopped = False
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume undelivered journal entries, then consume both channels' events.
+        Idempotent. Raises ``StoreError`` if the journal cannot be read."""
+        if self._started:
+            return
+        self._started = True
+        for key in await self.store.journal.pending_keys(self.login):
+            self._wake(key)
+        for side in Side:
+            self._pumps.append(self._spawn(self._pump(side), f"relay-{self.login}-pump-{side}"))
+
+    async def stop(self) -> None:
+        """Stop consuming and delivering; what is not delivered stays in the journal.
+        Idempotent; never raises."""
+        if self._stopped:
+            return
+        self._stopped = True
+        tasks = [*self._pumps, *self._queues.values(), *self._background]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait until no delivery (retries included) or notice is in progress. Batches the
+        channels have not handed over yet are not waited for."""
+        while tasks := [*self._queues.values(), *self._background]:
+            await asyncio.wait(tasks)
+
+    # ---- intake ------------------------------------------------------------------------------
+
+    async def _pump(self, side: Side) -> None:
+        channel = self._deliverer.channel(side)
+        async for batch in channel.events():
+            try:
+                await self.ingest(side, batch)
+            except StoreError:
+                # Acknowledging a later batch would make the source forget this one.
+                log.exception("cannot journal a batch from %s; intake stopped", channel.name)
+                return
+        log.info("%s stopped producing events", channel.name)
+
+    async def ingest(self, side: Side, batch: EventBatch) -> None:
+        """Commit ``batch`` from ``side`` to the journal, then ``ack()`` it, then start its
+        deliveries. Raises ``StoreError`` (and does not ack) if the commit fails."""
+        async with self.store.transaction() as tx:
+            result = await self._ingestor.ingest(tx, side, batch.events)
+        try:
+            await batch.ack()
+        except Exception:
+            # Not fatal: the source redelivers the batch and the journal de-duplicates it.
+            log.exception("acknowledging a batch from side %s failed", side.value)
+        for key in sorted(result.keys):
+            self._wake(key)
+        for room, text in result.notices:
+            self._run_in_background(self._deliverer.notify(Side.B, Address(room), Notice(text)))
+        for state in result.states:
+            await self._pass_state(side, state)
+
+    async def _pass_state(self, side: Side, state: StateEvent) -> None:
+        if self._on_state is None:
+            log.info("side %s: %s", side.value, type(state).__name__)
+            return
+        try:
+            await self._on_state(side, state)
+        except Exception:
+            log.exception("state handler failed for %s", type(state).__name__)
+
+    # ---- per-chat queues ---------------------------------------------------------------------
+
+    def _wake(self, key: str) -> None:
+        self._pokes[key] = self._pokes.get(key, 0) + 1
+        if self._stopped or key.startswith("held:"):
+            return
+        task = self._queues.get(key)
+        if task is None or task.done():
+            self._queues[key] = self._spawn(self._run_queue(key), f"relay-{self.login}-{key}")
+
+    async def _run_queue(self, key: str) -> None:
+        try:
+            while True:
+                poke = self._pokes.get(key, 0)
+                entry = await self.store.journal.next_pending(self.login, key)
+                if entry is None:
+                    if self._pokes.get(key, 0) != poke:
+                        continue  # entries were added while we looked
+                    return
+                wait = entry.next_attempt_at - self._clock()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    continue
+                await self._attempt(entry)
+        except StoreError:
+            log.exception("queue %s stopped on a database error; resumes on the next event", key)
+        finally:
+            if self._queues.get(key) is asyncio.current_task():
+                del self._queues[key]
+
+    async def _attempt(self, entry: JournalEntry) -> None:
+        try:
+            await self._deliverer.deliver(entry)
+        except CodecError:
+            log.exception("journal entry %d is corrupt; dropped", entry.id)
+            await self.store.journal.mark_failed(entry.id, "corrupt journal entry")
+        except DeliveryFailed as e:
+            if e.retryable:
+                await self._retry_later(entry, e.reason)
+            else:
+                await self._fail(entry, e.reason)
+        except BridgeError as e:
+            await self._retry_later(entry, str(e))
+        except Exception as e:
+            log.exception("delivering journal entry %d failed unexpectedly", entry.id)
+            await self._retry_later(entry, f"internal error ({type(e).__name__})")
+
+    async def _retry_later(self, entry: JournalEntry, reason: str) -> None:
+        failures = entry.attempts + 1
+        if failures >= self.retry.attempts:
+            await self._fail(entry, reason)
+            return
+        delay = self.retry.delay(failures)
+        await self.store.journal.schedule_retry(entry.id, self._clock() + delay, reason)
+        log.info(
+            "entry %d: attempt %d failed (%s); retry in %.1f s", entry.id, failures, reason, delay
+        )
+
+    async def _fail(self, entry: JournalEntry, reason: str) -> None:
+        await self.store.journal.mark_failed(entry.id, reason)
+        log.warning("entry %d from side %s not delivered: %s", entry.id, entry.source.value, reason)
+        try:
+            content = await self._deliverer.origin_content(entry)
+            chat = await self._deliverer.origin_chat(entry)
+        except (CodecError, StoreError):
+            log.exception("cannot tell the origin of entry %d about its failure", entry.id)
+            return
+        if chat is None:
+            log.warning("entry %d: its origin chat has no address now; no notice", entry.id)
+            return
+        target = self._deliverer.channel(entry.source.other).name
+        event = entry.event()
+        notice = (
+            not_revoked(content, target, reason)
+            if isinstance(event, Revocation)
+            else not_delivered(content, target, reason)
+        )
+        await self._deliverer.notify(entry.source, chat, notice)
+
+    # ---- identities --------------------------------------------------------------------------
+
+    async def ambiguities(self) -> list[StoredIdentity]:
+        """The identities of this login waiting for the user to say which contact they are."""
+        return [i for i in await self.store.identities.all(self.login) if i.ambiguous]
+
+    async def resolve(self, identity: IdentityId, address: Address | None) -> None:
+        """Say that ``identity`` is the side-A contact at ``address`` (one of its candidates),
+        or, with ``None``, none of them: each candidate no identity claims any more becomes a
+        new identity. Held messages whose addresses are no longer ambiguous are delivered,
+        in order. Raises ``BridgeError`` for an unknown identity or address."""
+        async with self.store.transaction() as tx:
+            await resolve_identity(tx, self.login, identity, address)
+            woken = await identities.release_held(tx, self.login)
+        for key in sorted(woken):
+            self._wake(key)
+
+    # ---- tasks -------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_log_failure)
+        return task
+
+    def _run_in_background(self, coro: Coroutine[Any, Any, None]) -> None:
+        if self._stopped:
+            coro.close()
+            return
+        task = self._spawn(coro, f"relay-{self.login}-notice")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("task %s failed", task.get_name(), exc_info=task.exception())

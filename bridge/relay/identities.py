@@ -1,0 +1,133 @@
+"""Side-A addresses to stable identities: look-up, stable contact books, held entries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import attrs
+
+from bridge.ids import LoginId
+from bridge.model import Address, ChatKind, IdentityId, Message, Profile, Revocation
+from bridge.store import EntryState, Repositories, StoredIdentity
+from bridge.store.codec import CodecError
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class Placement:
+    """Where a side-A event goes: queue ``chat_key`` (a chat identity id) and the sender's
+    identity, or ``held`` because an address is ambiguous (``claimants`` are the identities
+    it could be, ``address`` the ambiguous one)."""
+
+    chat_key: str
+    sender_key: str | None = None
+    held: bool = False
+    address: Address | None = None
+    claimants: tuple[IdentityId, ...] = ()
+
+
+def held_key(address: Address) -> str:
+    """The queue name of entries held for ``address`` (never delivered from)."""
+    return f"held:{address}"
+
+
+async def place(
+    tx: Repositories,
+    login: LoginId,
+    chat: Address,
+    sender: Address,
+    *,
+    kind: ChatKind,
+    with_sender: bool,
+) -> Placement:
+    """Find (or create) the identities of ``chat`` and, if ``with_sender``, of ``sender``.
+
+    An address no identity is bound to gets a new identity with a bare profile (filled in at
+    delivery). An address an ambiguous identity could be yields a held placement.
+    """
+    addresses = [chat] + ([sender] if with_sender and sender != chat else [])
+    for address in addresses:
+        claimants = await tx.identities.claimants(login, address)
+        if claimants:
+            return Placement(held_key(chat), None, True, address, tuple(claimants))
+    chat_ident = await _bound_or_new(tx, login, chat, kind)
+    sender_key: str | None = None
+    if with_sender:
+        sender_key = chat_ident.id
+        if sender != chat:
+            sender_key = (await _bound_or_new(tx, login, sender, ChatKind.DIRECT)).id
+    return Placement(chat_ident.id, sender_key)
+
+
+async def _bound_or_new(
+    tx: Repositories, login: LoginId, address: Address, kind: ChatKind
+) -> StoredIdentity:
+    found = await tx.identities.by_address(login, address)
+    if found is not None:
+        return found
+    return await tx.identities.create(login, Profile(address, kind=kind), address=address)
+
+
+def is_bare(profile: Profile) -> bool:
+    """True for a profile that holds nothing but its address and kind."""
+    return profile == Profile(profile.address, kind=profile.kind)
+
+
+async def apply_profile(tx: Repositories, login: LoginId, profile: Profile) -> None:
+    """A contact appeared or changed: refresh the fingerprint of the identity bound to its
+    address, or bind a new identity to it. An address under ambiguity only refreshes the
+    candidate's profile."""
+    if profile.is_self:
+        return
+    found = await tx.identities.by_address(login, profile.address)
+    if found is not None:
+        await tx.identities.update_profile(found.id, profile)
+        return
+    claimants = await tx.identities.claimants(login, profile.address)
+    for identity_id in claimants:
+        ident = await tx.identities.get(identity_id)
+        if ident is not None:
+            candidates = [p if p.address != profile.address else profile for p in ident.candidates]
+            await tx.identities.mark_ambiguous(identity_id, candidates)
+    if not claimants:
+        await tx.identities.create(login, profile, address=profile.address)
+
+
+async def apply_stable_book(tx: Repositories, login: LoginId, book: Sequence[Profile]) -> None:
+    """A contact book of a channel with stable addresses: one identity per address."""
+    for profile in book:
+        await apply_profile(tx, login, profile)
+
+
+async def release_held(tx: Repositories, login: LoginId) -> set[str]:
+    """Move held entries whose addresses are no longer ambiguous back into their queues (in
+    their original order); returns the queues that got entries."""
+    woken: set[str] = set()
+    for entry in await tx.journal.entries(login, EntryState.HELD):
+        try:
+            event = entry.event()
+        except CodecError:
+            log.exception("journal entry %d is corrupt", entry.id)
+            await tx.journal.mark_failed(entry.id, "corrupt journal entry")
+            continue
+        if isinstance(event, Message):
+            placement = await place(
+                tx,
+                login,
+                event.chat,
+                event.sender,
+                kind=event.chat_kind,
+                with_sender=not event.from_self,
+            )
+        elif isinstance(event, Revocation):
+            placement = await place(
+                tx, login, event.chat, event.sender, kind=ChatKind.DIRECT, with_sender=False
+            )
+        else:
+            continue
+        if not placement.held:
+            await tx.journal.release(entry.id, placement.chat_key, placement.sender_key)
+            woken.add(placement.chat_key)
+    return woken

@@ -1,0 +1,184 @@
+"""Turning an inbound ``EventBatch`` into journal entries, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import attrs
+
+from bridge.ids import LoginId, RoomId
+from bridge.model import (
+    Address,
+    ChatKind,
+    ContactBook,
+    Event,
+    IdentityId,
+    LoggedIn,
+    LoggedOut,
+    Message,
+    ProfileUpdate,
+    Revocation,
+    StateEvent,
+)
+from bridge.relay import identities, matching
+from bridge.relay.notices import held
+from bridge.store import EntryState, LoginState, Repositories, Side
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class Ingested:
+    """What committing a batch produced: queues with new entries, notices for portals about
+    held messages (side-B room, text), and the state events to pass on, in order."""
+
+    keys: frozenset[str] = frozenset()
+    notices: tuple[tuple[RoomId, str], ...] = ()
+    states: tuple[StateEvent, ...] = ()
+
+
+def dedup_key(event: Message | Revocation) -> str:
+    """The journal's de-duplication key of a message or revocation from one side."""
+    kind = "msg" if isinstance(event, Message) else "rev"
+    return f"{kind}:{event.remote_id}"
+
+
+def room_key(room: Address) -> str:
+    """The queue of a side-B chat that is not (yet) a portal."""
+    return f"b:{room}"
+
+
+class Ingestor:
+    """Journals the events of one login's batches; see ``ingest``.
+
+    ``a_stable`` is side A's ``stable_addresses``: when False, contact books and profiles
+    go through identity matching (``relay.matching``). ``a_name`` names side A in notices.
+    """
+
+    def __init__(self, login: LoginId, *, a_stable: bool, a_name: str) -> None:
+        self._login = login
+        self._a_stable = a_stable
+        self._a_name = a_name
+
+    async def ingest(self, tx: Repositories, side: Side, events: Sequence[Event]) -> Ingested:
+        """Journal ``events`` from ``side`` inside transaction ``tx``.
+
+        Messages and revocations become journal entries, skipped when their remote id was
+        journaled or bridged before (a redelivery, or the echo of the bridge's own send).
+        Side-A contact books and profile updates update identities at once, so the messages
+        after them in the stream are keyed by the new bindings. Raises ``StoreError``.
+        """
+        keys: set[str] = set()
+        notices: list[tuple[RoomId, str]] = []
+        states: list[StateEvent] = []
+        for event in events:
+            match event:
+                case Message() | Revocation():
+                    await self._journal(tx, side, event, keys, notices)
+                case ContactBook(profiles=profiles) if side is Side.A:
+                    if self._a_stable:
+                        await identities.apply_stable_book(tx, self._login, profiles)
+                    else:
+                        await matching.apply_matched_book(tx, self._login, profiles)
+                case ProfileUpdate(profile=profile) if side is Side.A:
+                    if self._a_stable:
+                        await identities.apply_profile(tx, self._login, profile)
+                    else:
+                        await matching.apply_matched_profile(tx, self._login, profile)
+                case ContactBook() | ProfileUpdate():
+                    log.debug("ignored %s from side %s", type(event).__name__, side.value)
+                case LoggedIn(account=account):
+                    if side is Side.A:
+                        state, real = LoginState.ACTIVE, account.real_id or None
+                        await tx.logins.set_state(self._login, state, account=real)
+                    states.append(event)
+                case LoggedOut():
+                    if side is Side.A:
+                        await tx.logins.set_state(self._login, LoginState.LOGGED_OUT)
+                    states.append(event)
+                case _:
+                    states.append(event)
+        return Ingested(frozenset(keys), tuple(notices), tuple(states))
+
+    async def _journal(
+        self,
+        tx: Repositories,
+        side: Side,
+        event: Message | Revocation,
+        keys: set[str],
+        notices: list[tuple[RoomId, str]],
+    ) -> None:
+        if isinstance(event, Message) and await tx.messages.by_side(
+            self._login, side, event.remote_id
+        ):
+            log.debug("skipped message %s from side %s: bridged before", event.remote_id, side)
+            return
+        sender_key: str | None = None
+        state = EntryState.PENDING
+        if side is Side.B:
+            portal = await tx.portals.by_room(RoomId(event.chat))
+            chat_key = room_key(event.chat) if portal is None else portal.identity_id
+        else:
+            is_message = isinstance(event, Message)
+            placement = await identities.place(
+                tx,
+                self._login,
+                event.chat,
+                event.sender,
+                kind=event.chat_kind if isinstance(event, Message) else ChatKind.DIRECT,
+                with_sender=is_message and not getattr(event, "from_self", False),
+            )
+            chat_key, sender_key = placement.chat_key, placement.sender_key
+            if placement.held:
+                state = EntryState.HELD
+        entry_id = await tx.journal.append(
+            self._login,
+            side,
+            event.chat,
+            event,
+            chat_key=chat_key,
+            sender_key=sender_key,
+            dedup_key=dedup_key(event),
+            state=state,
+        )
+        if entry_id is None:
+            log.debug("skipped %s from side %s: journaled before", dedup_key(event), side)
+        elif state is EntryState.PENDING:
+            keys.add(chat_key)
+        elif isinstance(event, Message):
+            notices.extend(await self._held_notices(tx, event))
+
+    async def _held_notices(self, tx: Repositories, event: Message) -> list[tuple[RoomId, str]]:
+        # One notice per chat while it is held, not one per message.
+        held_here = [
+            e
+            for e in await tx.journal.entries(self._login, EntryState.HELD)
+            if e.chat == event.chat
+        ]
+        if len(held_here) > 1:
+            return []
+        result: list[tuple[RoomId, str]] = []
+        claimants: list[IdentityId] = []
+        for address in dict.fromkeys([event.chat, event.sender]):
+            claimants.extend(await tx.identities.claimants(self._login, address))
+        for identity_id in dict.fromkeys(claimants):
+            await self._notice_for(tx, identity_id, event, result)
+        return result
+
+    async def _notice_for(
+        self,
+        tx: Repositories,
+        identity_id: IdentityId,
+        event: Message,
+        out: list[tuple[RoomId, str]],
+    ) -> None:
+        portal = await tx.portals.get(identity_id)
+        ident = await tx.identities.get(identity_id)
+        if portal is None or ident is None:
+            return
+        names = [p.display_name for p in ident.candidates]
+        sender = next(
+            (p.display_name for p in ident.candidates if p.address == event.sender), "a contact"
+        )
+        out.append((portal.room, held(sender, names, self._a_name).text))

@@ -1,0 +1,115 @@
+"""Persisting the results of identity matching (``bridge/identity.py``) in the store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from bridge import identity as matcher
+from bridge.errors import BridgeError
+from bridge.ids import LoginId
+from bridge.model import Address, IdentityId, Profile
+from bridge.store import Repositories, StoredIdentity
+from bridge.store.accounts import new_identity_id
+
+log = logging.getLogger(__name__)
+
+
+def _new_id(_profile: Profile) -> IdentityId:
+    return new_identity_id()
+
+
+def as_identity(stored: StoredIdentity) -> matcher.Identity:
+    """The matcher's view of a stored identity."""
+    return matcher.Identity(
+        stored.id,
+        stored.kind,
+        stored.profile,
+        ambiguous=stored.ambiguous,
+        candidates=tuple(p.address for p in stored.candidates),
+    )
+
+
+async def apply_result(
+    tx: Repositories,
+    login: LoginId,
+    result: matcher.MatchResult,
+    profiles: Mapping[Address, Profile],
+) -> None:
+    """Write ``result`` for ``login``: new identities, changed fingerprints and ambiguity,
+    then the address bindings. ``profiles`` gives the profile of every address it names."""
+    for ident in result.created:
+        await tx.identities.create(login, ident.fingerprint, address=None, identity_id=ident.id)
+    for ident in result.updated:
+        await tx.identities.update_profile(ident.id, ident.fingerprint)
+        if ident.ambiguous:
+            cands = [profiles[a] for a in ident.candidates if a in profiles]
+            await tx.identities.mark_ambiguous(ident.id, cands)
+        elif ident.id not in result.bound.values():
+            await tx.identities.bind(ident.id, None)
+    for address, identity_id in result.bound.items():
+        await tx.identities.bind(identity_id, address)
+
+
+async def apply_matched_book(tx: Repositories, login: LoginId, book: Sequence[Profile]) -> None:
+    """A new login session's contact book: every old address expires, then the book is
+    matched against every identity of ``login`` (PROTOCOL.md §11) and the result stored."""
+    contacts = [p for p in book if not p.is_self]
+    known = [as_identity(i) for i in await tx.identities.all(login)]
+    result = matcher.match_book(known, contacts, new_id=_new_id)
+    await tx.identities.unbind_all(login)
+    await apply_result(tx, login, result, {p.address: p for p in contacts})
+    log.info(
+        "contact book: %d contacts, %d new identities, %d ambiguities",
+        len(contacts),
+        len(result.created),
+        len(result.ambiguous),
+    )
+
+
+async def apply_matched_profile(tx: Repositories, login: LoginId, profile: Profile) -> None:
+    """A contact appeared or changed mid-session: refresh the fingerprint of the identity
+    bound to its address, or match it against the unbound identities."""
+    if profile.is_self:
+        return
+    stored = await tx.identities.all(login)
+    bound = next((i for i in stored if i.address == profile.address), None)
+    if bound is not None:
+        try:
+            updated = matcher.update_fingerprint(as_identity(bound), profile)
+        except ValueError as e:
+            log.warning("profile update for identity %s ignored: %s", bound.id, e)
+            return
+        await tx.identities.update_profile(bound.id, updated.fingerprint)
+        return
+    unbound = [as_identity(i) for i in stored if i.address is None]
+    session = [i.profile for i in stored if i.address is not None]
+    result = matcher.match_contact(profile, unbound, new_id=_new_id, session=session)
+    await apply_result(tx, login, result, {**_candidate_profiles(stored), profile.address: profile})
+
+
+async def resolve_identity(
+    tx: Repositories, login: LoginId, identity_id: IdentityId, address: Address | None
+) -> None:
+    """The user's answer to an ambiguity (see ``bridge.identity.resolve``), stored.
+
+    Raises ``BridgeError`` if ``identity_id`` is not an ambiguous identity of ``login`` or
+    ``address`` is not one of its candidates.
+    """
+    stored = await tx.identities.all(login)
+    profiles = _candidate_profiles(stored)
+    try:
+        result = matcher.resolve(
+            [as_identity(i) for i in stored],
+            identity_id,
+            address,
+            list(profiles.values()),
+            new_id=_new_id,
+        )
+    except ValueError as e:
+        raise BridgeError(f"cannot resolve {identity_id}: {e}") from e
+    await apply_result(tx, login, result, profiles)
+
+
+def _candidate_profiles(stored: Sequence[StoredIdentity]) -> dict[Address, Profile]:
+    return {p.address: p for i in stored for p in i.candidates}
