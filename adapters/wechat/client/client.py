@@ -69,8 +69,8 @@ class WeChatClient:
 
     @property
     def logged_in(self) -> bool:
-        """True while a session is usable (after login/resume, before logout)."""
-        return self._receiver is not None
+        """True while a session is usable (after login/resume, before logout/close)."""
+        return self._receiver is not None and not self._conn.http.closed
 
     @property
     def self_user(self) -> Contact | None:
@@ -177,8 +177,8 @@ class WeChatClient:
             await asyncio.to_thread(delete_session, self.config.session_path)
 
     async def close(self) -> None:
-        """Close the HTTP session (the WeChat session stays resumable). Idempotent."""
-        self._receiver = None
+        """Close the HTTP session (the WeChat session stays resumable; ``commit`` still works).
+        Idempotent."""
         await self._conn.http.close()
 
     # --- receive ---------------------------------------------------------------------------

@@ -59,7 +59,7 @@ async def upload(
     creds = conn.creds()
     request = calls_msg.upload_request(
         creds,
-        client_media_id=calls.now_ms(),
+        client_media_id=conn.next_counter(),
         size=len(data),
         from_user=conn.me(),
         to_user=to_user,
