@@ -1,0 +1,43 @@
+"""Deterministic placeholder media bytes (JPEG, GIF, MP3, MP4) for messages sent without data."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def _filler(seed: str, size: int) -> bytes:
+    out = bytearray()
+    block = hashlib.sha256(seed.encode()).digest()
+    while len(out) < size:
+        out += block
+        block = hashlib.sha256(block).digest()
+    return bytes(out[:size])
+
+
+def jpeg(seed: str, size: int = 2048) -> bytes:
+    """JPEG-looking bytes: SOI + JFIF APP0 header, filler, EOI. Same seed, same bytes."""
+    header = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    return header + _filler(seed, max(size - len(header) - 2, 0)) + b"\xff\xd9"
+
+
+def gif(seed: str, size: int = 1024) -> bytes:
+    """GIF89a-looking bytes ending with the trailer ``;``."""
+    header = b"GIF89a\x10\x00\x10\x00\x80\x00\x00"
+    return header + _filler(seed, max(size - len(header) - 1, 0)) + b";"
+
+
+def mp3(seed: str, size: int = 4096) -> bytes:
+    """MP3-looking bytes: an ID3v2 header then filler."""
+    header = b"ID3\x03\x00\x00\x00\x00\x00\x00"
+    return header + _filler(seed, max(size - len(header), 0))
+
+
+def mp4(seed: str, size: int = 8192) -> bytes:
+    """MP4-looking bytes: an ``ftyp`` box then filler."""
+    header = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+    return header + _filler(seed, max(size - len(header), 0))
+
+
+def document(seed: str, size: int = 1500) -> bytes:
+    """Arbitrary file bytes."""
+    return _filler(seed, size)
