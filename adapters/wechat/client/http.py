@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from email.message import Message
 from typing import Any
 
 import aiohttp
@@ -21,7 +20,7 @@ from tenacity import (
 from adapters.wechat.client.calls import Call
 from adapters.wechat.client.errors import HttpStatusError, NetworkError
 from adapters.wechat.client.types import Hosts
-from adapters.wechat.client.wire import check_base_response, load_json
+from adapters.wechat.client.wire import check_base_response, disposition_filename, load_json
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +70,7 @@ class Reply:
 
     def file_name(self) -> str:
         """The ``filename`` of Content-Disposition, or ""."""
-        if not self.content_disposition:
-            return ""
-        msg = Message()
-        msg["content-disposition"] = self.content_disposition
-        return msg.get_filename() or ""
+        return disposition_filename(self.content_disposition)
 
 
 def _log_retry(state: RetryCallState) -> None:

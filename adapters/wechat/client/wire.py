@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
+from urllib.parse import unquote
 from xml.etree.ElementTree import Element, ParseError
 
 import attrs
@@ -194,6 +195,25 @@ def parse_synccheck(text: str) -> SyncCheck:
     if match is None:
         raise ProtocolError("synccheck: no retcode/selector in the response")
     return SyncCheck(retcode=int(match[1]), selector=int(match[2]))
+
+
+_DISPOSITION_EXT = re.compile(r"filename\*\s*=\s*([\w-]+)'[^']*'([^;\s]+)", re.I)
+_DISPOSITION = re.compile(r'filename\s*=\s*(?:"([^"]*)"|([^;\s]+))', re.I)
+
+
+def disposition_filename(header: str) -> str:
+    """The file name of a Content-Disposition header (§9): the RFC 5987 ``filename*`` when
+    present, else ``filename`` as given; "" when there is none."""
+    extended = _DISPOSITION_EXT.search(header)
+    if extended:
+        try:
+            return unquote(extended[2], encoding=extended[1], errors="strict")
+        except (LookupError, UnicodeDecodeError):
+            pass
+    plain = _DISPOSITION.search(header)
+    if plain is None:
+        return ""
+    return plain[1] if plain[1] is not None else plain[2]
 
 
 def load_json(endpoint: str, body: bytes) -> dict[str, Any]:
