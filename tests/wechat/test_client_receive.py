@@ -109,6 +109,8 @@ async def test_logged_out_on_the_phone_ends_the_stream(simulator: Any) -> None:
     async with await logged_in(control, account, config(simulator.base_url)) as client:
         await control.logout(account, retcode=1101)
         events = [event async for event in client.events()]
+        assert not client.logged_in
+        assert [event async for event in client.events()] == events[-1:]
     assert isinstance(events[-1], SessionEnded)
     assert events[-1].code == 1101 and "elsewhere" in events[-1].reason
     assert all(isinstance(e, SyncBatch) for e in events[:-1])

@@ -69,8 +69,10 @@ class WeChatClient:
 
     @property
     def logged_in(self) -> bool:
-        """True while a session is usable (after login/resume, before logout/close)."""
-        return self._receiver is not None and not self._conn.http.closed
+        """True while a session is usable: after login/resume, before logout, ``close()`` or
+        the ``SessionEnded`` of the receive loop."""
+        rx = self._receiver
+        return rx is not None and rx.ended is None and not self._conn.http.closed
 
     @property
     def self_user(self) -> Contact | None:

@@ -77,6 +77,7 @@ class Receiver:
         self._seq = 0
         self._committed = 0
         self._pending: deque[SyncBatch] = deque()
+        self.ended: SessionEnded | None = None
 
     async def sync(self, selector: int = 0) -> SyncBatch:
         """One webwxsync with the in-memory SyncKey; adopts the returned keys in memory.
@@ -125,7 +126,8 @@ class Receiver:
         return check
 
     async def events(self) -> AsyncIterator[ReceiveEvent]:
-        """Batches as they arrive, forever, or until a final ``SessionEnded``.
+        """Batches as they arrive, forever, or until a final ``SessionEnded`` (yielded again,
+        alone, by any later call).
 
         A 1205 answer (synccheck or webwxsync) waits ``rate_limit_wait`` seconds, doubled per
         repeat; other non-zero answers wait like transport retries and, repeated
@@ -135,6 +137,9 @@ class Receiver:
         """
         conn = self._conn
         limited = failures = 0
+        if self.ended is not None:
+            yield self.ended
+            return
         while True:
             while self._pending:
                 yield self._pending.popleft()
@@ -176,7 +181,8 @@ class Receiver:
     def _ended(self, code: int) -> SessionEnded:
         reason = LOGGED_OUT_CODES.get(code, f"code {code}")
         log.warning("WeChat session ended: retcode %d (%s)", code, reason)
-        return SessionEnded(code, reason)
+        self.ended = SessionEnded(code, reason)
+        return self.ended
 
     async def commit(self, batch: SyncBatch) -> None:
         """Persist the keys ``batch`` leads to. Committing an older batch after a newer one
