@@ -18,6 +18,7 @@ from adapters.wechat.client.http import RetryPolicy
 from adapters.wechat.client.qr import QRCode
 from adapters.wechat.client.receive import SyncBatch
 from adapters.wechat.client.results import LoginMethod
+from adapters.wechat.client.types import UserName
 from adapters.wechat.client.wire import LoginScanned
 
 FAST = RetryPolicy(attempts=3, wait=0.01, wait_max=0.05)
@@ -118,7 +119,7 @@ async def test_refused_account_gets_login_refused(simulator: Any) -> None:
         assert "当前登录环境异常" in caught.value.message
         assert not client.logged_in
         with pytest.raises(NotLoggedIn):
-            await client.send_text("filehelper", "hi")  # type: ignore[arg-type]
+            await client.send_text(UserName("filehelper"), "hi")
 
 
 async def test_uos_mode_logs_in_where_plain_web_login_is_refused(simulator: Any) -> None:
@@ -129,7 +130,7 @@ async def test_uos_mode_logs_in_where_plain_web_login_is_refused(simulator: Any)
     async with WeChatClient(config(simulator.base_url, uos=True)) as client:
         info = await client.login(scanner(simulator, account))
         assert info.user.nick_name == "Erin"
-        sent = await client.send_text("filehelper", "from UOS")  # type: ignore[arg-type]
+        sent = await client.send_text(UserName("filehelper"), "from UOS")
         assert sent.msg_id
     view = await simulator.control.session(account)
     assert view.logged_in and view.uos
@@ -226,7 +227,7 @@ async def test_logs_carry_no_secrets(
     cfg = config(simulator.base_url, tmp_path)
     async with WeChatClient(cfg) as client:
         await client.start(scanner(simulator, account))
-        await client.send_text("filehelper", "secret-free")  # type: ignore[arg-type]
+        await client.send_text(UserName("filehelper"), "secret-free")
         async for event in client.events():
             assert isinstance(event, SyncBatch)
             await client.commit(event)

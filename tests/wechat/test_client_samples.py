@@ -22,6 +22,7 @@ from adapters.wechat.client.errors import (
     NotAFriend,
     RateLimited,
 )
+from adapters.wechat.client.login import api_base_for
 from adapters.wechat.client.results import (
     ChatroomMembers,
     ContactPage,
@@ -126,6 +127,30 @@ def test_login_poll_responses() -> None:
     assert confirmed.redirect_uri.startswith("https://wx.qq.com/cgi-bin/mmwebwx-bin/")
     assert "ticket=AaXdHpmbWGYo_ZOk7ylAnnCY@qrticket_0" in confirmed.redirect_uri
     assert "AaXd" not in repr(confirmed)
+
+
+def test_redirect_uri_host_decides_the_hosts() -> None:
+    confirmed = parse_login_poll(text("login-poll-200-response.txt"))
+    assert isinstance(confirmed, LoginConfirmed)
+    api, uri = api_base_for(confirmed.redirect_uri, None)
+    assert (api, uri) == ("https://wx.qq.com", confirmed.redirect_uri)
+    assert Hosts.for_api_host(api) == Hosts(
+        login="https://login.wx.qq.com",
+        api="https://wx.qq.com",
+        file="https://file.wx.qq.com",
+        push="https://webpush.wx.qq.com",
+    )
+    moved = confirmed.redirect_uri.replace("https://wx.qq.com", "https://wx2.qq.com")
+    assert Hosts.for_api_host(api_base_for(moved, None)[0]).push == "https://webpush.wx2.qq.com"
+    # A configured base URL (the simulator) replaces every real WeChat host.
+    api, uri = api_base_for(confirmed.redirect_uri, "http://127.0.0.1:8765")
+    assert api == "http://127.0.0.1:8765"
+    assert uri.startswith("http://127.0.0.1:8765/cgi-bin/mmwebwx-bin/webwxnewloginpage?ticket=")
+    assert Hosts.for_api_host(api) == Hosts(*[api] * 4)
+
+
+def test_device_id_shape() -> None:
+    assert re.fullmatch(r"e\d{15}", calls.new_device_id())
 
 
 def test_newloginpage_xml_gives_credentials() -> None:

@@ -77,6 +77,7 @@ class Connection:
         self.sync_key = SyncKey()
         self.sync_check_key = SyncKey()
         self._counter = now_ms()
+        self._uploads = 0
         self._persist_lock = asyncio.Lock()
 
     def creds(self) -> Credentials:
@@ -95,6 +96,12 @@ class Connection:
         """The jQuery-style ``_`` cache buster: page-load ms plus a counter (§1)."""
         self._counter += 1
         return self._counter
+
+    def next_upload_number(self) -> int:
+        """The ``n`` of the next upload's ``WU_FILE_<n>`` id (0, 1, …) (§7)."""
+        number = self._uploads
+        self._uploads += 1
+        return number
 
     async def call_json(
         self,

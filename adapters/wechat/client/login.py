@@ -78,14 +78,14 @@ async def wait_for_confirmation(
                 await on_scanned(outcome)
 
 
-def _api_base_of(conn: Connection, redirect_uri: str) -> tuple[str, str]:
-    """``(api_base, redirect_uri)``: the API host is the redirect_uri's host (§1, §2.3), unless
-    a configured base URL must replace a real WeChat host."""
+def api_base_for(redirect_uri: str, base_url: str | None) -> tuple[str, str]:
+    """``(api_base, redirect_uri)`` after the login poll: the API host is the redirect_uri's
+    host (PROTOCOL.md §1, §2.3), unless a configured ``base_url`` must replace a real WeChat
+    host (then the redirect_uri is moved onto ``base_url``)."""
     url = URL(redirect_uri, encoded=True)
     host = url.host or ""
-    base = conn.config.base_url
-    if base and (not host or any(host.endswith(d) for d in _WECHAT_DOMAINS)):
-        base = base.rstrip("/")
+    if base_url and (not host or any(host.endswith(d) for d in _WECHAT_DOMAINS)):
+        base = base_url.rstrip("/")
         rest = url.raw_path + (f"?{url.raw_query_string}" if url.raw_query_string else "")
         return base, base + rest
     return str(url.origin()), redirect_uri
@@ -98,7 +98,7 @@ async def open_session(conn: Connection, redirect_uri: str) -> Credentials:
     Sets ``conn.hosts`` and ``conn.credentials``. Raises ``LoginRefused`` (ret 1203),
     ``LoginError``, ``NetworkError``.
     """
-    api_base, redirect_uri = _api_base_of(conn, redirect_uri)
+    api_base, redirect_uri = api_base_for(redirect_uri, conn.config.base_url)
     conn.hosts = Hosts.for_api_host(api_base)
     call = calls.newloginpage(redirect_uri, uos=conn.config.uos, api_base=api_base)
     reply = await conn.http.send(

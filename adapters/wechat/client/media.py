@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import itertools
 import logging
 import mimetypes
 from datetime import UTC, datetime
@@ -22,8 +21,6 @@ from adapters.wechat.client.types import ClientMsgId, MsgId, UserName
 from adapters.wechat.client.wire import check_base_response
 
 log = logging.getLogger(__name__)
-
-_upload_ids = itertools.count()
 
 
 def guess_mime(name: str) -> str:
@@ -66,7 +63,7 @@ async def upload(
         md5=hashlib.md5(data).hexdigest(),
     )
     plan = UploadPlan(
-        file_id=f"WU_FILE_{next(_upload_ids)}",
+        file_id=f"WU_FILE_{conn.next_upload_number()}",
         name=name,
         mime=mime or guess_mime(name),
         last_modified=calls_msg.js_date(datetime.now(UTC)),
