@@ -117,14 +117,17 @@ class WebSession:
         return result
 
     async def messages(self) -> list[dict[str, Any]]:
-        """Sync until nothing is pending; every AddMsgList entry received, in order."""
+        """webwxsync until a response brings nothing; every AddMsgList entry, in order.
+
+        (No synccheck: an idle one would hold for the whole hold time.)
+        """
         received: list[dict[str, Any]] = []
         while True:
-            retcode, selector = await self.synccheck()
-            assert retcode == 0
-            if selector == 0:
+            result = await self.sync()
+            assert result["BaseResponse"]["Ret"] == 0, result["BaseResponse"]
+            received += result["AddMsgList"]
+            if not (result["AddMsgList"] or result["ModContactList"] or result["DelContactList"]):
                 return received
-            received += (await self.sync())["AddMsgList"]
 
     async def close(self) -> None:
         await self.http.close()
