@@ -11,7 +11,7 @@ import pytest
 
 from adapters.wechat.client.client import WeChatClient
 from adapters.wechat.client.connection import ClientConfig
-from adapters.wechat.client.errors import NetworkError
+from adapters.wechat.client.errors import ApiError, NetworkError
 from adapters.wechat.client.http import RetryPolicy
 from adapters.wechat.client.qr import QRCode
 from adapters.wechat.client.receive import SessionEnded, SyncBatch
@@ -144,6 +144,22 @@ async def test_transport_errors_are_retried_then_reported(simulator: Any) -> Non
         await control.add_fault("synccheck", status=503, count=None)
         with pytest.raises(NetworkError):
             await collect(client, lambda messages: False)
+
+
+async def test_malformed_answers_are_skipped_and_unknown_codes_reported(simulator: Any) -> None:
+    control = simulator.control
+    account = await control.create_account("Alice")
+    bob = await control.add_contact(account, "Bob")
+    async with await logged_in(control, account, config(simulator.base_url)) as client:
+        # An empty 200 answer is neither a synccheck script nor JSON.
+        await control.add_fault("synccheck", status=200, count=1)
+        await control.add_fault("webwxsync", status=200, count=1)
+        msg_id = await control.send_message(account, bob, text="through the noise")
+        await collect(client, has(msg_id))
+        await control.add_fault("synccheck", retcode=9999, count=None)
+        with pytest.raises(ApiError) as caught:
+            await collect(client, lambda messages: False)
+        assert (caught.value.endpoint, caught.value.ret) == ("synccheck", 9999)
 
 
 async def test_uncommitted_batches_are_redelivered_after_a_restart(

@@ -12,7 +12,7 @@ import attrs
 
 from adapters.wechat.client import calls
 from adapters.wechat.client.connection import Connection
-from adapters.wechat.client.errors import ApiError, LoggedOut
+from adapters.wechat.client.errors import ApiError, LoggedOut, ProtocolError
 from adapters.wechat.client.results import SyncResult
 from adapters.wechat.client.types import Contact, SyncKey, UserName
 from adapters.wechat.client.wire import SyncCheck, parse_synccheck
@@ -62,6 +62,15 @@ class SessionEnded:
 
 
 ReceiveEvent = SyncBatch | SessionEnded
+
+
+@attrs.frozen
+class _Failure:
+    """A non-fatal bad answer of the receive loop: ``code`` is the Ret/retcode (-1 when the
+    answer could not be parsed)."""
+
+    endpoint: str
+    code: int
 
 
 class Receiver:
@@ -130,10 +139,10 @@ class Receiver:
         alone, by any later call).
 
         A 1205 answer (synccheck or webwxsync) waits ``rate_limit_wait`` seconds, doubled per
-        repeat; other non-zero answers wait like transport retries and, repeated
-        ``retry.attempts`` times, raise ``ApiError``. Raises ``NetworkError`` when the server
-        stays unreachable. Every webwxsync yields a batch, even an empty one (its keys still
-        need committing).
+        repeat; other non-zero or unparseable answers (logged) wait like transport retries
+        and, repeated ``retry.attempts`` times in a row, raise ``ApiError``. Raises
+        ``NetworkError`` when the server stays unreachable. Every webwxsync yields a batch,
+        even an empty one (its keys still need committing).
         """
         conn = self._conn
         limited = failures = 0
@@ -143,27 +152,16 @@ class Receiver:
         while True:
             while self._pending:
                 yield self._pending.popleft()
-            check = await self.synccheck()
-            if check.retcode in LOGGED_OUT_CODES:
-                yield self._ended(check.retcode)
+            outcome = await self._poll()
+            if isinstance(outcome, SessionEnded):
+                yield outcome
                 return
-            code, endpoint = check.retcode, "synccheck"
-            if code == 0 and check.selector == 0:
+            if not isinstance(outcome, _Failure):
                 limited = failures = 0
+                if outcome is not None:
+                    yield outcome
                 continue
-            if code == 0:
-                try:
-                    batch = await self.sync(check.selector)
-                except LoggedOut as exc:
-                    yield self._ended(exc.ret)
-                    return
-                except ApiError as exc:
-                    code, endpoint = exc.ret, "webwxsync"
-                else:
-                    limited = failures = 0
-                    yield batch
-                    continue
-            if code == 1205:
+            if outcome.code == 1205:
                 wait = min(
                     conn.config.rate_limit_wait * 2**limited, conn.config.rate_limit_wait_max
                 )
@@ -173,10 +171,33 @@ class Receiver:
                 continue
             failures += 1
             if failures >= conn.config.retry.attempts:
-                raise ApiError(endpoint, code)
+                raise ApiError(outcome.endpoint, outcome.code)
             wait = min(conn.config.retry.wait * 2 ** (failures - 1), conn.config.retry.wait_max)
-            log.warning("%s answered %d, retrying in %.1f s", endpoint, code, wait)
+            log.warning("%s answered %d, retrying in %.1f s", outcome.endpoint, outcome.code, wait)
             await asyncio.sleep(wait)
+
+    async def _poll(self) -> SyncBatch | SessionEnded | _Failure | None:
+        """One synccheck and, on news, one webwxsync; None when there was nothing new."""
+        try:
+            check = await self.synccheck()
+        except ProtocolError as exc:
+            log.warning("synccheck: unusable answer (%s)", exc)
+            return _Failure("synccheck", -1)
+        if check.retcode in LOGGED_OUT_CODES:
+            return self._ended(check.retcode)
+        if check.retcode != 0:
+            return _Failure("synccheck", check.retcode)
+        if check.selector == 0:
+            return None
+        try:
+            return await self.sync(check.selector)
+        except LoggedOut as exc:
+            return self._ended(exc.ret)
+        except ApiError as exc:
+            return _Failure("webwxsync", exc.ret)
+        except ProtocolError as exc:
+            log.warning("webwxsync: unusable answer (%s)", exc)
+            return _Failure("webwxsync", -1)
 
     def _ended(self, code: int) -> SessionEnded:
         reason = LOGGED_OUT_CODES.get(code, f"code {code}")
