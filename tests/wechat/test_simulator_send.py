@@ -270,3 +270,48 @@ async def test_group_topic_and_members(
     assert lines[0] == "你修改群名为“Hike”"
     kinds = [e.kind for e in await simulator.control.outbox(demo.account)]
     assert kinds == ["modtopic", "addmember", "delmember"]
+
+
+async def test_video_emoticon_and_file_sends(
+    simulator: SimulatorHandle, demo: Demo, web_login: Login
+) -> None:
+    session = await web_login(simulator, demo.account)
+    to = (await names(simulator, demo.account))[demo.carol]
+    movie, gif, doc = b"\x00\x00\x00\x18ftypmp42", b"GIF89a;", b"plain text file"
+    ids = []
+    for n, data in enumerate((movie, gif, doc)):
+        answer = await upload(
+            session, upload_form(session, f"f{n}", data, None, None, client_media_id=n)
+        )
+        ids.append(answer["MediaId"])
+    base = {"FromUserName": session.self_name, "ToUserName": to, "LocalID": "9", "ClientMsgId": "9"}
+    video = {"Msg": {**base, "Type": 43, "MediaId": ids[0], "Content": ""}, "Scene": 0}
+    emoticon = {"Msg": {**base, "Type": 47, "EmojiFlag": 2, "MediaId": ids[1]}, "Scene": 0}
+    stored = {"Msg": {**base, "Type": 47, "EmojiFlag": 2, "EMoticonMd5": "ab" * 16}, "Scene": 0}
+    appmsg = (
+        "<appmsg appid='wxeb7ec651dd0aefa9' sdkver=''><title>notes.txt</title><des></des>"
+        "<action></action><type>6</type><content></content><url></url><lowurl></lowurl>"
+        f"<appattach><totallen>{len(doc)}</totallen><attachid>{ids[2]}</attachid>"
+        "<fileext>txt</fileext></appattach><extinfo></extinfo></appmsg>"
+    )
+    file = {"Msg": {**base, "Type": 6, "Content": appmsg}, "Scene": 0}
+    for endpoint, body in (
+        ("webwxsendvideomsg", video),
+        ("webwxsendemoticon", emoticon),
+        ("webwxsendemoticon", stored),
+        ("webwxsendappmsg", file),
+    ):
+        assert (await session.post(endpoint, body))["BaseResponse"]["Ret"] == 0, endpoint
+    outbox = await simulator.control.outbox(demo.account)
+    assert [(e.kind, e.to) for e in outbox] == [
+        ("video", demo.carol),
+        ("emoticon", demo.carol),
+        ("emoticon", demo.carol),
+        ("file", demo.carol),
+    ]
+    assert outbox[0].sha256 == hashlib.sha256(movie).hexdigest()
+    assert outbox[2].raw["md5"] == "ab" * 16
+    assert (outbox[3].filename, outbox[3].sha256) == ("notes.txt", hashlib.sha256(doc).hexdigest())
+    echoes = {m["MsgType"]: m for m in await session.messages()}
+    assert set(echoes) == {43, 47, 49} and echoes[49]["AppMsgType"] == 6
+    assert echoes[49]["FileName"] == "notes.txt" and echoes[49]["MediaId"] == ids[2]
