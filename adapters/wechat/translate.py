@@ -31,13 +31,13 @@ def profile_from_contact(
     """A bridge ``Profile`` from a wire ``Contact`` (PROTOCOL.md §3.3, §11).
 
     Names are decoded (emoji spans, entities). Group ``members`` holds the members' decoded
-    display names or nicknames, the input of member-set overlap matching.
+    nicknames (else group card names), the input of member-set overlap matching.
     """
     nick = decode_text(contact.nick_name)
     remark = decode_text(contact.remark_name)
     members = frozenset(
         name
-        for name in (decode_text(mb.display_name or mb.nick_name) for mb in contact.members)
+        for name in (decode_text(mb.nick_name or mb.display_name) for mb in contact.members)
         if name
     )
     return Profile(
