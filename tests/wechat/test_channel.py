@@ -95,7 +95,9 @@ async def _user_name(simulator: SimulatorHandle, demo: Demo, real_id: str) -> Ad
     return Address((await simulator.control.session(demo.account)).user_names[real_id])
 
 
-def _message(chat: Address, match: Callable[[Message], bool] = lambda m: True) -> Callable:
+def _message(
+    chat: Address, match: Callable[[Message], bool] = lambda m: True
+) -> Callable[[Event], bool]:
     return lambda e: isinstance(e, Message) and e.chat == chat and match(e)
 
 
@@ -184,7 +186,7 @@ async def test_media_location_and_links_arrive_with_their_bytes(
         demo.account, demo.alice, "link", title="News", url="https://example.com/a?b=1&c=2"
     )
 
-    def media(kind: MediaKind) -> Callable:
+    def media(kind: MediaKind) -> Callable[[Event], bool]:
         return _message(alice, lambda m: isinstance(m.content, Media) and m.content.kind is kind)
 
     image = await tap.wait_for(media(MediaKind.IMAGE))
