@@ -8,6 +8,8 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import attrs
+
 from . import blobs, ids, wire
 from .content import (
     RECALLED_BY_SELF,
@@ -59,26 +61,36 @@ def _text(spec: Mapping[str, Any], default: str = "") -> str:
     return str(spec.get("text") or default)
 
 
-def _fields(
-    msg_id: str, spec: Mapping[str, Any], sender: str, account: Account
-) -> tuple[dict[str, Any], bytes | None, bytes | None, str, str]:
-    """(wire overrides, media bytes, thumbnail, filename, mime) of one incoming message."""
+@attrs.define
+class _Built:
+    """Wire overrides of one incoming message and what downloads will serve for it."""
+
+    fields: dict[str, Any]
+    media: bytes | None = None
+    thumb: bytes | None = None
+    filename: str = ""
+    mime: str = ""
+    media_id: str = ""
+
+
+def _build(world: World, account: Account, msg_id: str, spec: Mapping[str, Any]) -> _Built:
     kind = spec.get("type", "text")
+    sender = str(spec.get("from") or "")
     if kind == "text":
-        return {"MsgType": 1, "Content": escape_text(_text(spec))}, None, None, "", ""
+        return _Built({"MsgType": 1, "Content": escape_text(_text(spec))})
     if kind == "image":
         data = _data(spec, lambda: blobs.jpeg(msg_id, 4096))
         md5 = hashlib.md5(data).hexdigest()
         xml = image_xml(md5=md5, length=len(data), thumb_width=90, thumb_height=120)
         fields = {"MsgType": 3, "Content": escape_xml(xml), "ImgStatus": 2}
         fields.update(ImgHeight=120, ImgWidth=90)
-        return fields, data, blobs.jpeg("thumb" + msg_id, 512), "", "image/jpeg"
+        return _Built(fields, data, blobs.jpeg("thumb" + msg_id, 512), mime="image/jpeg")
     if kind == "voice":
         data = _data(spec, lambda: blobs.mp3(msg_id))
         length = int(spec.get("voice_length_ms", 2000))
         xml = voice_xml(sender=sender, length_ms=length, size=len(data), bufid=msg_id[:18])
         fields = {"MsgType": 34, "Content": escape_xml(xml), "VoiceLength": length}
-        return fields, data, None, "", "audio/mpeg"
+        return _Built(fields, data, mime="audio/mpeg")
     if kind == "video":
         data = _data(spec, lambda: blobs.mp4(msg_id))
         play = int(spec.get("play_length_s", 3))
@@ -86,22 +98,25 @@ def _fields(
         xml = video_xml(sender=sender, md5=md5, size=len(data), play_length_s=play)
         fields = {"MsgType": 43, "Content": escape_xml(xml), "PlayLength": play}
         fields.update(ImgHeight=540, ImgWidth=960, ImgStatus=1)
-        return fields, data, blobs.jpeg("poster" + msg_id, 512), "", "video/mp4"
+        return _Built(fields, data, blobs.jpeg("poster" + msg_id, 512), mime="video/mp4")
     if kind == "emoticon":
         data = _data(spec, lambda: blobs.gif(msg_id))
         md5 = hashlib.md5(data).hexdigest()
         xml = emoji_xml(sender=sender, receiver=account.id, md5=md5, size=len(data))
         fields = {"MsgType": 47, "Content": escape_xml(xml), "ImgStatus": 2}
-        return fields, data, blobs.jpeg("thumb" + msg_id, 512), "", "image/gif"
+        return _Built(fields, data, blobs.jpeg("thumb" + msg_id, 512), mime="image/gif")
     if kind == "file":
         data = _data(spec, lambda: blobs.document(msg_id))
         name = str(spec.get("filename") or "file.bin")
         ext = name.rpartition(".")[2] if "." in name else ""
+        media = Media(ids.media_id(), data, name, "application/octet-stream", account.id)
+        world.media[media.media_id] = media
+        xml = file_appmsg_xml(title=name, size=len(data), attach_id=media.media_id, ext=ext)
         fields = {"MsgType": 49, "AppMsgType": 6, "FileName": name, "FileSize": str(len(data))}
+        fields.update(MediaId=media.media_id, Content=escape_xml(xml))
         fields["EncryFileName"] = ids.encry_file_name(name)
         fields["AppInfo"] = {"AppID": "wx6618f1cfc6c132f8", "Type": 0}
-        fields["_xml"] = (name, len(data), ext)
-        return fields, data, None, name, "application/octet-stream"
+        return _Built(fields, data, None, name, media.mime, media.media_id)
     if kind == "location":
         label = str(spec.get("label") or _text(spec, "位置"))
         lat, lng = float(spec.get("lat", 22.5431)), float(spec.get("lng", 114.0579))
@@ -109,38 +124,24 @@ def _fields(
         fields = {"MsgType": 1, "SubMsgType": 48, "Content": f"{escape_text(label)}:<br/>{path}"}
         fields["Url"] = f"http://apis.map.qq.com/uri/v1/geocoder?coord={lat:.6f},{lng:.6f}"
         fields["OriContent"] = location_ori_content(lat=lat, lng=lng, label=label)
-        return fields, None, None, "", ""
+        return _Built(fields)
     if kind == "link":
         title, url = str(spec.get("title") or _text(spec, "link")), str(spec.get("url") or "")
         xml = link_appmsg_xml(title=title, description=str(spec.get("description") or ""), url=url)
         fields = {"MsgType": 49, "AppMsgType": 5, "FileName": title, "FileSize": "0"}
         fields.update(Url=url.replace("&", "&amp;"), Content=escape_xml(xml))
-        return fields, None, None, "", ""
+        return _Built(fields)
     if kind == "card":
-        card = spec.get("card") if isinstance(spec.get("card"), Mapping) else {}
-        assert isinstance(card, Mapping)
+        card = spec.get("card")
+        card = card if isinstance(card, Mapping) else {}
         nickname, alias = str(card.get("nickname") or "card"), str(card.get("alias") or "")
-        ticket = ids.stranger_ticket()
-        xml = card_xml(
-            stranger=f"v1_{msg_id}@stranger", nickname=nickname, alias=alias, ticket=ticket
-        )
+        stranger, ticket = f"v1_{msg_id}@stranger", ids.stranger_ticket()
+        xml = card_xml(stranger=stranger, nickname=nickname, alias=alias, ticket=ticket)
         info = wire.empty_recommend_info()
         info.update(UserName=ids.temp_user_name(), NickName=nickname, Alias=alias, Scene=17)
-        return (
-            {"MsgType": 42, "Content": escape_xml(xml), "RecommendInfo": info},
-            None,
-            None,
-            "",
-            "",
-        )
+        return _Built({"MsgType": 42, "Content": escape_xml(xml), "RecommendInfo": info})
     if kind == "system":
-        return (
-            {"MsgType": 10000, "Status": 4, "Content": escape_text(_text(spec))},
-            None,
-            None,
-            "",
-            "",
-        )
+        return _Built({"MsgType": 10000, "Status": 4, "Content": escape_text(_text(spec))})
     raise PhoneError(400, f"unknown message type {kind!r}")
 
 
@@ -167,36 +168,26 @@ def incoming(world: World, account: Account, spec: Mapping[str, Any]) -> str:
             raise PhoneError(404, f"unknown contact {sender}")
         chat = sender
     msg_id = ids.msg_id()
-    fields, data, thumb, filename, mime = _fields(msg_id, spec, sender, account)
-    media_id = ""
-    xml_args = fields.pop("_xml", None)
-    if xml_args is not None and data is not None:
-        media_id = ids.media_id()
-        world.media[media_id] = Media(media_id, data, filename, mime, account.id)
-        name, size, ext = xml_args
-        fields["MediaId"] = media_id
-        fields["Content"] = escape_xml(
-            file_appmsg_xml(title=name, size=size, attach_id=media_id, ext=ext)
-        )
+    built = _build(world, account, msg_id, spec)
     now = int(world.now())
     entry = wire.message_fields(
         msg_id,
         FromUserName=placeholder(account, chat),
         ToUserName="{{self}}",
         CreateTime=now,
-        **fields,
+        **built.fields,
     )
     account.messages[msg_id] = StoredMessage(
         msg_id,
         sender or chat,
         chat,
-        int(fields["MsgType"]),
+        int(built.fields["MsgType"]),
         now,
-        data,
-        thumb,
-        filename,
-        mime,
-        media_id,
+        built.media,
+        built.thumb,
+        built.filename,
+        built.mime,
+        built.media_id,
     )
     prefix = sender if group_id is not None and kind != "system" else None
     account.deliver(MsgTemplate(entry, prefix=prefix))

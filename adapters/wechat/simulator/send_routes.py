@@ -67,8 +67,8 @@ async def send(request: web.Request) -> web.Response:
     if not isinstance(session, Session):
         return error_response(endpoint, session)
     account = session.account
-    msg = body.get("Msg") if isinstance(body.get("Msg"), dict) else {}
-    assert isinstance(msg, dict)
+    raw_msg = body.get("Msg")
+    msg: dict[str, Any] = raw_msg if isinstance(raw_msg, dict) else {}
     if msg.get("FromUserName") != session.self_name:
         return error_response(endpoint, 1, "FromUserName is not the logged-in account")
     target = _target(session, str(msg.get("ToUserName", "")))

@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from . import contact_routes, control_routes, login_routes, media_routes, send_routes, sync_routes
 from .httputil import WORLD_KEY, endpoint_of, error_response
@@ -17,11 +18,10 @@ log = logging.getLogger(__name__)
 
 
 @web.middleware
-async def _faults(request: web.Request, handler: Any) -> web.StreamResponse:
+async def _faults(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Apply the first matching ``/_sim/faults`` entry before the real handler runs."""
     if request.path.startswith("/_sim/"):
-        response: web.StreamResponse = await handler(request)
-        return response
+        return await handler(request)
     world = request.app[WORLD_KEY]
     endpoint = endpoint_of(request.path)
     fault = next((f for f in world.faults if f.endpoint == endpoint), None)
@@ -41,8 +41,7 @@ async def _faults(request: web.Request, handler: Any) -> web.StreamResponse:
             return web.Response(status=fault.status)
         if fault.retcode is not None:
             return error_response(endpoint, fault.retcode)
-    response = await handler(request)
-    return response
+    return await handler(request)
 
 
 def make_app(world: World) -> web.Application:

@@ -194,8 +194,7 @@ async def webwxsync(request: web.Request) -> web.Response:
     if not isinstance(session, Session):
         return error_response("webwxsync", session)
     pairs = _pairs_from_json(body.get("SyncKey"))
-    main, _ = cursors(session, pairs)
-    old_status = cursors(session, pairs)[1]
+    main, old_status = cursors(session, pairs)
     batch = session.main[main : main + world.options.sync_batch_size]
     added: list[dict[str, Any]] = []
     modified: list[dict[str, Any]] = []
