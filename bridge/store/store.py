@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bridge.store.accounts import Clock, GhostRepo, IdentityRepo, LoginRepo, PortalRepo
 from bridge.store.db import Database, Executor, SqliteDatabase
+from bridge.store.matrix_state import MatrixStateRepo
 from bridge.store.messages import JournalRepo, MessageMapRepo, TransactionRepo
 from bridge.store.migrate import migrate
 
@@ -24,6 +25,7 @@ class Repositories:
         self.messages = MessageMapRepo(db, clock)
         self.journal = JournalRepo(db, clock)
         self.transactions = TransactionRepo(db, clock)
+        self.matrix = MatrixStateRepo(db, clock)
 
 
 class Store(Repositories):
