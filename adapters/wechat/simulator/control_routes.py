@@ -11,8 +11,9 @@ from aiohttp import web
 from . import ids, phone
 from .httputil import control_error, control_json, world_of
 from .login_routes import scan
-from .model import SELECTOR_ADDED_OR_DELETED, SELECTOR_MESSAGE, Account, Contact, Fault, Group
+from .model import SELECTOR_ADDED_OR_DELETED, SELECTOR_MESSAGE, Account, Contact, Group
 from .phone import PhoneError
+from .world import Fault
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 _CONTACT_TEXT = ("nickname", "remark_name", "alias", "province", "city", "signature")

@@ -11,7 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from . import wire
-from .model import Session, World
+from .model import Session
+from .world import World
 
 WORLD_KEY = web.AppKey("world", World)
 APPID = "wx782c26e4c19acffb"

@@ -17,7 +17,8 @@ from .httputil import (
     world_of,
     xml_response,
 )
-from .model import Account, Login, Session, World
+from .model import Account, Login, Session
+from .world import World
 
 #: The 2017 refusal text (sample webwxnewloginpage-1203-refused.xml, PROTOCOL.md §2.4).
 REFUSED_1203 = (

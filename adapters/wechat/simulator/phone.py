@@ -34,9 +34,9 @@ from .model import (
     Media,
     MsgTemplate,
     StoredMessage,
-    World,
 )
 from .wire import placeholder
+from .world import World
 
 
 class PhoneError(Exception):

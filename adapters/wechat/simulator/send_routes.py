@@ -13,8 +13,9 @@ from aiohttp import web
 from . import blobs, ids, wire
 from .content import emoji_xml, escape_text, escape_xml, image_xml, recall_content, recalled_by
 from .httputil import API, api_json, authenticate, error_response, read_json, world_of
-from .model import SELECTOR_MESSAGE, Media, MsgTemplate, Session, StoredMessage, Upload, World
+from .model import SELECTOR_MESSAGE, Media, MsgTemplate, Session, StoredMessage
 from .wire import placeholder
+from .world import Upload, World
 
 CHUNK = 524288
 TOO_FREQUENT = "操作太频繁，请稍后再试。"

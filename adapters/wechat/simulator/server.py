@@ -12,7 +12,8 @@ from aiohttp.typedefs import Handler
 
 from . import contact_routes, control_routes, login_routes, media_routes, send_routes, sync_routes
 from .httputil import WORLD_KEY, endpoint_of, error_response
-from .model import SimulatorOptions, World
+from .model import SimulatorOptions
+from .world import World
 
 log = logging.getLogger(__name__)
 

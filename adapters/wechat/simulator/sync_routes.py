@@ -20,8 +20,9 @@ from .httputil import (
     synccheck_text,
     world_of,
 )
-from .model import SELECTOR_MESSAGE, Account, MsgTemplate, Session, World
+from .model import SELECTOR_MESSAGE, Account, MsgTemplate, Session
 from .wire import placeholder
+from .world import World
 
 _RECENT_FRIENDS = 8
 
