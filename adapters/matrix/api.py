@@ -185,6 +185,16 @@ class AppserviceAPI:
         duration = resp.content.get("duration_ms", 0)
         return duration if isinstance(duration, int) else 0
 
+    async def get_profile(self, user_id: UserId) -> dict[str, Any]:
+        """The public profile of ``user_id`` (``displayname``, ``avatar_url`` when set).
+
+        Raises ``MatrixNotFound`` if the user does not exist or has no profile.
+        """
+        method, path = Api.profile_get(user_id, access_token=self._token)
+        resp = await self._call("get_profile", _JsonResponse, method, path)
+        content: dict[str, Any] = resp.content
+        return content
+
     # ---- media ------------------------------------------------------------------------------
 
     async def upload(
@@ -348,6 +358,36 @@ class AppserviceAPI:
             response_data=(room_id,),
         )
         return EventId(resp.event_id)
+
+    async def get_event(
+        self, room_id: RoomId, event_id: EventId, *, as_user: UserId | None = None
+    ) -> dict[str, Any]:
+        """The event ``event_id`` of ``room_id`` as JSON (``as_user`` must be able to see it).
+
+        Raises ``MatrixNotFound`` if it does not exist or is not visible.
+        """
+        method, path = Api.room_get_event(self._token, room_id, event_id)
+        resp = await self._call("get_event", _JsonResponse, method, path, as_user=as_user)
+        content: dict[str, Any] = resp.content
+        return content
+
+    async def get_state(
+        self,
+        room_id: RoomId,
+        event_type: str,
+        *,
+        state_key: str = "",
+        as_user: UserId | None = None,
+    ) -> dict[str, Any]:
+        """The content of the state event (``event_type``, ``state_key``) of ``room_id``.
+
+        Raises ``MatrixNotFound`` if it is not set, ``MatrixForbidden`` if ``as_user`` is not
+        in the room.
+        """
+        method, path = Api.room_get_state_event(self._token, room_id, event_type, state_key)
+        resp = await self._call("get_state", _JsonResponse, method, path, as_user=as_user)
+        content: dict[str, Any] = resp.content
+        return content
 
     async def set_state(
         self,

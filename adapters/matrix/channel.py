@@ -1,0 +1,335 @@
+"""``MatrixChannel``: one login's side B, posting as ghosts and receiving from the hub."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from adapters.matrix import render
+from adapters.matrix.api import AppserviceAPI
+from adapters.matrix.errors import (
+    AppserviceRejected,
+    MatrixForbidden,
+    MatrixNotFound,
+    MatrixRequestError,
+)
+from adapters.matrix.ghosts import Ghosts
+from adapters.matrix.portals import Portals
+from adapters.matrix.puppet import DoublePuppets
+from adapters.matrix.side import MatrixSide, txn_id
+from adapters.matrix.types import EventId, RoomId, UserId
+from bridge.channel import EventBatch
+from bridge.errors import BridgeError, RevokeRefused
+from bridge.ids import LoginId
+from bridge.model import Address, ChatKind, Content, Event, Media, Notice, Profile, RemoteId
+
+logger = logging.getLogger(__name__)
+
+#: Prefix of what the account owner wrote from the phone, when it cannot be posted as him.
+SELF_PREFIX = "You (from your phone): "
+
+
+@attrs.frozen
+class Author:
+    """Who posts an event: the client, the ``as_user`` to pass to it (``None``: the bot or a
+    logged-in puppet), a text ``prefix``, and whether the post is a double-puppeted one."""
+
+    api: AppserviceAPI
+    as_user: UserId | None
+    prefix: str = ""
+    puppet: bool = False
+
+
+@attrs.define
+class _Pending:
+    events: tuple[Event, ...]
+    acked: asyncio.Future[None]
+
+
+class MatrixChannel:
+    """The Matrix side (side B) of one login: ``owner``'s portals, ghosts and messages.
+
+    Implements ``Channel``, ``SupportsMedia``, ``SupportsRevoke``, ``SupportsReplies``,
+    ``SupportsPortals`` and ``SupportsMembers``. Addresses are room ids (chats) and Matrix user
+    ids (users); a ``sender`` profile's address is a stable identity id (its ghost posts), or
+    the owner's user id with ``is_self``. Built by ``MatrixHub.channel_for``.
+
+    Outbound: a sender posts as its ghost; no sender and ``Notice``s post as the bot. What the
+    owner wrote from the phone (``sender.is_self``) posts as the owner himself when
+    ``double_puppet`` is configured (marked with ``render.DOUBLE_PUPPET_KEY`` so its echo is
+    dropped), else as the bot prefixed ``SELF_PREFIX``. Each send's txnId derives from the
+    relay's delivery key, so a re-delivery after a crash is not posted twice.
+
+    Inbound: the hub hands over the owner's events of this login's portals per appservice
+    transaction (``deliver``); ``events()`` yields them as ``EventBatch``es whose ``ack``
+    lets the hub answer the transaction. Un-acked batches come again after ``stop()`` and
+    ``start()``; after a process restart the homeserver repeats the transaction.
+    """
+
+    name = "matrix"
+    stable_addresses = True
+
+    def __init__(
+        self,
+        side: MatrixSide,
+        ghosts: Ghosts,
+        portals: Portals,
+        puppets: DoublePuppets,
+        *,
+        login: LoginId,
+        owner: UserId,
+    ) -> None:
+        self.login = login
+        self.owner = owner
+        self._side = side
+        self._ghosts = ghosts
+        self._portals = portals
+        self._puppets = puppets
+        self._pending: dict[int, _Pending] = {}
+        self._numbers = itertools.count(1)
+        self._queue: asyncio.Queue[int | None] = asyncio.Queue()
+        self._running = False
+        self._stopped = False
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Begin yielding batches, every un-acked one first. Idempotent."""
+        if self._running:
+            return
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        for number in self._pending:
+            self._queue.put_nowait(number)
+        self._running = True
+        self._stopped = False
+
+    async def stop(self) -> None:
+        """End ``events()``; un-acked batches wait for the next ``start()``. Idempotent."""
+        if not self._running:
+            return
+        self._running = False
+        self._stopped = True
+        self._queue.put_nowait(None)
+
+    async def events(self) -> AsyncIterator[EventBatch]:
+        """The owner's portal events, one batch per appservice transaction, in order."""
+        if self._stopped and not self._running:
+            return
+        while True:
+            number = await self._queue.get()
+            if number is None:
+                return
+            pending = self._pending.get(number)
+            if pending is not None:
+                yield EventBatch(pending.events, ack=functools.partial(self._ack, number))
+
+    async def _ack(self, number: int) -> None:
+        pending = self._pending.pop(number, None)
+        if pending is not None and not pending.acked.done():
+            pending.acked.set_result(None)
+
+    # ---- from the hub ------------------------------------------------------------------------
+
+    def deliver(self, events: Iterable[Event]) -> tuple[int, asyncio.Future[None]]:
+        """Queue ``events`` as one batch; returns its number and a future done when the batch
+        is acked (the hub then answers the transaction)."""
+        number = next(self._numbers)
+        acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending[number] = _Pending(tuple(events), acked)
+        if self._running:
+            self._queue.put_nowait(number)
+        return number, acked
+
+    def abandon(self, number: int | None = None, reason: str = "abandoned") -> None:
+        """Forget batch ``number`` (``None``: every one), failing its future: the hub gave
+        up waiting and the homeserver will repeat the transaction."""
+        numbers = list(self._pending) if number is None else [number]
+        for n in numbers:
+            pending = self._pending.pop(n, None)
+            if pending is not None and not pending.acked.done():
+                pending.acked.set_exception(BridgeError(f"batch not acknowledged: {reason}"))
+
+    # ---- sending -----------------------------------------------------------------------------
+
+    async def _author(self, sender: Profile | None, content: Content) -> Author:
+        api = self._side.api
+        if sender is None or isinstance(content, Notice):
+            return Author(api, None)
+        if not sender.is_self:
+            return Author(api, await self._ghosts.ensure(sender))
+        if self._puppets.enabled:
+            try:
+                client, as_user = await self._puppets.client_for(self.owner)
+            except (MatrixRequestError, AppserviceRejected) as exc:
+                logger.warning(
+                    "double puppeting %s failed, posting as the bot: %s", self.owner, exc
+                )
+            else:
+                return Author(client, as_user, puppet=True)
+        return Author(api, None, prefix=SELF_PREFIX)
+
+    async def _post(
+        self,
+        room: RoomId,
+        author: Author,
+        content: Mapping[str, Any],
+        *,
+        event_type: str = "m.room.message",
+        operation: str,
+    ) -> EventId:
+        txn = txn_id(operation)
+        if author.api is self._side.api:
+            return await self._ghosts.send(
+                room, author.as_user, content, event_type=event_type, txn_id=txn
+            )
+        body = {**content, render.DOUBLE_PUPPET_KEY: "chatbridge"}
+        try:
+            return await author.api.send_message(
+                room, body, as_user=author.as_user, event_type=event_type, txn_id=txn
+            )
+        except MatrixForbidden:
+            # The owner was invited to the portal but has not joined yet: join for him.
+            await author.api.join(room, as_user=author.as_user)
+            return await author.api.send_message(
+                room, body, as_user=author.as_user, event_type=event_type, txn_id=txn
+            )
+
+    async def send(
+        self, chat: Address, content: Content, *, sender: Profile | None = None
+    ) -> RemoteId:
+        """Post ``content`` into the room ``chat``; returns the event id. Raises
+        ``MatrixRequestError`` subclasses (``DeliveryFailed``), ``MatrixRateLimited``."""
+        if isinstance(content, Media):
+            return await self.send_media(chat, content, sender=sender)
+        author = await self._author(sender, content)
+        body = render.message_content(content, prefix=author.prefix)
+        return RemoteId(await self._post(RoomId(chat), author, body, operation="send"))
+
+    async def send_media(
+        self, chat: Address, media: Media, *, sender: Profile | None = None
+    ) -> RemoteId:
+        """Upload ``media`` (authenticated media repository) and post it; returns the event
+        id. Raises ``MatrixTooLarge`` above the homeserver's upload limit."""
+        author = await self._author(sender, media)
+        event_type, body = await self._media_body(media, author)
+        room = RoomId(chat)
+        return RemoteId(
+            await self._post(room, author, body, event_type=event_type, operation="send")
+        )
+
+    async def _media_body(self, media: Media, author: Author) -> tuple[str, dict[str, Any]]:
+        url = await self._side.api.upload(
+            media.data,
+            mimetype=media.mimetype,
+            filename=render.media_filename(media),
+            as_user=author.as_user if author.api is self._side.api else None,
+        )
+        return render.media_content(media, url, prefix=author.prefix)
+
+    async def send_reply(
+        self,
+        chat: Address,
+        content: Content,
+        reply_to: RemoteId,
+        *,
+        sender: Profile | None = None,
+    ) -> RemoteId:
+        """Like ``send``, marked as a reply to the event ``reply_to`` (spec "Rich replies");
+        text replies carry the quoted fallback when the original can be read."""
+        room = RoomId(chat)
+        author = await self._author(sender, content)
+        event_type = "m.room.message"
+        if isinstance(content, Media):
+            event_type, body = await self._media_body(content, author)
+        else:
+            body = render.message_content(content, prefix=author.prefix)
+        original: dict[str, Any] | None = None
+        try:
+            original = await self._side.api.get_event(room, EventId(reply_to))
+        except MatrixRequestError as exc:
+            logger.info("reply to %s without fallback: %s", reply_to, exc)
+        body = render.reply_content(body, EventId(reply_to), room=room, original=original)
+        return RemoteId(
+            await self._post(room, author, body, event_type=event_type, operation="reply")
+        )
+
+    async def revoke(self, chat: Address, remote_id: RemoteId) -> None:
+        """Redact the event ``remote_id`` as whoever posted it (its ghost, the owner's double
+        puppet), else as the bot. Raises ``RevokeRefused`` if it cannot be redacted."""
+        room, event_id = RoomId(chat), EventId(remote_id)
+        api = self._side.api
+        txn = txn_id("revoke")
+        try:
+            sender = (await api.get_event(room, event_id)).get("sender")
+        except MatrixNotFound:
+            raise RevokeRefused("the Matrix message no longer exists") from None
+        except MatrixForbidden:
+            raise RevokeRefused("the bridge cannot see this Matrix room any more") from None
+        try:
+            if isinstance(sender, str) and self._side.config.is_ghost(sender):
+                await api.redact(room, event_id, as_user=UserId(sender), txn_id=txn)
+            elif sender == self.owner and self._puppets.enabled:
+                client, as_user = await self._puppets.client_for(self.owner)
+                await client.redact(room, event_id, as_user=as_user, txn_id=txn)
+            else:
+                await api.redact(room, event_id, txn_id=txn)
+        except MatrixForbidden as exc:
+            raise RevokeRefused(f"Matrix refused the redaction: {exc.message}") from None
+
+    # ---- look-ups ----------------------------------------------------------------------------
+
+    async def get_profile(self, address: Address) -> Profile:
+        """A room's name and kind (``!room``) or a user's display name and avatar
+        (``@user``). Raises ``BridgeError`` for anything else or an unknown one."""
+        api = self._side.api
+        if address.startswith("@"):
+            data = await api.get_profile(UserId(address))
+            name = data.get("displayname")
+            avatar = data.get("avatar_url")
+            return Profile(
+                address,
+                name=name if isinstance(name, str) else "",
+                avatar_url=avatar if isinstance(avatar, str) else "",
+                is_self=UserId(address) == self.owner,
+            )
+        if not address.startswith("!"):
+            raise BridgeError(f"{address!r} is neither a Matrix room nor a user id")
+        room = RoomId(address)
+        kind = ChatKind.GROUP
+        portal = await self._side.store.portals.by_room(room)
+        if portal is not None:
+            ident = await self._side.store.identities.get(portal.identity_id)
+            kind = ident.kind if ident is not None else kind
+        try:
+            state = await api.get_state(room, "m.room.name")
+        except MatrixNotFound:
+            state = {}
+        name = state.get("name")
+        return Profile(address, kind=kind, name=name if isinstance(name, str) else "")
+
+    async def get_members(self, chat: Address) -> Sequence[Profile]:
+        """The joined members of the room ``chat`` except the bot. Raises ``BridgeError``
+        (``MatrixForbidden``) if the bot is not in it."""
+        members = await self._side.api.get_members(RoomId(chat))
+        return [
+            Profile(
+                Address(m.user_id),
+                name=m.displayname or "",
+                avatar_url=m.avatar_url or "",
+                is_self=m.user_id == self.owner,
+            )
+            for m in members
+            if m.user_id != self._side.bot
+        ]
+
+    async def ensure_portal(self, remote: Profile, *, owner: Address) -> Address:
+        """The portal room of ``remote`` (``remote.address`` = stable identity id), created
+        on first call with ``owner`` invited; see ``Portals``."""
+        return Address(await self._portals.ensure(remote, UserId(owner)))

@@ -1,0 +1,371 @@
+"""``MatrixHub``: the process's appservice: transactions, the bot, management rooms, channels."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections.abc import Coroutine
+from typing import Any
+
+from adapters.matrix import content as mx
+from adapters.matrix import render
+from adapters.matrix.api import AppserviceAPI
+from adapters.matrix.appservice import AppserviceServer
+from adapters.matrix.channel import MatrixChannel
+from adapters.matrix.errors import (
+    AppserviceRejected,
+    MatrixForbidden,
+    MatrixNotFound,
+    MatrixRequestError,
+    MatrixUnavailable,
+)
+from adapters.matrix.ghosts import Ghosts
+from adapters.matrix.portals import Portals
+from adapters.matrix.puppet import DoublePuppets
+from adapters.matrix.router import BotCommand, CommandHandler, PortalInfo, Route, Router
+from adapters.matrix.side import MatrixSide
+from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId, Transaction, UserId
+from bridge.config import Config, PermissionLevel
+from bridge.errors import BridgeError
+from bridge.ids import LoginId, MatrixUserId
+from bridge.model import Event
+from bridge.store import Store
+from bridge.store.matrix_state import MatrixProfile
+
+__all__ = ["BotCommand", "CommandHandler", "MatrixHub"]
+
+logger = logging.getLogger(__name__)
+
+REFUSAL = (
+    "Sorry, you are not allowed to use this bridge. Ask its administrator to give your "
+    "Matrix account (or your homeserver) 'user' in the permissions section of its config."
+)
+NO_LOGIN = (
+    "⚠ Not delivered: the account this chat belongs to is not running on the bridge. "
+    "Log in again through the bridge bot."
+)
+
+
+class MatrixHub:
+    """The Matrix side of the bridge process (one per process): the appservice server and
+    client, the bot, and one ``MatrixChannel`` per login.
+
+    Transactions (Matrix spec "Application Service API: Pushing events") are routed event by
+    event: echoes of the bot, the ghosts and double puppets are dropped; an invite of the bot
+    is accepted (a user without ``user`` permission gets a refusal, then the bot leaves);
+    the owner's messages, stickers and redactions in a portal go to that login's channel as
+    one ``EventBatch`` per transaction; text in any other room the bot is in goes to
+    ``on_command`` as a ``BotCommand`` (each in its own task, once the transaction is done).
+    A transaction is answered 200 only after every batch it produced is acked (journaled),
+    or 500 after ``ack_timeout_s`` so the homeserver repeats it. Processed transactions are
+    remembered in ``store.transactions`` by ``Transaction.dedupe_key``. Malformed events are
+    logged and skipped.
+
+    ``serve=False`` runs no HTTP server: the caller feeds ``handle_transaction`` (tests that
+    share one registered appservice port).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        on_command: CommandHandler,
+        api: AppserviceAPI | None = None,
+        serve: bool = True,
+        ack_timeout_s: float = 50.0,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.ack_timeout_s = ack_timeout_s
+        self._on_command = on_command
+        self._owns_api = api is None
+        self._api = api or AppserviceAPI(
+            config.homeserver.address, config.appservice.as_token, UserId(config.bot_user_id)
+        )
+        self._side = MatrixSide(config, store, self._api)
+        self._ghosts = Ghosts(self._side)
+        self._portals = Portals(self._side, self._ghosts)
+        self._puppets = DoublePuppets(self._side)
+        self._router = Router(self._side)
+        self._server = (
+            AppserviceServer(
+                config.appservice.hs_token,
+                self.handle_transaction,
+                store.transactions,
+                user_query=self._user_exists,
+            )
+            if serve
+            else None
+        )
+        self._channels: dict[LoginId, MatrixChannel] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._room_locks: dict[UserId, asyncio.Lock] = {}
+        self._started = False
+        self._stopped = False
+        self.bot = UserId(config.bot_user_id)
+
+    @property
+    def api(self) -> AppserviceAPI:
+        """The appservice client (the bot, and ghosts through ``as_user``)."""
+        return self._api
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen for transactions on ``appservice.hostname``:``port``, then register the bot
+        and set its profile, then ping the homeserver so it sends what it queued meanwhile.
+        Idempotent. Raises ``OSError`` if the port is taken, ``AppserviceRejected`` if the
+        homeserver does not know this registration."""
+        if self._started:
+            return
+        self._started = True
+        if self._server is not None:
+            appservice = self.config.appservice
+            await self._server.start(appservice.hostname, appservice.port)
+        try:
+            await self._set_up_bot()
+        except AppserviceRejected:
+            await self.stop()
+            raise
+        except MatrixRequestError as exc:
+            logger.warning("bot profile not set (homeserver unavailable?): %s", exc)
+        try:
+            await self._api.ping(self.config.appservice.id)
+        except MatrixRequestError as exc:
+            logger.warning("the homeserver could not ping the appservice: %s", exc)
+
+    async def _set_up_bot(self) -> None:
+        bot = self.config.appservice.bot
+        await self._api.ensure_registered(self.bot)
+        stored = await self.store.matrix.profile(self.bot) or MatrixProfile(self.bot)
+        if stored.displayname != bot.displayname:
+            await self._api.set_displayname(self.bot, bot.displayname)
+        if bot.avatar and stored.avatar_mxc != bot.avatar:
+            await self._api.set_avatar_url(self.bot, MxcUri(bot.avatar))
+        await self.store.matrix.set_profile(
+            MatrixProfile(self.bot, bot.displayname, bot.avatar, bot.avatar)
+        )
+
+    async def stop(self) -> None:
+        """Stop the server, fail transactions still waiting for acks, close the clients.
+        Idempotent; never raises."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for channel in self._channels.values():
+            channel.abandon(reason="the bridge is stopping")
+        if self._server is not None:
+            await self._server.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._puppets.close()
+        await self._side.close()
+        if self._owns_api:
+            await self._api.close()
+
+    # ---- channels ----------------------------------------------------------------------------
+
+    def channel_for(self, login: LoginId, owner: MatrixUserId) -> MatrixChannel:
+        """The side-B channel of ``login`` owned by ``owner`` (the same object every call)."""
+        channel = self._channels.get(login)
+        if channel is None:
+            channel = MatrixChannel(
+                self._side,
+                self._ghosts,
+                self._portals,
+                self._puppets,
+                login=login,
+                owner=UserId(owner),
+            )
+            self._channels[login] = channel
+        return channel
+
+    def drop_channel(self, login: LoginId) -> None:
+        """Forget ``login``'s channel; transactions waiting for its acks fail (and are
+        repeated by the homeserver)."""
+        channel = self._channels.pop(login, None)
+        if channel is not None:
+            channel.abandon(reason="the login's channel was dropped")
+
+    # ---- the bot -----------------------------------------------------------------------------
+
+    async def management_room(self, user: MatrixUserId) -> RoomId:
+        """``user``'s direct chat with the bot: the remembered one while the bot is in it
+        and ``user`` is joined or invited, else a new one with ``user`` invited."""
+        async with self._room_locks.setdefault(UserId(user), asyncio.Lock()):
+            room = await self.store.matrix.management_room(user)
+            if room is not None and await self._usable_dm(room, UserId(user)):
+                return room
+            room = await self._api.create_room(invite=[UserId(user)], is_direct=True)
+            await self.store.matrix.set_management_room(user, room)
+            logger.info("created the management room %s of %s", room, user)
+            return room
+
+    async def _usable_dm(self, room: RoomId, user: UserId) -> bool:
+        try:
+            state = await self._api.get_state(room, "m.room.member", state_key=user)
+        except (MatrixForbidden, MatrixNotFound):
+            return False
+        return state.get("membership") in ("join", "invite")
+
+    async def reply(
+        self, room: RoomId, text: str, *, html: str | None = None, notice: bool = True
+    ) -> EventId:
+        """Post ``text`` (with optional HTML) into ``room`` as the bot; ``m.notice`` unless
+        ``notice`` is False. Raises ``MatrixRequestError`` subclasses."""
+        return await self._api.send_message(room, mx.text(text, html=html, notice=notice))
+
+    async def send_image(
+        self, room: RoomId, png: bytes, *, body: str, filename: str = "qr.png"
+    ) -> EventId:
+        """Upload the PNG ``png`` and post it as an ``m.image`` as the bot (with its size in
+        pixels read from the PNG header); returns the event id."""
+        url = await self._api.upload(png, mimetype="image/png", filename=filename)
+        width, height = _png_size(png)
+        image = mx.media(
+            mx.MediaMsgType.IMAGE,
+            url,
+            filename=filename,
+            mimetype="image/png",
+            size=len(png),
+            caption=body,
+            width=width,
+            height=height,
+        )
+        return await self._api.send_message(room, image)
+
+    async def redact(self, room: RoomId, event_id: EventId, reason: str = "") -> None:
+        """Redact ``event_id`` in ``room`` as the bot (e.g. an expired QR code)."""
+        await self._api.redact(room, event_id, reason=reason or None)
+
+    # ---- transactions ------------------------------------------------------------------------
+
+    async def handle_transaction(self, txn: Transaction) -> None:
+        """Route ``txn``'s events (see the class doc) and return once every batch it produced
+        is acked. Raises (so the homeserver repeats the transaction) when an ack does not come
+        within ``ack_timeout_s`` or a file cannot be downloaded for now."""
+        batches: dict[LoginId, list[Event]] = {}
+        commands: list[BotCommand] = []
+        for event in txn.events:
+            try:
+                await self._route(event, batches, commands)
+            except MatrixUnavailable:
+                raise
+            except Exception:
+                logger.exception("event %s of transaction %s skipped", event.event_id, txn.txn_id)
+        await self._hand_over(batches)
+        for command in commands:
+            self._spawn(self._run_command(command))
+
+    async def _route(
+        self, event: RoomEvent, batches: dict[LoginId, list[Event]], commands: list[BotCommand]
+    ) -> None:
+        route, portal = await self._router.route(event)
+        match route:
+            case Route.INVITE:
+                await self._invited(event)
+            case Route.PORTAL if portal is not None:
+                await self._portal_event(event, portal, batches)
+            case Route.COMMAND:
+                command = await self._router.command(event)
+                if command is not None:
+                    commands.append(command)
+            case _:
+                pass
+
+    async def _portal_event(
+        self, event: RoomEvent, portal: PortalInfo, batches: dict[LoginId, list[Event]]
+    ) -> None:
+        if portal.login not in self._channels:
+            logger.warning("event %s in portal of login %s: no channel", event.event_id, portal)
+            await self._notify(event.room_id, NO_LOGIN)
+            return
+        try:
+            converted = await self._router.to_bridge(event, portal)
+        except render.UnbridgeableEvent as exc:
+            logger.info("event %s not bridged: %s", event.event_id, exc)
+            await self._notify(
+                event.room_id, f"⚠ Not delivered: the bridge cannot carry it ({exc})"
+            )
+            return
+        except MatrixUnavailable:
+            raise
+        except MatrixRequestError as exc:
+            logger.warning("event %s: file not downloaded: %s", event.event_id, exc)
+            await self._notify(event.room_id, "⚠ Not delivered: the file could not be downloaded")
+            return
+        batches.setdefault(portal.login, []).append(converted)
+
+    async def _hand_over(self, batches: dict[LoginId, list[Event]]) -> None:
+        waits: list[tuple[MatrixChannel, int, asyncio.Future[None]]] = []
+        for login, events in batches.items():
+            channel = self._channels.get(login)
+            if channel is not None:
+                number, acked = channel.deliver(events)
+                waits.append((channel, number, acked))
+        if not waits:
+            return
+        try:
+            async with asyncio.timeout(self.ack_timeout_s):
+                await asyncio.gather(*(acked for _, _, acked in waits))
+        except TimeoutError:
+            for channel, number, _ in waits:
+                channel.abandon(number, reason=f"no ack within {self.ack_timeout_s} s")
+            raise BridgeError(
+                f"batches not journaled within {self.ack_timeout_s} s; the homeserver will retry"
+            ) from None
+
+    async def _invited(self, event: RoomEvent) -> None:
+        room, inviter = event.room_id, event.sender
+        try:
+            await self._api.join(room)
+        except MatrixRequestError as exc:
+            logger.warning("cannot join %s on %s's invite: %s", room, inviter, exc)
+            return
+        self._router.forget(room)
+        if self.config.permissions.permission_for(inviter) < PermissionLevel.USER:
+            logger.info("refused %s's invite to %s: not permitted", inviter, room)
+            await self._notify(room, REFUSAL)
+            try:
+                await self._api.leave(room)
+            except MatrixRequestError as exc:
+                logger.warning("cannot leave %s: %s", room, exc)
+            return
+        if event.content.get("is_direct") is True:
+            known = await self.store.matrix.management_room(inviter)
+            if known is None or not await self._usable_dm(known, inviter):
+                await self.store.matrix.set_management_room(inviter, room)
+        logger.info("joined %s on %s's invite", room, inviter)
+
+    async def _notify(self, room: RoomId, text: str) -> None:
+        try:
+            await self.reply(room, text)
+        except MatrixRequestError as exc:
+            logger.warning("cannot post a notice in %s: %s", room, exc)
+
+    async def _run_command(self, command: BotCommand) -> None:
+        try:
+            await self._on_command(command)
+        except Exception:
+            logger.exception("command in %s from %s failed", command.room, command.sender)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _user_exists(self, user_id: UserId) -> bool:
+        if user_id == self.bot:
+            return True
+        return await self.store.ghosts.by_user(user_id) is not None
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    """Width and height in pixels from a PNG's IHDR chunk; (0, 0) if it is not a PNG."""
+    if len(png) < 24 or not png.startswith(b"\x89PNG\r\n\x1a\n") or png[12:16] != b"IHDR":
+        return 0, 0
+    width, height = struct.unpack(">II", png[16:24])
+    return int(width), int(height)

@@ -1,0 +1,106 @@
+"""Portals: the Matrix room mirroring each remote chat, created once per identity."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from adapters.matrix import content as mx
+from adapters.matrix.ghosts import Ghosts
+from adapters.matrix.side import MatrixSide
+from adapters.matrix.types import MxcUri, RoomId, UserId
+from bridge.model import ChatKind, IdentityId, Profile
+
+logger = logging.getLogger(__name__)
+
+#: How the ``m.bridge`` state event names the remote network.
+PROTOCOL_ID = "wechat"
+PROTOCOL_NAME = "WeChat"
+
+
+class Portals:
+    """Creates portal rooms (Matrix spec "Client-Server API: Creation"; MSC2346 ``m.bridge``).
+
+    A contact's portal is a direct chat created by the contact's ghost, with the owner and
+    the bot invited (the bot joins, and gets power level 100 from the ``trusted_private_chat``
+    preset, so it can post notices, invite ghosts and redact). A group's portal is created by
+    the bot, named after the group, with the owner invited; members' ghosts join when they
+    first speak. Both carry ``m.bridge`` state naming the identity. Room ids are kept opaque.
+
+    Portals of store identities are recorded in ``store.portals`` at once, so a crash after
+    creating a room does not create a second one; addresses that are no identities of the
+    store (contract checks) are remembered in memory only.
+    """
+
+    def __init__(self, side: MatrixSide, ghosts: Ghosts) -> None:
+        self._side = side
+        self._ghosts = ghosts
+        self._unstored: dict[str, RoomId] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def ensure(self, remote: Profile, owner: UserId) -> RoomId:
+        """The portal of ``remote`` (``remote.address`` = stable identity id) for ``owner``,
+        created and ``owner`` invited on first call. Idempotent per identity. Raises
+        ``MatrixRequestError`` subclasses if the homeserver refuses."""
+        identity = IdentityId(remote.address)
+        async with self._locks.setdefault(identity, asyncio.Lock()):
+            found = await self._known(identity)
+            if found is not None:
+                return found
+            if remote.kind is ChatKind.GROUP:
+                room = await self._create_group(remote, owner)
+            else:
+                room = await self._create_direct(remote, owner)
+            store = self._side.store
+            if await store.identities.get(identity) is not None:
+                await store.portals.set(identity, room)
+            else:
+                self._unstored[identity] = room
+            logger.info("created portal %s for identity %s", room, identity)
+            return room
+
+    async def _known(self, identity: IdentityId) -> RoomId | None:
+        portal = await self._side.store.portals.get(identity)
+        return portal.room if portal is not None else self._unstored.get(identity)
+
+    def _bridge_state(self, remote: Profile, avatar: MxcUri | None) -> list[dict[str, object]]:
+        return mx.bridge_state(
+            bot=self._side.bot,
+            protocol_id=PROTOCOL_ID,
+            protocol_name=PROTOCOL_NAME,
+            channel_id=remote.address,
+            channel_name=remote.display_name,
+            avatar_url=avatar,
+        )
+
+    async def _avatar(self, remote: Profile) -> MxcUri | None:
+        if not remote.avatar_url:
+            return None
+        fetched = await self._side.fetch_avatar(remote.avatar_url)
+        if fetched is None:
+            return None
+        return await self._side.api.upload(fetched.data, mimetype=fetched.mimetype)
+
+    async def _create_direct(self, remote: Profile, owner: UserId) -> RoomId:
+        side = self._side
+        ghost = await self._ghosts.ensure(remote)
+        room = await side.api.create_room(
+            as_user=ghost,
+            name=remote.display_name,
+            topic=remote.signature or None,
+            invite=[owner, side.bot],
+            is_direct=True,
+            initial_state=self._bridge_state(remote, None),
+        )
+        await side.api.join(room)
+        return room
+
+    async def _create_group(self, remote: Profile, owner: UserId) -> RoomId:
+        avatar = await self._avatar(remote)
+        return await self._side.api.create_room(
+            name=remote.display_name,
+            topic=remote.signature or None,
+            avatar_url=avatar,
+            invite=[owner],
+            initial_state=self._bridge_state(remote, avatar),
+        )

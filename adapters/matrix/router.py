@@ -1,0 +1,177 @@
+"""Sorting a transaction's events: echoes, bot invites, portal messages and bot commands."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+
+import attrs
+
+from adapters.matrix import render
+from adapters.matrix.errors import MatrixForbidden, MatrixNotFound
+from adapters.matrix.side import MatrixSide
+from adapters.matrix.types import EventId, RoomEvent, RoomId, UserId
+from bridge.ids import LoginId
+from bridge.model import Address, ChatKind, Content, Message, RemoteId, Revocation
+
+logger = logging.getLogger(__name__)
+
+BRIDGED_TYPES = frozenset({"m.room.message", "m.sticker", "m.room.redaction"})
+
+
+@attrs.frozen
+class BotCommand:
+    """A text message to the bot in a room that is not a portal."""
+
+    sender: UserId
+    room: RoomId
+    event_id: EventId
+    text: str
+    is_direct: bool
+
+
+CommandHandler = Callable[[BotCommand], Awaitable[None]]
+
+
+@attrs.frozen
+class PortalInfo:
+    """Whose portal a room is: the login, its Matrix owner, and the chat kind."""
+
+    login: LoginId
+    owner: UserId
+    kind: ChatKind
+
+
+class Route(enum.Enum):
+    """What the hub does with one event of a transaction."""
+
+    DROP = "drop"
+    INVITE = "invite"
+    PORTAL = "portal"
+    COMMAND = "command"
+
+
+class Router:
+    """Classifies transaction events and converts portal events into the bridge's model.
+
+    Events of the bot and the ghosts are echoes (dropped), as are the owner's double-puppeted
+    posts. Which rooms are portals is read from the store (positive answers cached); which
+    rooms the bot is in, from the homeserver (cached until a membership event in the room).
+    """
+
+    def __init__(self, side: MatrixSide) -> None:
+        self._side = side
+        self._portals: dict[RoomId, PortalInfo] = {}
+        self._bot_rooms: dict[RoomId, frozenset[UserId] | None] = {}
+
+    def is_echo(self, event: RoomEvent) -> bool:
+        """Whether ``event`` was posted by the bridge itself (bot, ghost, double puppet)."""
+        if event.sender == self._side.bot or self._side.config.is_ghost(event.sender):
+            return True
+        return render.DOUBLE_PUPPET_KEY in event.content
+
+    async def route(self, event: RoomEvent) -> tuple[Route, PortalInfo | None]:
+        """Where ``event`` goes, and the portal it belongs to when that is ``PORTAL``."""
+        if event.type == "m.room.member":
+            self._bot_rooms.pop(event.room_id, None)
+            if event.state_key == self._side.bot and event.membership == "invite":
+                return Route.INVITE, None
+            return Route.DROP, None
+        if event.type not in BRIDGED_TYPES or self.is_echo(event):
+            return Route.DROP, None
+        portal = await self.portal(event.room_id)
+        if portal is not None:
+            if event.sender != portal.owner:
+                logger.debug("event %s in portal %s not from its owner", event.event_id, portal)
+                return Route.DROP, None
+            return Route.PORTAL, portal
+        if event.type == "m.room.message" and event.msgtype in ("m.text", "m.notice"):
+            return Route.COMMAND, None
+        return Route.DROP, None
+
+    async def portal(self, room: RoomId) -> PortalInfo | None:
+        """The portal ``room`` is, or ``None``."""
+        found = self._portals.get(room)
+        if found is not None:
+            return found
+        store = self._side.store
+        portal = await store.portals.by_room(room)
+        if portal is None:
+            return None
+        ident = await store.identities.get(portal.identity_id)
+        login = None if ident is None else await store.logins.get(ident.login_id)
+        if ident is None or login is None:
+            return None
+        found = PortalInfo(login.id, login.matrix_user, ident.kind)
+        self._portals[room] = found
+        return found
+
+    def forget(self, room: RoomId) -> None:
+        """Drop what is cached about ``room``."""
+        self._portals.pop(room, None)
+        self._bot_rooms.pop(room, None)
+
+    async def bot_members(self, room: RoomId) -> frozenset[UserId] | None:
+        """The joined members of ``room`` if the bot is one of them, else ``None``."""
+        if room in self._bot_rooms:
+            return self._bot_rooms[room]
+        try:
+            members = await self._side.api.get_members(room)
+        except (MatrixForbidden, MatrixNotFound):
+            result = None
+        else:
+            result = frozenset(m.user_id for m in members)
+            if self._side.bot not in result:
+                result = None
+        self._bot_rooms[room] = result
+        return result
+
+    async def command(self, event: RoomEvent) -> BotCommand | None:
+        """``event`` as a ``BotCommand`` if the bot is in its room, else ``None``."""
+        body = event.content.get("body")
+        if not isinstance(body, str):
+            return None
+        members = await self.bot_members(event.room_id)
+        if members is None:
+            return None
+        return BotCommand(
+            sender=event.sender,
+            room=event.room_id,
+            event_id=event.event_id,
+            text=body.strip(),
+            is_direct=members == {self._side.bot, event.sender},
+        )
+
+    async def to_bridge(self, event: RoomEvent, portal: PortalInfo) -> Message | Revocation:
+        """The owner's portal event in the bridge's model; media is downloaded.
+
+        Raises ``render.UnbridgeableEvent`` for what cannot be carried, ``MatrixRequestError``
+        subclasses if the download fails.
+        """
+        chat, sender = Address(event.room_id), Address(event.sender)
+        timestamp = event.timestamp_ms / 1000
+        if event.type == "m.room.redaction":
+            if event.redacts is None:
+                raise render.UnbridgeableEvent("redaction without 'redacts'")
+            return Revocation(chat, sender, RemoteId(event.redacts), timestamp)
+        if render.is_media(event):
+            ref = render.media_ref(event)
+            download = await self._side.api.download(ref.url)
+            content: Content = ref.with_data(download.data, download.content_type)
+        elif event.msgtype == "m.location":
+            content = render.parse_location(event)
+        elif event.msgtype in render.TEXT_MSGTYPES:
+            content = render.parse_text(event)
+        else:
+            raise render.UnbridgeableEvent(f"message type {event.msgtype!r}")
+        reply = render.reply_target(event)
+        return Message(
+            chat=chat,
+            sender=sender,
+            remote_id=RemoteId(event.event_id),
+            content=content,
+            timestamp=timestamp,
+            chat_kind=portal.kind,
+            reply_to=None if reply is None else RemoteId(reply),
+        )

@@ -1,0 +1,81 @@
+"""WeChat chats becoming Matrix portals: rooms, invites, ghosts and their names."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from bridge.model import ChatKind, Profile, ProfileUpdate
+from tests.matrix.matrix_rig import ALICE, BOB, FAMILY, MatrixRig, rig
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+__all__ = ["rig"]
+
+
+async def test_a_new_contact_gets_a_direct_portal_the_user_is_invited_to(rig: MatrixRig) -> None:
+    user = rig.user
+    await rig.from_wechat(rig.text(ALICE, "你好, this is Alice"))
+
+    room = await rig.portal(ALICE)
+    assert room in await user.invites()
+    await user.join(room)
+    [seen] = [e for e in await user.messages(room) if e["type"] == "m.room.message"]
+    assert seen["content"] == {"msgtype": "m.text", "body": "你好, this is Alice"}
+    ghost = seen["sender"]
+    assert rig.config.is_ghost(ghost)
+    assert (await user.state(room, "m.room.member", ghost))["displayname"] == "Alice (WeChat)"
+    assert (await user.state(room, "m.room.name"))["name"] == "Alice"
+    invite = await user.state(room, "m.room.member", user.user_id)
+    assert invite["membership"] == "join"
+    created = await user.state(room, "m.room.create")
+    assert created.get("creator", ghost) == ghost
+    ident = await rig.store.identities.by_address(rig.login.id, ALICE)
+    assert ident is not None
+    assert ghost == rig.config.ghost_user_id(ident.id)
+    bridge = await user.state(room, "m.bridge", f"net.chatbridge.wechat://wechat/{ident.id}")
+    assert bridge["bridgebot"] == rig.config.bot_user_id
+    assert bridge["channel"] == {"id": ident.id, "displayname": "Alice"}
+
+
+async def test_a_group_message_comes_from_the_members_ghost_in_the_group_portal(
+    rig: MatrixRig,
+) -> None:
+    user = rig.user
+    await rig.from_wechat(
+        rig.text(FAMILY, "dinner at 7", sender=BOB, chat_kind=ChatKind.GROUP),
+    )
+
+    room = await rig.joined_portal(FAMILY)
+    assert (await user.state(room, "m.room.name"))["name"] == "Family"
+    [seen] = [e for e in await user.messages(room) if e["type"] == "m.room.message"]
+    assert seen["content"]["body"] == "dinner at 7"
+    assert (await user.state(room, "m.room.member", seen["sender"]))["displayname"] == (
+        "Bob (WeChat)"
+    )
+    members = {p.name for p in await rig.channel.get_members(room)}
+    assert members >= {"Bob (WeChat)"}
+    assert (await rig.channel.get_profile(room)).name == "Family"
+    assert (await rig.channel.get_profile(room)).kind is ChatKind.GROUP
+
+
+async def test_one_portal_per_contact_and_the_ghost_follows_renames(rig: MatrixRig) -> None:
+    user = rig.user
+    await rig.from_wechat(rig.text(ALICE, "first"))
+    room = await rig.joined_portal(ALICE)
+    renamed = Profile(ALICE, name="Alice", nick_name="Alice", remark_name="Aunt Alice")
+    rig.wechat.add_profiles(renamed)
+
+    await rig.from_wechat(ProfileUpdate(renamed), rig.text(ALICE, "second"))
+
+    assert await rig.portal(ALICE) == room
+    texts = [e for e in await user.messages(room) if e["type"] == "m.room.message"]
+    assert [e["content"]["body"] for e in texts] == ["first", "second"]
+    ghost = texts[1]["sender"]
+    assert texts[0]["sender"] == ghost
+    assert (await user.state(room, "m.room.member", ghost))["displayname"] == (
+        "Aunt Alice (WeChat)"
+    )
+    ident = await rig.store.identities.by_address(rig.login.id, ALICE)
+    assert ident is not None
+    profile = attrs.evolve(renamed, address=ident.id)
+    assert await rig.channel.ensure_portal(profile, owner=user.user_id) == room
