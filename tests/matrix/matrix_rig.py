@@ -103,7 +103,10 @@ class MatrixRig:
     async def settle(self) -> None:
         """Wait until side A's batches are journaled and every delivery is done."""
         async with asyncio.timeout(20):
-            while self.wechat.pending:
+            # The relay's pump takes side A's batch from the queue at its own pace.
+            while True:
+                if not self.wechat.pending:
+                    break
                 await asyncio.sleep(0.005)
             await self.relay.drain()
 
