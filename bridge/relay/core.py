@@ -41,6 +41,9 @@ class Relay:
     The caller starts and stops the channels; ``start()`` begins consuming their events.
     """
 
+    #: How long ``stop()`` lets deliveries in progress finish, in seconds.
+    stop_timeout_s = 10.0
+
     def __init__(
         self,
         store: Store,
@@ -64,6 +67,7 @@ class Relay:
         self._pokes: dict[str, int] = {}
         self._pumps: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
+        self._busy: set[str] = set()
         self._started = False
         self._stopped = False
 
@@ -82,11 +86,20 @@ class Relay:
 
     async def stop(self) -> None:
         """Stop consuming and delivering; what is not delivered stays in the journal.
-        Idempotent; never raises."""
+
+        A delivery in progress may finish (at most ``stop_timeout_s``), so that a message
+        that reached the other side is also recorded as delivered. Idempotent; never raises.
+        """
         if self._stopped:
             return
         self._stopped = True
-        tasks = [*self._pumps, *self._queues.values(), *self._background]
+        busy = [t for key, t in self._queues.items() if key in self._busy]
+        idle = [t for key, t in self._queues.items() if key not in self._busy]
+        for task in [*self._pumps, *idle, *self._background]:
+            task.cancel()
+        if busy:
+            await asyncio.wait(busy, timeout=self.stop_timeout_s)
+        tasks = [*self._pumps, *self._queues.values(), *self._background, *busy]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -148,7 +161,7 @@ class Relay:
 
     async def _run_queue(self, key: str) -> None:
         try:
-            while True:
+            while not self._stopped:
                 poke = self._pokes.get(key, 0)
                 entry = await self.store.journal.next_pending(self.login, key)
                 if entry is None:
@@ -159,7 +172,11 @@ class Relay:
                 if wait > 0:
                     await asyncio.sleep(wait)
                     continue
-                await self._attempt(entry)
+                self._busy.add(key)
+                try:
+                    await self._attempt(entry)
+                finally:
+                    self._busy.discard(key)
         except StoreError:
             log.exception("queue %s stopped on a database error; resumes on the next event", key)
         finally:

@@ -14,7 +14,7 @@ def quote(content: Content | None) -> str:
     match content:
         case Text(body=body) | Notice(text=body):
             text = " ".join(body.split())
-            cut = text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
+            cut = text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1].rstrip() + "…"
             return f"“{cut}”"
         case Media(kind=kind, filename=filename):
             return f"[{kind.value}{': ' + filename if filename else ''}]"
