@@ -43,6 +43,9 @@ class Relay:
 
     #: How long ``stop()`` lets deliveries in progress finish, in seconds.
     stop_timeout_s = 10.0
+    #: Delivered and failed journal entries older than this (seconds) are pruned at start;
+    #: the message map keeps de-duplicating them.
+    retention_s = 7 * 86400.0
 
     def __init__(
         self,
@@ -79,6 +82,9 @@ class Relay:
         if self._started:
             return
         self._started = True
+        pruned = await self.store.journal.prune(self._clock() - self.retention_s)
+        if pruned:
+            log.info("pruned %d old journal entries", pruned)
         for key in await self.store.journal.pending_keys(self.login):
             self._wake(key)
         for side in Side:

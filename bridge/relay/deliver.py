@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import attrs
@@ -32,6 +33,17 @@ class Deliverer:
         self.a = a
         self.b = b
         self.owner = owner
+        # Held by a notice from its send until its message-map row exists, and by the check
+        # for echoes in the same chat: a notice's echo can race in from the other pump.
+        self._notice_locks: dict[tuple[Side, Address], asyncio.Lock] = {}
+
+    def _notice_lock(self, side: Side, chat: Address) -> asyncio.Lock:
+        return self._notice_locks.setdefault((side, chat), asyncio.Lock())
+
+    async def _seen(self, entry: JournalEntry, remote_id: RemoteId) -> bool:
+        async with self._notice_lock(entry.source, entry.chat):
+            found = await self.store.messages.by_side(self.login, entry.source, remote_id)
+        return found is not None
 
     def channel(self, side: Side) -> Channel:
         """The channel of ``side``."""
@@ -61,7 +73,7 @@ class Deliverer:
     # ---- messages ----------------------------------------------------------------------------
 
     async def _a_to_b(self, entry: JournalEntry, msg: Message) -> None:
-        if await self.store.messages.by_remote_id(self.login, msg.remote_id) is not None:
+        if await self._seen(entry, msg.remote_id):
             await self.store.journal.mark_delivered(entry.id)  # echo of our send, or replayed
             return
         chat = await self.store.identities.get(IdentityId(entry.chat_key))
@@ -92,7 +104,7 @@ class Deliverer:
             )
 
     async def _b_to_a(self, entry: JournalEntry, msg: Message) -> None:
-        if await self.store.messages.by_event_id(self.login, EventId(msg.remote_id)) is not None:
+        if await self._seen(entry, msg.remote_id):
             await self.store.journal.mark_delivered(entry.id)
             return
         portal = await self.store.portals.by_room(RoomId(entry.chat))
@@ -227,16 +239,17 @@ class Deliverer:
         bridge's own, so its echo is not relayed. Failures are logged, not raised."""
         channel = self.channel(side)
         try:
-            sent = await channel.send(chat, content)
-            remote_id, event_id = (sent, None) if side is Side.A else (None, EventId(sent))
-            await self.store.messages.add(
-                self.login,
-                origin=Origin.BRIDGE,
-                sender="bridge",
-                remote_id=remote_id,
-                event_id=event_id,
-                room=RoomId(chat) if side is Side.B else None,
-            )
+            async with self._notice_lock(side, chat):
+                sent = await channel.send(chat, content)
+                remote_id, event_id = (sent, None) if side is Side.A else (None, EventId(sent))
+                await self.store.messages.add(
+                    self.login,
+                    origin=Origin.BRIDGE,
+                    sender="bridge",
+                    remote_id=remote_id,
+                    event_id=event_id,
+                    room=RoomId(chat) if side is Side.B else None,
+                )
         except Exception:
             log.exception("could not send a notice to %s on %s", chat, channel.name)
 

@@ -24,6 +24,8 @@ from bridge.store import (
 )
 from bridge.store.migrate import Migration, load_migrations
 
+LATEST = len(load_migrations("sqlite"))
+
 
 def _message(chat: str, remote_id: str, body: str = "hi") -> Message:
     return Message(
@@ -48,7 +50,7 @@ def _raw(path: Path, sql: str) -> list[tuple[object, ...]]:
 async def test_migrates_an_empty_file_in_wal_mode_with_foreign_keys(db_path: Path) -> None:
     store = await Store.open(db_path, synchronous="NORMAL")
     try:
-        assert await schema_version(store.db) == len(load_migrations("sqlite")) >= 1
+        assert await schema_version(store.db) == LATEST >= 1
         assert await store.db.fetchone("PRAGMA journal_mode") == {"journal_mode": "wal"}
         assert await store.db.fetchone("PRAGMA foreign_keys") == {"foreign_keys": 1}
     finally:
@@ -71,7 +73,27 @@ async def test_reopening_a_migrated_file_does_not_migrate_again(db_path: Path) -
     for _ in range(2):
         store = await Store.open(db_path, synchronous="NORMAL")
         await store.close()
-    assert _raw(db_path, "SELECT version FROM schema_version") == [(1,)]
+    assert _raw(db_path, "SELECT version FROM schema_version") == [(LATEST,)]
+
+
+async def test_an_old_schema_is_upgraded_with_its_data(db_path: Path) -> None:
+    db = await SqliteDatabase.open(db_path, synchronous="NORMAL")
+    try:
+        assert await migrate(db, load_migrations("sqlite")[:1]) == 1
+        await db.execute(
+            "INSERT INTO logins (id, matrix_user, channel, state, created_at, updated_at)"
+            " VALUES ('l1', '@a:hs', 'wechat', 'active', 1, 1)"
+        )
+    finally:
+        await db.close()
+
+    store = await Store.open(db_path, synchronous="NORMAL")
+    try:
+        assert await schema_version(store.db) == LATEST
+        login = await store.logins.get(LoginId("l1"))
+        assert login is not None and login.state is LoginState.ACTIVE
+    finally:
+        await store.close()
 
 
 async def test_refuses_a_schema_newer_than_the_code_and_leaves_it_alone(db_path: Path) -> None:
@@ -82,7 +104,7 @@ async def test_refuses_a_schema_newer_than_the_code_and_leaves_it_alone(db_path:
     with pytest.raises(SchemaTooNew) as caught:
         await Store.open(db_path)
 
-    assert (caught.value.found, caught.value.supported) == (99, 1)
+    assert (caught.value.found, caught.value.supported) == (99, LATEST)
     assert "upgrade chatbridge" in str(caught.value)
     assert _raw(db_path, "SELECT version FROM schema_version") == [(99,)]
 
