@@ -1,0 +1,189 @@
+"""The bot's ``list`` and ``resolve`` commands: chats, their portals, ambiguous identities."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import attrs
+
+from bridge.errors import BridgeError
+from bridge.ids import RoomId
+from bridge.logins import LoginSession
+from bridge.model import Address, ChatKind, IdentityId, Profile
+from bridge.relay.identities import is_bare
+from bridge.store import StoredIdentity
+
+#: Resolving "none of these": the chat keeps its own identity, the candidates get new ones.
+APART = "apart"
+
+
+@attrs.frozen
+class Reply:
+    """A message of the bot: plain ``text``, optionally with an HTML rendering."""
+
+    text: str
+    html: str | None = None
+
+    @classmethod
+    def from_lines(cls, text: Sequence[str], markup: Sequence[str]) -> Reply:
+        """One message of plain-text lines and their HTML twins."""
+        return cls("\n".join(text), "<br>\n".join(markup))
+
+
+def room_link(room: RoomId) -> str:
+    """An HTML link to ``room`` (matrix.to; room ids are opaque, spec "Room IDs")."""
+    escaped = html.escape(room)
+    return f'<a href="https://matrix.to/#/{escaped}">{escaped}</a>'
+
+
+def describe(profile: Profile) -> str:
+    """What tells a contact apart from a namesake: name, nickname, Alias, sex, place,
+    signature."""
+    parts = [profile.display_name]
+    if profile.nick_name and profile.nick_name != profile.display_name:
+        parts.append(f"nickname {profile.nick_name}")
+    if profile.alias:
+        parts.append(f"WeChat ID {profile.alias}")
+    if profile.sex in (1, 2):
+        parts.append("male" if profile.sex == 1 else "female")
+    place = " ".join(p for p in (profile.province, profile.city) if p)
+    if place:
+        parts.append(place)
+    if profile.signature:
+        parts.append(f"“{profile.signature}”")
+    if profile.kind is ChatKind.GROUP and profile.members:
+        parts.append(f"{len(profile.members)} members")
+    return " · ".join(parts)
+
+
+async def chat_list(session: LoginSession) -> list[Reply]:
+    """The ``list`` answer: contacts, then groups, each with its portal room or state;
+    ambiguous chats are flagged. Long lists come as several messages."""
+    idents = [i for i in await session.store.identities.all(session.id) if not i.profile.is_self]
+    rooms = {}
+    for ident in idents:
+        portal = await session.store.portals.get(ident.id)
+        if portal is not None:
+            rooms[ident.id] = portal.room
+    # Group members never talked to have no profile and no room: not worth a line.
+    idents = [i for i in idents if i.id in rooms or not is_bare(i.profile)]
+    who = f" (logged in as {session.account_name})" if session.account else " (not logged in)"
+    text, markup = [f"Your WeChat chats{who}:"], [f"<b>Your WeChat chats{html.escape(who)}:</b>"]
+    for kind, title in ((ChatKind.DIRECT, "Contacts"), (ChatKind.GROUP, "Groups")):
+        some = [i for i in idents if i.kind is kind]
+        if not some:
+            continue
+        text.append(f"{title}:")
+        markup.append(f"<b>{title}:</b>")
+        for ident in some:
+            plain, rich = _chat_line(ident, rooms.get(ident.id))
+            text.append(plain)
+            markup.append(rich)
+    ambiguous = sum(1 for i in idents if i.ambiguous)
+    summary = f"{len(idents)} chats, {len(rooms)} with a room"
+    if ambiguous:
+        summary += f", {ambiguous} ambiguous (send `resolve`)"
+    text.append(summary + ".")
+    markup.append(html.escape(summary) + ".")
+    if len(idents) == 0:
+        text[-1] = markup[-1] = "No chats yet. Send `sync` to create rooms for all of them."
+    return _paginate(text, markup)
+
+
+def _chat_line(ident: StoredIdentity, room: RoomId | None) -> tuple[str, str]:
+    name = ident.profile.display_name
+    if ident.ambiguous:
+        names = ", ".join(p.display_name for p in ident.candidates) or "several contacts"
+        state = f"ambiguous: could be {names}"
+    elif ident.address is None:
+        state = "not in the current contact list"
+    else:
+        state = ""
+    plain = f"• {name} — " + (room or "no room yet") + (f" ({state})" if state else "")
+    rich = (
+        f"• {html.escape(name)} — "
+        + (room_link(room) if room else "no room yet")
+        + (f" <i>({html.escape(state)})</i>" if state else "")
+    )
+    return ("⚠ " + plain[2:] if ident.ambiguous else plain), rich
+
+
+def _paginate(text: Sequence[str], markup: Sequence[str], limit: int = 60) -> list[Reply]:
+    return [
+        Reply.from_lines(text[i : i + limit], markup[i : i + limit])
+        for i in range(0, len(text), limit)
+    ]
+
+
+async def resolve_command(session: LoginSession, args: Sequence[str]) -> Reply:
+    """``resolve``: without arguments, the ambiguous chats with numbered candidates; with
+    ``<chat> <n>``, bind the chat to candidate ``n``; with ``<chat> apart``, keep it apart
+    from all of them. ``<chat>`` is a number of that list, an identity id or a portal's room
+    id. Raises ``BridgeError`` with a user-facing text."""
+    ambiguous = await session.relay.ambiguities()
+    if not args:
+        return await _ambiguity_list(session, ambiguous)
+    if len(args) != 2:
+        raise BridgeError("usage: `resolve <chat> <n>` or `resolve <chat> apart`")
+    ident = await _find(session, ambiguous, args[0])
+    choice = args[1].lower()
+    address: Address | None
+    if choice == APART:
+        address = None
+    elif choice.isdigit() and 1 <= int(choice) <= len(ident.candidates):
+        address = ident.candidates[int(choice) - 1].address
+    else:
+        raise BridgeError(
+            f"{args[1]!r} is not a candidate of {ident.profile.display_name}: use 1 to "
+            f"{len(ident.candidates)} or `apart`"
+        )
+    await session.relay.resolve(ident.id, address)
+    name = ident.profile.display_name
+    if address is None:
+        line = f"{name} stays apart from its candidates; each of them gets its own chat."
+    else:
+        chosen = next(p for p in ident.candidates if p.address == address)
+        line = f"{name} is now {describe(chosen)}; held messages are being delivered."
+    return Reply(line)
+
+
+async def _ambiguity_list(session: LoginSession, ambiguous: Sequence[StoredIdentity]) -> Reply:
+    if not ambiguous:
+        line = "No chat is ambiguous: every chat is bound to exactly one WeChat contact."
+        return Reply(line)
+    text = ["After the WeChat re-login, these chats could each be more than one contact:"]
+    markup = [html.escape(text[0])]
+    for number, ident in enumerate(ambiguous, 1):
+        portal = await session.store.portals.get(ident.id)
+        where = portal.room if portal else "no room"
+        name = ident.profile.display_name
+        text.append(f"{number}. {name} — {where} ({ident.id})")
+        markup.append(
+            f"<b>{number}. {html.escape(name)}</b> — "
+            + (room_link(portal.room) if portal else "no room")
+            + f" ({html.escape(ident.id)})"
+        )
+        for n, candidate in enumerate(ident.candidates, 1):
+            text.append(f"   {n}) {describe(candidate)}")
+            markup.append(f"&nbsp;&nbsp;&nbsp;{n}) {html.escape(describe(candidate))}")
+    hint = (
+        "Send `resolve <chat> <n>` to say the chat is candidate n, or `resolve <chat> apart` "
+        "if it is none of them; <chat> is its number above, identity id or room id."
+    )
+    return Reply.from_lines([*text, hint], [*markup, html.escape(hint)])
+
+
+async def _find(
+    session: LoginSession, ambiguous: Sequence[StoredIdentity], ref: str
+) -> StoredIdentity:
+    if ref.isdigit() and 1 <= int(ref) <= len(ambiguous):
+        return ambiguous[int(ref) - 1]
+    wanted: IdentityId | None = IdentityId(ref)
+    if ref.startswith("!"):
+        portal = await session.store.portals.by_room(RoomId(ref))
+        wanted = portal.identity_id if portal else None
+    found = next((i for i in ambiguous if i.id == wanted), None)
+    if found is None:
+        raise BridgeError(f"{ref!r} is not an ambiguous chat; send `resolve` for the list of those")
+    return found

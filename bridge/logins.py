@@ -1,0 +1,443 @@
+"""The login manager: each Matrix user's WeChat account, relayed to their Matrix portals."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TextIO
+
+import attrs
+import qrcode
+import qrcode.constants
+
+from adapters.matrix.channel import MatrixChannel
+from adapters.matrix.hub import MatrixHub
+from adapters.wechat.channel import WeChatChannel, WeChatSettings
+from bridge.config import Config
+from bridge.errors import BridgeError, NotLoggedIn
+from bridge.ids import EventId, LoginId, MatrixUserId, RoomId
+from bridge.model import (
+    Address,
+    Disconnected,
+    LoggedIn,
+    LoggedOut,
+    Profile,
+    QRCodeNeeded,
+    StateEvent,
+)
+from bridge.relay import Relay, RetryPolicy
+from bridge.relay.identities import is_bare
+from bridge.store import Login, Side, Store, StoredIdentity
+
+log = logging.getLogger(__name__)
+
+#: The adapter name logins of this manager carry in the store.
+CHANNEL = "wechat"
+
+#: Called during ``sync`` with (portals done, portals in all).
+Progress = Callable[[int, int], Awaitable[None]]
+
+
+def qr_terminal_text(payload: str) -> str:
+    """The QR code of ``payload`` as lines of half-block characters for a terminal (light
+    modules drawn, so it scans on a dark background)."""
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2)
+    code.add_data(payload)
+    code.make(fit=True)
+    out = io.StringIO()
+    code.print_ascii(out=out, tty=False, invert=True)
+    return out.getvalue()
+
+
+@attrs.define
+class Outage:
+    """A run of ``Disconnected`` events of one WeChat connection, so that the user hears of
+    an outage once, and only if it lasts.
+
+    The adapter reports every failed attempt, ``retry_in_s`` apart (its backoff); an event
+    within ``retry_in_s + gap_s`` of the previous one belongs to the same outage. The user is
+    told once an outage has lasted ``notice_after_s``. Times are monotonic seconds.
+    """
+
+    notice_after_s: float = 30.0
+    gap_s: float = 60.0
+    started_at: float | None = None
+    last_at: float = 0.0
+    last_retry_s: float = 0.0
+    reason: str = ""
+    told: bool = False
+
+    def disconnected(self, reason: str, retry_in_s: float, now: float) -> bool:
+        """Record a ``Disconnected`` at ``now``; True when the user should be told now."""
+        if self.started_at is None or not self.ongoing(now):
+            self.started_at = now
+            self.told = False
+        self.last_at, self.last_retry_s, self.reason = now, retry_in_s, reason
+        if not self.told and now - self.started_at >= self.notice_after_s:
+            self.told = True
+            return True
+        return False
+
+    def ongoing(self, now: float) -> bool:
+        """Whether the connection is (probably) still failing at ``now``."""
+        return self.started_at is not None and now - self.last_at <= self.last_retry_s + self.gap_s
+
+    def clear(self) -> None:
+        """The connection works again."""
+        self.started_at = None
+        self.told = False
+
+
+@attrs.frozen
+class SyncResult:
+    """What ``sync`` did: ``total`` chats of the contact book, ``created`` new portals,
+    ``failed`` chats whose portal could not be created (the last error in ``error``)."""
+
+    total: int
+    created: int
+    failed: int = 0
+    error: str = ""
+
+
+class LoginSession:
+    """One login at work: its WeChat account (side A) relayed to Matrix (side B) for the
+    Matrix user ``owner``, and what the user is shown of its state in the management room.
+
+    The management room is the DM the user last sent ``login`` in, else the hub's
+    ``management_room(owner)``. ``qr_terminal``, if given, also gets every QR code as text.
+    """
+
+    def __init__(
+        self,
+        record: Login,
+        store: Store,
+        hub: MatrixHub,
+        wechat: WeChatChannel,
+        *,
+        retry: RetryPolicy | None = None,
+        qr_terminal: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.record = record
+        self.owner = record.matrix_user
+        self.store = store
+        self.hub = hub
+        self.wechat = wechat
+        self.matrix: MatrixChannel = hub.channel_for(record.id, record.matrix_user)
+        self.relay = Relay(
+            store,
+            record.id,
+            wechat,
+            self.matrix,
+            owner=Address(record.matrix_user),
+            retry=retry,
+            on_state=self.on_state,
+        )
+        self.account: Profile | None = None
+        self.logging_in = False
+        self.outage = Outage()
+        self.room: RoomId | None = None
+        self._qr: tuple[RoomId, EventId] | None = None
+        self._qr_count = 0
+        self._announce = False
+        self._terminal = qr_terminal
+        self._clock = clock
+
+    @property
+    def id(self) -> LoginId:
+        """The login's id."""
+        return self.record.id
+
+    @property
+    def account_name(self) -> str:
+        """The WeChat account's name, '' while not logged in."""
+        return self.account.display_name if self.account is not None else ""
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start both channels and the relay; a saved WeChat session resumes without a QR
+        code. A session WeChat cannot resume is reported to the user, not raised."""
+        await self.matrix.start()
+        await self.relay.start()
+        try:
+            await self.wechat.start()
+        except BridgeError as exc:
+            log.warning("login %s: WeChat session not resumed: %s", self.id, exc)
+            await self.say(
+                f"Your WeChat session could not be resumed ({exc}). Send `login` to log in again."
+            )
+
+    async def stop(self) -> None:
+        """Stop the relay (deliveries in progress may finish), then both channels. Never
+        raises."""
+        await self.relay.stop()
+        for channel in (self.wechat, self.matrix):
+            try:
+                await channel.stop()
+            except Exception:
+                log.exception("login %s: stopping %s failed", self.id, channel.name)
+        self.hub.drop_channel(self.id)
+
+    # ---- commands ----------------------------------------------------------------------------
+
+    async def login(self, room: RoomId | None = None) -> str:
+        """Start a QR login (unless logged in); returns the reply for the user. The QR code
+        and the outcome arrive later as state events (``on_state``)."""
+        if room is not None:
+            self.room = room
+        if self.account is not None:
+            return (
+                f"You are already logged in to WeChat as {self.account_name}. "
+                "Send `logout` first to switch accounts."
+            )
+        again = self.logging_in
+        self.logging_in = self._announce = True
+        try:
+            # Idempotent while a login runs; starts a new one if the previous one died.
+            await self.wechat.login()
+        except BridgeError as exc:
+            self.logging_in = False
+            return f"Could not start the WeChat login: {exc}"
+        if again:
+            return "A login is already in progress: scan the QR code I sent."
+        return "Starting the WeChat login…"
+
+    async def logout(self) -> str | None:
+        """Log out of WeChat; returns a reply, or None when the ``LoggedOut`` notice that
+        follows says it all."""
+        if self.account is None and not self.logging_in:
+            return "You are not logged in to WeChat."
+        try:
+            await self.wechat.logout()
+        except BridgeError as exc:
+            return f"Could not log out of WeChat: {exc}"
+        return None
+
+    def status(self) -> str:
+        """One line on the login and connection state, e.g. ``Logged in as X; receiving.``"""
+        if self.account is None:
+            if self.logging_in:
+                return "Not logged in: a login is in progress, scan the QR code I sent."
+            return "Not logged in to WeChat. Send `login` to log in."
+        if self.outage.ongoing(self._clock()):
+            return (
+                f"Logged in as {self.account_name}; the connection to WeChat is failing "
+                f"({self.outage.reason}), retrying."
+            )
+        return f"Logged in as {self.account_name}; receiving."
+
+    async def sync(self, progress: Progress, *, every: int = 10) -> SyncResult:
+        """Create the portal of every contact and group the current WeChat session knows
+        (ambiguous ones excepted); ``progress`` is awaited every ``every`` chats. Raises
+        ``NotLoggedIn``."""
+        if self.account is None:
+            raise NotLoggedIn("not logged in to WeChat; send `login` first")
+        chats = [
+            i
+            for i in await self.store.identities.all(self.id)
+            if i.address is not None and not i.ambiguous and not i.profile.is_self
+        ]
+        created = failed = 0
+        error = ""
+        for done, ident in enumerate(chats, 1):
+            try:
+                created += await self._ensure_portal(ident)
+            except BridgeError as exc:
+                failed += 1
+                error = str(exc)
+                log.warning("sync: no portal for identity %s: %s", ident.id, exc)
+            if done % every == 0 and done < len(chats):
+                await progress(done, len(chats))
+        return SyncResult(len(chats), created, failed, error)
+
+    async def _ensure_portal(self, ident: StoredIdentity) -> bool:
+        if await self.store.portals.get(ident.id) is not None:
+            return False
+        profile = ident.profile
+        if is_bare(profile) and ident.address is not None:
+            fetched = await self.wechat.get_profile(ident.address)
+            profile = attrs.evolve(fetched, kind=profile.kind)
+            await self.store.identities.update_profile(ident.id, profile)
+        # Side B knows a chat by its stable identity id (as the relay does).
+        remote = attrs.evolve(profile, address=Address(ident.id))
+        room = await self.matrix.ensure_portal(remote, owner=Address(self.owner))
+        await self.store.portals.set(ident.id, RoomId(room))
+        return True
+
+    # ---- state events ------------------------------------------------------------------------
+
+    async def on_state(self, side: Side, event: StateEvent) -> None:
+        """Show a state event of the WeChat side to the user (the relay's ``on_state``)."""
+        if side is not Side.A:
+            log.info("login %s: Matrix side reports %s", self.id, type(event).__name__)
+            return
+        match event:
+            case QRCodeNeeded(payload=payload, png=png):
+                await self._show_qr(payload, png)
+            case LoggedIn(account=account):
+                self.account, self.logging_in = account, False
+                self.outage.clear()
+                await self._drop_qr("logged in")
+                log.info("login %s: logged in to WeChat", self.id)
+                if self._announce:
+                    await self.say(f"Logged in to WeChat as {self.account_name}.")
+                self._announce = False
+            case LoggedOut(reason=reason):
+                self.account, self.logging_in, self._announce = None, False, False
+                self.outage.clear()
+                await self._drop_qr("login ended")
+                log.info("login %s: logged out of WeChat", self.id)
+                await self.say(f"Logged out of WeChat: {reason}. Send `login` to log in again.")
+            case Disconnected(reason=reason, retry_in_s=retry_in_s):
+                log.info("login %s: WeChat connection failed (%s)", self.id, reason)
+                if self.outage.disconnected(reason, retry_in_s, self._clock()):
+                    await self.say(
+                        f"The connection to WeChat is failing ({reason}); "
+                        "the bridge keeps retrying."
+                    )
+
+    async def _show_qr(self, payload: str, png: bytes) -> None:
+        if self._terminal is not None:
+            text = qr_terminal_text(payload)
+            print(f"WeChat login for {self.owner}: scan this QR code\n{text}", file=self._terminal)
+            self._terminal.flush()
+        room = await self.management_room()
+        self._qr_count += 1
+        if self._qr_count == 1:
+            await self.say(
+                "Scan this QR code with the WeChat app on your phone (Me → Scan) and confirm "
+                "the login there. A new code replaces it when it expires."
+            )
+        previous = self._qr
+        event_id = await self.hub.send_image(
+            room, png, body="WeChat login QR code", filename="wechat-login-qr.png"
+        )
+        self._qr = (room, event_id)
+        if previous is not None:
+            await self._redact(previous, "the QR code expired")
+
+    async def _drop_qr(self, reason: str) -> None:
+        previous, self._qr = self._qr, None
+        self._qr_count = 0
+        if previous is not None:
+            await self._redact(previous, reason)
+
+    async def _redact(self, posted: tuple[RoomId, EventId], reason: str) -> None:
+        try:
+            await self.hub.redact(posted[0], posted[1], reason)
+        except Exception:
+            log.exception("login %s: could not redact the old QR code", self.id)
+
+    async def management_room(self) -> RoomId:
+        """Where this login's notices go (found or created once)."""
+        if self.room is None:
+            self.room = await self.hub.management_room(self.owner)
+        return self.room
+
+    async def say(self, text: str) -> None:
+        """A notice to the user in the management room; failures are logged."""
+        try:
+            await self.hub.reply(await self.management_room(), text)
+        except Exception:
+            log.exception("login %s: could not send a notice to its user", self.id)
+
+
+class LoginManager:
+    """Every login of the bridge: at most one WeChat account per Matrix user.
+
+    Session files live in ``<data_dir>/sessions/<login id>.json`` (0600, written by the
+    WeChat client; the folder is 0700). ``restore()`` resumes every login of the store.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        hub: MatrixHub,
+        *,
+        data_dir: Path,
+        retry: RetryPolicy | None = None,
+        qr_terminal: TextIO | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.hub = hub
+        self.sessions_dir = data_dir / "sessions"
+        self._retry = retry
+        self._terminal = qr_terminal
+        self._sessions: dict[MatrixUserId, LoginSession] = {}
+        self._lock = asyncio.Lock()
+
+    def session(self, user: MatrixUserId) -> LoginSession | None:
+        """The running login of Matrix user ``user``, or None."""
+        return self._sessions.get(user)
+
+    @property
+    def sessions(self) -> list[LoginSession]:
+        """Every running login."""
+        return list(self._sessions.values())
+
+    async def restore(self) -> int:
+        """Start every WeChat login of the store (saved sessions resume without a QR code);
+        returns how many. Raises ``StoreError``."""
+        records = [r for r in await self.store.logins.all() if r.channel == CHANNEL]
+        async with self._lock:
+            started = [self._open(r) for r in records if r.matrix_user not in self._sessions]
+        await asyncio.gather(*(s.start() for s in started))
+        log.info("restored %d login(s)", len(started))
+        return len(started)
+
+    async def login(self, user: MatrixUserId, room: RoomId | None = None) -> str:
+        """Start a login for ``user`` (creating their login record on first use); returns the
+        reply for the user. Raises ``StoreError``."""
+        async with self._lock:
+            session = self._sessions.get(user)
+            if session is None:
+                record = await self.store.logins.create(user, CHANNEL)
+                path = self._session_path(record.id)
+                await self.store.logins.set_session_path(record.id, str(path))
+                session = self._open(attrs.evolve(record, session_path=str(path)))
+                await session.start()
+        return await session.login(room)
+
+    async def logout(self, user: MatrixUserId) -> str | None:
+        """Log ``user`` out of WeChat; see ``LoginSession.logout``."""
+        session = self._sessions.get(user)
+        if session is None:
+            return "You are not logged in to WeChat."
+        return await session.logout()
+
+    async def stop(self) -> None:
+        """Stop every login (their sessions stay resumable). Idempotent; never raises."""
+        async with self._lock:
+            sessions, self._sessions = list(self._sessions.values()), {}
+        await asyncio.gather(*(s.stop() for s in sessions))
+
+    def _session_path(self, login: LoginId) -> Path:
+        return self.sessions_dir / f"{login}.json"
+
+    def _open(self, record: Login) -> LoginSession:
+        self.sessions_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = Path(record.session_path) if record.session_path else self._session_path(record.id)
+        wechat = WeChatChannel(
+            WeChatSettings(
+                base_url=self.config.wechat.base_url,
+                uos=self.config.wechat.uos,
+                session_path=path,
+            )
+        )
+        session = LoginSession(
+            record,
+            self.store,
+            self.hub,
+            wechat,
+            retry=self._retry,
+            qr_terminal=self._terminal,
+        )
+        self._sessions[record.matrix_user] = session
+        return session

@@ -1,0 +1,194 @@
+"""The bridge service: store, Matrix hub, bot and logins, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TextIO
+
+from adapters.matrix.api import AppserviceAPI
+from adapters.matrix.hub import BotCommand, MatrixHub
+from bridge.commands import Bot
+from bridge.config import Config
+from bridge.logins import LoginManager
+from bridge.relay import RetryPolicy
+from bridge.store import Store
+
+log = logging.getLogger(__name__)
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_QUERY_SECRETS = re.compile(r"(access_token|pass_ticket|skey|wxsid|sid)=[^&\s\"']+", re.IGNORECASE)
+
+
+class RedactingFormatter(logging.Formatter):
+    """A formatter that masks ``secrets`` and secret-looking query parameters (access_token,
+    pass_ticket, skey, wxsid) anywhere in a formatted record, tracebacks included."""
+
+    def __init__(self, fmt: str, secrets: Iterable[str]) -> None:
+        super().__init__(fmt)
+        self._secrets = [s for s in secrets if len(s) >= 8]
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record formatted, secrets replaced by ``<redacted>``."""
+        text = _QUERY_SECRETS.sub(r"\1=<redacted>", super().format(record))
+        for secret in self._secrets:
+            text = text.replace(secret, "<redacted>")
+        return text
+
+
+def configure_logging(config: Config, stream: TextIO | None = None) -> None:
+    """Log to ``stream`` (stderr) at ``config.log_level`` through a ``RedactingFormatter``
+    that knows the config's tokens; replaces the root logger's handlers."""
+    secrets = [config.appservice.as_token, config.appservice.hs_token]
+    if config.double_puppet is not None:
+        secrets.append(config.double_puppet.secret)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(RedactingFormatter(LOG_FORMAT, secrets))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(config.log_level)
+
+
+class BridgeService:
+    """The running bridge for ``config``: opens the store (``database.path``), the Matrix
+    hub with the bot as its command handler, and the login manager; ``start()`` restores
+    every login, ``stop()`` ends everything (idempotent). ``run()`` does both around
+    SIGINT/SIGTERM.
+
+    ``api`` replaces the hub's appservice client; ``qr_terminal`` also gets QR codes as text
+    (the CLI passes stdout when it is a terminal); ``retry`` is the relays' retry policy.
+    Per-login files (WeChat sessions) live next to the database.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        api: AppserviceAPI | None = None,
+        qr_terminal: TextIO | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.config = config
+        self._api = api
+        self._qr_terminal = qr_terminal
+        self._retry = retry
+        self._store: Store | None = None
+        self._hub: MatrixHub | None = None
+        self._logins: LoginManager | None = None
+        self._bot: Bot | None = None
+        self._started = False
+        self._stopped = False
+        self._stop_requested = asyncio.Event()
+
+    @property
+    def store(self) -> Store:
+        """The open store. Raises ``RuntimeError`` before ``start()``."""
+        if self._store is None:
+            raise RuntimeError("the bridge service is not started")
+        return self._store
+
+    @property
+    def hub(self) -> MatrixHub:
+        """The Matrix hub. Raises ``RuntimeError`` before ``start()``."""
+        if self._hub is None:
+            raise RuntimeError("the bridge service is not started")
+        return self._hub
+
+    @property
+    def logins(self) -> LoginManager:
+        """The login manager. Raises ``RuntimeError`` before ``start()``."""
+        if self._logins is None:
+            raise RuntimeError("the bridge service is not started")
+        return self._logins
+
+    @property
+    def bot(self) -> Bot:
+        """The bot. Raises ``RuntimeError`` before ``start()``."""
+        if self._bot is None:
+            raise RuntimeError("the bridge service is not started")
+        return self._bot
+
+    async def start(self) -> None:
+        """Open the store, start the hub (the appservice listens from here on) and restore
+        every login. Idempotent. On failure everything started is stopped again and the error
+        raised: ``StoreError``, ``BridgeError``, ``OSError`` (the appservice port is taken)."""
+        if self._started:
+            return
+        self._started = True
+        config = self.config
+        try:
+            data_dir = config.database.path.parent
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self._store = await Store.open(config.database.path)
+            self._hub = MatrixHub(config, self._store, on_command=self._on_command, api=self._api)
+            self._logins = LoginManager(
+                config,
+                self._store,
+                self._hub,
+                data_dir=data_dir,
+                retry=self._retry,
+                qr_terminal=self._qr_terminal,
+            )
+            self._bot = Bot(config, self._hub, self._logins)
+            await self._hub.start()
+            await self._logins.restore()
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("bridge started as %s", config.bot_user_id)
+
+    async def _on_command(self, command: BotCommand) -> None:
+        if self._bot is not None:
+            await self._bot.handle(command)
+
+    def request_stop(self) -> None:
+        """Make ``run()`` stop the bridge (safe from a signal handler)."""
+        self._stop_requested.set()
+
+    async def stop(self) -> None:
+        """Stop the bot, every login (WeChat sessions stay resumable), the hub and the store.
+        Idempotent; never raises."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stop_requested.set()
+        if self._bot is not None:
+            await _quietly("bot", self._bot.stop)
+        if self._logins is not None:
+            await _quietly("logins", self._logins.stop)
+        if self._hub is not None:
+            await _quietly("Matrix hub", self._hub.stop)
+        if self._store is not None:
+            await _quietly("store", self._store.close)
+        log.info("bridge stopped")
+
+    async def run(self) -> None:
+        """Start, serve until SIGINT/SIGTERM (or ``request_stop()``), stop. Raises what
+        ``start()`` raises."""
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            loop.add_signal_handler(sig, self.request_stop)
+        try:
+            await self.start()
+            await self._stop_requested.wait()
+            log.info("stop requested")
+        finally:
+            for sig in signals:
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(sig)
+            await self.stop()
+
+
+async def _quietly(name: str, stop: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await stop()
+    except Exception:
+        log.exception("stopping the %s failed", name)
