@@ -61,6 +61,21 @@ async def place(
     return Placement(chat_ident.id, sender_key)
 
 
+async def place_event(tx: Repositories, login: LoginId, event: Message | Revocation) -> Placement:
+    """``place`` for a side-A message (with its sender unless it is the account's own) or
+    revocation (its chat only)."""
+    if isinstance(event, Message):
+        return await place(
+            tx,
+            login,
+            event.chat,
+            event.sender,
+            kind=event.chat_kind,
+            with_sender=not event.from_self,
+        )
+    return await place(tx, login, event.chat, event.sender, kind=ChatKind.DIRECT, with_sender=False)
+
+
 async def _bound_or_new(
     tx: Repositories, login: LoginId, address: Address, kind: ChatKind
 ) -> StoredIdentity:
@@ -76,23 +91,15 @@ def is_bare(profile: Profile) -> bool:
 
 
 async def apply_profile(tx: Repositories, login: LoginId, profile: Profile) -> None:
-    """A contact appeared or changed: refresh the fingerprint of the identity bound to its
-    address, or bind a new identity to it. An address under ambiguity only refreshes the
-    candidate's profile."""
+    """A contact of a channel with stable addresses appeared or changed: refresh the profile
+    of the identity of its address, or make one. (Unstable channels: ``relay.matching``.)"""
     if profile.is_self:
         return
     found = await tx.identities.by_address(login, profile.address)
-    if found is not None:
-        await tx.identities.update_profile(found.id, profile)
-        return
-    claimants = await tx.identities.claimants(login, profile.address)
-    for identity_id in claimants:
-        ident = await tx.identities.get(identity_id)
-        if ident is not None:
-            candidates = [p if p.address != profile.address else profile for p in ident.candidates]
-            await tx.identities.mark_ambiguous(identity_id, candidates)
-    if not claimants:
+    if found is None:
         await tx.identities.create(login, profile, address=profile.address)
+    else:
+        await tx.identities.update_profile(found.id, profile)
 
 
 async def apply_stable_book(tx: Repositories, login: LoginId, book: Sequence[Profile]) -> None:
@@ -112,21 +119,9 @@ async def release_held(tx: Repositories, login: LoginId) -> set[str]:
             log.exception("journal entry %d is corrupt", entry.id)
             await tx.journal.mark_failed(entry.id, "corrupt journal entry")
             continue
-        if isinstance(event, Message):
-            placement = await place(
-                tx,
-                login,
-                event.chat,
-                event.sender,
-                kind=event.chat_kind,
-                with_sender=not event.from_self,
-            )
-        elif isinstance(event, Revocation):
-            placement = await place(
-                tx, login, event.chat, event.sender, kind=ChatKind.DIRECT, with_sender=False
-            )
-        else:
+        if not isinstance(event, Message | Revocation):
             continue
+        placement = await place_event(tx, login, event)
         if not placement.held:
             await tx.journal.release(entry.id, placement.chat_key, placement.sender_key)
             woken.add(placement.chat_key)

@@ -10,7 +10,6 @@ import attrs
 from bridge.ids import LoginId, RoomId
 from bridge.model import (
     Address,
-    ChatKind,
     ContactBook,
     Event,
     IdentityId,
@@ -120,15 +119,7 @@ class Ingestor:
             portal = await tx.portals.by_room(RoomId(event.chat))
             chat_key = room_key(event.chat) if portal is None else portal.identity_id
         else:
-            is_message = isinstance(event, Message)
-            placement = await identities.place(
-                tx,
-                self._login,
-                event.chat,
-                event.sender,
-                kind=event.chat_kind if isinstance(event, Message) else ChatKind.DIRECT,
-                with_sender=is_message and not getattr(event, "from_self", False),
-            )
+            placement = await identities.place_event(tx, self._login, event)
             chat_key, sender_key = placement.chat_key, placement.sender_key
             if placement.held:
                 state = EntryState.HELD
