@@ -346,3 +346,28 @@ async def test_an_unknown_login_id_is_refused(store: Store) -> None:
         )
     assert await store.identities.all(LoginId("nope")) == []
     assert await store.identities.get(IdentityId("id-missing")) is None
+
+
+async def test_pruning_forgets_old_finished_entries_only(db_path: Path, login: Login) -> None:
+    now = [1000.0]
+    store = await Store.open(db_path, synchronous="NORMAL", clock=lambda: now[0])
+    try:
+        old_done = await store.journal.append(
+            login.id, Side.A, Address("c"), _message("c", "1"), chat_key="c"
+        )
+        old_pending = await store.journal.append(
+            login.id, Side.A, Address("c"), _message("c", "2"), chat_key="c"
+        )
+        assert old_done is not None and old_pending is not None
+        await store.journal.mark_delivered(old_done)
+        await store.transactions.add(TransactionId("t-old"))
+        now[0] = 5000.0
+        await store.journal.append(login.id, Side.A, Address("c"), _message("c", "3"), chat_key="c")
+
+        assert await store.journal.prune(before=2000.0) == 1
+        assert await store.transactions.prune(before=2000.0) == 1
+        left = [e.event() for e in await store.journal.entries(login.id)]
+        assert left == [_message("c", "2"), _message("c", "3")]
+        assert not await store.transactions.seen(TransactionId("t-old"))
+    finally:
+        await store.close()
