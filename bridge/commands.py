@@ -179,8 +179,12 @@ class Bot:
 
     async def _login(self, ctx: CommandContext) -> Reply:
         # A QR code may be shown only in a DM: whoever scans it logs their account in here.
-        room = ctx.room if ctx.command.is_direct else None
-        return Reply(await self.logins.login(ctx.user, room))
+        if ctx.command.is_direct:
+            return Reply(await self.logins.login(ctx.user, ctx.room))
+        text = await self.logins.login(ctx.user)
+        if text.startswith("Starting"):
+            text += " The QR code comes in our direct chat."
+        return Reply(text)
 
     async def _logout(self, ctx: CommandContext) -> Reply | None:
         text = await self.logins.logout(ctx.user)

@@ -18,7 +18,7 @@ from adapters.matrix.channel import MatrixChannel
 from adapters.matrix.hub import MatrixHub
 from adapters.wechat.channel import WeChatChannel, WeChatSettings
 from bridge.config import Config
-from bridge.errors import BridgeError, NotLoggedIn
+from bridge.errors import BridgeError, NotLoggedIn, StoreError
 from bridge.ids import EventId, LoginId, MatrixUserId, RoomId
 from bridge.model import (
     Address,
@@ -31,7 +31,7 @@ from bridge.model import (
 )
 from bridge.relay import Relay, RetryPolicy
 from bridge.relay.identities import is_bare
-from bridge.store import Login, Side, Store, StoredIdentity
+from bridge.store import Login, LoginState, Side, Store, StoredIdentity
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def qr_terminal_text(payload: str) -> str:
     code.make(fit=True)
     out = io.StringIO()
     code.print_ascii(out=out, tty=False, invert=True)
-    return out.getvalue()
+    return out.getvalue().replace("\xa0", " ")
 
 
 @attrs.define
@@ -120,6 +120,7 @@ class LoginSession:
         *,
         retry: RetryPolicy | None = None,
         qr_terminal: TextIO | None = None,
+        resume_grace_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.record = record
@@ -145,6 +146,8 @@ class LoginSession:
         self._qr_count = 0
         self._announce = False
         self._terminal = qr_terminal
+        self._resume_grace_s = resume_grace_s
+        self._resume_check: asyncio.Task[None] | None = None
         self._clock = clock
 
     @property
@@ -161,7 +164,9 @@ class LoginSession:
 
     async def start(self) -> None:
         """Start both channels and the relay; a saved WeChat session resumes without a QR
-        code. A session WeChat cannot resume is reported to the user, not raised."""
+        code. A session WeChat cannot resume is reported to the user, not raised: at once
+        when WeChat cannot be reached, else when no ``LoggedIn`` came ``resume_grace_s``
+        after the start of a login that was logged in before."""
         await self.matrix.start()
         await self.relay.start()
         try:
@@ -171,10 +176,34 @@ class LoginSession:
             await self.say(
                 f"Your WeChat session could not be resumed ({exc}). Send `login` to log in again."
             )
+            return
+        if self.record.state is LoginState.ACTIVE:
+            # A resumed session's LoggedIn is on its way through the relay; a refused one
+            # sends nothing at all.
+            self._resume_check = asyncio.create_task(
+                self._check_resumed(), name=f"resume-check-{self.id}"
+            )
+
+    async def _check_resumed(self) -> None:
+        await asyncio.sleep(self._resume_grace_s)
+        if self.account is not None or self.logging_in:
+            return
+        log.info("login %s: the saved WeChat session was not resumed", self.id)
+        try:
+            await self.store.logins.set_state(self.id, LoginState.LOGGED_OUT)
+        except StoreError:
+            log.exception("login %s: state not recorded", self.id)
+        await self.say(
+            "Your WeChat session could not be resumed after the bridge restarted (WeChat "
+            "ended it). Send `login` to log in again."
+        )
 
     async def stop(self) -> None:
         """Stop the relay (deliveries in progress may finish), then both channels. Never
         raises."""
+        if self._resume_check is not None:
+            self._resume_check.cancel()
+            await asyncio.gather(self._resume_check, return_exceptions=True)
         await self.relay.stop()
         for channel in (self.wechat, self.matrix):
             try:
@@ -363,6 +392,7 @@ class LoginManager:
         data_dir: Path,
         retry: RetryPolicy | None = None,
         qr_terminal: TextIO | None = None,
+        resume_grace_s: float = 30.0,
     ) -> None:
         self.config = config
         self.store = store
@@ -370,6 +400,7 @@ class LoginManager:
         self.sessions_dir = data_dir / "sessions"
         self._retry = retry
         self._terminal = qr_terminal
+        self._resume_grace_s = resume_grace_s
         self._sessions: dict[MatrixUserId, LoginSession] = {}
         self._lock = asyncio.Lock()
 
@@ -388,7 +419,10 @@ class LoginManager:
         records = [r for r in await self.store.logins.all() if r.channel == CHANNEL]
         async with self._lock:
             started = [self._open(r) for r in records if r.matrix_user not in self._sessions]
-        await asyncio.gather(*(s.start() for s in started))
+        results = await asyncio.gather(*(s.start() for s in started), return_exceptions=True)
+        for session, result in zip(started, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("login %s not restored", session.id, exc_info=result)
         log.info("restored %d login(s)", len(started))
         return len(started)
 
@@ -438,6 +472,7 @@ class LoginManager:
             wechat,
             retry=self._retry,
             qr_terminal=self._terminal,
+            resume_grace_s=self._resume_grace_s,
         )
         self._sessions[record.matrix_user] = session
         return session

@@ -63,7 +63,9 @@ class BridgeService:
     SIGINT/SIGTERM.
 
     ``api`` replaces the hub's appservice client; ``qr_terminal`` also gets QR codes as text
-    (the CLI passes stdout when it is a terminal); ``retry`` is the relays' retry policy.
+    (the CLI passes stdout when it is a terminal); ``retry`` is the relays' retry policy;
+    ``resume_grace_s`` how long a restored login may take to resume before its user is told
+    it did not.
     Per-login files (WeChat sessions) live next to the database.
     """
 
@@ -74,8 +76,10 @@ class BridgeService:
         api: AppserviceAPI | None = None,
         qr_terminal: TextIO | None = None,
         retry: RetryPolicy | None = None,
+        resume_grace_s: float = 30.0,
     ) -> None:
         self.config = config
+        self._resume_grace_s = resume_grace_s
         self._api = api
         self._qr_terminal = qr_terminal
         self._retry = retry
@@ -135,6 +139,7 @@ class BridgeService:
                 data_dir=data_dir,
                 retry=self._retry,
                 qr_terminal=self._qr_terminal,
+                resume_grace_s=self._resume_grace_s,
             )
             self._bot = Bot(config, self._hub, self._logins)
             await self._hub.start()

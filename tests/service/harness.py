@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,10 +122,15 @@ class BridgeHarness:
             self._forwarder = None
         await self.service.stop()
 
-    async def restart(self) -> None:
-        """Stop the service and start a new one on the same config and database."""
+    async def restart(
+        self, meanwhile: Callable[[], Awaitable[object]] | None = None, **options: Any
+    ) -> None:
+        """Stop the service, await ``meanwhile()``, start a new one on the same config and
+        database; ``options`` are ``BridgeService`` keyword arguments."""
         await self.stop()
-        self.service = BridgeService(self.config)
+        if meanwhile is not None:
+            await meanwhile()
+        self.service = BridgeService(self.config, **options)
         await self.start()
 
     async def close(self) -> None:

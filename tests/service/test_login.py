@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -61,7 +62,7 @@ async def test_an_expired_qr_code_is_replaced(bridge: BridgeHarness, make_user: 
         user, room, from_=bridge.bot, msgtype="m.image", after=first["event_id"]
     )
 
-    assert (await user.event(room, first["event_id"]))["content"] == {}
+    await wait_until(lambda: _redacted(user, room, first["event_id"]))  # after the new one
     await bridge.simulator.control.scan(demo.account)
     await wait_for_message(user, room, from_=bridge.bot, contains="Logged in to WeChat as")
     assert (await user.event(room, second["event_id"]))["content"] == {}
@@ -125,6 +126,10 @@ async def test_users_without_permission_are_refused(
     ]
 
 
+async def _redacted(user: MatrixUser, room: str, event_id: str) -> bool:
+    return (await user.event(room, event_id))["content"] == {}
+
+
 async def _is_member(user: MatrixUser, room: str, member: str) -> bool:
     state = await user.state(room, "m.room.member", member)
     return state.get("membership") == "join"
@@ -147,3 +152,37 @@ async def test_logins_are_restored_after_a_restart(
 
     assert await wait_until(pinged) == "Logged in as Demo User; receiving."
     assert await bridge.simulator.control.logins() == logins_before  # no new QR code
+
+
+async def test_a_session_wechat_ended_meanwhile_is_reported_after_a_restart(
+    bridge: BridgeHarness, make_user: MakeUser
+) -> None:
+    demo = await create_demo(bridge.simulator.control)
+    user = await make_user("otto")
+    room, _ = await log_in(bridge, user, demo)
+    before = await bridge.simulator.control.session(demo.account)
+
+    await bridge.restart(lambda: bridge.simulator.control.logout(demo.account), resume_grace_s=0.5)
+
+    assert before.logged_in
+    await wait_for_message(user, room, from_=bridge.bot, contains="could not be resumed")
+    await bridge.command(user, room, "ping", expect="Not logged in to WeChat")
+
+
+async def test_the_qr_code_is_also_printed_on_the_terminal(
+    bridge: BridgeHarness, make_user: MakeUser
+) -> None:
+    terminal = io.StringIO()
+    await bridge.restart(qr_terminal=terminal)
+    await create_demo(bridge.simulator.control)
+    user = await make_user("pia")
+    room = await bridge.open_dm(user)
+
+    await bridge.command(user, room, "login", expect="Starting the WeChat login")
+    await wait_for_message(user, room, from_=bridge.bot, msgtype="m.image")
+
+    printed = terminal.getvalue()
+    assert f"WeChat login for {user.user_id}: scan this QR code" in printed
+    rows = printed.splitlines()[1:]
+    assert len(rows) > 10
+    assert all(set(row) <= set("█▀▄ ") for row in rows)
