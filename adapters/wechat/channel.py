@@ -160,8 +160,17 @@ class WeChatChannel:
 
     async def events(self) -> AsyncIterator[EventBatch]:
         """Inbound batches in arrival order until ``stop()``; see ``Channel.events``."""
-        while (batch := await self._queue.get()) is not None:
+        while not (self._stopped and self._queue.empty()):
+            batch = await self._queue.get()
+            if batch is None:
+                return
             yield batch
+
+    @property
+    def logged_in(self) -> bool:
+        """True while a WeChat session is up and its messages are being received."""
+        receiving = self._receiving is not None and not self._receiving.done()
+        return receiving and self._client is not None and self._client.logged_in
 
     def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]

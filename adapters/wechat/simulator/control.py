@@ -288,6 +288,13 @@ class SimulatorControl:
         data = await self._call("GET", f"/_sim/accounts/{account}/outbox")
         return [OutboxEntry.from_wire(item) for item in data["outbox"]]
 
+    async def media(self, sha256: str) -> bytes:
+        """The bytes of a file the account's web client uploaded (an outbox ``sha256``)."""
+        async with self._http.get(f"{self.base_url}/_sim/media/{sha256}") as response:
+            if response.status != 200:
+                raise SimulatorControlError(response.status, await response.text())
+            return await response.read()
+
     # Faults and clock -----------------------------------------------------------------------
 
     async def add_fault(

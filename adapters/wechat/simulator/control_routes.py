@@ -365,6 +365,15 @@ async def post_clock(request: web.Request) -> web.Response:
     return control_json({"now": world.now()})
 
 
+async def get_media(request: web.Request) -> web.Response:
+    """The bytes of an uploaded file by the sha256 an outbox entry names."""
+    world, digest = world_of(request), request.match_info["sha256"]
+    for media in world.media.values():
+        if media.sha256 == digest:
+            return web.Response(body=media.data, content_type="application/octet-stream")
+    raise ControlError(404, "no uploaded media with that sha256")
+
+
 def add_routes(app: web.Application) -> None:
     """Register every ``/_sim/`` route (documented in this package's README.md)."""
     acc = "/_sim/accounts/{account}"
@@ -390,6 +399,7 @@ def add_routes(app: web.Application) -> None:
         ("POST", "/_sim/faults", post_fault),
         ("DELETE", "/_sim/faults", delete_faults),
         ("POST", "/_sim/clock", post_clock),
+        ("GET", "/_sim/media/{sha256}", get_media),
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, _guard(handler))
