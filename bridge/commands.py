@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import attrs
 
 from adapters.matrix.hub import BotCommand, MatrixHub
-from bridge.commands_chats import Reply, chat_list, resolve_command
+from bridge.commands_chats import Reply, chat_list, resolve_command, sync_portals
 from bridge.config import Config, PermissionLevel
 from bridge.errors import BridgeError
 from bridge.ids import MatrixUserId, RoomId
@@ -203,7 +203,7 @@ class Bot:
             await self.send(ctx.room, Reply(f"Sync: {done} of {total} chats have a room…"))
 
         await self.send(ctx.room, Reply("Creating rooms for your WeChat contacts and groups…"))
-        result = await session.sync(progress)
+        result = await sync_portals(session, progress)
         text = f"Sync done: {result.total} chats, {result.created} new rooms."
         if result.failed:
             text += f" {result.failed} could not get a room (last error: {result.error})."

@@ -1,18 +1,23 @@
-"""The bot's ``list`` and ``resolve`` commands: chats, their portals, ambiguous identities."""
+"""The bot's chat commands: ``sync`` creates portals, ``list`` shows them, ``resolve``."""
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, NotLoggedIn
 from bridge.ids import RoomId
 from bridge.logins import LoginSession
 from bridge.model import Address, ChatKind, IdentityId, Profile
-from bridge.relay.identities import is_bare
 from bridge.store import StoredIdentity
+
+log = logging.getLogger(__name__)
+
+#: Called during ``sync`` with (chats done, chats in all).
+Progress = Callable[[int, int], Awaitable[None]]
 
 #: Resolving "none of these": the chat keeps its own identity, the candidates get new ones.
 APART = "apart"
@@ -29,6 +34,53 @@ class Reply:
     def from_lines(cls, text: Sequence[str], markup: Sequence[str]) -> Reply:
         """One message of plain-text lines and their HTML twins."""
         return cls("\n".join(text), "<br>\n".join(markup))
+
+
+@attrs.frozen
+class SyncResult:
+    """What ``sync`` did: ``total`` chats of the contact book, ``created`` new portals,
+    ``failed`` chats whose portal could not be created (the last error in ``error``)."""
+
+    total: int
+    created: int
+    failed: int = 0
+    error: str = ""
+
+
+async def sync_portals(session: LoginSession, progress: Progress, *, every: int = 10) -> SyncResult:
+    """Create the portal of every chat of the current WeChat session's contact book
+    (``LoginSession.book``) that is still bound to its contact; ``progress`` is awaited
+    every ``every`` chats. Raises ``NotLoggedIn``; a portal that cannot be created is
+    counted in ``failed``."""
+    if session.account is None:
+        raise NotLoggedIn("not logged in to WeChat; send `login` first")
+    chats = [
+        i
+        for i in await session.store.identities.all(session.id)
+        if i.id in session.book and i.address is not None and not i.ambiguous
+    ]
+    created = failed = 0
+    error = ""
+    for done, ident in enumerate(chats, 1):
+        try:
+            created += await _ensure_portal(session, ident)
+        except BridgeError as exc:
+            failed += 1
+            error = str(exc)
+            log.warning("sync: no portal for identity %s: %s", ident.id, exc)
+        if done % every == 0 and done < len(chats):
+            await progress(done, len(chats))
+    return SyncResult(len(chats), created, failed, error)
+
+
+async def _ensure_portal(session: LoginSession, ident: StoredIdentity) -> bool:
+    if await session.store.portals.get(ident.id) is not None:
+        return False
+    # Side B knows a chat by its stable identity id, as the relay does.
+    remote = attrs.evolve(ident.profile, address=Address(ident.id))
+    room = await session.matrix.ensure_portal(remote, owner=Address(session.owner))
+    await session.store.portals.set(ident.id, RoomId(room))
+    return True
 
 
 def room_link(room: RoomId) -> str:
@@ -66,8 +118,9 @@ async def chat_list(session: LoginSession) -> list[Reply]:
         portal = await session.store.portals.get(ident.id)
         if portal is not None:
             rooms[ident.id] = portal.room
-    # Group members never talked to have no profile and no room: not worth a line.
-    idents = [i for i in idents if i.id in rooms or not is_bare(i.profile)]
+    # Group members are identities too (the ghosts of who speaks in groups): list only the
+    # contact book, and what has a room or waits for ``resolve``.
+    idents = [i for i in idents if i.id in rooms or i.id in session.book or i.ambiguous]
     who = f" (logged in as {session.account_name})" if session.account else " (not logged in)"
     text, markup = [f"Your WeChat chats{who}:"], [f"<b>Your WeChat chats{html.escape(who)}:</b>"]
     for kind, title in ((ChatKind.DIRECT, "Contacts"), (ChatKind.GROUP, "Groups")):

@@ -6,7 +6,7 @@ import asyncio
 import io
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -18,11 +18,12 @@ from adapters.matrix.channel import MatrixChannel
 from adapters.matrix.hub import MatrixHub
 from adapters.wechat.channel import WeChatChannel, WeChatSettings
 from bridge.config import Config
-from bridge.errors import BridgeError, NotLoggedIn, StoreError
+from bridge.errors import BridgeError, StoreError
 from bridge.ids import EventId, LoginId, MatrixUserId, RoomId
 from bridge.model import (
     Address,
     Disconnected,
+    IdentityId,
     LoggedIn,
     LoggedOut,
     Profile,
@@ -30,16 +31,12 @@ from bridge.model import (
     StateEvent,
 )
 from bridge.relay import Relay, RetryPolicy
-from bridge.relay.identities import is_bare
-from bridge.store import Login, LoginState, Side, Store, StoredIdentity
+from bridge.store import Login, LoginState, Side, Store
 
 log = logging.getLogger(__name__)
 
 #: The adapter name logins of this manager carry in the store.
 CHANNEL = "wechat"
-
-#: Called during ``sync`` with (portals done, portals in all).
-Progress = Callable[[int, int], Awaitable[None]]
 
 
 def qr_terminal_text(payload: str) -> str:
@@ -92,17 +89,6 @@ class Outage:
         self.told = False
 
 
-@attrs.frozen
-class SyncResult:
-    """What ``sync`` did: ``total`` chats of the contact book, ``created`` new portals,
-    ``failed`` chats whose portal could not be created (the last error in ``error``)."""
-
-    total: int
-    created: int
-    failed: int = 0
-    error: str = ""
-
-
 class LoginSession:
     """One login at work: its WeChat account (side A) relayed to Matrix (side B) for the
     Matrix user ``owner``, and what the user is shown of its state in the management room.
@@ -139,6 +125,8 @@ class LoginSession:
             on_state=self.on_state,
         )
         self.account: Profile | None = None
+        #: The identities of the contact book of the current WeChat session.
+        self.book: frozenset[IdentityId] = frozenset()
         self.logging_in = False
         self.outage = Outage()
         self.room: RoomId | None = None
@@ -148,6 +136,7 @@ class LoginSession:
         self._terminal = qr_terminal
         self._resume_grace_s = resume_grace_s
         self._resume_check: asyncio.Task[None] | None = None
+        self._heard = False  # a LoggedIn or LoggedOut arrived since the start
         self._clock = clock
 
     @property
@@ -186,7 +175,7 @@ class LoginSession:
 
     async def _check_resumed(self) -> None:
         await asyncio.sleep(self._resume_grace_s)
-        if self.account is not None or self.logging_in:
+        if self._heard or self.logging_in:
             return
         log.info("login %s: the saved WeChat session was not resumed", self.id)
         try:
@@ -260,44 +249,6 @@ class LoginSession:
             )
         return f"Logged in as {self.account_name}; receiving."
 
-    async def sync(self, progress: Progress, *, every: int = 10) -> SyncResult:
-        """Create the portal of every contact and group the current WeChat session knows
-        (ambiguous ones excepted); ``progress`` is awaited every ``every`` chats. Raises
-        ``NotLoggedIn``."""
-        if self.account is None:
-            raise NotLoggedIn("not logged in to WeChat; send `login` first")
-        chats = [
-            i
-            for i in await self.store.identities.all(self.id)
-            if i.address is not None and not i.ambiguous and not i.profile.is_self
-        ]
-        created = failed = 0
-        error = ""
-        for done, ident in enumerate(chats, 1):
-            try:
-                created += await self._ensure_portal(ident)
-            except BridgeError as exc:
-                failed += 1
-                error = str(exc)
-                log.warning("sync: no portal for identity %s: %s", ident.id, exc)
-            if done % every == 0 and done < len(chats):
-                await progress(done, len(chats))
-        return SyncResult(len(chats), created, failed, error)
-
-    async def _ensure_portal(self, ident: StoredIdentity) -> bool:
-        if await self.store.portals.get(ident.id) is not None:
-            return False
-        profile = ident.profile
-        if is_bare(profile) and ident.address is not None:
-            fetched = await self.wechat.get_profile(ident.address)
-            profile = attrs.evolve(fetched, kind=profile.kind)
-            await self.store.identities.update_profile(ident.id, profile)
-        # Side B knows a chat by its stable identity id (as the relay does).
-        remote = attrs.evolve(profile, address=Address(ident.id))
-        room = await self.matrix.ensure_portal(remote, owner=Address(self.owner))
-        await self.store.portals.set(ident.id, RoomId(room))
-        return True
-
     # ---- state events ------------------------------------------------------------------------
 
     async def on_state(self, side: Side, event: StateEvent) -> None:
@@ -309,8 +260,12 @@ class LoginSession:
             case QRCodeNeeded(payload=payload, png=png):
                 await self._show_qr(payload, png)
             case LoggedIn(account=account):
-                self.account, self.logging_in = account, False
+                self.account, self.logging_in, self._heard = account, False, True
                 self.outage.clear()
+                # The relay stored the ContactBook that came with LoggedIn before passing
+                # it on: what is bound now is the contact book (no group member yet).
+                idents = await self.store.identities.all(self.id)
+                self.book = frozenset(i.id for i in idents if i.address is not None)
                 await self._drop_qr("logged in")
                 log.info("login %s: logged in to WeChat", self.id)
                 if self._announce:
@@ -318,6 +273,8 @@ class LoginSession:
                 self._announce = False
             case LoggedOut(reason=reason):
                 self.account, self.logging_in, self._announce = None, False, False
+                self._heard = True
+                self.book = frozenset()
                 self.outage.clear()
                 await self._drop_qr("login ended")
                 log.info("login %s: logged out of WeChat", self.id)
