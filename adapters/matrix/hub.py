@@ -31,7 +31,6 @@ from bridge.errors import BridgeError
 from bridge.ids import LoginId, MatrixUserId
 from bridge.model import Event
 from bridge.store import Store
-from bridge.store.matrix_state import MatrixProfile
 
 __all__ = ["BotCommand", "CommandHandler", "MatrixHub"]
 
@@ -115,9 +114,10 @@ class MatrixHub:
 
     async def start(self) -> None:
         """Listen for transactions on ``appservice.hostname``:``port``, then register the bot
-        and set its profile, then ping the homeserver so it sends what it queued meanwhile.
-        Idempotent. Raises ``OSError`` if the port is taken, ``AppserviceRejected`` if the
-        homeserver does not know this registration."""
+        and set its display name and avatar (when configured and different), then ping the
+        homeserver so it sends what it queued meanwhile. Idempotent. Raises ``OSError`` if
+        the port is taken, ``AppserviceRejected`` if the homeserver does not know this
+        registration."""
         if self._started:
             return
         self._started = True
@@ -137,16 +137,18 @@ class MatrixHub:
             logger.warning("the homeserver could not ping the appservice: %s", exc)
 
     async def _set_up_bot(self) -> None:
+        # Compared with the homeserver's profile, not a record of ours: a profile change is
+        # copied into every room the bot is in, so it is only made when something differs.
         bot = self.config.appservice.bot
         await self._api.ensure_registered(self.bot)
-        stored = await self.store.matrix.profile(self.bot) or MatrixProfile(self.bot)
-        if stored.displayname != bot.displayname:
+        try:
+            current = await self._api.get_profile(self.bot)
+        except MatrixNotFound:
+            current = {}
+        if bot.displayname and current.get("displayname") != bot.displayname:
             await self._api.set_displayname(self.bot, bot.displayname)
-        if bot.avatar and stored.avatar_mxc != bot.avatar:
+        if bot.avatar and current.get("avatar_url") != bot.avatar:
             await self._api.set_avatar_url(self.bot, MxcUri(bot.avatar))
-        await self.store.matrix.set_profile(
-            MatrixProfile(self.bot, bot.displayname, bot.avatar, bot.avatar)
-        )
 
     async def stop(self) -> None:
         """Stop the server, fail transactions still waiting for acks, close the clients.
@@ -351,6 +353,11 @@ class MatrixHub:
             await self._on_command(command)
         except Exception:
             logger.exception("command in %s from %s failed", command.room, command.sender)
+
+    async def drain_commands(self) -> None:
+        """Wait until every ``on_command`` call started so far has returned."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

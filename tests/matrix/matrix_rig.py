@@ -4,17 +4,19 @@ and SQLite Store, and the MatrixHub's channel (side B). Import the ``rig`` fixtu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
+import attrs
 import pytest_asyncio
 
 from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.channel import MatrixChannel
+from adapters.matrix.errors import MatrixNotFound
 from adapters.matrix.hub import BotCommand, MatrixHub
 from adapters.matrix.types import RoomEvent, RoomId
 from bridge.config import Config
@@ -70,12 +72,16 @@ class MatrixRig:
             ),
         )
         self.channel: MatrixChannel = self.hub.channel_for(login.id, login.matrix_user)
-        self.relay = Relay(
-            store,
-            login.id,
+        self.relay = self.new_relay()
+
+    def new_relay(self) -> Relay:
+        """A relay between ``wechat`` and ``channel`` over ``store`` (not started)."""
+        return Relay(
+            self.store,
+            self.login.id,
             self.wechat,
             self.channel,
-            owner=Address(user.user_id),
+            owner=Address(self.user.user_id),
             retry=RetryPolicy(attempts=3, first_delay_s=0.01, max_delay_s=0.05),
         )
 
@@ -91,8 +97,7 @@ class MatrixRig:
         await self.relay.start()
 
     async def stop(self) -> None:
-        if self.recorder.forward_to == self.hub.handle_transaction:
-            self.recorder.forward_to = None
+        self.recorder.forward_to = None
         await self.relay.stop()
         await self.channel.stop()
         await self.wechat.stop()
@@ -165,6 +170,22 @@ class MatrixRig:
         return [s.content.body for s in self.wechat.messages(chat) if isinstance(s.content, Text)]
 
 
+def quiet_bot(config: Config) -> Config:
+    """``config`` with no bot display name, so ``MatrixHub.start`` leaves the session bot's
+    profile alone (other tests expect a fresh bot, and each change is copied to every room
+    the bot is in)."""
+    bot = attrs.evolve(config.appservice.bot, displayname="")
+    return attrs.evolve(config, appservice=attrs.evolve(config.appservice, bot=bot))
+
+
+async def unname_bot(api: AppserviceAPI) -> None:
+    """Remove the display name registering the bot gave it (its localpart), as other tests of
+    the session expect a bot without one. Changes nothing when it has none."""
+    with contextlib.suppress(MatrixNotFound):
+        if (await api.get_profile(api.bot_user_id)).get("displayname"):
+            await api.set_displayname(api.bot_user_id, "")
+
+
 async def make_rig(
     config: Config,
     tmp_path: Path,
@@ -179,6 +200,7 @@ async def make_rig(
     )
     rig = MatrixRig(config, store, login, user, api, recorder)
     await rig.start()
+    await unname_bot(api)
     return rig
 
 
@@ -192,7 +214,7 @@ async def rig(
 ) -> AsyncIterator[MatrixRig]:
     """A started rig for a fresh real user; stopped (and its store closed) after the test."""
     user = await synapse.register_user(f"owner{next(_numbers)}")
-    r = await make_rig(bridge_setup.config, tmp_path, user, as_api, appservice)
+    r = await make_rig(quiet_bot(bridge_setup.config), tmp_path, user, as_api, appservice)
     try:
         yield r
     finally:
@@ -200,4 +222,4 @@ async def rig(
         await r.store.close()
 
 
-__all__ = ["ALICE", "BOB", "FAMILY", "MatrixRig", "make_rig", "pytest", "rig"]
+__all__ = ["ALICE", "BOB", "FAMILY", "MatrixRig", "make_rig", "quiet_bot", "rig", "unname_bot"]
