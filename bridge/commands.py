@@ -33,8 +33,13 @@ class ParsedCommand:
     @classmethod
     def parse(cls, text: str, *, is_direct: bool) -> ParsedCommand | None:
         """Parse ``text``: ``[!wechat] <command> [args...]``, the prefix optional in a DM.
-        Returns None for text that is not meant for the bot (no prefix outside a DM)."""
-        words = text.split()
+        Returns None for text that is not meant for the bot (no prefix outside a DM). The
+        quoted fallback of a reply (lines starting with ``>``, spec "Rich replies") is
+        skipped."""
+        lines = text.splitlines()
+        while lines and lines[0].startswith(">"):
+            lines.pop(0)
+        words = " ".join(lines).split()
         if words and words[0].lower() == PREFIX:
             words = words[1:] or ["help"]
         elif not is_direct:
