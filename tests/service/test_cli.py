@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -147,3 +148,19 @@ async def _listening(port: int) -> bool:
             return resp.status == 200 and bool((await resp.json()).get("listening"))
     except aiohttp.ClientError:
         return False
+
+
+def test_a_taken_appservice_port_exits_1_saying_so(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        raw = example_config(port=port, as_token="a" * 20, hs_token="b" * 20)
+        config_path = tmp_path / "config.yaml"
+        config_path.write_text(yaml.safe_dump(raw))
+
+        result = run_cli("-c", config_path)
+
+    assert result.returncode == 1
+    assert "cannot run the bridge" in result.stderr
+    assert "Traceback" not in result.stderr
