@@ -130,11 +130,6 @@ class Bot:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def drain(self) -> None:
-        """Wait until every command received so far is answered."""
-        while self._tasks:
-            await asyncio.wait(list(self._tasks))
-
     async def stop(self) -> None:
         """Cancel commands still running. Idempotent."""
         tasks = list(self._tasks)
