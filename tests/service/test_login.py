@@ -127,7 +127,8 @@ async def test_users_without_permission_are_refused(
 
 
 async def _redacted(user: MatrixUser, room: str, event_id: str) -> bool:
-    return (await user.event(room, event_id))["content"] == {}
+    content: object = (await user.event(room, event_id))["content"]
+    return content == {}
 
 
 async def _is_member(user: MatrixUser, room: str, member: str) -> bool:
