@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -62,11 +63,18 @@ class TransactionRecorder:
 
 @attrs.frozen
 class BridgeSetup:
-    """The config the session Synapse was registered from, and its files."""
+    """The config the session Synapse was registered from, and its files.
+
+    ``puppet_registration_path`` registers a second appservice (no URL, so nothing is pushed
+    to it) whose non-exclusive namespace holds every local user: its ``as_token:...`` secret
+    ``double_puppet_secret`` lets a bridge double-puppet real users.
+    """
 
     config: Config
     config_path: Path
     registration_path: Path
+    puppet_registration_path: Path | None = None
+    double_puppet_secret: str = attrs.field(default="", repr=False)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -94,7 +102,24 @@ async def bridge_setup(tmp_path_factory: pytest.TempPathFactory) -> BridgeSetup:
     config_path.write_text(yaml.safe_dump(raw, sort_keys=False))
     registration_path = folder / "registration.yaml"
     generate_registration(config_path, registration_path)
-    return BridgeSetup(Config.from_file(config_path), config_path, registration_path)
+    puppet_token = secrets.token_urlsafe(32)
+    puppet_registration = {
+        "id": "chatbridge-test-puppet",
+        "url": None,
+        "as_token": puppet_token,
+        "hs_token": secrets.token_urlsafe(32),
+        "sender_localpart": "doublepuppeteer",
+        "namespaces": {"users": [{"exclusive": False, "regex": "@.*:localhost"}]},
+    }
+    puppet_path = folder / "puppet-registration.yaml"
+    puppet_path.write_text(yaml.safe_dump(puppet_registration, sort_keys=False))
+    return BridgeSetup(
+        Config.from_file(config_path),
+        config_path,
+        registration_path,
+        puppet_path,
+        f"as_token:{puppet_token}",
+    )
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -119,7 +144,10 @@ async def synapse(
     port = int(bridge_setup.config.homeserver.address.rsplit(":", 1)[1])
     server = Synapse(
         tmp_path_factory.mktemp("synapse"),
-        app_service_config_files=[bridge_setup.registration_path],
+        app_service_config_files=[
+            bridge_setup.registration_path,
+            *filter(None, [bridge_setup.puppet_registration_path]),
+        ],
         port=port,
     )
     await server.start()
