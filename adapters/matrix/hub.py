@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -27,7 +28,7 @@ from adapters.matrix.router import BotCommand, CommandHandler, PortalInfo, Route
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId, Transaction, UserId
 from bridge.config import Config, PermissionLevel
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, RateLimited, StoreError
 from bridge.ids import LoginId, MatrixUserId
 from bridge.model import Event
 from bridge.store import Store
@@ -40,6 +41,8 @@ REFUSAL = (
     "Sorry, you are not allowed to use this bridge. Ask its administrator to give your "
     "Matrix account (or your homeserver) 'user' in the permissions section of its config."
 )
+#: How long processed transaction ids are remembered, in seconds.
+TRANSACTION_MEMORY_S = 7 * 24 * 3600
 NO_LOGIN = (
     "⚠ Not delivered: the account this chat belongs to is not running on the bridge. "
     "Log in again through the bridge bot."
@@ -57,9 +60,13 @@ class MatrixHub:
     one ``EventBatch`` per transaction; text in any other room the bot is in goes to
     ``on_command`` as a ``BotCommand`` (each in its own task, once the transaction is done).
     A transaction is answered 200 only after every batch it produced is acked (journaled),
-    or 500 after ``ack_timeout_s`` so the homeserver repeats it. Processed transactions are
-    remembered in ``store.transactions`` by ``Transaction.dedupe_key``. Malformed events are
-    logged and skipped.
+    or 500 after ``ack_timeout_s`` (or a database / homeserver failure) so the homeserver
+    repeats it; meanwhile the homeserver holds back the appservice's later transactions, so a
+    login whose relay stops consuming delays everyone until ``drop_channel`` or the timeout.
+    Processed transactions are remembered in ``store.transactions`` by
+    ``Transaction.dedupe_key``. Events that cannot be bridged get a notice in their room;
+    malformed ones are logged and skipped. Portal events of a login without a channel get
+    the ``NO_LOGIN`` notice.
 
     ``serve=False`` runs no HTTP server: the caller feeds ``handle_transaction`` (tests that
     share one registered appservice port).
@@ -121,6 +128,8 @@ class MatrixHub:
         if self._started:
             return
         self._started = True
+        # Only a retry of a recent transaction needs its id; homeservers retry for hours.
+        await self.store.transactions.prune(time.time() - TRANSACTION_MEMORY_S)
         if self._server is not None:
             appservice = self.config.appservice
             await self._server.start(appservice.hostname, appservice.port)
@@ -254,8 +263,8 @@ class MatrixHub:
         for event in txn.events:
             try:
                 await self._route(event, batches, commands)
-            except MatrixUnavailable:
-                raise
+            except (StoreError, MatrixUnavailable, RateLimited):
+                raise  # passing: the homeserver repeats the transaction later
             except Exception:
                 logger.exception("event %s of transaction %s skipped", event.event_id, txn.txn_id)
         await self._hand_over(batches)
@@ -293,9 +302,9 @@ class MatrixHub:
                 event.room_id, f"⚠ Not delivered: the bridge cannot carry it ({exc})"
             )
             return
-        except MatrixUnavailable:
-            raise
         except MatrixRequestError as exc:
+            if exc.retryable:
+                raise
             logger.warning("event %s: file not downloaded: %s", event.event_id, exc)
             await self._notify(event.room_id, "⚠ Not delivered: the file could not be downloaded")
             return

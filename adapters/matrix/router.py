@@ -86,7 +86,8 @@ class Router:
                 logger.debug("event %s in portal %s not from its owner", event.event_id, portal)
                 return Route.DROP, None
             return Route.PORTAL, portal
-        if event.type == "m.room.message" and event.msgtype in ("m.text", "m.notice"):
+        # Not m.notice: bots post notices, and answering them could start a loop of bots.
+        if event.type == "m.room.message" and event.msgtype == "m.text":
             return Route.COMMAND, None
         return Route.DROP, None
 
