@@ -190,6 +190,12 @@ class Deliverer:
             # Never bridged, or the echo of a revocation the bridge carried out itself.
             await self.store.journal.mark_delivered(entry.id)
             return
+        if not _same_chat(entry, link):
+            # Message ids are unique per network, so this is a forged or corrupt recall: a
+            # chat may only revoke its own messages.
+            log.warning("entry %d revokes a message of another chat; ignored", entry.id)
+            await self.store.journal.mark_delivered(entry.id)
+            return
         channel = self.channel(target)
         if not isinstance(channel, SupportsRevoke):
             raise Unsupported(f"{channel.name} cannot recall messages")
@@ -268,3 +274,10 @@ async def _send(
     if reply_to is not None and isinstance(channel, SupportsReplies):
         return await channel.send_reply(chat, content, reply_to, sender=sender)
     return await channel.send(chat, content, sender=sender)
+
+
+def _same_chat(entry: JournalEntry, link: MessageLink) -> bool:
+    """Whether the revocation ``entry`` comes from the chat the message ``link`` is in."""
+    if entry.source is Side.B:
+        return link.room is not None and str(link.room) == entry.chat
+    return link.identity_id is not None and link.identity_id == entry.chat_key

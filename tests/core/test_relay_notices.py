@@ -6,7 +6,7 @@ from bridge.errors import DeliveryFailed, RateLimited
 from bridge.model import Address, Media, MediaKind, Message, RemoteId, Revocation
 from bridge.store import EntryState, Login, Store
 from bridge.testing.memory import MemoryChannel
-from tests.core.conftest import ALICE, Rig, make_rig
+from tests.core.conftest import ALICE, BOB, Rig, make_rig
 
 
 async def _bridge_one_each_way(rig: Rig) -> tuple[Message, Message, Address]:
@@ -156,3 +156,17 @@ async def test_a_contact_missing_from_the_current_login_is_reported(rig: Rig) ->
     [notice] = rig.notices(rig.b, portal)
     assert "Alice is not in the contact list of the current wechat login" in notice
     assert "still there?" not in rig.texts(rig.a)
+
+
+async def test_a_recall_from_another_chat_revokes_nothing(rig: Rig) -> None:
+    from_wechat, from_matrix, portal = await _bridge_one_each_way(rig)
+    rig.b.inject(rig.b.incoming_text(Address("!elsewhere:localhost"), "hi", sender=rig.owner))
+    await rig.settle()
+
+    # A forged recall naming Alice's message but arriving in another chat.
+    rig.a.inject(Revocation(BOB.address, BOB.address, from_wechat.remote_id, 6.0))
+    rig.b.inject(Revocation(Address("!elsewhere:localhost"), rig.owner, from_matrix.remote_id, 7.0))
+    await rig.settle()
+
+    assert rig.a.revocations() == [] and rig.b.revocations() == []
+    assert [m.content for m in rig.b.messages(portal)] == [from_wechat.content]
