@@ -62,6 +62,8 @@ from bridge.model import (
 
 log = logging.getLogger(__name__)
 
+#: Where the bridge's notices go on WeChat: the account's own File Transfer chat (§3.5).
+NOTICE_CHAT = Address("filehelper")
 #: WeChat lets a sender recall a message for 2 minutes (PROTOCOL.md §8).
 REVOKE_WINDOW_S = 120.0
 
@@ -392,12 +394,19 @@ class WeChatChannel:
         self, chat: Address, content: Content, *, sender: Profile | None = None
     ) -> RemoteId:
         """Send to the UserName ``chat`` (PROTOCOL.md §7). Text-like content goes as text:
-        a location as its label and ``geo:`` URI, a link card as title and URL. Raises
+        a location as its label and ``geo:`` URI, a link card as title and URL. A ``Notice``
+        (the bridge reporting a failure) goes to the account's own File Transfer chat
+        (``filehelper``), naming ``chat``, so the contact never sees it. Raises
         ``NotLoggedIn``, ``RateLimited``, ``DeliveryFailed``."""
         match content:
             case Media():
                 return await self.send_media(chat, content, sender=sender)
-            case Text(body=body) | Notice(text=body):
+            case Notice(text=body):
+                # The bridge's own reports are for the account owner, not the contact.
+                where = await self._chat_name(chat)
+                text = f"[chatbridge] {where}: {body}"
+                chat = NOTICE_CHAT
+            case Text(body=body):
                 text = body
             case Location():
                 text = f"{content.label}\n{content.geo_uri}".strip()
@@ -470,6 +479,12 @@ class WeChatChannel:
                         )
                     )
         raise BridgeError(f"WeChat user {address[:12]}… is not known in this session")
+
+    async def _chat_name(self, chat: Address) -> str:
+        try:
+            return (await self.get_profile(chat)).display_name
+        except BridgeError:
+            return "a chat"
 
     async def get_members(self, chat: Address) -> Sequence[Profile]:
         """Profiles of the members of the group ``chat`` (PROTOCOL.md §3.4)."""

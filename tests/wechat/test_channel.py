@@ -31,6 +31,7 @@ from bridge.model import (
     Media,
     MediaKind,
     Message,
+    Notice,
     QRCodeNeeded,
     Revocation,
     Text,
@@ -290,3 +291,14 @@ async def test_a_restart_resumes_the_session_without_a_qr_code(
     finally:
         await second.stop()
         await tap.close()
+
+
+async def test_bridge_notices_go_to_the_file_transfer_chat_not_the_contact(
+    simulator: SimulatorHandle, demo: Demo, logged_in: tuple[WeChatChannel, Tap]
+) -> None:
+    channel, _ = logged_in
+    bob = await _user_name(simulator, demo, demo.bob)
+    await channel.send(bob, Notice("your message could not be delivered to Matrix"))
+    [entry] = await simulator.control.outbox(demo.account)
+    assert entry.to == "filehelper"
+    assert entry.text == "[chatbridge] Bob: your message could not be delivered to Matrix"
