@@ -13,7 +13,7 @@ import attrs
 
 from adapters.matrix import content as mx
 from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId
-from bridge.model import Content, Link, Location, Media, MediaKind, Notice, Text
+from bridge.model import Link, Location, Media, MediaKind, Notice, Text
 
 #: Content key marking an event the bridge sent as the user himself (double puppeting), so its
 #: echo in a transaction is not bridged back.
@@ -300,8 +300,3 @@ def media_ref(event: RoomEvent) -> MediaRef:
 def is_media(event: RoomEvent) -> bool:
     """Whether ``event`` carries a file (``m.sticker`` or a media msgtype)."""
     return event.type == "m.sticker" or event.msgtype in _MEDIA_KINDS
-
-
-def content_kind(content: Content) -> str:
-    """A short name of ``content``'s kind for logs (never the text itself)."""
-    return content.kind.value if isinstance(content, Media) else type(content).__name__

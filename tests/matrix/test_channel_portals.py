@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import attrs
 import pytest
+from aiohttp import web
 
 from bridge.model import ChatKind, Profile, ProfileUpdate
+from bridge.testing.memory import QR_PNG
 from tests.matrix.matrix_rig import ALICE, BOB, FAMILY, MatrixRig, rig
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -79,3 +81,33 @@ async def test_one_portal_per_contact_and_the_ghost_follows_renames(rig: MatrixR
     assert ident is not None
     profile = attrs.evolve(renamed, address=ident.id)
     assert await rig.channel.ensure_portal(profile, owner=user.user_id) == room
+
+
+async def test_group_and_ghost_avatars_are_fetched_and_mirrored(rig: MatrixRig) -> None:
+    picture = QR_PNG
+    app = web.Application()
+
+    async def avatar(request: web.Request) -> web.Response:
+        return web.Response(body=picture, content_type="image/png")
+
+    app.router.add_get("/avatar.png", avatar)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/avatar.png"
+    try:
+        rig.wechat.add_profiles(
+            Profile(FAMILY, ChatKind.GROUP, name="Family", avatar_url=url),
+            Profile(BOB, name="Bob", nick_name="Bob", avatar_url=url),
+        )
+        await rig.from_wechat(rig.text(FAMILY, "look", sender=BOB, chat_kind=ChatKind.GROUP))
+    finally:
+        await runner.cleanup()
+
+    room = await rig.joined_portal(FAMILY)
+    room_avatar = (await rig.user.state(room, "m.room.avatar"))["url"]
+    [said] = [e for e in await rig.user.messages(room) if e["type"] == "m.room.message"]
+    ghost_avatar = (await rig.user.state(room, "m.room.member", said["sender"]))["avatar_url"]
+    assert await rig.user.download(room_avatar) == picture
+    assert await rig.user.download(ghost_avatar) == picture
