@@ -239,3 +239,38 @@ async def accept_invite(user: MatrixUser, known: set[str], *, within_s: float = 
     await user.join(room)
     known.add(room)
     return room
+
+
+async def wait_for_event(
+    user: MatrixUser,
+    room: str,
+    check: Callable[[Event], bool],
+    *,
+    after: str | None = None,
+    within_s: float = 30.0,
+) -> Event:
+    """The first event in ``room`` (as ``user`` sees it, after event ``after``) for which
+    ``check`` is true."""
+
+    async def find() -> Event | None:
+        events = _after(await user.messages(room, limit=100), after)
+        return next((e for e in events if check(e)), None)
+
+    found: Event = await wait_until(find, within_s=within_s)
+    return found
+
+
+async def upload(user: MatrixUser, data: bytes, *, mimetype: str, filename: str) -> str:
+    """``user`` uploads ``data`` to the homeserver's media repository; returns its mxc URI.
+    (``MatrixUser`` has no upload; its access token is only kept in its headers.)"""
+    url = f"{user.homeserver}/_matrix/media/v3/upload"
+    headers = {**user._headers, "Content-Type": mimetype}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, data=data, headers=headers, params={"filename": filename}) as resp,
+    ):
+        body = await resp.json()
+        if resp.status != 200:
+            raise RuntimeError(f"upload failed: {resp.status} {body}")
+        mxc: str = body["content_uri"]
+        return mxc
