@@ -16,8 +16,14 @@ from adapters.wechat.client import messages as m
 from adapters.wechat.client.calls_msg import ImageSize
 from adapters.wechat.client.client import WeChatClient
 from adapters.wechat.client.connection import ClientConfig
+from adapters.wechat.client.errors import (
+    ApiError,
+    LoginRefused,
+    NetworkError,
+    NotAFriend,
+    WeChatError,
+)
 from adapters.wechat.client.errors import LoggedOut as WireLoggedOut
-from adapters.wechat.client.errors import LoginRefused, NetworkError, NotAFriend, WeChatError
 from adapters.wechat.client.errors import RateLimited as WireRateLimited
 from adapters.wechat.client.parse import parse_sync_messages
 from adapters.wechat.client.qr import QRCode
@@ -457,7 +463,7 @@ class WeChatChannel:
         try:
             await client.revoke(UserName(chat), sent)
         except WeChatError as exc:
-            raise RevokeRefused(f"WeChat did not recall the message: {exc}") from exc
+            raise RevokeRefused(_revoke_refusal(exc)) from exc
 
     # --- profiles --------------------------------------------------------------------------
 
@@ -492,6 +498,19 @@ class WeChatChannel:
         if group is None or not group.is_group:
             raise BridgeError("not a WeChat group known in this session")
         return [await self.get_profile(Address(mb.user_name)) for mb in group.members]
+
+
+def _revoke_refusal(exc: WeChatError) -> str:
+    """Why a recall failed, for the user. WeChat refusing one (a non-zero Ret) almost always
+    means its 2-minute limit, which our own check misses when the message was sent before a
+    restart or the clocks differ; its ErrMsg is Chinese, so the limit is named (§8)."""
+    if isinstance(exc, ApiError) and not isinstance(exc, WireLoggedOut):
+        detail = exc.errmsg or f"Ret {exc.ret}"
+        return (
+            "WeChat refused the recall: it only allows recalling a message within 2 minutes "
+            f"of sending it ({detail})"
+        )
+    return f"WeChat did not recall the message: {exc}"
 
 
 def _client_id() -> str:
