@@ -24,8 +24,8 @@ class Identity:
     was seen in), with real id, Alias and members kept when a later profile lacks them.
     ``ambiguous``: more than one contact could be it, or its contact could be another
     identity's, so nothing is sent to it until the user resolves it (``resolve``); it stays
-    ambiguous across logins until then, unless a strong key (real id, Alias, RemarkName)
-    binds it. ``candidates``: the current session's addresses it could be.
+    ambiguous across logins until then, unless its real id or Alias binds it.
+    ``candidates``: the current session's addresses it could be.
     """
 
     id: IdentityId
@@ -181,6 +181,7 @@ def resolve(
 
 
 # ---- internals -------------------------------------------------------------------------------
+
 Key = Callable[[Profile], str]
 Fits = Callable[[Profile, Profile], bool]
 
@@ -209,24 +210,22 @@ class _Matcher:
         self.free_k = dict(self.known)
         self.free_p = dict(self.book)
         self.binds: dict[Address, IdentityId] = {}
-        self.claims: dict[IdentityId, list[Address]] = {}
+        self.claims: dict[IdentityId, tuple[Address, ...]] = {}
+        self.groups: list[Ambiguity] = []
 
     def run(self, new_id: NewId) -> MatchResult:
-        self._stage(lambda p: p.real_id, lambda old, new: True, strong=True, narrow=True)
+        self._stage(lambda p: p.real_id, lambda old, new: True, firm=True)
         self._stage(
-            lambda p: p.alias,
-            lambda old, new: not _differs(old.real_id, new.real_id),
-            strong=True,
-            narrow=True,
+            lambda p: p.alias, lambda old, new: not _differs(old.real_id, new.real_id), firm=True
         )
         self._drop_identities_of_present_keys()
         unique = self._unique_remarks()
         self._stage(
             lambda p: p.remark_name if p.remark_name in unique else "",
             lambda old, new: not _strong_conflict(old, new),
-            strong=True,
+            firm=False,
         )
-        self._stage(_topic, self._weak_fits, strong=False)
+        self._stage(_topic, self._weak_fits, firm=False)
         return self._result(new_id)
 
     def _weak_fits(self, old: Profile, new: Profile) -> bool:
@@ -241,19 +240,21 @@ class _Matcher:
             or (_overlap(old.members, new.members) >= self.min_overlap)
         )
 
-    def _stage(self, key: Key, fits: Fits, *, strong: bool, narrow: bool = False) -> None:
-        """Bucket free identities and contacts by ``(kind, key)``; settle each bucket."""
-        index: dict[tuple[ChatKind, str], list[Identity]] = defaultdict(list)
+    def _stage(self, key: Key, fits: Fits, *, firm: bool) -> None:
+        """Bucket free identities and contacts by ``(kind, key)``; settle each bucket.
+        ``firm``: the key is a real id or Alias, which nobody else can hold."""
+        # Keyed by "is a group" rather than the enum: bool hashing is far cheaper.
+        index: dict[tuple[bool, str], list[Identity]] = defaultdict(list)
         for ident in self.free_k.values():
             if value := key(ident.fingerprint):
-                index[(ident.kind, value)].append(ident)
-        buckets: dict[tuple[ChatKind, str], list[Profile]] = defaultdict(list)
+                index[(ident.kind is ChatKind.GROUP, value)].append(ident)
+        buckets: dict[tuple[bool, str], list[Profile]] = defaultdict(list)
         for profile in self.free_p.values():
             value = key(profile)
-            if value and (profile.kind, value) in index:
-                buckets[(profile.kind, value)].append(profile)
+            if value and (bucket := (profile.kind is ChatKind.GROUP, value)) in index:
+                buckets[bucket].append(profile)
         for bucket, profiles in buckets.items():
-            self._settle_bucket(index[bucket], profiles, fits, strong=strong, narrow=narrow)
+            self._settle_bucket(index[bucket], profiles, fits, firm=firm)
 
     def _settle_bucket(
         self,
@@ -261,50 +262,73 @@ class _Matcher:
         profiles: list[Profile],
         fits: Fits,
         *,
-        strong: bool,
-        narrow: bool,
+        firm: bool,
     ) -> None:
-        """Split the candidate graph of one bucket into connected parts and settle each."""
-        edges_k: dict[IdentityId, list[Address]] = {}
-        edges_p: dict[Address, list[IdentityId]] = {}
+        """Split the candidate graph of one bucket into connected parts and settle each.
+
+        Identities (and contacts) with the same fields form one class, checked once and
+        sharing one candidates tuple: a bucket of n look-alikes costs O(n), not O(n²).
+        """
+        if len(identities) == 1 and len(profiles) == 1:  # by far the most common bucket
+            ident, profile = identities[0], profiles[0]
+            if fits(ident.fingerprint, profile):
+                pair = {ident.id: (profile.address,)}
+                self._settle([ident.id], [profile.address], pair, firm=firm)
+            return
+        ids_of: dict[_Fields, list[IdentityId]] = defaultdict(list)
+        old: dict[_Fields, Profile] = {}
         for ident in identities:
-            for profile in profiles:
-                if fits(ident.fingerprint, profile):
-                    edges_k.setdefault(ident.id, []).append(profile.address)
-                    edges_p.setdefault(profile.address, []).append(ident.id)
-        seen_k: set[IdentityId] = set()
-        seen_p: set[Address] = set()
-        for ident in identities:
-            if ident.id in seen_k or ident.id not in edges_k:
+            key = _fields(ident.fingerprint)
+            ids_of[key].append(ident.id)
+            old.setdefault(key, ident.fingerprint)
+        addresses_of: dict[_Fields, list[Address]] = defaultdict(list)
+        new: dict[_Fields, Profile] = {}
+        for profile in profiles:
+            key = _fields(profile)
+            addresses_of[key].append(profile.address)
+            new.setdefault(key, profile)
+        edges_k: dict[_Fields, list[_Fields]] = defaultdict(list)
+        edges_p: dict[_Fields, list[_Fields]] = defaultdict(list)
+        for key_k, fingerprint in old.items():
+            for key_p, profile in new.items():
+                if fits(fingerprint, profile):
+                    edges_k[key_k].append(key_p)
+                    edges_p[key_p].append(key_k)
+        seen_k: set[_Fields] = set()
+        seen_p: set[_Fields] = set()
+        for start in old:
+            if start in seen_k or start not in edges_k:
                 continue
             ids: list[IdentityId] = []
             addresses: list[Address] = []
-            stack = [ident.id]
-            seen_k.add(ident.id)
+            candidates: dict[IdentityId, tuple[Address, ...]] = {}
+            stack = [start]
+            seen_k.add(start)
             while stack:
-                current = stack.pop()
-                ids.append(current)
-                for address in edges_k[current]:
-                    if address not in seen_p:
-                        seen_p.add(address)
-                        addresses.append(address)
-                        for other in edges_p[address]:
+                key_k = stack.pop()
+                ids.extend(ids_of[key_k])
+                shared = tuple(a for key_p in edges_k[key_k] for a in addresses_of[key_p])
+                candidates.update(dict.fromkeys(ids_of[key_k], shared))
+                for key_p in edges_k[key_k]:
+                    if key_p not in seen_p:
+                        seen_p.add(key_p)
+                        addresses.extend(addresses_of[key_p])
+                        for other in edges_p[key_p]:
                             if other not in seen_k:
                                 seen_k.add(other)
                                 stack.append(other)
-            self._settle(ids, addresses, edges_k, strong=strong, narrow=narrow)
+            self._settle(ids, addresses, candidates, firm=firm)
 
     def _settle(
         self,
         ids: list[IdentityId],
         addresses: list[Address],
-        edges: Mapping[IdentityId, list[Address]],
+        candidates: Mapping[IdentityId, tuple[Address, ...]],
         *,
-        strong: bool,
-        narrow: bool,
+        firm: bool,
     ) -> None:
         """Bind a one-to-one part; otherwise make all of it ambiguous."""
-        if narrow and len(addresses) == 1 and len(ids) > 1:
+        if firm and len(addresses) == 1 and len(ids) > 1:
             # Several identities share one real id or Alias: they are all this contact's, so
             # binding the one whose fingerprint still fits cannot misdeliver.
             profile = self.free_p[addresses[0]]
@@ -314,25 +338,27 @@ class _Matcher:
                 if _topic(self.known[i].fingerprint) == _topic(profile)
                 and self._weak_fits(self.known[i].fingerprint, profile)
             ]
-            if len(fitting) == 1 and self._bindable(fitting[0], strong):
+            if len(fitting) == 1 and self._bindable(fitting[0], firm):
                 for i in ids:
                     del self.free_k[i]
                 self._bind(fitting[0], addresses[0])
                 return
-        if len(ids) == 1 and len(addresses) == 1 and self._bindable(ids[0], strong):
+        if len(ids) == 1 and len(addresses) == 1 and self._bindable(ids[0], firm):
             del self.free_k[ids[0]]
             self._bind(ids[0], addresses[0])
             return
         for i in ids:
             del self.free_k[i]
-            self.claims[i] = list(edges[i])
+        self.claims.update(candidates)
         for address in addresses:
             del self.free_p[address]
+        self.groups.append(Ambiguity(tuple(sorted(ids)), tuple(addresses)))
 
-    def _bindable(self, ident: IdentityId, strong: bool) -> bool:
-        # Once ambiguous, only a strong key at a login, or the user, binds an identity: the
-        # lookalike that made it ambiguous may still be around without being in this book.
-        return not self.known[ident].ambiguous or (strong and not self.mid_session)
+    def _bindable(self, ident: IdentityId, firm: bool) -> bool:
+        # Once ambiguous, only a real id or Alias at a login, or the user, binds an identity:
+        # the lookalike that made it ambiguous may still be around, not in this book, and a
+        # RemarkName may have been given to it too.
+        return not self.known[ident].ambiguous or (firm and not self.mid_session)
 
     def _bind(self, ident: IdentityId, address: Address) -> None:
         del self.free_p[address]
@@ -380,16 +406,38 @@ class _Matcher:
         for ident, addresses in self.claims.items():
             old = self.known[ident]
             if self.mid_session:
-                addresses = list(dict.fromkeys([*old.candidates, *addresses]))
-            after[ident] = attrs.evolve(old, ambiguous=True, candidates=tuple(addresses))
+                addresses = tuple(dict.fromkeys([*old.candidates, *addresses]))
+            after[ident] = attrs.evolve(old, ambiguous=True, candidates=addresses)
             claimed.append(after[ident])
         if not self.mid_session:  # the candidates of the last session are gone
             for ident, old in self.known.items():
                 if ident not in after and old.candidates:
                     after[ident] = attrs.evolve(old, candidates=())
         updated = tuple(after[i] for i in self.known if i in after and after[i] != self.known[i])
-        others = self.known.values() if self.mid_session else ()
-        return MatchResult(bound, tuple(created), updated, _group_ambiguities(claimed, others))
+        if self.mid_session:
+            ambiguous = _group_ambiguities(claimed, self.known.values())
+        else:
+            ambiguous = tuple(self.groups)
+        return MatchResult(bound, tuple(created), updated, ambiguous)
+
+
+#: Every field a rule reads: contacts (or identities) equal in all of them match alike.
+_Fields = tuple[str, str, str, str, int, str, str, str, str, frozenset[str]]
+
+
+def _fields(p: Profile) -> _Fields:
+    return (
+        p.nick_name,
+        p.name,
+        p.real_id,
+        p.alias,
+        p.sex,
+        p.remark_name,
+        p.province,
+        p.city,
+        p.signature,
+        p.members,
+    )
 
 
 def _differs(a: str, b: str) -> bool:
@@ -424,6 +472,13 @@ def _topic(profile: Profile) -> str:
 def _merge(old: Profile, new: Profile) -> Profile:
     # Real ids leak only in some payloads and member lists come only from batchgetcontact:
     # what was learnt once stays until contradicted.
+    learnt = (
+        (old.real_id and not new.real_id)
+        or (old.alias and not new.alias)
+        or (old.members and not new.members)
+    )
+    if not learnt:
+        return new
     return attrs.evolve(
         new,
         real_id=new.real_id or old.real_id,
@@ -456,15 +511,16 @@ def _group_ambiguities(
         if start.id in seen:
             continue
         ids: list[IdentityId] = []
-        addresses: list[Address] = []
+        addresses: dict[Address, None] = {}  # an ordered set
         stack = [start]
         seen.add(start.id)
         while stack:
             ident = stack.pop()
             ids.append(ident.id)
             for address in ident.candidates:
-                if address not in addresses:
-                    addresses.append(address)
+                if address in addresses:
+                    continue
+                addresses[address] = None
                 for neighbour in by_address[address]:
                     if neighbour.id not in seen:
                         seen.add(neighbour.id)

@@ -213,7 +213,7 @@ def test_a_group_never_matches_a_contact() -> None:
     assert result.bound["@2"] != family.id
 
 
-def test_ambiguity_is_sticky_until_resolved_or_a_strong_key_appears() -> None:
+def test_ambiguity_is_sticky_until_resolved_or_a_real_id_or_alias_appears() -> None:
     (alice,) = first_login(contact("@1", "Alice", remark_name=""))
     known = apply([alice], relogin([alice], contact("@2", "Alice"), contact("@3", "Alice")))
     # One of the two left: the other may still be her; nothing is bound.
@@ -225,13 +225,16 @@ def test_ambiguity_is_sticky_until_resolved_or_a_strong_key_appears() -> None:
     result = relogin(known, contact("@5", "Bob"))
     (stale,) = result.updated
     assert stale.ambiguous and stale.candidates == ()
-    # A strong key the identity learnt (here: her remark) binds it again.
+    # A RemarkName is no proof: the user may have given it to the lookalike too.
     known = [
-        attrs_evolve_fp(i, remark_name="Sis") if i.id == alice.id else i
+        attrs_evolve_fp(i, remark_name="Sis", alias="ali") if i.id == alice.id else i
         for i in apply(known, result)
     ]
     result = relogin(known, contact("@6", "Alice", remark_name="Sis"))
-    assert result.bound == {"@6": alice.id}
+    assert result.bound == {}
+    # Her Alias (or real id) is.
+    result = relogin(known, contact("@7", "Alice", alias="ali"))
+    assert result.bound == {"@7": alice.id}
     assert not result.updated[0].ambiguous
 
 
@@ -344,3 +347,12 @@ def test_bad_input_is_refused() -> None:
         relogin([alice, alice])
     with pytest.raises(ValueError, match="taken"):
         match_book([alice], [contact("@2", "Bob")], new_id=lambda p: alice.id)
+
+
+def test_a_crowd_of_lookalikes_is_one_ambiguity() -> None:
+    known = first_login(*(contact(f"@a{i}", "微信用户") for i in range(300)))
+    result = relogin(known, *(contact(f"@b{i}", "微信用户") for i in range(300)))
+    assert result.bound == {}
+    (crowd,) = result.ambiguous
+    assert len(crowd.identities) == len(crowd.addresses) == 300
+    assert all(len(i.candidates) == 300 for i in result.updated)
