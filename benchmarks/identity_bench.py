@@ -135,7 +135,7 @@ def worst_case(contacts: int) -> tuple[int, int, float, float, MatchResult]:
 def main() -> None:
     header = f"{'case':<28}{'known':>7}{'book':>7}{'bound':>7}{'new':>6}{'ambig':>7}"
     print(f"{header}{'time ms':>9}{'peak MiB':>10}")
-    cases = [
+    cases: list[tuple[str, Callable[[], tuple[int, int, float, float, MatchResult]]]] = [
         ("1k contacts + 100 groups", lambda: scenario(1_000)),
         ("10k contacts + 1k groups", lambda: scenario(10_000)),
         ("worst: 1k same NickName", lambda: worst_case(1_000)),

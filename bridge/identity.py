@@ -1,4 +1,4 @@
-"""Stable identities for WeChat contacts and groups, matched again after every login (§11)."""
+"""Stable identities of WeChat contacts and groups, matched after each login (PROTOCOL.md §11)."""
 
 from __future__ import annotations
 

@@ -193,13 +193,13 @@ class Simulation:
             self.up_to_date.add(person)
         self.bound.update(result.bound)
         assert len(set(self.bound.values())) == len(self.bound), "an identity bound twice"
-        for ident in (*result.updated, *result.created):
-            self.known[ident.id] = ident
+        for identity in (*result.updated, *result.created):
+            self.known[identity.id] = identity
         for ambiguity in result.ambiguous:
             assert not set(ambiguity.addresses) & set(self.bound), "bound and ambiguous"
-        for ident in self.known.values():
-            assert not (ident.ambiguous and set(ident.candidates) & set(self.bound)), (
-                f"{ident.id} still offers a bound contact as a candidate"
+        for identity in self.known.values():
+            assert not (identity.ambiguous and set(identity.candidates) & set(self.bound)), (
+                f"{identity.id} still offers a bound contact as a candidate"
             )
 
     def expectations(self) -> dict[Address, IdentityId]:
