@@ -29,28 +29,13 @@ SERVER_NAME = "localhost"
 
 # Every rate limiter of synapse/config/ratelimiting.py (1.163) a scripted client could hit.
 _RATE_LIMITS = (
-    "rc_message",
-    "rc_registration",
-    "rc_login.address",
-    "rc_login.account",
-    "rc_login.failed_attempts",
-    "rc_joins.local",
-    "rc_joins.remote",
-    "rc_joins_per_room",
-    "rc_invites.per_room",
-    "rc_invites.per_user",
-    "rc_invites.per_issuer",
-    "rc_room_creation",
-    "rc_admin_redaction",
-    "rc_media_create",
-    "rc_profile",
-    "rc_presence.per_user",
-    "rc_3pid_validation",
-    "rc_user_directory",
-    "rc_delayed_event_mgmt",
-    "rc_reports",
+    "rc_message", "rc_registration", "rc_login.address", "rc_login.account",
+    "rc_login.failed_attempts", "rc_joins.local", "rc_joins.remote", "rc_joins_per_room",
+    "rc_invites.per_room", "rc_invites.per_user", "rc_invites.per_issuer", "rc_room_creation",
+    "rc_admin_redaction", "rc_media_create", "rc_profile", "rc_presence.per_user",
+    "rc_3pid_validation", "rc_user_directory", "rc_delayed_event_mgmt", "rc_reports",
     "rc_key_requests",
-)
+)  # fmt: skip
 
 
 _sync_numbers = itertools.count(1)
@@ -65,8 +50,10 @@ def free_port() -> int:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether a TCP server could listen on ``host``:``port`` now."""
+    """Whether a TCP server could listen on ``host``:``port`` now (a port whose last
+    connections are still in TIME_WAIT counts as free, as it does for servers)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
