@@ -198,12 +198,18 @@ class _Matcher:
         *,
         mid_session: bool,
     ) -> None:
-        self.known: dict[IdentityId, Identity] = {}
+        self.original: dict[IdentityId, Identity] = {}
         for ident in known:
-            if ident.id in self.known:
+            if ident.id in self.original:
                 raise ValueError(f"identity {ident.id} is listed twice")
-            self.known[ident.id] = ident
+            self.original[ident.id] = ident
         self.book = {p.address: p for p in book}
+        self.known = dict(self.original)
+        if mid_session:  # a contested contact that changed is matched afresh
+            for ident in known:
+                if ident.ambiguous and not self.book.keys().isdisjoint(ident.candidates):
+                    rest = tuple(a for a in ident.candidates if a not in self.book)
+                    self.known[ident.id] = attrs.evolve(ident, candidates=rest)
         self.context = [p for p in context if p.address not in self.book]
         self.min_overlap = min_overlap
         self.mid_session = mid_session
@@ -402,18 +408,25 @@ class _Matcher:
         for address, ident in self.binds.items():
             old = self.known[ident]
             after[ident] = Identity(ident, old.kind, _merge(old.fingerprint, self.book[address]))
-        claimed: list[Identity] = []
+        # Ambiguous identities a contested contact left (mid-session) are ambiguous still.
+        claimed = [
+            i for i in self.known.values() if i != self.original[i.id] and i.id not in self.claims
+        ]
         for ident, addresses in self.claims.items():
             old = self.known[ident]
             if self.mid_session:
                 addresses = tuple(dict.fromkeys([*old.candidates, *addresses]))
             after[ident] = attrs.evolve(old, ambiguous=True, candidates=addresses)
             claimed.append(after[ident])
-        if not self.mid_session:  # the candidates of the last session are gone
-            for ident, old in self.known.items():
-                if ident not in after and old.candidates:
-                    after[ident] = attrs.evolve(old, candidates=())
-        updated = tuple(after[i] for i in self.known if i in after and after[i] != self.known[i])
+        for ident, old in self.known.items():
+            if ident in after:
+                continue
+            if not self.mid_session and old.candidates:  # the last session's are gone
+                after[ident] = attrs.evolve(old, candidates=())
+            elif old != self.original[ident]:
+                after[ident] = old
+        original = self.original
+        updated = tuple(after[i] for i in original if i in after and after[i] != original[i])
         if self.mid_session:
             ambiguous = _group_ambiguities(claimed, self.known.values())
         else:

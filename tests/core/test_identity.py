@@ -338,6 +338,20 @@ def test_mid_session_lookalike_joins_the_candidates_of_an_ambiguous_identity() -
     )
 
 
+def test_mid_session_change_of_a_contested_contact_is_matched_afresh() -> None:
+    (alice,) = first_login(contact("@1", "Alice"))
+    (marked,) = relogin([alice], contact("@2", "Alice"), contact("@3", "Alice")).updated
+    result = match_contact(contact("@3", "Zed"), [marked], new_id=NEW_ID)
+    (zed,) = result.created
+    assert bound(result) == {"@3": zed.id}
+    (still,) = result.updated
+    assert still.ambiguous and still.candidates == ("@2",)
+    assert result.ambiguous == (Ambiguity((alice.id,), (Address("@2"),)),)
+    unchanged = match_contact(contact("@2", "Alice", city="Rome"), [still], new_id=NEW_ID)
+    assert unchanged.bound == {} and unchanged.updated == ()
+    assert unchanged.ambiguous == (Ambiguity((alice.id,), (Address("@2"),)),)
+
+
 def test_mid_session_remark_shared_with_the_session_is_not_a_key() -> None:
     (mom,) = first_login(contact("@1", "Alice", remark_name="Mom"))
     session = [contact("@2", "Carol", remark_name="Mom")]
