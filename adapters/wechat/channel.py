@@ -6,6 +6,7 @@ import asyncio
 import logging
 import mimetypes
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -29,6 +30,7 @@ from adapters.wechat.client.parse import parse_sync_messages
 from adapters.wechat.client.qr import QRCode
 from adapters.wechat.client.receive import SessionEnded, SyncBatch
 from adapters.wechat.client.results import LoginInfo, SendResult
+from adapters.wechat.client.text import decode_text
 from adapters.wechat.client.types import ClientMsgId, Contact, MsgId, RealId, UserName
 from adapters.wechat.translate import (
     MediaMessage,
@@ -70,6 +72,10 @@ log = logging.getLogger(__name__)
 
 #: Where the bridge's notices go on WeChat: the account's own File Transfer chat (§3.5).
 NOTICE_CHAT = Address("filehelper")
+#: How many recent texts are kept for quoting them in replies.
+QUOTE_CACHE_SIZE = 5000
+#: The separator WeChat's desktop clients put under a quote for clients without quotes.
+QUOTE_SEPARATOR = "- - - - - - - - - - - - - - -"
 #: WeChat lets a sender recall a message for 2 minutes (PROTOCOL.md §8).
 REVOKE_WINDOW_S = 120.0
 
@@ -115,8 +121,8 @@ def _delivery_error(exc: WeChatError) -> BridgeError:
 
 
 class WeChatChannel:
-    """A WeChat web account behind the ``Channel`` interface (plus media, revoke, members,
-    login). Addresses are UserNames, valid for one login session only, hence
+    """A WeChat web account behind the ``Channel`` interface (plus media, revoke, replies,
+    members, login). Addresses are UserNames, valid for one login session only, hence
     ``stable_addresses = False``: the core maps them to stable identities.
 
     Inbound batches are acknowledged by persisting their SyncKey (PROTOCOL.md §5), so a batch
@@ -135,6 +141,7 @@ class WeChatChannel:
         self._contacts: dict[UserName, Contact] = {}
         self._real_ids: dict[UserName, RealId] = {}
         self._sent: dict[MsgId, tuple[SendResult, float]] = {}
+        self._texts: OrderedDict[MsgId, tuple[str, str]] = OrderedDict()
         self._self: Contact | None = None
         self._stopped = False
 
@@ -330,7 +337,16 @@ class WeChatChannel:
         if isinstance(msg, MediaMessage):
             return to_message(msg, await self._download(msg))
         content = content_of(msg)
+        if isinstance(content, Text):
+            self._remember(msg.msg_id, await self._chat_name(Address(msg.sender)), content.body)
         return to_message(msg, content) if content is not None else None
+
+    def _remember(self, msg_id: MsgId, name: str, text: str) -> None:
+        """Keep a text for quoting it in a reply (a bounded, most-recent cache)."""
+        self._texts[msg_id] = (name, text)
+        self._texts.move_to_end(msg_id)
+        while len(self._texts) > QUOTE_CACHE_SIZE:
+            self._texts.popitem(last=False)
 
     async def _download(self, msg: MediaMessage) -> Media | Notice:
         """Fetch the file of a media message by MsgId (PROTOCOL.md §9)."""
@@ -418,7 +434,31 @@ class WeChatChannel:
                 text = f"{content.label}\n{content.geo_uri}".strip()
             case Link(url=url, title=title, description=desc):
                 text = "\n".join(part for part in (title, desc, url) if part)
-        return await self._sent_by(self._require().send_text(UserName(chat), text))
+        remote_id = await self._sent_by(self._require().send_text(UserName(chat), text))
+        me = decode_text(self._self.nick_name) if self._self else ""
+        self._remember(MsgId(remote_id), me, text)
+        return remote_id
+
+    async def send_reply(
+        self,
+        chat: Address,
+        content: Content,
+        reply_to: RemoteId,
+        *,
+        sender: Profile | None = None,
+    ) -> RemoteId:
+        """Send ``content`` quoting the text of ``reply_to``. The web protocol cannot send
+        WeChat's native quotes (AppMsgType 57, PROTOCOL.md §6.4), so the quote goes as text
+        in the style desktop WeChat uses for such clients: ``「name：text」``, a separator
+        line, the reply. Without the quoted text at hand (not a recent text) it is sent as
+        is."""
+        quoted = self._texts.get(MsgId(reply_to))
+        if quoted is None or not isinstance(content, Text):
+            return await self.send(chat, content, sender=sender)
+        name, text = quoted
+        excerpt = text if len(text) <= 60 else text[:59] + "…"
+        body = f"「{name}：{excerpt}」\n{QUOTE_SEPARATOR}\n{content.body}"
+        return await self.send(chat, Text(body), sender=sender)
 
     async def send_media(
         self, chat: Address, media: Media, *, sender: Profile | None = None

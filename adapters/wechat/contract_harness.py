@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from adapters.wechat.channel import WeChatChannel, WeChatSettings
+from adapters.wechat.channel import QUOTE_SEPARATOR, WeChatChannel, WeChatSettings
 from adapters.wechat.simulator import SimulatorControl, start_simulator
 from adapters.wechat.simulator.demo import Demo, create_demo
 from bridge.model import Address, Content, Media, MediaKind, RemoteId, Text
@@ -73,14 +73,17 @@ class WeChatHarness:
         seen: list[Observed] = []
         for entry in outbox:
             content: Content
+            reply_to = None
             if entry.kind == "text":
                 content = Text(entry.text)
+                reply_to = _quoted(entry.text, seen)
             elif entry.kind in _MEDIA_KINDS:
                 data = await self._control.media(entry.sha256)
                 content = Media(_MEDIA_KINDS[entry.kind], data, filename=entry.filename)
             else:
                 continue
-            seen.append(Observed(RemoteId(entry.msg_id), content, None, entry.msg_id in revoked))
+            msg_id = RemoteId(entry.msg_id)
+            seen.append(Observed(msg_id, content, reply_to, entry.msg_id in revoked))
         return seen
 
     async def restart(self) -> WeChatChannel:
@@ -90,6 +93,19 @@ class WeChatHarness:
         await self.channel.start()
         await self.ready()
         return self.channel
+
+
+def _quoted(text: str, earlier: Sequence[Observed]) -> RemoteId | None:
+    """The earlier message a text quotes, as the contact would recognise it (the quote style
+    of ``WeChatChannel.send_reply``)."""
+    head, sep, _ = text.partition(f"」\n{QUOTE_SEPARATOR}\n")
+    if not sep or not head.startswith("「") or "：" not in head:
+        return None
+    excerpt = head.partition("：")[2].removesuffix("…")
+    for seen in reversed(earlier):
+        if isinstance(seen.content, Text) and seen.content.body.startswith(excerpt):
+            return seen.remote_id
+    return None
 
 
 @asynccontextmanager

@@ -33,6 +33,7 @@ from bridge.model import (
     Message,
     Notice,
     QRCodeNeeded,
+    RemoteId,
     Revocation,
     Text,
 )
@@ -302,3 +303,15 @@ async def test_bridge_notices_go_to_the_file_transfer_chat_not_the_contact(
     [entry] = await simulator.control.outbox(demo.account)
     assert entry.to == "filehelper"
     assert entry.text == "[chatbridge] Bob: your message could not be delivered to Matrix"
+
+
+async def test_a_reply_quotes_the_contacts_message_in_wechats_text_style(
+    simulator: SimulatorHandle, demo: Demo, logged_in: tuple[WeChatChannel, Tap]
+) -> None:
+    channel, tap = logged_in
+    alice = await _user_name(simulator, demo, demo.alice)
+    msg_id = await simulator.control.send_message(demo.account, demo.alice, text="lunch at 12?")
+    await tap.wait_for(_message(alice))
+    await channel.send_reply(alice, Text("yes!"), RemoteId(msg_id))
+    [entry] = await simulator.control.outbox(demo.account)
+    assert entry.text == "「Alice (work)：lunch at 12?」\n- - - - - - - - - - - - - - -\nyes!"
