@@ -67,11 +67,12 @@ async def apply_matched_book(tx: Repositories, login: LoginId, book: Sequence[Pr
     )
 
 
-async def apply_matched_profile(tx: Repositories, login: LoginId, profile: Profile) -> None:
+async def apply_matched_profile(tx: Repositories, login: LoginId, profile: Profile) -> bool:
     """A contact appeared or changed mid-session: refresh the fingerprint of the identity
-    bound to its address, or match it against the unbound identities."""
+    bound to its address, or match it against the unbound identities. Returns True when the
+    profile answered an ambiguity (``firm_answer``): held entries may be released now."""
     if profile.is_self:
-        return
+        return False
     stored = await tx.identities.all(login)
     bound = next((i for i in stored if i.address == profile.address), None)
     if bound is not None:
@@ -79,13 +80,62 @@ async def apply_matched_profile(tx: Repositories, login: LoginId, profile: Profi
             updated = matcher.update_fingerprint(as_identity(bound), profile)
         except ValueError as e:
             log.warning("profile update for identity %s ignored: %s", bound.id, e)
-            return
+            return False
         await tx.identities.update_profile(bound.id, updated.fingerprint)
-        return
+        return False
+    profiles = {**_candidate_profiles(stored), profile.address: profile}
+    answered = firm_answer(stored, profile)
+    if answered is not None:
+        result = matcher.resolve(
+            [as_identity(i) for i in stored],
+            answered.id,
+            profile.address,
+            list(profiles.values()),
+            new_id=_new_id,
+        )
+        await apply_result(tx, login, result, profiles)
+        log.info("identity %s: ambiguity answered by a real id or Alias", answered.id)
+        return True
     unbound = [as_identity(i) for i in stored if i.address is None]
-    session = [i.profile for i in stored if i.address is not None]
+    # Contacts held in an ambiguity are part of the session too: a RemarkName one of them
+    # holds must not look unique.
+    held = [p for a, p in _candidate_profiles(stored).items() if a != profile.address]
+    session = [i.profile for i in stored if i.address is not None] + held
     result = matcher.match_contact(profile, unbound, new_id=_new_id, session=session)
-    await apply_result(tx, login, result, {**_candidate_profiles(stored), profile.address: profile})
+    await apply_result(tx, login, result, profiles)
+    return False
+
+
+def firm_answer(stored: Sequence[StoredIdentity], profile: Profile) -> StoredIdentity | None:
+    """The ambiguous identity that ``profile``'s real id or Alias proves it is, or None.
+
+    WeChat's contact lists carry no real ids; they leak only after the login (the status
+    message listing recent chats, group payloads; PROTOCOL.md §11), so a re-login's contact
+    book leaves namesakes ambiguous even when the bridge knew their real ids. A real id or
+    Alias learnt later is the same proof as at a login: it answers the ambiguity when exactly
+    one identity of ``profile``'s kind holds that key, without a conflicting one, and it is
+    ambiguous with ``profile``'s address among its candidates.
+    """
+
+    def holds(fingerprint: Profile) -> bool:
+        same_id = bool(profile.real_id) and fingerprint.real_id == profile.real_id
+        same_alias = bool(profile.alias) and fingerprint.alias == profile.alias
+        conflict = _differs(fingerprint.real_id, profile.real_id) or _differs(
+            fingerprint.alias, profile.alias
+        )
+        return (same_id or same_alias) and not conflict
+
+    holders = [i for i in stored if i.kind is profile.kind and holds(i.profile)]
+    if len(holders) != 1:
+        return None
+    (holder,) = holders
+    if not holder.ambiguous or profile.address not in {c.address for c in holder.candidates}:
+        return None
+    return holder
+
+
+def _differs(a: str, b: str) -> bool:
+    return bool(a) and bool(b) and a != b
 
 
 async def resolve_identity(
