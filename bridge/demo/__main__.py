@@ -51,9 +51,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="folder for Synapse, the bridge's database and logs; wiped at each run "
         "(default: .demo)",
     )
-    parser.add_argument("--synapse-port", type=int, default=ports.synapse, metavar="PORT")
-    parser.add_argument("--bridge-port", type=int, default=ports.bridge, metavar="PORT")
-    parser.add_argument("--simulator-port", type=int, default=ports.simulator, metavar="PORT")
+    for name, what, default in (
+        ("synapse", "Synapse's client API", ports.synapse),
+        ("bridge", "the bridge's appservice", ports.bridge),
+        ("simulator", "the WeChat simulator", ports.simulator),
+    ):
+        parser.add_argument(
+            f"--{name}-port",
+            type=int,
+            default=default,
+            metavar="PORT",
+            help=f"port of {what} (default: DEMO_{name.upper()}_PORT or {default})",
+        )
     parser.add_argument(
         "--exit-after-script",
         action="store_true",
