@@ -337,6 +337,10 @@ class MatrixHub:
             logger.warning("cannot join %s on %s's invite: %s", room, inviter, exc)
             return
         self._router.forget(room)
+        if self.config.is_ghost(inviter):
+            # A ghost creating a portal: permissions are for people, not the bridge's own users.
+            logger.info("joined portal %s on a ghost's invite", room)
+            return
         if self.config.permissions.permission_for(inviter) < PermissionLevel.USER:
             logger.info("refused %s's invite to %s: not permitted", inviter, room)
             await self._notify(room, REFUSAL)

@@ -202,3 +202,28 @@ async def test_start_gives_the_bot_its_configured_name(
 
 async def _ignore(command: BotCommand) -> None:
     return None
+
+
+async def test_a_ghosts_invite_to_a_portal_is_accepted_whatever_the_user_permissions(
+    bot: Bot, as_api: AppserviceAPI
+) -> None:
+    hub, original = bot.hub, bot.hub.config
+    # Only one named user may use the bridge: ghosts are not people and must not be refused.
+    only = Permissions(((MatrixUserId("@someone-else:localhost"), PermissionLevel.USER),))
+    hub.config = attrs.evolve(original, permissions=only)
+    try:
+        ghost = MatrixUserId(original.ghost_user_id("permission-check"))
+        await as_api.ensure_registered(ghost)
+        room = await as_api.create_room(as_user=ghost, invite=[hub.bot], is_direct=True)
+        await bot.recorder.wait_for(bot.bot_joined(room))
+        # Events are handled in order: once this one arrived, the invite was fully handled.
+        await as_api.send_message(room, {"msgtype": "m.text", "body": "hi"}, as_user=ghost)
+        await bot.recorder.wait_for(
+            lambda e: e.room_id == room and e.sender == ghost and e.msgtype == "m.text"
+        )
+        member = await as_api.get_state(room, "m.room.member", state_key=hub.bot)
+        assert member["membership"] == "join"
+        said = [e for e in bot.recorder.events if e.room_id == room and e.sender == hub.bot]
+        assert [e.content.get("body") for e in said if e.msgtype] == []
+    finally:
+        hub.config = original
