@@ -22,7 +22,7 @@ from bridge.testing.harness import ContractHarness, Observed
 
 
 class UserClient(Protocol):
-    """A real Matrix user as the harness drives it (``tests/matrix/synapse.py``'s
+    """A real Matrix user as the harness drives it (``adapters/matrix/localsynapse.py``'s
     ``MatrixUser`` is one): ids and room ids are plain strings."""
 
     @property
