@@ -83,8 +83,8 @@ class Ingestor:
                 case ProfileUpdate(profile=profile) if side is Side.A:
                     if self._a_stable:
                         await identities.apply_profile(tx, self._login, profile)
-                    else:
-                        await matching.apply_matched_profile(tx, self._login, profile)
+                    elif await matching.apply_matched_profile(tx, self._login, profile):
+                        keys.update(await identities.release_held(tx, self._login))
                 case ContactBook() | ProfileUpdate():
                     log.debug("ignored %s from side %s", type(event).__name__, side.value)
                 case LoggedIn(account=account):

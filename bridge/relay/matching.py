@@ -103,7 +103,19 @@ async def apply_matched_profile(tx: Repositories, login: LoginId, profile: Profi
     session = [i.profile for i in stored if i.address is not None] + held
     result = matcher.match_contact(profile, unbound, new_id=_new_id, session=session)
     await apply_result(tx, login, result, profiles)
+    await _refresh_candidate(tx, login, profile)
     return False
+
+
+async def _refresh_candidate(tx: Repositories, login: LoginId, profile: Profile) -> None:
+    """Store ``profile`` as it is now wherever it is a candidate of an ambiguity: ``resolve``
+    shows the candidates so that the user can tell them apart, e.g. by a RemarkName just
+    given on the phone (a match that keeps the same candidates does not rewrite them)."""
+    for ident in await tx.identities.all(login):
+        stale = [c for c in ident.candidates if c.address == profile.address and c != profile]
+        if ident.ambiguous and stale:
+            fresh = [profile if c.address == profile.address else c for c in ident.candidates]
+            await tx.identities.mark_ambiguous(ident.id, fresh)
 
 
 def firm_answer(stored: Sequence[StoredIdentity], profile: Profile) -> StoredIdentity | None:
