@@ -13,6 +13,7 @@ import aiohttp
 import attrs
 
 from adapters.matrix.types import RoomEvent, Transaction
+from adapters.wechat.simulator.control import SimulatorControl
 from bridge.config import Config, DatabaseConfig, PermissionLevel, Permissions, WeChatConfig
 from bridge.service import BridgeService
 from tests.matrix.conftest import TransactionRecorder
@@ -274,3 +275,21 @@ async def upload(user: MatrixUser, data: bytes, *, mimetype: str, filename: str)
             raise RuntimeError(f"upload failed: {resp.status} {body}")
         mxc: str = body["content_uri"]
         return mxc
+
+
+#: How many friends' real ids a login reveals (the simulator's "recent chats", PROTOCOL.md
+#: §11): friends added later never get theirs known.
+RECENT_FRIENDS = 8
+
+
+async def add_namesakes(
+    control: SimulatorControl, account: str, name: str = "Sam"
+) -> tuple[str, str]:
+    """Two friends of ``account`` both called ``name`` (male, nothing else) whose real ids no
+    login reveals, so that after a re-login nothing tells them apart; returns their wxids."""
+    friends = [c for c in (await control.get_account(account))["contacts"] if c["friend"]]
+    for n in range(len(friends), RECENT_FRIENDS):
+        await control.add_contact(account, f"Neighbour {n}", wxid=f"wxid_neighbour{n}")
+    first = await control.add_contact(account, name, wxid=f"wxid_{name.lower()}", sex=1)
+    second = await control.add_contact(account, name, wxid=f"wxid_{name.lower()}_twin", sex=1)
+    return first, second
