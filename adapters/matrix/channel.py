@@ -27,7 +27,17 @@ from adapters.matrix.types import EventId, RoomId, UserId
 from bridge.channel import EventBatch
 from bridge.errors import BridgeError, RevokeRefused
 from bridge.ids import LoginId
-from bridge.model import Address, ChatKind, Content, Event, Media, Notice, Profile, RemoteId
+from bridge.model import (
+    Address,
+    ChatKind,
+    Content,
+    Event,
+    Media,
+    Notice,
+    Profile,
+    RemoteId,
+    Text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -209,8 +219,18 @@ class MatrixChannel:
         if isinstance(content, Media):
             return await self.send_media(chat, content, sender=sender)
         author = await self._author(sender, content)
-        body = render.message_content(content, prefix=author.prefix)
+        mentions = self._mentioned(content.mentions) if isinstance(content, Text) else ()
+        body = render.message_content(content, prefix=author.prefix, mentions=mentions)
         return RemoteId(await self._post(RoomId(chat), author, body, operation="send"))
+
+    def _mentioned(self, addresses: Sequence[Address]) -> tuple[UserId, ...]:
+        """Matrix users for the addresses a text mentions: Matrix user ids stay, anything else
+        is a stable identity id and becomes its ghost."""
+        config = self._side.config
+        return tuple(
+            UserId(a) if a.startswith("@") and ":" in a else UserId(config.ghost_user_id(a))
+            for a in addresses
+        )
 
     async def send_media(
         self, chat: Address, media: Media, *, sender: Profile | None = None

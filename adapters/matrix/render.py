@@ -5,14 +5,14 @@ from __future__ import annotations
 import html
 import mimetypes
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
 import attrs
 
 from adapters.matrix import content as mx
-from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId
+from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId, UserId
 from bridge.model import Link, Location, Media, MediaKind, Notice, Text
 
 #: Content key marking an event the bridge sent as the user himself (double puppeting), so its
@@ -43,16 +43,21 @@ class UnbridgeableEvent(ValueError):
 
 
 def message_content(
-    content: Text | Notice | Location | Link, *, prefix: str = ""
+    content: Text | Notice | Location | Link,
+    *,
+    prefix: str = "",
+    mentions: Iterable[UserId] = (),
 ) -> dict[str, Any]:
     """``m.room.message`` content for a non-media ``content``; ``prefix`` (an attribution such
     as "You (from your phone): ") goes before the text. ``Notice`` becomes ``m.notice``,
     ``Location`` ``m.location`` with an RFC 5870 ``geo:`` URI, ``Link`` an ``m.text`` with the
-    title, description and URL plus an HTML anchor."""
+    title, description and URL plus an HTML anchor. ``mentions`` (the Matrix users a text
+    mentions) fill ``m.mentions``, so a mentioned user is notified (spec "User and room
+    mentions")."""
     match content:
         case Text(body=body, formatted=formatted):
             markup = None if formatted is None else html.escape(prefix) + formatted
-            return mx.text(prefix + body, html=markup)
+            return mx.text(prefix + body, html=markup, mentions=mentions)
         case Notice(text=body):
             return mx.text(prefix + body, notice=True)
         case Location(latitude=lat, longitude=lon, label=label):

@@ -339,7 +339,24 @@ class WeChatChannel:
         content = content_of(msg)
         if isinstance(content, Text):
             self._remember(msg.msg_id, await self._chat_name(Address(msg.sender)), content.body)
+            if isinstance(msg, m.TextMessage) and msg.mentions:
+                content = attrs.evolve(content, mentions=self._mentioned(msg.chat, msg.mentions))
         return to_message(msg, content) if content is not None else None
+
+    def _mentioned(self, chat: UserName, names: Sequence[str]) -> tuple[Address, ...]:
+        """The UserNames of the group members (or the account itself) that ``@name`` in a
+        group text refers to (PROTOCOL.md §6.2); names no member has are left out."""
+        group = self._contacts.get(chat)
+        by_name: dict[str, UserName] = {}
+        if self._self is not None:
+            me = self._self
+            for name in (me.display_name, me.nick_name):
+                by_name.setdefault(decode_text(name), me.user_name)
+        for member in group.members if group else ():
+            for name in (member.display_name, member.nick_name):
+                by_name.setdefault(decode_text(name), member.user_name)
+        by_name.pop("", None)
+        return tuple(Address(by_name[n]) for n in names if n in by_name)
 
     def _remember(self, msg_id: MsgId, name: str, text: str) -> None:
         """Keep a text for quoting it in a reply (a bounded, most-recent cache)."""

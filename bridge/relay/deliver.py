@@ -10,7 +10,17 @@ import attrs
 from bridge.channel import Channel, SupportsMedia, SupportsPortals, SupportsReplies, SupportsRevoke
 from bridge.errors import AmbiguousIdentity, BridgeError, DeliveryFailed, Unsupported
 from bridge.ids import EventId, LoginId, RoomId
-from bridge.model import Address, Content, IdentityId, Media, Message, Profile, RemoteId, Revocation
+from bridge.model import (
+    Address,
+    Content,
+    IdentityId,
+    Media,
+    Message,
+    Profile,
+    RemoteId,
+    Revocation,
+    Text,
+)
 from bridge.relay.identities import is_bare
 from bridge.relay.retry import delivery_key
 from bridge.store import JournalEntry, MessageLink, Origin, Side, Store, StoredIdentity
@@ -89,7 +99,8 @@ class Deliverer:
         if msg.reply_to is not None:
             link = await self.store.messages.by_remote_id(self.login, msg.reply_to)
             reply_to = link.id_on(Side.B) if link else None
-        sent = await _send(self.b, room, msg.content, sender, reply_to)
+        content = await self._b_mentions(msg.content)
+        sent = await _send(self.b, room, content, sender, reply_to)
         async with self.store.transaction() as tx:
             await tx.journal.mark_delivered(entry.id)
             await tx.messages.add(
@@ -131,6 +142,24 @@ class Deliverer:
                 room=RoomId(entry.chat),
                 timestamp=msg.timestamp,
             )
+
+    async def _b_mentions(self, content: Content) -> Content:
+        """``content`` with side-A mentions as side B knows them: the account itself becomes
+        the owner, a contact its stable identity id (its ghost); unknown ones are dropped."""
+        if not isinstance(content, Text) or not content.mentions:
+            return content
+        mentioned: list[Address] = []
+        for address in content.mentions:
+            ident = await self.store.identities.by_address(self.login, address)
+            if ident is not None and not ident.ambiguous:
+                mentioned.append(Address(ident.id))
+                continue
+            try:
+                if (await self.a.get_profile(address)).is_self:
+                    mentioned.append(self.owner)
+            except BridgeError:
+                pass
+        return attrs.evolve(content, mentions=tuple(mentioned))
 
     def current_address(self, ident: StoredIdentity | None) -> Address:
         """Side A's address of ``ident`` now. Raises a non-retryable ``DeliveryFailed``

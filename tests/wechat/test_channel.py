@@ -315,3 +315,18 @@ async def test_a_reply_quotes_the_contacts_message_in_wechats_text_style(
     await channel.send_reply(alice, Text("yes!"), RemoteId(msg_id))
     [entry] = await simulator.control.outbox(demo.account)
     assert entry.text == "「Alice (work)：lunch at 12?」\n- - - - - - - - - - - - - - -\nyes!"
+
+
+async def test_mentions_in_a_group_text_name_the_members_and_the_account(
+    simulator: SimulatorHandle, demo: Demo, logged_in: tuple[WeChatChannel, Tap]
+) -> None:
+    _, tap = logged_in
+    group = await _user_name(simulator, demo, demo.group)
+    alice = await _user_name(simulator, demo, demo.alice)
+    me = Address((await simulator.control.session(demo.account)).self_name)
+    text = "@Demo User\u2005@Alice\u2005@Nobody\u2005 who brings the tent?"
+    await simulator.control.send_message(demo.account, demo.carol, group=demo.group, text=text)
+    got = await tap.wait_for(_message(group))
+    assert isinstance(got, Message) and isinstance(got.content, Text)
+    assert got.content.body == text
+    assert got.content.mentions == (me, alice)
