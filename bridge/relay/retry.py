@@ -19,10 +19,12 @@ class RetryPolicy:
 
     ``attempts`` counts every try including the first; after that many failures the entry
     fails and the origin chat gets a notice. The wait after failure ``n`` (1-based) is
-    ``first_delay_s * factor ** (n - 1)`` seconds, at most ``max_delay_s``.
+    ``first_delay_s * factor ** (n - 1)`` seconds, at most ``max_delay_s``. The defaults
+    keep trying for about 5 minutes (2 + 4 + … + 32 s, then every 60 s): a homeserver restart
+    or a short network outage must not turn the messages waiting for it into failures.
     """
 
-    attempts: int = 5
+    attempts: int = 10
     first_delay_s: float = 2.0
     factor: float = 2.0
     max_delay_s: float = 60.0
