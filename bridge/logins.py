@@ -263,9 +263,10 @@ class LoginSession:
                 self.account, self.logging_in, self._heard = account, False, True
                 self.outage.clear()
                 # The relay stored the ContactBook that came with LoggedIn before passing
-                # it on: what is bound now is the contact book (no group member yet).
+                # it on. (A resumed session also keeps the bindings of group members.)
                 idents = await self.store.identities.all(self.id)
-                self.book = frozenset(i.id for i in idents if i.address is not None)
+                contacts = self.wechat.contact_addresses
+                self.book = frozenset(i.id for i in idents if i.address in contacts)
                 await self._drop_qr("logged in")
                 log.info("login %s: logged in to WeChat", self.id)
                 if self._announce:

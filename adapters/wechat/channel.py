@@ -187,6 +187,12 @@ class WeChatChannel:
         receiving = self._receiving is not None and not self._receiving.done()
         return receiving and self._client is not None and self._client.logged_in
 
+    @property
+    def contact_addresses(self) -> frozenset[Address]:
+        """The UserNames of this session's contact book: contacts and groups, not the group
+        members only met in messages."""
+        return frozenset(Address(u) for u in self._contacts)
+
     def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
         self._tasks.add(task)

@@ -78,8 +78,8 @@ class Ingestor:
                 case ContactBook(profiles=profiles) if side is Side.A:
                     if self._a_stable:
                         await identities.apply_stable_book(tx, self._login, profiles)
-                    else:
-                        await matching.apply_matched_book(tx, self._login, profiles)
+                    elif await matching.apply_matched_book(tx, self._login, profiles):
+                        keys.update(await identities.release_held(tx, self._login))
                 case ProfileUpdate(profile=profile) if side is Side.A:
                     if self._a_stable:
                         await identities.apply_profile(tx, self._login, profile)

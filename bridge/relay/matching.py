@@ -51,11 +51,17 @@ async def apply_result(
         await tx.identities.bind(identity_id, address)
 
 
-async def apply_matched_book(tx: Repositories, login: LoginId, book: Sequence[Profile]) -> None:
-    """A new login session's contact book: every old address expires, then the book is
-    matched against every identity of ``login`` (PROTOCOL.md §11) and the result stored."""
+async def apply_matched_book(tx: Repositories, login: LoginId, book: Sequence[Profile]) -> bool:
+    """A login session's contact book. A new session: every old address expires, then the
+    book is matched against every identity of ``login`` (PROTOCOL.md §11) and the result
+    stored. A resumed one (``is_resumed``) keeps its bindings: its contacts are applied as
+    mid-session profiles. Returns True when that answered an ambiguity (release held entries).
+    """
     contacts = [p for p in book if not p.is_self]
-    known = [as_identity(i) for i in await tx.identities.all(login)]
+    stored = await tx.identities.all(login)
+    if is_resumed(stored, contacts):
+        return await _apply_resumed_book(tx, login, stored, contacts)
+    known = [as_identity(i) for i in stored]
     result = matcher.match_book(known, contacts, new_id=_new_id)
     await tx.identities.unbind_all(login)
     await apply_result(tx, login, result, {p.address: p for p in contacts})
@@ -65,6 +71,35 @@ async def apply_matched_book(tx: Repositories, login: LoginId, book: Sequence[Pr
         len(result.created),
         len(result.ambiguous),
     )
+    return False
+
+
+def is_resumed(stored: Sequence[StoredIdentity], book: Sequence[Profile]) -> bool:
+    """Whether ``book`` comes from the session the bindings in ``stored`` were made in (the
+    bridge restarted and resumed it). A person's or group's UserName is ``@`` plus random
+    hex, new at every login (§11), so one still bound proves the same session; fixed names
+    such as ``filehelper`` prove nothing."""
+    bound = {i.address for i in stored if i.address is not None and i.address.startswith("@")}
+    return any(p.address in bound for p in book)
+
+
+async def _apply_resumed_book(
+    tx: Repositories, login: LoginId, stored: Sequence[StoredIdentity], book: Sequence[Profile]
+) -> bool:
+    # Matching the book again as a new session would forget what only this session showed
+    # (leaked real ids, group members' bindings) and make lookalikes ambiguous.
+    by_address = {i.address: i for i in stored if i.address is not None}
+    answered = False
+    for profile in book:
+        ident = by_address.get(profile.address)
+        if ident is None or ident.kind is not profile.kind:
+            answered |= await apply_matched_profile(tx, login, profile)
+            continue
+        fingerprint = matcher.update_fingerprint(as_identity(ident), profile).fingerprint
+        if fingerprint != ident.profile:
+            await tx.identities.update_profile(ident.id, fingerprint)
+    log.info("contact book of a resumed session: %d contacts", len(book))
+    return answered
 
 
 async def apply_matched_profile(tx: Repositories, login: LoginId, profile: Profile) -> bool:
