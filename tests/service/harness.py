@@ -142,15 +142,20 @@ class BridgeHarness:
 
     async def open_dm(self, user: MatrixUser) -> str:
         """``user`` creates a DM with the bot and waits until the bot has joined it."""
-        room = await user.create_room(is_direct=True, invite=[self.bot])
-        await wait_until(lambda: _joined(user, room, self.bot))
-        return room
+        return await open_dm(user, self.bot)
 
     async def command(self, user: MatrixUser, room: str, text: str, expect: str) -> Event:
         """``user`` sends ``text`` in ``room``; returns the bot's first message after it whose
         body contains ``expect``."""
         sent = await user.send_text(room, text)
         return await wait_for_message(user, room, from_=self.bot, contains=expect, after=sent)
+
+
+async def open_dm(user: MatrixUser, bot: str) -> str:
+    """``user`` creates a DM with ``bot`` and waits until the bot has joined it."""
+    room = await user.create_room(is_direct=True, invite=[bot])
+    await wait_until(lambda: _joined(user, room, bot))
+    return room
 
 
 async def _joined(user: MatrixUser, room: str, member: str) -> bool:

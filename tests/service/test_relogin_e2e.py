@@ -153,3 +153,35 @@ def _candidate_number(listing: str, room: str, name: str) -> int:
         if described.startswith(name):
             return int(number)
     raise AssertionError(f"{name} is not a candidate of {room}:\n{listing}")
+
+
+async def test_a_bridge_restart_keeps_every_chat_and_ghost(
+    bridge: BridgeHarness, make_user: MakeUser
+) -> None:
+    control = bridge.simulator.control
+    demo = await create_demo(control)
+    user = await make_user("restart")
+    dm, _ = await log_in(bridge, user, demo)
+    known = {dm}
+    bobs = (demo.bob, demo.bob_twin)
+    rooms = {bob: await open_portal(bridge, user, known, demo.account, bob) for bob in bobs}
+    await control.send_message(demo.account, demo.stranger, group=demo.group, text="Eve here")
+    group = await accept_invite(user, known)
+    eve = (await wait_for_message(user, group, contains="Eve here"))["sender"]
+    before = await _user_names(control, demo.account)
+
+    # The restarted bridge resumes the same WeChat session: the same UserNames.
+    await bridge.restart()
+
+    for bob in bobs:
+        await control.send_message(demo.account, bob, text=f"still me, {bob}")
+        portal, ghost = rooms[bob]
+        message = await wait_for_message(user, portal, contains=f"still me, {bob}")
+        assert message["sender"] == ghost
+        await user.send_text(portal, f"hi again {bob}")
+        await sent_to(bridge, demo.account, bob, f"hi again {bob}")
+    await control.send_message(demo.account, demo.stranger, group=demo.group, text="Eve again")
+    assert (await wait_for_message(user, group, contains="Eve again"))["sender"] == eve
+    assert await _user_names(control, demo.account) == before
+    listing = await bridge.command(user, dm, "list", expect="Your WeChat chats")
+    assert "Eve" not in listing["content"]["body"]  # a group member, not a contact

@@ -1,0 +1,225 @@
+"""Nothing is lost or doubled when the homeserver goes away for a while, or when the bridge
+process is killed, in the middle of a burst of WeChat messages."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+import yaml
+
+from adapters.wechat.simulator.control import SimulatorControl
+from adapters.wechat.simulator.demo import Demo, create_demo
+from tests.matrix.conftest import BridgeSetup, TransactionRecorder
+from tests.matrix.synapse import MatrixUser, Synapse, free_port
+from tests.service.harness import (
+    BridgeHarness,
+    Forwarder,
+    accept_invite,
+    open_dm,
+    wait_for_message,
+    wait_until,
+)
+from tests.service.test_cli import REPO
+from tests.service.test_login import log_in
+from tests.wechat.conftest import SimulatorHandle
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+MakeUser = Callable[[str], Awaitable[MatrixUser]]
+
+#: Messages per contact in a burst (three contacts).
+PER_CONTACT = 10
+
+
+async def open_portals(
+    control: SimulatorControl, user: MatrixUser, dm: str, demo: Demo
+) -> dict[str, str]:
+    """Alice, Carol and Dave say hello; their portals (joined) by wxid."""
+    rooms: dict[str, str] = {}
+    known = {dm}
+    for contact in (demo.alice, demo.carol, demo.dave):
+        await control.send_message(demo.account, contact, text="hello")
+        rooms[contact] = await accept_invite(user, known)
+        await wait_for_message(user, rooms[contact], contains="hello")
+    return rooms
+
+
+async def bridged_texts(user: MatrixUser, room: str) -> list[str]:
+    """The bodies of the ghosts' messages in ``room`` numbered by a burst, oldest first."""
+    events = await user.messages(room, limit=100)
+    return [
+        str(e["content"]["body"])
+        for e in events
+        if e.get("type") == "m.room.message" and str(e["content"].get("body", "")).startswith("#")
+    ]
+
+
+def burst_text(contact: str, n: int) -> str:
+    return f"#{n:02d} from {contact}"
+
+
+async def send_burst(
+    control: SimulatorControl, account: str, contacts: Iterable[str], numbers: range
+) -> None:
+    """Each of ``contacts`` sends the burst messages ``numbers`` to ``account``, interleaved."""
+    for n in numbers:
+        for contact in contacts:
+            await control.send_message(account, contact, text=burst_text(contact, n))
+
+
+async def all_arrived(user: MatrixUser, rooms: dict[str, str]) -> dict[str, list[str]]:
+    """Each portal's burst messages, once the last one is there everywhere."""
+
+    async def complete() -> dict[str, list[str]] | None:
+        seen = {c: await bridged_texts(user, r) for c, r in rooms.items()}
+        last = PER_CONTACT - 1
+        return seen if all(burst_text(c, last) in texts for c, texts in seen.items()) else None
+
+    found: dict[str, list[str]] = await wait_until(complete, within_s=60)
+    return found
+
+
+async def test_a_homeserver_outage_during_a_burst_loses_and_doubles_nothing(
+    bridge: BridgeHarness, make_user: MakeUser, synapse: Synapse
+) -> None:
+    demo = await create_demo(bridge.simulator.control)
+    user = await make_user("outage")
+    dm, _ = await log_in(bridge, user, demo)
+    control = bridge.simulator.control
+    rooms = await open_portals(control, user, dm, demo)
+
+    await send_burst(control, demo.account, rooms, range(0, 4))
+    await synapse.stop()
+    await send_burst(control, demo.account, rooms, range(4, PER_CONTACT))
+    await asyncio.sleep(20)
+    await synapse.start()
+
+    arrived = await all_arrived(user, rooms)
+    for contact, texts in arrived.items():
+        assert texts == [burst_text(contact, n) for n in range(PER_CONTACT)]
+
+
+class BridgeProcess:
+    """``python -m bridge -c config.yaml`` as a child process on a fresh database, its WeChat
+    side the test's simulator; the session appservice forwards the homeserver's transactions
+    to it (failing them while it is down, so that the homeserver retries them)."""
+
+    def __init__(
+        self,
+        setup: BridgeSetup,
+        recorder: TransactionRecorder,
+        simulator: SimulatorHandle,
+        folder: Path,
+    ) -> None:
+        raw = yaml.safe_load(setup.config_path.read_text())
+        self.port = free_port()
+        raw["appservice"].update(port=self.port, address=f"http://127.0.0.1:{self.port}")
+        raw["database"] = {"path": str(folder / "chatbridge.db")}
+        raw["wechat"] = {"base_url": simulator.base_url, "uos": True}
+        raw["logging"] = {"level": "INFO"}
+        self.config_path = folder / "config.yaml"
+        self.config_path.write_text(yaml.safe_dump(raw))
+        self.log_path = folder / "bridge.log"
+        self.bot = setup.config.bot_user_id
+        self._recorder = recorder
+        self._forwarder = Forwarder(
+            f"http://127.0.0.1:{self.port}", setup.config.appservice.hs_token
+        )
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        """Start the process and wait until its appservice listens."""
+        with self.log_path.open("ab") as log:
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bridge", "-c", str(self.config_path),
+                cwd=REPO, stdout=log, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+        await wait_until(self._listening)
+        self._recorder.forward_to = self._forwarder
+
+    async def _listening(self) -> bool:
+        if self._proc is not None and self._proc.returncode is not None:
+            raise RuntimeError(f"the bridge exited:\n{self.log_path.read_text()[-3000:]}")
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{self.port}/health") as resp,
+            ):
+                return resp.status == 200 and bool((await resp.json()).get("listening"))
+        except aiohttp.ClientError:
+            return False
+
+    async def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+            await self._proc.wait()
+
+    async def close(self) -> None:
+        """Stop forwarding, then end the process (SIGTERM, SIGKILL if it hangs)."""
+        self._recorder.forward_to = None
+        await self._forwarder.close()
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.terminate()
+            try:
+                async with asyncio.timeout(30):
+                    await self._proc.wait()
+            except TimeoutError:
+                await self.kill()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def bridge_process(
+    bridge_setup: BridgeSetup,
+    appservice: TransactionRecorder,
+    synapse: Synapse,
+    simulator: SimulatorHandle,
+    tmp_path: Path,
+) -> AsyncIterator[BridgeProcess]:
+    """A started ``BridgeProcess`` (instead of the in-process ``bridge``)."""
+    process = BridgeProcess(bridge_setup, appservice, simulator, tmp_path)
+    await process.start()
+    yield process
+    await process.close()
+
+
+async def test_a_bridge_killed_during_a_burst_resumes_without_a_qr_and_loses_nothing(
+    bridge_process: BridgeProcess, simulator: SimulatorHandle, make_user: MakeUser
+) -> None:
+    control, bot = simulator.control, bridge_process.bot
+    demo = await create_demo(control)
+    user = await make_user("killed")
+    dm = await open_dm(user, bot)
+    await user.send_text(dm, "login")
+    qr = await wait_for_message(user, dm, from_=bot, msgtype="m.image")
+    await control.scan(demo.account)
+    await wait_for_message(user, dm, from_=bot, contains="Logged in to WeChat as")
+    rooms = await open_portals(control, user, dm, demo)
+    session, logins = await control.session(demo.account), await control.logins()
+
+    await send_burst(control, demo.account, rooms, range(0, 5))
+    await wait_until(lambda: any_burst_arrived(user, rooms))
+    await bridge_process.kill()
+    await send_burst(control, demo.account, rooms, range(5, PER_CONTACT))
+    await bridge_process.start()
+
+    arrived = await all_arrived(user, rooms)
+    for contact, texts in arrived.items():
+        assert texts == [burst_text(contact, n) for n in range(PER_CONTACT)]
+    assert await control.logins() == logins  # no new QR code or push login
+    resumed = await control.session(demo.account)
+    assert (resumed.logged_in, resumed.self_name) == (True, session.self_name)
+    later = await user.messages(dm, limit=100)
+    assert not [e for e in later if e["content"].get("msgtype") == "m.image"][1:]
+    assert qr["event_id"] in [e["event_id"] for e in later]
+
+
+async def any_burst_arrived(user: MatrixUser, rooms: dict[str, str]) -> bool:
+    """Whether a burst message is in one of ``rooms`` yet."""
+    return any([await bridged_texts(user, room) for room in rooms.values()])
