@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from adapters.wechat.simulator.control import SimulatorControl
+from adapters.wechat.simulator.control import SimulatorControl, SimulatorControlError
 from adapters.wechat.simulator.demo import Demo, create_demo
 from tests.matrix.synapse import MatrixUser
 from tests.service.harness import (
@@ -39,14 +39,25 @@ async def open_portal(
 
 
 async def relogin(bridge: BridgeHarness, user: MatrixUser, room: str, demo: Demo) -> None:
-    """WeChat ends the session from the phone (1101); ``user`` logs in again by QR code."""
+    """WeChat ends the session from the phone (1101); ``user`` logs in again: the bridge asks
+    the phone to confirm (push login, PROTOCOL.md §2.5; a QR code only if that fails), and
+    the user confirms there."""
     control = bridge.simulator.control
     await control.logout(demo.account)
     await wait_for_message(user, room, from_=bridge.bot, contains="Logged out of WeChat")
-    sent = await user.send_text(room, "login")
-    await wait_for_message(user, room, from_=bridge.bot, msgtype="m.image", after=sent)
-    await control.scan(demo.account)
+    await bridge.command(user, room, "login", expect="Starting the WeChat login")
+    await wait_until(lambda: _confirm_on_the_phone(control, demo.account))
     await wait_for_message(user, room, from_=bridge.bot, contains="Logged in to WeChat as")
+
+
+async def _confirm_on_the_phone(control: SimulatorControl, account: str) -> bool:
+    try:
+        await control.scan(account)
+    except SimulatorControlError as exc:
+        if exc.status == 404:  # no prompt on the phone yet
+            return False
+        raise
+    return True
 
 
 async def _user_names(control: SimulatorControl, account: str) -> dict[str, str]:
