@@ -61,6 +61,7 @@ async def bridged_texts(user: MatrixUser, room: str) -> list[str]:
 
 
 def burst_text(contact: str, n: int) -> str:
+    """The text of burst message ``n`` from ``contact``."""
     return f"#{n:02d} from {contact}"
 
 
@@ -96,9 +97,11 @@ async def test_a_homeserver_outage_during_a_burst_loses_and_doubles_nothing(
 
     await send_burst(control, demo.account, rooms, range(0, 4))
     await synapse.stop()
-    await send_burst(control, demo.account, rooms, range(4, PER_CONTACT))
-    await asyncio.sleep(20)
-    await synapse.start()
+    try:
+        await send_burst(control, demo.account, rooms, range(4, PER_CONTACT))
+        await asyncio.sleep(20)
+    finally:
+        await synapse.start()
 
     arrived = await all_arrived(user, rooms)
     for contact, texts in arrived.items():
