@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
@@ -397,6 +397,20 @@ class MatrixUser:
         data = await self.request("GET", "/v3/sync", timeout=str(next(_sync_numbers)))
         return list(data.get("rooms", {}).get("invite", {}))
 
+    async def upload(self, data: bytes, *, mimetype: str, filename: str) -> str:
+        """Upload ``data`` to the media repository; returns its ``mxc://`` URI."""
+        url = f"{self.homeserver}/_matrix/media/v3/upload"
+        headers = {**self._headers, "Content-Type": mimetype}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, data=data, headers=headers, params={"filename": filename}) as resp,
+        ):
+            body = await resp.json(content_type=None)
+            if resp.status != 200:
+                raise MatrixError(resp.status, body)
+            mxc: str = body["content_uri"]
+            return mxc
+
     async def download(self, mxc: str) -> bytes:
         """Fetch ``mxc://server/id`` through the authenticated media API."""
         server, _, media_id = mxc.removeprefix("mxc://").partition("/")
@@ -408,3 +422,84 @@ class MatrixUser:
             if resp.status != 200:
                 raise MatrixError(resp.status, await resp.text())
             return await resp.read()
+
+
+# ---- waiting for what a user sees ------------------------------------------------------------
+
+#: A client-server API event as JSON.
+Event = dict[str, Any]
+
+
+async def wait_until(check: Callable[[], Awaitable[Any]], *, within_s: float = 30.0) -> Any:
+    """Poll the async ``check`` every 0.1 s until it returns something truthy; return that.
+    Raises ``TimeoutError`` after ``within_s`` seconds."""
+    async with asyncio.timeout(within_s):
+        while not (result := await check()):  # noqa: ASYNC110 (polling the homeserver)
+            await asyncio.sleep(0.1)
+        return result
+
+
+def events_after(events: Sequence[Event], event_id: str | None) -> Sequence[Event]:
+    """The events that follow ``event_id`` (all of them when it is None, none when absent)."""
+    if event_id is None:
+        return events
+    ids = [e.get("event_id") for e in events]
+    return events[ids.index(event_id) + 1 :] if event_id in ids else []
+
+
+async def wait_for_event(
+    user: MatrixUser,
+    room: str,
+    check: Callable[[Event], bool],
+    *,
+    after: str | None = None,
+    within_s: float = 30.0,
+) -> Event:
+    """The first event of ``room``'s last 100 (as ``user`` sees them, after event ``after``)
+    for which ``check`` is true, waiting for it. Raises ``TimeoutError``."""
+
+    async def find() -> Event | None:
+        events = events_after(await user.messages(room, limit=100), after)
+        return next((e for e in events if check(e)), None)
+
+    found: Event = await wait_until(find, within_s=within_s)
+    return found
+
+
+async def wait_for_message(
+    user: MatrixUser,
+    room: str,
+    *,
+    from_: str | None = None,
+    contains: str = "",
+    msgtype: str | None = None,
+    after: str | None = None,
+    within_s: float = 30.0,
+) -> Event:
+    """The first ``m.room.message`` in ``room`` (as ``user`` sees it, after event ``after``)
+    sent by ``from_``, whose body contains ``contains`` and whose msgtype is ``msgtype``."""
+
+    def check(event: Event) -> bool:
+        content = event.get("content", {})
+        return (
+            event.get("type") == "m.room.message"
+            and (from_ is None or event.get("sender") == from_)
+            and contains in str(content.get("body", ""))
+            and (msgtype is None or content.get("msgtype") == msgtype)
+        )
+
+    return await wait_for_event(user, room, check, after=after, within_s=within_s)
+
+
+async def accept_invite(user: MatrixUser, known: set[str], *, within_s: float = 30.0) -> str:
+    """Wait for an invite of ``user`` to a room not in ``known``, join it, add it to ``known``
+    and return its id."""
+
+    async def new_invite() -> str | None:
+        fresh = [r for r in await user.invites() if r not in known]
+        return fresh[0] if fresh else None
+
+    room: str = await wait_until(new_invite, within_s=within_s)
+    await user.join(room)
+    known.add(room)
+    return room

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping
 
 import attrs
 
-from adapters.matrix.localsynapse import MatrixError, MatrixUser
+from adapters.matrix.localsynapse import (
+    MatrixError,
+    MatrixUser,
+    accept_invite,
+    wait_for_message,
+    wait_until,
+)
 from adapters.wechat.simulator import SimulatorControl
 from adapters.wechat.simulator.control import OutboxEntry
 from bridge.demo.stack import DemoStack
 
-Event = dict[str, Any]
 Say = Callable[[str], None]
 
 #: How long one step may take before the script gives up (only guards against a hang).
@@ -84,63 +87,6 @@ async def run_script(stack: DemoStack, say: Say) -> ScriptResult:
 
     names = {demo.carol: "Carol", demo.group: "Weekend Hike", demo.alice: "Alice"}
     return ScriptResult((dm, carol_room, group_room), names)
-
-
-async def wait_until(check: Callable[[], Awaitable[Any]], *, within_s: float = STEP_S) -> Any:
-    """Poll the async ``check`` until it returns something truthy, and return that. Raises
-    ``TimeoutError`` after ``within_s`` seconds."""
-    async with asyncio.timeout(within_s):
-        while not (result := await check()):  # noqa: ASYNC110 (polling the homeserver)
-            await asyncio.sleep(0.1)
-        return result
-
-
-async def wait_for_message(
-    user: MatrixUser,
-    room: str,
-    *,
-    from_: str | None = None,
-    contains: str = "",
-    msgtype: str | None = None,
-    after: str | None = None,
-) -> Event:
-    """The first ``m.room.message`` in ``room`` as ``user`` sees it (after event ``after``)
-    sent by ``from_``, whose body contains ``contains`` and whose msgtype is ``msgtype``."""
-
-    async def find() -> Event | None:
-        for event in _after(await user.messages(room, limit=100), after):
-            content = event.get("content", {})
-            if (
-                event.get("type") == "m.room.message"
-                and (from_ is None or event.get("sender") == from_)
-                and contains in str(content.get("body", ""))
-                and (msgtype is None or content.get("msgtype") == msgtype)
-            ):
-                return event
-        return None
-
-    found: Event = await wait_until(find)
-    return found
-
-
-def _after(events: Sequence[Event], event_id: str | None) -> Sequence[Event]:
-    if event_id is None:
-        return events
-    ids = [e.get("event_id") for e in events]
-    return events[ids.index(event_id) + 1 :] if event_id in ids else []
-
-
-async def accept_invite(user: MatrixUser, known: set[str]) -> str:
-    """Wait for an invite of ``user`` to a room not in ``known``, join it, return its id."""
-
-    async def new_invite() -> str | None:
-        fresh = [r for r in await user.invites() if r not in known]
-        return fresh[0] if fresh else None
-
-    room: str = await wait_until(new_invite)
-    await user.join(room)
-    known.add(room)
-    return room
 
 
 async def sent_to(

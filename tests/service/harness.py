@@ -3,27 +3,33 @@ Matrix user does with it (DM the bot, send commands, wait for replies and invite
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import attrs
 
+from adapters.matrix.localsynapse import (
+    Event,
+    MatrixUser,
+    Synapse,
+    accept_invite,
+    events_after,
+    free_port,
+    wait_for_event,
+    wait_for_message,
+    wait_until,
+)
 from adapters.matrix.types import RoomEvent, Transaction
 from adapters.wechat.simulator.control import SimulatorControl
 from bridge.config import Config, DatabaseConfig, PermissionLevel, Permissions, WeChatConfig
 from bridge.service import BridgeService
 from tests.matrix.conftest import TransactionRecorder
-from tests.matrix.synapse import MatrixUser, Synapse, free_port
 from tests.wechat.conftest import SimulatorHandle
 
 #: A user id the harness's permissions refuse (registered once per session).
 REFUSED_LOCALPART = "service-stranger"
-
-Event = dict[str, Any]
 
 
 def wire_event(event: RoomEvent) -> dict[str, Any]:
@@ -166,120 +172,16 @@ async def _joined(user: MatrixUser, room: str, member: str) -> bool:
     return state.get("membership") == "join"
 
 
-async def wait_until(check: Callable[[], Any], *, within_s: float = 30.0) -> Any:
-    """Poll the async ``check`` until it returns something truthy, and return that.
-    ``within_s`` only guards against a hang (``TimeoutError``)."""
-    async with asyncio.timeout(within_s):
-        while not (result := await check()):  # noqa: ASYNC110 (polling the homeserver)
-            await asyncio.sleep(0.1)
-        return result
-
-
-async def wait_for_message(
-    user: MatrixUser,
-    room: str,
-    *,
-    from_: str | None = None,
-    contains: str = "",
-    msgtype: str | None = None,
-    after: str | None = None,
-    within_s: float = 30.0,
-) -> Event:
-    """The first ``m.room.message`` in ``room`` (as ``user`` sees it) after event ``after``,
-    sent by ``from_``, whose body contains ``contains`` and whose msgtype is ``msgtype``."""
-
-    async def find() -> Event | None:
-        for event in _after(await user.messages(room, limit=100), after):
-            content = event.get("content", {})
-            if (
-                event.get("type") == "m.room.message"
-                and (from_ is None or event.get("sender") == from_)
-                and contains in str(content.get("body", ""))
-                and (msgtype is None or content.get("msgtype") == msgtype)
-            ):
-                return event
-        return None
-
-    found: Event = await wait_until(find, within_s=within_s)
-    return found
-
-
-def _after(events: Sequence[Event], event_id: str | None) -> Sequence[Event]:
-    if event_id is None:
-        return events
-    ids = [e.get("event_id") for e in events]
-    return events[ids.index(event_id) + 1 :] if event_id in ids else []
-
-
 async def bot_messages(
     user: MatrixUser, room: str, bot: str, *, after: str | None = None
 ) -> list[str]:
     """The bodies of the bot's messages in ``room`` (after event ``after``), oldest first."""
-    events = _after(await user.messages(room, limit=100), after)
+    events = events_after(await user.messages(room, limit=100), after)
     return [
         str(e["content"].get("body", ""))
         for e in events
         if e.get("sender") == bot and e.get("type") == "m.room.message"
     ]
-
-
-_sync_numbers = itertools.count(1)
-
-
-async def invites(user: MatrixUser) -> list[str]:
-    """The rooms ``user`` is invited to now. (``MatrixUser.invites`` repeats the same initial
-    ``/sync``, which Synapse answers from its response cache for 2 minutes; a different
-    ``timeout`` makes each request new, and an initial sync returns at once anyway.)"""
-    data = await user.request("GET", "/v3/sync", timeout=str(next(_sync_numbers)))
-    return list(data.get("rooms", {}).get("invite", {}))
-
-
-async def accept_invite(user: MatrixUser, known: set[str], *, within_s: float = 30.0) -> str:
-    """Wait for an invite of ``user`` to a room not in ``known``, join it, return its id."""
-
-    async def new_invite() -> str | None:
-        fresh = [r for r in await invites(user) if r not in known]
-        return fresh[0] if fresh else None
-
-    room: str = await wait_until(new_invite, within_s=within_s)
-    await user.join(room)
-    known.add(room)
-    return room
-
-
-async def wait_for_event(
-    user: MatrixUser,
-    room: str,
-    check: Callable[[Event], bool],
-    *,
-    after: str | None = None,
-    within_s: float = 30.0,
-) -> Event:
-    """The first event in ``room`` (as ``user`` sees it, after event ``after``) for which
-    ``check`` is true."""
-
-    async def find() -> Event | None:
-        events = _after(await user.messages(room, limit=100), after)
-        return next((e for e in events if check(e)), None)
-
-    found: Event = await wait_until(find, within_s=within_s)
-    return found
-
-
-async def upload(user: MatrixUser, data: bytes, *, mimetype: str, filename: str) -> str:
-    """``user`` uploads ``data`` to the homeserver's media repository; returns its mxc URI.
-    (``MatrixUser`` has no upload; its access token is only kept in its headers.)"""
-    url = f"{user.homeserver}/_matrix/media/v3/upload"
-    headers = {**user._headers, "Content-Type": mimetype}
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(url, data=data, headers=headers, params={"filename": filename}) as resp,
-    ):
-        body = await resp.json()
-        if resp.status != 200:
-            raise RuntimeError(f"upload failed: {resp.status} {body}")
-        mxc: str = body["content_uri"]
-        return mxc
 
 
 #: How many friends' real ids a login reveals (the simulator's "recent chats", PROTOCOL.md
@@ -298,3 +200,6 @@ async def add_namesakes(
     first = await control.add_contact(account, name, wxid=f"wxid_{name.lower()}", sex=1)
     second = await control.add_contact(account, name, wxid=f"wxid_{name.lower()}_twin", sex=1)
     return first, second
+
+
+__all__ = ["Event", "accept_invite", "wait_for_event", "wait_for_message", "wait_until"]

@@ -14,7 +14,6 @@ from tests.service.harness import (
     Event,
     add_namesakes,
     bot_messages,
-    invites,
     wait_for_message,
     wait_until,
 )
@@ -47,7 +46,7 @@ async def test_sync_creates_every_portal_reporting_progress_and_list_shows_them(
         m for m in await bot_messages(user, room, bridge.bot, after=sent) if m.startswith("Sync: ")
     ]
     assert progress[0] == f"Sync: 10 of {total} chats have a room…"
-    assert len(await invites(user)) == total
+    assert len(await user.invites()) == total
 
     listing = await bridge.command(user, room, "list", expect="Your WeChat chats")
     body = listing["content"]["body"]

@@ -16,7 +16,6 @@ from tests.service.harness import (
     BridgeHarness,
     Event,
     accept_invite,
-    upload,
     wait_for_message,
     wait_until,
 )
@@ -104,7 +103,7 @@ async def _outbox_entry(
 async def _send_file(
     user: MatrixUser, room: str, msgtype: str, data: bytes, mimetype: str, name: str
 ) -> str:
-    url = await upload(user, data, mimetype=mimetype, filename=name)
+    url = await user.upload(data, mimetype=mimetype, filename=name)
     content: dict[str, Any] = {
         "msgtype": msgtype,
         "body": name,
@@ -131,7 +130,7 @@ async def test_media_and_a_location_from_matrix_reach_wechat_byte_identical(
     await _send_file(user, portal, "m.video", clip, "video/mp4", "waves.mp4")
     await _send_file(user, portal, "m.audio", song, "audio/mpeg", "song.mp3")
     await _send_file(user, portal, "m.file", notes, "application/pdf", "notes.pdf")
-    sticker_url = await upload(user, sticker, mimetype="image/gif", filename="ok.gif")
+    sticker_url = await user.upload(sticker, mimetype="image/gif", filename="ok.gif")
     sticker_info = {"mimetype": "image/gif", "size": len(sticker), "w": 16, "h": 16}
     await user.send(
         portal, {"body": "ok", "url": sticker_url, "info": sticker_info}, event_type="m.sticker"

@@ -14,7 +14,6 @@ from tests.service.harness import (
     BridgeHarness,
     accept_invite,
     add_namesakes,
-    invites,
     wait_for_message,
     wait_until,
 )
@@ -93,7 +92,7 @@ async def test_after_a_relogin_chats_keep_their_portals_ghosts_and_contacts(
     for person in (demo.bob, demo.bob_twin):
         await user.send_text(rooms[person][0], f"after, for {person}")
         await sent_to(bridge, demo.account, person, f"after, for {person}")
-    assert await invites(user) == []  # no new portal
+    assert await user.invites() == []  # no new portal
     outbox = await control.outbox(demo.account)
     for person in (demo.bob, demo.bob_twin):
         assert sorted(e.text for e in outbox if e.to == person) == [
