@@ -22,6 +22,7 @@ from bridge.errors import BridgeError, StoreError
 from bridge.ids import EventId, LoginId, MatrixUserId, RoomId
 from bridge.model import (
     Address,
+    ConfirmOnPhone,
     Disconnected,
     IdentityId,
     LoggedIn,
@@ -259,6 +260,11 @@ class LoginSession:
         match event:
             case QRCodeNeeded(payload=payload, png=png):
                 await self._show_qr(payload, png)
+            case ConfirmOnPhone():
+                await self.say(
+                    "WeChat asked your phone to confirm the login: open WeChat on your phone "
+                    "and tap Log In. If you don't, a QR code to scan follows."
+                )
             case LoggedIn(account=account):
                 self.account, self.logging_in, self._heard = account, False, True
                 self.outage.clear()

@@ -186,6 +186,12 @@ class QRCodeNeeded:
 
 
 @attrs.frozen
+class ConfirmOnPhone:
+    """The remote service asked the account's phone to confirm a login (no QR to scan);
+    a ``QRCodeNeeded`` follows if nobody confirms in time."""
+
+
+@attrs.frozen
 class LoggedIn:
     """The account ``account`` (its profile) is logged in and receiving."""
 
@@ -207,5 +213,5 @@ class Disconnected:
     retry_in_s: float = 0.0
 
 
-StateEvent = QRCodeNeeded | LoggedIn | LoggedOut | Disconnected
+StateEvent = QRCodeNeeded | ConfirmOnPhone | LoggedIn | LoggedOut | Disconnected
 Event = Message | Revocation | ProfileUpdate | ContactBook | StateEvent

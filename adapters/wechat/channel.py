@@ -50,6 +50,7 @@ from bridge.errors import (
 )
 from bridge.model import (
     Address,
+    ConfirmOnPhone,
     ContactBook,
     Content,
     Disconnected,
@@ -230,8 +231,11 @@ class WeChatChannel:
         async def on_qr(qr: QRCode) -> None:
             await self._emit(QRCodeNeeded(payload=qr.content, png=qr.png()))
 
+        async def on_push() -> None:
+            await self._emit(ConfirmOnPhone())
+
         try:
-            info = await client.start(on_qr)
+            info = await client.start(on_qr, on_push=on_push)
         except LoginRefused as exc:
             hint = "" if self.settings.uos else " Try the UOS desktop mode (wechat.uos: true)."
             await self._emit(LoggedOut(f"WeChat refused the web login: {exc.message}.{hint}"))

@@ -12,6 +12,7 @@ import attrs
 from bridge.errors import StoreError
 from bridge.model import (
     ChatKind,
+    ConfirmOnPhone,
     ContactBook,
     Disconnected,
     Event,
@@ -46,6 +47,7 @@ _CLASSES: dict[str, type[Any]] = {
     "profile_update": ProfileUpdate,
     "contact_book": ContactBook,
     "qr_code_needed": QRCodeNeeded,
+    "confirm_on_phone": ConfirmOnPhone,
     "logged_in": LoggedIn,
     "logged_out": LoggedOut,
     "disconnected": Disconnected,
@@ -131,6 +133,7 @@ def decode_event(text: str | bytes) -> Event:
         | ProfileUpdate
         | ContactBook
         | QRCodeNeeded
+        | ConfirmOnPhone
         | LoggedIn
         | LoggedOut
         | Disconnected,

@@ -22,6 +22,7 @@ from bridge.errors import BridgeError, NotLoggedIn, RevokeRefused
 from bridge.model import (
     Address,
     ChatKind,
+    ConfirmOnPhone,
     ContactBook,
     Event,
     Link,
@@ -330,3 +331,18 @@ async def test_mentions_in_a_group_text_name_the_members_and_the_account(
     assert isinstance(got, Message) and isinstance(got.content, Text)
     assert got.content.body == text
     assert got.content.mentions == (me, alice)
+
+
+async def test_a_login_after_a_logout_asks_the_phone_first(
+    simulator: SimulatorHandle, demo: Demo, logged_in: tuple[WeChatChannel, Tap]
+) -> None:
+    channel, tap = logged_in
+    await simulator.control.logout(demo.account, 1101)
+    await tap.wait_for(lambda e: isinstance(e, LoggedOut))
+    start = len(tap.events)
+
+    await channel.login()
+    await tap.wait_for(lambda e: isinstance(e, ConfirmOnPhone), start)
+    await simulator.control.scan(demo.account)
+    await tap.wait_for(lambda e: isinstance(e, LoggedIn), start)
+    assert not any(isinstance(e, QRCodeNeeded) for e in tap.events[start:])

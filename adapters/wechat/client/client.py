@@ -92,15 +92,21 @@ class WeChatClient:
 
     # --- login -----------------------------------------------------------------------------
 
-    async def start(self, on_qr: QRCallback, on_scanned: ScanCallback | None = None) -> LoginInfo:
+    async def start(
+        self,
+        on_qr: QRCallback,
+        on_scanned: ScanCallback | None = None,
+        on_push: Callable[[], Awaitable[None]] | None = None,
+    ) -> LoginInfo:
         """Log in the cheapest way: resume the saved session (webwxsync), else push login to
-        the phone, else QR (PROTOCOL.md §2). Raises what ``login`` raises."""
+        the phone (``on_push`` is awaited once the phone was asked), else QR (PROTOCOL.md
+        §2). Raises what ``login`` raises."""
         info = await self.resume()
         if info is not None:
             return info
         if self._conn.credentials is not None:
             try:
-                return await self.push_login(on_scanned)
+                return await self.push_login(on_scanned, on_push)
             except (LoginError, ApiError, HttpStatusError) as exc:
                 log.info("push login failed (%s); falling back to QR", type(exc).__name__)
         return await self.login(on_qr, on_scanned)
@@ -127,11 +133,18 @@ class WeChatClient:
         user = self._conn.self_user or Contact(user_name=state.self_user_name)
         return LoginInfo(LoginMethod.RESUMED, user, state.credentials.uin)
 
-    async def push_login(self, on_scanned: ScanCallback | None = None) -> LoginInfo:
-        """Push login (§2.5): the phone of the previous session is asked to confirm. Raises
-        ``NotLoggedIn`` without a previous session, ``LoginError`` (``QRExpired`` when not
-        confirmed in time, ``LoginCancelled``), ``ApiError``, ``NetworkError``."""
+    async def push_login(
+        self,
+        on_scanned: ScanCallback | None = None,
+        on_push: Callable[[], Awaitable[None]] | None = None,
+    ) -> LoginInfo:
+        """Push login (§2.5): the phone of the previous session is asked to confirm (then
+        ``on_push`` is awaited). Raises ``NotLoggedIn`` without a previous session,
+        ``LoginError`` (``QRExpired`` when not confirmed in time, ``LoginCancelled``),
+        ``ApiError``, ``NetworkError``."""
         uuid = await login.push_login_uuid(self._conn)
+        if on_push is not None:
+            await on_push()
         redirect = await login.wait_for_confirmation(
             self._conn, uuid, on_scanned, max_polls=self.config.push_login_polls
         )

@@ -50,7 +50,7 @@ class ClientConfig:
     rate_limit_wait: float = 60.0
     rate_limit_wait_max: float = 600.0
     max_qr_codes: int = 5
-    push_login_polls: int = 8
+    push_login_polls: int = 4
     max_contact_pages: int = 100
     user_agent: str = DEFAULT_USER_AGENT
 
