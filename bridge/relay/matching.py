@@ -105,7 +105,8 @@ async def _apply_resumed_book(
 async def apply_matched_profile(tx: Repositories, login: LoginId, profile: Profile) -> bool:
     """A contact appeared or changed mid-session: refresh the fingerprint of the identity
     bound to its address, or match it against the unbound identities. Returns True when the
-    profile answered an ambiguity (``firm_answer``): held entries may be released now."""
+    profile may have settled an ambiguity (a ``firm_answer``, or its address was a candidate
+    of one): held entries may be released now."""
     if profile.is_self:
         return False
     stored = await tx.identities.all(login)
@@ -131,6 +132,9 @@ async def apply_matched_profile(tx: Repositories, login: LoginId, profile: Profi
         await apply_result(tx, login, result, profiles)
         log.info("identity %s: ambiguity answered by a real id or Alias", answered.id)
         return True
+    # Held messages wait on addresses claimed by an ambiguity: if this one was, the match may
+    # have settled it, and release_held re-checks every held entry.
+    was_claimed = profile.address in _candidate_profiles(stored)
     unbound = [as_identity(i) for i in stored if i.address is None]
     # Contacts held in an ambiguity are part of the session too: a RemarkName one of them
     # holds must not look unique.
@@ -139,7 +143,7 @@ async def apply_matched_profile(tx: Repositories, login: LoginId, profile: Profi
     result = matcher.match_contact(profile, unbound, new_id=_new_id, session=session)
     await apply_result(tx, login, result, profiles)
     await _refresh_candidate(tx, login, profile)
-    return False
+    return was_claimed
 
 
 async def _refresh_candidate(tx: Repositories, login: LoginId, profile: Profile) -> None:

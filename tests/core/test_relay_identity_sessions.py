@@ -275,12 +275,6 @@ async def test_a_real_id_two_namesakes_hold_releases_nothing(wechat_rig: Rig) ->
     assert sorted(rig.texts(rig.b)) == ["I am Bob", "I am Bob too"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apply_matched_profile binds a contact whose real id rules out every namesake to a "
-    "new identity but returns False, so its held messages are not released (and later ones "
-    "overtake them)",
-)
 async def test_a_real_id_ruling_out_every_namesake_releases_a_new_contact(
     wechat_rig: Rig,
 ) -> None:
