@@ -6,7 +6,6 @@ import asyncio
 import logging
 import mimetypes
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -14,27 +13,25 @@ from pathlib import Path
 import attrs
 
 from adapters.wechat.client import messages as m
-from adapters.wechat.client.calls_msg import ImageSize
 from adapters.wechat.client.client import WeChatClient
 from adapters.wechat.client.connection import ClientConfig
 from adapters.wechat.client.errors import (
-    ApiError,
     LoginRefused,
-    NetworkError,
-    NotAFriend,
     WeChatError,
 )
-from adapters.wechat.client.errors import LoggedOut as WireLoggedOut
-from adapters.wechat.client.errors import RateLimited as WireRateLimited
 from adapters.wechat.client.parse import parse_sync_messages
 from adapters.wechat.client.qr import QRCode
 from adapters.wechat.client.receive import SessionEnded, SyncBatch
 from adapters.wechat.client.results import LoginInfo, SendResult
 from adapters.wechat.client.text import decode_text
 from adapters.wechat.client.types import ClientMsgId, Contact, MsgId, RealId, UserName
+from adapters.wechat.downloads import download_media
+from adapters.wechat.failures import delivery_error, revoke_refusal
+from adapters.wechat.quotes import QuoteCache
 from adapters.wechat.translate import (
     MediaMessage,
     content_of,
+    mentioned,
     new_leaks,
     profile_from_contact,
     to_message,
@@ -43,9 +40,7 @@ from adapters.wechat.translate import (
 from bridge.channel import EventBatch
 from bridge.errors import (
     BridgeError,
-    DeliveryFailed,
     NotLoggedIn,
-    RateLimited,
     RevokeRefused,
 )
 from bridge.model import (
@@ -73,10 +68,6 @@ log = logging.getLogger(__name__)
 
 #: Where the bridge's notices go on WeChat: the account's own File Transfer chat (§3.5).
 NOTICE_CHAT = Address("filehelper")
-#: How many recent texts are kept for quoting them in replies.
-QUOTE_CACHE_SIZE = 5000
-#: The separator WeChat's desktop clients put under a quote for clients without quotes.
-QUOTE_SEPARATOR = "- - - - - - - - - - - - - - -"
 #: WeChat lets a sender recall a message for 2 minutes (PROTOCOL.md §8).
 REVOKE_WINDOW_S = 120.0
 
@@ -94,31 +85,6 @@ class WeChatSettings:
     def client_config(self) -> ClientConfig:
         """The protocol client's configuration for these settings."""
         return ClientConfig(base_url=self.base_url, uos=self.uos, session_path=self.session_path)
-
-
-def _sniff_mimetype(data: bytes, fallback: str) -> str:
-    """The image type from magic bytes: WeChat labels GIFs ``image/jpeg`` (PROTOCOL.md §9)."""
-    if data.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8"):
-        return "image/jpeg"
-    return fallback or "application/octet-stream"
-
-
-def _delivery_error(exc: WeChatError) -> BridgeError:
-    """Translate a protocol error into the bridge hierarchy, with a user-facing reason."""
-    match exc:
-        case WireLoggedOut():
-            return NotLoggedIn("WeChat logged this session out; send 'login' to the bot")
-        case WireRateLimited():
-            return RateLimited("WeChat says the account is sending too fast (1205)")
-        case NotAFriend():
-            return DeliveryFailed("WeChat refused it: the recipient is not a friend (1204)")
-        case NetworkError():
-            return DeliveryFailed(f"WeChat could not be reached: {exc}", retryable=True)
-    return DeliveryFailed(f"WeChat refused it: {exc}")
 
 
 class WeChatChannel:
@@ -142,7 +108,7 @@ class WeChatChannel:
         self._contacts: dict[UserName, Contact] = {}
         self._real_ids: dict[UserName, RealId] = {}
         self._sent: dict[MsgId, tuple[SendResult, float]] = {}
-        self._texts: OrderedDict[MsgId, tuple[str, str]] = OrderedDict()
+        self._quotes = QuoteCache()
         self._self: Contact | None = None
         self._stopped = False
 
@@ -345,97 +311,17 @@ class WeChatChannel:
         if isinstance(msg, m.StatusNotify | m.PossibleFriend):
             return None
         if isinstance(msg, MediaMessage):
-            return to_message(msg, await self._download(msg))
+            return to_message(msg, await download_media(self._require_client(), msg))
         content = content_of(msg)
         if isinstance(content, Text):
-            self._remember(msg.msg_id, await self._chat_name(Address(msg.sender)), content.body)
+            self._quotes.remember(
+                msg.msg_id, await self._chat_name(Address(msg.sender)), content.body
+            )
             if isinstance(msg, m.TextMessage) and msg.mentions:
-                content = attrs.evolve(content, mentions=self._mentioned(msg.chat, msg.mentions))
+                group = self._contacts.get(msg.chat)
+                found = mentioned(self._self, group, msg.mentions)
+                content = attrs.evolve(content, mentions=found)
         return to_message(msg, content) if content is not None else None
-
-    def _mentioned(self, chat: UserName, names: Sequence[str]) -> tuple[Address, ...]:
-        """The UserNames of the group members (or the account itself) that ``@name`` in a
-        group text refers to (PROTOCOL.md §6.2); names no member has are left out."""
-        group = self._contacts.get(chat)
-        by_name: dict[str, UserName] = {}
-        if self._self is not None:
-            me = self._self
-            for name in (me.display_name, me.nick_name):
-                by_name.setdefault(decode_text(name), me.user_name)
-        for member in group.members if group else ():
-            for name in (member.display_name, member.nick_name):
-                by_name.setdefault(decode_text(name), member.user_name)
-        by_name.pop("", None)
-        return tuple(Address(by_name[n]) for n in names if n in by_name)
-
-    def _remember(self, msg_id: MsgId, name: str, text: str) -> None:
-        """Keep a text for quoting it in a reply (a bounded, most-recent cache)."""
-        self._texts[msg_id] = (name, text)
-        self._texts.move_to_end(msg_id)
-        while len(self._texts) > QUOTE_CACHE_SIZE:
-            self._texts.popitem(last=False)
-
-    async def _download(self, msg: MediaMessage) -> Media | Notice:
-        """Fetch the file of a media message by MsgId (PROTOCOL.md §9)."""
-        client = self._require_client()
-        try:
-            match msg:
-                case m.ImageMessage():
-                    d = await client.get_image(msg.msg_id)
-                    mime = _sniff_mimetype(d.data, d.content_type)
-                    ext = mimetypes.guess_extension(mime) or ".jpg"
-                    return Media(
-                        MediaKind.IMAGE,
-                        d.data,
-                        mime,
-                        f"{msg.msg_id}{ext}",
-                        0,
-                        msg.width,
-                        msg.height,
-                    )
-                case m.VoiceMessage():
-                    d = await client.get_voice(msg.msg_id)
-                    return Media(
-                        MediaKind.VOICE,
-                        d.data,
-                        "audio/mpeg",
-                        f"{msg.msg_id}.mp3",
-                        duration_ms=msg.voice_length_ms,
-                    )
-                case m.VideoMessage():
-                    d = await client.get_video(msg.msg_id)
-                    return Media(
-                        MediaKind.VIDEO,
-                        d.data,
-                        "video/mp4",
-                        f"{msg.msg_id}.mp4",
-                        duration_ms=msg.play_length_s * 1000,
-                        width=msg.width,
-                        height=msg.height,
-                    )
-                case m.EmoticonMessage():
-                    d = await client.get_image(msg.msg_id, ImageSize.BIG)
-                    mime = _sniff_mimetype(d.data, "image/gif")
-                    ext = mimetypes.guess_extension(mime) or ".gif"
-                    return Media(
-                        MediaKind.STICKER,
-                        d.data,
-                        mime,
-                        f"{msg.msg_id}{ext}",
-                        0,
-                        msg.width,
-                        msg.height,
-                    )
-                case m.FileMessage():
-                    d = await client.get_media(
-                        msg.from_user_name, msg.media_id, msg.encry_file_name
-                    )
-                    guess = mimetypes.guess_type(msg.file_name)[0]
-                    return Media(MediaKind.FILE, d.data, guess or d.content_type, msg.file_name)
-        except WeChatError as exc:
-            log.warning("download of a media message failed: %s", exc)
-            return Notice(f"[a {type(msg).__name__} could not be downloaded from WeChat: {exc}]")
-        raise AssertionError("unreachable")
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -463,7 +349,7 @@ class WeChatChannel:
                 text = "\n".join(part for part in (title, desc, url) if part)
         remote_id = await self._sent_by(self._require().send_text(UserName(chat), text))
         me = decode_text(self._self.nick_name) if self._self else ""
-        self._remember(MsgId(remote_id), me, text)
+        self._quotes.remember(MsgId(remote_id), me, text)
         return remote_id
 
     async def send_reply(
@@ -479,13 +365,10 @@ class WeChatChannel:
         in the style desktop WeChat uses for such clients: ``「name：text」``, a separator
         line, the reply. Without the quoted text at hand (not a recent text) it is sent as
         is."""
-        quoted = self._texts.get(MsgId(reply_to))
-        if quoted is None or not isinstance(content, Text):
-            return await self.send(chat, content, sender=sender)
-        name, text = quoted
-        excerpt = text if len(text) <= 60 else text[:59] + "…"
-        body = f"「{name}：{excerpt}」\n{QUOTE_SEPARATOR}\n{content.body}"
-        return await self.send(chat, Text(body), sender=sender)
+        quoted = (
+            self._quotes.quote(MsgId(reply_to), content.body) if isinstance(content, Text) else None
+        )
+        return await self.send(chat, content if quoted is None else Text(quoted), sender=sender)
 
     async def send_media(
         self, chat: Address, media: Media, *, sender: Profile | None = None
@@ -510,7 +393,7 @@ class WeChatChannel:
         try:
             result: SendResult = await call  # type: ignore[misc]
         except WeChatError as exc:
-            raise _delivery_error(exc) from exc
+            raise delivery_error(exc) from exc
         self._sent[result.msg_id] = (result, time.time())
         return RemoteId(result.msg_id)
 
@@ -530,7 +413,7 @@ class WeChatChannel:
         try:
             await client.revoke(UserName(chat), sent)
         except WeChatError as exc:
-            raise RevokeRefused(_revoke_refusal(exc)) from exc
+            raise RevokeRefused(revoke_refusal(exc)) from exc
 
     # --- profiles --------------------------------------------------------------------------
 
@@ -565,19 +448,6 @@ class WeChatChannel:
         if group is None or not group.is_group:
             raise BridgeError("not a WeChat group known in this session")
         return [await self.get_profile(Address(mb.user_name)) for mb in group.members]
-
-
-def _revoke_refusal(exc: WeChatError) -> str:
-    """Why a recall failed, for the user. WeChat refusing one (a non-zero Ret) almost always
-    means its 2-minute limit, which our own check misses when the message was sent before a
-    restart or the clocks differ; its ErrMsg is Chinese, so the limit is named (§8)."""
-    if isinstance(exc, ApiError) and not isinstance(exc, WireLoggedOut):
-        detail = exc.errmsg or f"Ret {exc.ret}"
-        return (
-            "WeChat refused the recall: it only allows recalling a message within 2 minutes "
-            f"of sending it ({detail})"
-        )
-    return f"WeChat did not recall the message: {exc}"
 
 
 def _client_id() -> str:

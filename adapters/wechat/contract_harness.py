@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from adapters.wechat.channel import QUOTE_SEPARATOR, WeChatChannel, WeChatSettings
+from adapters.wechat.channel import WeChatChannel, WeChatSettings
+from adapters.wechat.quotes import QUOTE_SEPARATOR
 from adapters.wechat.simulator import SimulatorControl, start_simulator
 from adapters.wechat.simulator.demo import Demo, create_demo
 from bridge.model import Address, Content, Media, MediaKind, RemoteId, Text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from adapters.wechat.client import messages as m
 from adapters.wechat.client.text import decode_text
@@ -146,3 +146,18 @@ def to_revocation(msg: m.Recall) -> Revocation | None:
 def new_leaks(msg: m.WeChatMessage, known: Mapping[UserName, RealId]) -> dict[UserName, RealId]:
     """The UserName → real id pairs ``msg`` reveals that ``known`` does not hold yet (§11)."""
     return {u: r for u, r in msg.leaked_ids.items() if u and r and known.get(u) != r}
+
+
+def mentioned(
+    account: Contact | None, group: Contact | None, names: Sequence[str]
+) -> tuple[Address, ...]:
+    """The UserNames that ``@name`` mentions in a group text refer to: members of ``group``
+    or the ``account`` itself, by group card name or NickName (PROTOCOL.md §6.2). Names no
+    one has are left out."""
+    by_name: dict[str, UserName] = {}
+    people = ([account] if account is not None else []) + list(group.members if group else ())
+    for person in people:
+        for name in (person.display_name, person.nick_name):
+            by_name.setdefault(decode_text(name), person.user_name)
+    by_name.pop("", None)
+    return tuple(Address(by_name[n]) for n in names if n in by_name)
