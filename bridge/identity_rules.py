@@ -1,0 +1,374 @@
+"""The indexed matching rules behind ``bridge.identity`` (PROTOCOL.md §11)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import attrs
+
+from bridge.identity_types import Ambiguity, Identity, MatchResult, NewId
+from bridge.model import Address, ChatKind, IdentityId, Profile
+
+Key = Callable[[Profile], str]
+Fits = Callable[[Profile, Profile], bool]
+
+
+class Matcher:
+    """One run of the rules of ``bridge.identity.match_book`` over ``known`` and ``book``."""
+
+    def __init__(
+        self,
+        known: Sequence[Identity],
+        book: Sequence[Profile],
+        context: Sequence[Profile],
+        min_overlap: float,
+        *,
+        mid_session: bool,
+    ) -> None:
+        self.original: dict[IdentityId, Identity] = {}
+        for ident in known:
+            if ident.id in self.original:
+                raise ValueError(f"identity {ident.id} is listed twice")
+            self.original[ident.id] = ident
+        self.book = {p.address: p for p in book}
+        self.known = dict(self.original)
+        if mid_session:  # a contested contact that changed is matched afresh
+            for ident in known:
+                if ident.ambiguous and not self.book.keys().isdisjoint(ident.candidates):
+                    rest = tuple(a for a in ident.candidates if a not in self.book)
+                    self.known[ident.id] = attrs.evolve(ident, candidates=rest)
+        self.context = [p for p in context if p.address not in self.book]
+        self.min_overlap = min_overlap
+        self.mid_session = mid_session
+        self.free_k = dict(self.known)
+        self.free_p = dict(self.book)
+        self.binds: dict[Address, IdentityId] = {}
+        self.claims: dict[IdentityId, tuple[Address, ...]] = {}
+        self.groups: list[Ambiguity] = []
+
+    def run(self, new_id: NewId) -> MatchResult:
+        """Apply the rules strongest first; contacts left free get identities from ``new_id``."""
+        self._stage(lambda p: p.real_id, lambda old, new: True, firm=True)
+        self._stage(
+            lambda p: p.alias, lambda old, new: not _differs(old.real_id, new.real_id), firm=True
+        )
+        self._drop_identities_of_present_keys()
+        unique = self._unique_remarks()
+        self._stage(
+            lambda p: p.remark_name if p.remark_name in unique else "",
+            lambda old, new: not _strong_conflict(old, new),
+            firm=False,
+        )
+        self._stage(_topic, self._weak_fits, firm=False)
+        return self._result(new_id)
+
+    def _weak_fits(self, old: Profile, new: Profile) -> bool:
+        if new.kind is ChatKind.DIRECT:
+            return _caption_fits(old, new)
+        if _strong_conflict(old, new) or _differs(old.remark_name, new.remark_name):
+            return False
+        # A member list not fetched yet is no evidence either way.
+        return (
+            not old.members
+            or not new.members
+            or (_overlap(old.members, new.members) >= self.min_overlap)
+        )
+
+    def _stage(self, key: Key, fits: Fits, *, firm: bool) -> None:
+        """Bucket free identities and contacts by ``(kind, key)``; settle each bucket.
+        ``firm``: the key is a real id or Alias, which nobody else can hold."""
+        # Keyed by "is a group" rather than the enum: bool hashing is far cheaper.
+        index: dict[tuple[bool, str], list[Identity]] = defaultdict(list)
+        for ident in self.free_k.values():
+            if value := key(ident.fingerprint):
+                index[(ident.kind is ChatKind.GROUP, value)].append(ident)
+        buckets: dict[tuple[bool, str], list[Profile]] = defaultdict(list)
+        for profile in self.free_p.values():
+            value = key(profile)
+            if value and (bucket := (profile.kind is ChatKind.GROUP, value)) in index:
+                buckets[bucket].append(profile)
+        for bucket, profiles in buckets.items():
+            self._settle_bucket(index[bucket], profiles, fits, firm=firm)
+
+    def _settle_bucket(
+        self,
+        identities: list[Identity],
+        profiles: list[Profile],
+        fits: Fits,
+        *,
+        firm: bool,
+    ) -> None:
+        """Split the candidate graph of one bucket into connected parts and settle each.
+
+        Identities (and contacts) with the same fields form one class, checked once and
+        sharing one candidates tuple: a bucket of n look-alikes costs O(n), not O(n²).
+        """
+        if len(identities) == 1 and len(profiles) == 1:  # by far the most common bucket
+            ident, profile = identities[0], profiles[0]
+            if fits(ident.fingerprint, profile):
+                pair = {ident.id: (profile.address,)}
+                self._settle([ident.id], [profile.address], pair, firm=firm)
+            return
+        ids_of: dict[_Fields, list[IdentityId]] = defaultdict(list)
+        old: dict[_Fields, Profile] = {}
+        for ident in identities:
+            key = _fields(ident.fingerprint)
+            ids_of[key].append(ident.id)
+            old.setdefault(key, ident.fingerprint)
+        addresses_of: dict[_Fields, list[Address]] = defaultdict(list)
+        new: dict[_Fields, Profile] = {}
+        for profile in profiles:
+            key = _fields(profile)
+            addresses_of[key].append(profile.address)
+            new.setdefault(key, profile)
+        edges_k: dict[_Fields, list[_Fields]] = defaultdict(list)
+        edges_p: dict[_Fields, list[_Fields]] = defaultdict(list)
+        for key_k, fingerprint in old.items():
+            for key_p, profile in new.items():
+                if fits(fingerprint, profile):
+                    edges_k[key_k].append(key_p)
+                    edges_p[key_p].append(key_k)
+        seen_k: set[_Fields] = set()
+        seen_p: set[_Fields] = set()
+        for start in old:
+            if start in seen_k or start not in edges_k:
+                continue
+            ids: list[IdentityId] = []
+            addresses: list[Address] = []
+            candidates: dict[IdentityId, tuple[Address, ...]] = {}
+            stack = [start]
+            seen_k.add(start)
+            while stack:
+                key_k = stack.pop()
+                ids.extend(ids_of[key_k])
+                shared = tuple(a for key_p in edges_k[key_k] for a in addresses_of[key_p])
+                candidates.update(dict.fromkeys(ids_of[key_k], shared))
+                for key_p in edges_k[key_k]:
+                    if key_p not in seen_p:
+                        seen_p.add(key_p)
+                        addresses.extend(addresses_of[key_p])
+                        for other in edges_p[key_p]:
+                            if other not in seen_k:
+                                seen_k.add(other)
+                                stack.append(other)
+            self._settle(ids, addresses, candidates, firm=firm)
+
+    def _settle(
+        self,
+        ids: list[IdentityId],
+        addresses: list[Address],
+        candidates: Mapping[IdentityId, tuple[Address, ...]],
+        *,
+        firm: bool,
+    ) -> None:
+        """Bind a one-to-one part; otherwise make all of it ambiguous."""
+        if firm and len(addresses) == 1 and len(ids) > 1:
+            # Several identities share one real id or Alias: they are all this contact's, so
+            # binding the one whose fingerprint still fits cannot misdeliver.
+            profile = self.free_p[addresses[0]]
+            fitting = [
+                i
+                for i in ids
+                if _topic(self.known[i].fingerprint) == _topic(profile)
+                and self._weak_fits(self.known[i].fingerprint, profile)
+            ]
+            if len(fitting) == 1 and self._bindable(fitting[0], firm):
+                for i in ids:
+                    del self.free_k[i]
+                self._bind(fitting[0], addresses[0])
+                return
+        if len(ids) == 1 and len(addresses) == 1 and self._bindable(ids[0], firm):
+            del self.free_k[ids[0]]
+            self._bind(ids[0], addresses[0])
+            return
+        for i in ids:
+            del self.free_k[i]
+        self.claims.update(candidates)
+        for address in addresses:
+            del self.free_p[address]
+        self.groups.append(Ambiguity(tuple(sorted(ids)), tuple(addresses)))
+
+    def _bindable(self, ident: IdentityId, firm: bool) -> bool:
+        # Once ambiguous, only a real id or Alias at a login, or the user, binds an identity:
+        # the lookalike that made it ambiguous may still be around, not in this book, and a
+        # RemarkName may have been given to it too.
+        return not self.known[ident].ambiguous or (firm and not self.mid_session)
+
+    def _bind(self, ident: IdentityId, address: Address) -> None:
+        del self.free_p[address]
+        self.binds[address] = ident
+
+    def _drop_identities_of_present_keys(self) -> None:
+        """A free identity whose real id or Alias some present contact holds is that
+        contact's (bound elsewhere or conflicting): it must not be matched to anyone else."""
+        present = {
+            (p.kind, key, value)
+            for p in (*self.book.values(), *self.context)
+            for key, value in (("real_id", p.real_id), ("alias", p.alias))
+            if value
+        }
+        for ident in list(self.free_k.values()):
+            fp = ident.fingerprint
+            if (ident.kind, "real_id", fp.real_id) in present or (
+                ident.kind,
+                "alias",
+                fp.alias,
+            ) in present:
+                del self.free_k[ident.id]
+
+    def _unique_remarks(self) -> set[str]:
+        contacts = Counter(p.remark_name for p in (*self.book.values(), *self.context))
+        known = Counter(i.fingerprint.remark_name for i in self.known.values())
+        return {r for r, n in contacts.items() if r and n == 1 and known[r] == 1}
+
+    def _result(self, new_id: NewId) -> MatchResult:
+        taken = set(self.known)
+        bound: dict[Address, IdentityId] = {}
+        created: list[Identity] = []
+        for address, profile in self.book.items():
+            if address in self.binds:
+                bound[address] = self.binds[address]
+            elif address in self.free_p:
+                fresh = Identity.from_profile(fresh_id(new_id, profile, taken), profile)
+                created.append(fresh)
+                bound[address] = fresh.id
+        after: dict[IdentityId, Identity] = {}
+        for address, ident in self.binds.items():
+            old = self.known[ident]
+            after[ident] = Identity(ident, old.kind, merge(old.fingerprint, self.book[address]))
+        # Ambiguous identities a contested contact left (mid-session) are ambiguous still.
+        claimed = [
+            i for i in self.known.values() if i != self.original[i.id] and i.id not in self.claims
+        ]
+        for ident, addresses in self.claims.items():
+            old = self.known[ident]
+            if self.mid_session:
+                addresses = tuple(dict.fromkeys([*old.candidates, *addresses]))
+            after[ident] = attrs.evolve(old, ambiguous=True, candidates=addresses)
+            claimed.append(after[ident])
+        for ident, old in self.known.items():
+            if ident in after:
+                continue
+            if not self.mid_session and old.candidates:  # the last session's are gone
+                after[ident] = attrs.evolve(old, candidates=())
+            elif old != self.original[ident]:
+                after[ident] = old
+        original = self.original
+        updated = tuple(after[i] for i in original if i in after and after[i] != original[i])
+        if self.mid_session:
+            ambiguous = group_ambiguities(claimed, self.known.values())
+        else:
+            ambiguous = tuple(self.groups)
+        return MatchResult(bound, tuple(created), updated, ambiguous)
+
+
+#: Every field a rule reads: contacts (or identities) equal in all of them match alike.
+_Fields = tuple[str, str, str, str, int, str, str, str, str, frozenset[str]]
+
+
+def _fields(p: Profile) -> _Fields:
+    return (
+        p.nick_name,
+        p.name,
+        p.real_id,
+        p.alias,
+        p.sex,
+        p.remark_name,
+        p.province,
+        p.city,
+        p.signature,
+        p.members,
+    )
+
+
+def _differs(a: str, b: str) -> bool:
+    return bool(a) and bool(b) and a != b
+
+
+def _strong_conflict(old: Profile, new: Profile) -> bool:
+    return _differs(old.real_id, new.real_id) or _differs(old.alias, new.alias)
+
+
+def _caption_fits(old: Profile, new: Profile) -> bool:
+    """Rule 4 for a contact: nothing non-empty differs (NickName is the bucket key)."""
+    return not (
+        _strong_conflict(old, new)
+        or _differs(old.remark_name, new.remark_name)
+        or (old.sex != 0 and new.sex != 0 and old.sex != new.sex)
+        or _differs(old.province, new.province)
+        or _differs(old.city, new.city)
+        or _differs(old.signature, new.signature)
+    )
+
+
+def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
+    common = len(a & b)
+    return common / (len(a) + len(b) - common)
+
+
+def _topic(profile: Profile) -> str:
+    return profile.nick_name or profile.name
+
+
+def merge(old: Profile, new: Profile) -> Profile:
+    """``new``, keeping the real id, Alias and members of ``old`` that it lacks."""
+    # Real ids leak only in some payloads and member lists come only from batchgetcontact:
+    # what was learnt once stays until contradicted.
+    learnt = (
+        (old.real_id and not new.real_id)
+        or (old.alias and not new.alias)
+        or (old.members and not new.members)
+    )
+    if not learnt:
+        return new
+    return attrs.evolve(
+        new,
+        real_id=new.real_id or old.real_id,
+        alias=new.alias or old.alias,
+        members=new.members or old.members,
+    )
+
+
+def fresh_id(new_id: NewId, profile: Profile, taken: set[IdentityId]) -> IdentityId:
+    """``new_id(profile)``, added to ``taken``; raises ``ValueError`` if it was taken."""
+    ident = new_id(profile)
+    if ident in taken:
+        raise ValueError(f"new_id returned {ident!r}, which is already taken")
+    taken.add(ident)
+    return ident
+
+
+def group_ambiguities(
+    identities: Iterable[Identity], others: Iterable[Identity]
+) -> tuple[Ambiguity, ...]:
+    """Ambiguities formed by ``identities`` and the ambiguous ``others`` sharing candidates."""
+    by_address: dict[Address, list[Identity]] = defaultdict(list)
+    pool = {i.id: i for i in others if i.ambiguous}
+    pool.update({i.id: i for i in identities})
+    for ident in pool.values():
+        for address in ident.candidates:
+            by_address[address].append(ident)
+    seen: set[IdentityId] = set()
+    result: list[Ambiguity] = []
+    for start in identities:
+        if start.id in seen:
+            continue
+        ids: list[IdentityId] = []
+        addresses: dict[Address, None] = {}  # an ordered set
+        stack = [start]
+        seen.add(start.id)
+        while stack:
+            ident = stack.pop()
+            ids.append(ident.id)
+            for address in ident.candidates:
+                if address in addresses:
+                    continue
+                addresses[address] = None
+                for neighbour in by_address[address]:
+                    if neighbour.id not in seen:
+                        seen.add(neighbour.id)
+                        stack.append(neighbour)
+        if addresses:
+            result.append(Ambiguity(tuple(sorted(ids)), tuple(addresses)))
+    return tuple(result)
