@@ -125,6 +125,20 @@ class SupportsPortals(Protocol):
 
 
 @runtime_checkable
+class SupportsPortalUpdates(Protocol):
+    """Optional: keep a portal in step with the chat it mirrors when that chat is renamed."""
+
+    async def update_portal(self, chat: Address, remote: Profile) -> None:
+        """The chat mirrored by the portal ``chat`` now looks like ``remote`` (its
+        ``address`` is the stable identity id, as for ``SupportsPortals.ensure_portal``).
+
+        Shows ``remote.display_name`` as the portal's name and, for a person, as the name of
+        whoever stands for them (a ghost); what already shows it is left alone, so a repeat
+        changes nothing. Raises ``BridgeError``.
+        """
+
+
+@runtime_checkable
 class SupportsTyping(Protocol):
     """Optional: typing notifications."""
 

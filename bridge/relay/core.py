@@ -11,7 +11,7 @@ from typing import Any
 from bridge.channel import Channel, EventBatch
 from bridge.errors import BridgeError, DeliveryFailed, StoreError
 from bridge.ids import LoginId
-from bridge.model import Address, IdentityId, Notice, Revocation, StateEvent
+from bridge.model import Address, IdentityId, Message, Notice, Revocation, StateEvent
 from bridge.relay import identities
 from bridge.relay.deliver import Deliverer
 from bridge.relay.ingest import Ingestor
@@ -221,6 +221,9 @@ class Relay:
         await self.store.journal.mark_failed(entry.id, reason)
         log.warning("entry %d from side %s not delivered: %s", entry.id, entry.source.value, reason)
         try:
+            event = entry.event()
+            if not isinstance(event, Message | Revocation):
+                return  # a rename the portal missed is no news for the people in the chat
             content = await self._deliverer.origin_content(entry)
             chat = await self._deliverer.origin_chat(entry)
         except (CodecError, StoreError):
@@ -230,7 +233,6 @@ class Relay:
             log.warning("entry %d: its origin chat has no address now; no notice", entry.id)
             return
         target = self._deliverer.channel(entry.source.other).name
-        event = entry.event()
         notice = (
             not_revoked(content, target, reason)
             if isinstance(event, Revocation)

@@ -7,7 +7,14 @@ import logging
 
 import attrs
 
-from bridge.channel import Channel, SupportsMedia, SupportsPortals, SupportsReplies, SupportsRevoke
+from bridge.channel import (
+    Channel,
+    SupportsMedia,
+    SupportsPortals,
+    SupportsPortalUpdates,
+    SupportsReplies,
+    SupportsRevoke,
+)
 from bridge.errors import AmbiguousIdentity, BridgeError, DeliveryFailed, Unsupported
 from bridge.ids import EventId, LoginId, RoomId
 from bridge.model import (
@@ -17,6 +24,7 @@ from bridge.model import (
     Media,
     Message,
     Profile,
+    ProfileUpdate,
     RemoteId,
     Revocation,
     Text,
@@ -75,6 +83,8 @@ class Deliverer:
                     await self._b_to_a(entry, event)
                 case Revocation():
                     await self._revoke(entry, event)
+                case ProfileUpdate() if entry.source is Side.A:
+                    await self._update_portal(entry, event)
                 case _:
                     await self.store.journal.mark_delivered(entry.id)
         finally:
@@ -208,6 +218,16 @@ class Deliverer:
             profile = Profile(address, is_self=True)
         # On side B the account's owner is the local user.
         return attrs.evolve(profile, address=self.owner, is_self=True)
+
+    # ---- renames -----------------------------------------------------------------------------
+
+    async def _update_portal(self, entry: JournalEntry, update: ProfileUpdate) -> None:
+        """A side-A chat with a portal was renamed (``update.profile.address`` is its identity
+        id; see ``Ingestor._journal_renames``): side B's portal follows, if it can."""
+        portal = await self.store.portals.get(IdentityId(entry.chat_key))
+        if portal is not None and isinstance(self.b, SupportsPortalUpdates):
+            await self.b.update_portal(Address(portal.room), update.profile)
+        await self.store.journal.mark_delivered(entry.id)
 
     # ---- revocations -------------------------------------------------------------------------
 

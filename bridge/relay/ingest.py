@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -22,7 +22,7 @@ from bridge.model import (
 )
 from bridge.relay import identities, matching
 from bridge.relay.notices import held
-from bridge.store import EntryState, LoginState, Repositories, Side
+from bridge.store import EntryState, LoginState, Repositories, Side, StoredIdentity
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,11 @@ def room_key(room: Address) -> str:
     return f"b:{room}"
 
 
+def _names(idents: Sequence[StoredIdentity]) -> dict[IdentityId, str]:
+    """Display names of the unambiguous ``idents``, by identity id."""
+    return {i.id: i.profile.display_name for i in idents if not i.ambiguous}
+
+
 class Ingestor:
     """Journals the events of one login's batches; see ``ingest``.
 
@@ -66,7 +71,9 @@ class Ingestor:
         Messages and revocations become journal entries, skipped when their remote id was
         journaled or bridged before (a redelivery, or the echo of the bridge's own send).
         Side-A contact books and profile updates update identities at once, so the messages
-        after them in the stream are keyed by the new bindings. Raises ``StoreError``.
+        after them in the stream are keyed by the new bindings; an identity with a portal
+        whose display name they change gets a ``ProfileUpdate`` entry in its chat's queue
+        (see ``_journal_renames``). Raises ``StoreError``.
         """
         keys: set[str] = set()
         notices: list[tuple[RoomId, str]] = []
@@ -76,15 +83,23 @@ class Ingestor:
                 case Message() | Revocation():
                     await self._journal(tx, side, event, keys, notices)
                 case ContactBook(profiles=profiles) if side is Side.A:
+                    names = _names(await tx.identities.all(self._login))
                     if self._a_stable:
                         await identities.apply_stable_book(tx, self._login, profiles)
                     elif await matching.apply_matched_book(tx, self._login, profiles):
                         keys.update(await identities.release_held(tx, self._login))
+                    now = await tx.identities.all(self._login)
+                    keys.update(await self._journal_renames(tx, names, now))
                 case ProfileUpdate(profile=profile) if side is Side.A:
+                    bound = await tx.identities.by_address(self._login, profile.address)
+                    names = _names([] if bound is None else [bound])
                     if self._a_stable:
                         await identities.apply_profile(tx, self._login, profile)
                     elif await matching.apply_matched_profile(tx, self._login, profile):
                         keys.update(await identities.release_held(tx, self._login))
+                    after = None if bound is None else await tx.identities.get(bound.id)
+                    now = [] if after is None else [after]
+                    keys.update(await self._journal_renames(tx, names, now))
                 case ContactBook() | ProfileUpdate():
                     log.debug("ignored %s from side %s", type(event).__name__, side.value)
                 case LoggedIn(account=account):
@@ -99,6 +114,27 @@ class Ingestor:
                 case _:
                     states.append(event)
         return Ingested(frozenset(keys), tuple(notices), tuple(states))
+
+    async def _journal_renames(
+        self, tx: Repositories, before: Mapping[IdentityId, str], now: Sequence[StoredIdentity]
+    ) -> set[str]:
+        """Journal a ``ProfileUpdate`` (its address: the identity id) in the queue of each
+        identity of ``now`` whose display name differs from the one in ``before`` (identity
+        id -> display name) and that has a portal, so the portal is renamed after the chat's
+        earlier messages. Returns the queues that got one."""
+        keys: set[str] = set()
+        for ident in now:
+            old = before.get(ident.id)
+            if old is None or ident.ambiguous or ident.profile.display_name == old:
+                continue
+            if await tx.portals.get(ident.id) is None:
+                continue
+            update = ProfileUpdate(attrs.evolve(ident.profile, address=Address(ident.id)))
+            chat = ident.address or Address(ident.id)
+            await tx.journal.append(self._login, Side.A, chat, update, chat_key=ident.id)
+            log.info("identity %s was renamed; its portal follows", ident.id)
+            keys.add(ident.id)
+        return keys
 
     async def _journal(
         self,

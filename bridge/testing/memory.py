@@ -71,7 +71,15 @@ class MarkedRead:
     remote_id: RemoteId
 
 
-Outbound = Sent | Revoked | TypingSet | MarkedRead
+@attrs.frozen
+class PortalUpdated:
+    """An ``update_portal`` call: the portal ``chat`` now mirrors ``remote``."""
+
+    chat: Address
+    remote: Profile
+
+
+Outbound = Sent | Revoked | TypingSet | MarkedRead | PortalUpdated
 
 
 def _png_1x1() -> bytes:
@@ -101,8 +109,9 @@ class MemoryChannel:
     An un-acked batch is delivered again after ``stop()`` + ``start()`` (a restart), as a real
     adapter redelivers what its source still holds.
 
-    Outbound: ``sent`` records every send, reply, media, revoke, typing and read call in order
-    (``messages()`` filters the messages). Remote ids are ``"<name>:out:<n>"``.
+    Outbound: ``sent`` records every send, reply, media, revoke, typing, read and portal
+    update call in order (``messages()`` filters the messages, ``portal_updates()`` the
+    portal updates). Remote ids are ``"<name>:out:<n>"``.
 
     Failure injection: ``fail_next(n, error)`` makes the next ``n`` sends raise ``error``;
     ``refuse_revokes(reason)`` makes revokes raise ``RevokeRefused``; content types listed in
@@ -270,6 +279,10 @@ class MemoryChannel:
         """The successful revokes so far, oldest first."""
         return [s for s in self.sent if isinstance(s, Revoked)]
 
+    def portal_updates(self) -> list[PortalUpdated]:
+        """The ``update_portal`` calls so far, oldest first."""
+        return [s for s in self.sent if isinstance(s, PortalUpdated)]
+
     # ---- Channel and capabilities ------------------------------------------------------------
 
     def _check_can_send(self, content: Content) -> None:
@@ -358,6 +371,15 @@ class MemoryChannel:
             self.portals[remote.address] = portal
             self.add_profiles(Profile(address=portal, kind=remote.kind, name=remote.display_name))
         return portal
+
+    async def update_portal(self, chat: Address, remote: Profile) -> None:
+        """Record the update; the portal's registered profile takes ``remote.display_name``.
+        Raises ``BridgeError`` if ``chat`` is no portal of this channel."""
+        if chat not in self.portals.values():
+            raise BridgeError(f"{self.name}: {chat!r} is not a portal")
+        self.sent.append(PortalUpdated(chat, remote))
+        portal = self.profiles[chat]
+        self.add_profiles(attrs.evolve(portal, name=remote.display_name))
 
     async def set_typing(self, chat: Address, typing: bool) -> None:
         """Record the typing notification."""
