@@ -66,9 +66,10 @@ class MatrixChannel:
     """The Matrix side (side B) of one login: ``owner``'s portals, ghosts and messages.
 
     Implements ``Channel``, ``SupportsMedia``, ``SupportsRevoke``, ``SupportsReplies``,
-    ``SupportsPortals`` and ``SupportsMembers``. Addresses are room ids (chats) and Matrix user
-    ids (users); a ``sender`` profile's address is a stable identity id (its ghost posts), or
-    the owner's user id with ``is_self``. Built by ``MatrixHub.channel_for``.
+    ``SupportsPortals``, ``SupportsPortalUpdates`` and ``SupportsMembers``. Addresses are
+    room ids (chats) and Matrix user ids (users); a ``sender`` profile's address is a stable
+    identity id (its ghost posts), or the owner's user id with ``is_self``. Built by
+    ``MatrixHub.channel_for``.
 
     Outbound: a sender posts as its ghost; no sender and ``Notice``s post as the bot. What the
     owner wrote from the phone (``sender.is_self``) posts as the owner himself when
@@ -353,3 +354,13 @@ class MatrixChannel:
         """The portal room of ``remote`` (``remote.address`` = stable identity id), created
         on first call with ``owner`` invited; see ``Portals``."""
         return Address(await self._portals.ensure(remote, UserId(owner)))
+
+    async def update_portal(self, chat: Address, remote: Profile) -> None:
+        """``remote`` (``remote.address`` = stable identity id) was renamed: a person's ghost
+        takes the new display name (``Config.ghost_displayname``; spec "PUT
+        /profile/{userId}/displayname") and the room ``chat`` the new ``m.room.name`` (spec
+        "m.room.name"); either is left alone if it shows the name already. Raises
+        ``MatrixRequestError`` subclasses."""
+        if remote.kind is ChatKind.DIRECT:
+            await self._ghosts.ensure(remote)
+        await self._portals.rename(RoomId(chat), remote)

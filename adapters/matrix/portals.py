@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from adapters.matrix import content as mx
+from adapters.matrix.errors import MatrixNotFound
 from adapters.matrix.ghosts import Ghosts
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import MxcUri, RoomId, UserId
@@ -58,6 +59,21 @@ class Portals:
                 self._unstored[identity] = room
             logger.info("created portal %s for identity %s", room, identity)
             return room
+
+    async def rename(self, room: RoomId, remote: Profile) -> bool:
+        """Name ``room`` (as the bot) after ``remote.display_name`` unless it already has that
+        name (spec "m.room.name"), so repeats add no state events. Returns whether it changed.
+        Raises ``MatrixRequestError`` subclasses (``MatrixForbidden`` if the bot may not)."""
+        api = self._side.api
+        try:
+            current = (await api.get_state(room, "m.room.name")).get("name")
+        except MatrixNotFound:
+            current = None
+        if current == remote.display_name:
+            return False
+        await api.set_state(room, "m.room.name", {"name": remote.display_name})
+        logger.info("portal %s renamed", room)
+        return True
 
     async def _known(self, identity: IdentityId) -> RoomId | None:
         portal = await self._side.store.portals.get(identity)

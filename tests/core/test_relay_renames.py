@@ -60,7 +60,7 @@ async def test_a_renamed_group_renames_its_portal_after_the_messages_before(
     [update] = rig.b.portal_updates()
     ident = await rig.store.identities.by_address(rig.login.id, HIKE.address)
     assert ident is not None
-    assert update.remote.address == ident.id  # the stable identity, as for ensure_portal
+    assert update.remote.address == Address(ident.id)  # as for ensure_portal
     assert update.remote.kind is ChatKind.GROUP
     assert (await rig.b.get_profile(portal)).name == "Autumn Hike"
 
