@@ -5,9 +5,9 @@ from __future__ import annotations
 import html
 import mimetypes
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import attrs
 
@@ -226,9 +226,17 @@ def _formatted(content: Mapping[str, Any]) -> str | None:
     return None
 
 
-def parse_text(event: RoomEvent) -> Text:
+def parse_text(
+    event: RoomEvent,
+    *,
+    is_ghost: Callable[[str], bool] | None = None,
+    displayname_template: str = "{name}",
+) -> Text:
     """``m.text``/``m.notice``/``m.emote`` as ``Text``, the reply fallback stripped from the
-    body and the HTML. Raises ``UnbridgeableEvent`` without a string body."""
+    body and the HTML. With ``is_ghost``, mention pills of ghosts are written in the body
+    the way WeChat writes a mention, ``@name`` and U+2005 (PROTOCOL.md §6.2), ``name`` being
+    the pill's label with ``displayname_template`` taken off. Raises ``UnbridgeableEvent``
+    without a string body."""
     body = event.content.get("body")
     if not isinstance(body, str):
         raise UnbridgeableEvent(f"{event.msgtype} without a body")
@@ -236,7 +244,31 @@ def parse_text(event: RoomEvent) -> Text:
     if reply_target(event) is not None:
         body = strip_reply_fallback(body)
         markup = None if markup is None else strip_html_fallback(markup)
+    if markup is not None and is_ghost is not None:
+        body = _mentions_as_wechat_text(body, markup, is_ghost, displayname_template)
     return Text(body, formatted=markup)
+
+
+# A mention pill (Matrix spec "User and room mentions"): a link to https://matrix.to/#/@user.
+_PILL = re.compile(
+    r"""<a\s+href=["']https://matrix\.to/#/([^"'?]+)[^"']*["']\s*>(.*?)</a>""", re.DOTALL
+)
+
+
+def _mentions_as_wechat_text(
+    body: str, markup: str, is_ghost: Callable[[str], bool], template: str
+) -> str:
+    prefix, _, suffix = template.partition("{name}")
+    for href, label in _PILL.findall(markup):
+        text = html.unescape(re.sub(r"<[^>]+>", "", label))
+        if not text or not is_ghost(unquote(href)):
+            continue
+        name = text.removeprefix("@").removeprefix(prefix).removesuffix(suffix) or text
+        # Clients write the pill's label into the body, often followed by ": ".
+        pattern = "@?" + re.escape(text) + r":? ?"
+        mention = f"@{name}\u2005".replace("\\", "\\\\")  # a literal replacement
+        body = re.sub(pattern, mention, body, count=1)
+    return body
 
 
 def parse_geo_uri(uri: str) -> tuple[float, float]:

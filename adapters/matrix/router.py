@@ -163,7 +163,12 @@ class Router:
         elif event.msgtype == "m.location":
             content = render.parse_location(event)
         elif event.msgtype in render.TEXT_MSGTYPES:
-            content = render.parse_text(event)
+            config = self._side.config
+            content = render.parse_text(
+                event,
+                is_ghost=config.is_ghost,
+                displayname_template=config.appservice.displayname_template,
+            )
         else:
             raise render.UnbridgeableEvent(f"message type {event.msgtype!r}")
         reply = render.reply_target(event)
