@@ -23,11 +23,10 @@ from adapters.wechat.client.parse import parse_sync_messages
 from adapters.wechat.client.qr import QRCode
 from adapters.wechat.client.receive import SessionEnded, SyncBatch
 from adapters.wechat.client.results import LoginInfo, SendResult
-from adapters.wechat.client.text import decode_text
 from adapters.wechat.client.types import ClientMsgId, Contact, MsgId, RealId, UserName
 from adapters.wechat.downloads import download_media
 from adapters.wechat.failures import delivery_error, revoke_refusal
-from adapters.wechat.quotes import QuoteCache
+from adapters.wechat.quotes import QuoteCache, quote
 from adapters.wechat.translate import (
     MediaMessage,
     content_of,
@@ -314,9 +313,7 @@ class WeChatChannel:
             return to_message(msg, await download_media(self._require_client(), msg))
         content = content_of(msg)
         if isinstance(content, Text):
-            self._quotes.remember(
-                msg.msg_id, await self._chat_name(Address(msg.sender)), content.body
-            )
+            self._quotes.remember(msg.msg_id, msg.sender, content.body)
             if isinstance(msg, m.TextMessage) and msg.mentions:
                 group = self._contacts.get(msg.chat)
                 found = mentioned(self._self, group, msg.mentions)
@@ -348,8 +345,8 @@ class WeChatChannel:
             case Link(url=url, title=title, description=desc):
                 text = "\n".join(part for part in (title, desc, url) if part)
         remote_id = await self._sent_by(self._require().send_text(UserName(chat), text))
-        me = decode_text(self._self.nick_name) if self._self else ""
-        self._quotes.remember(MsgId(remote_id), me, text)
+        if self._self is not None:
+            self._quotes.remember(MsgId(remote_id), self._self.user_name, text)
         return remote_id
 
     async def send_reply(
@@ -365,10 +362,11 @@ class WeChatChannel:
         in the style desktop WeChat uses for such clients: ``「name：text」``, a separator
         line, the reply. Without the quoted text at hand (not a recent text) it is sent as
         is."""
-        quoted = (
-            self._quotes.quote(MsgId(reply_to), content.body) if isinstance(content, Text) else None
-        )
-        return await self.send(chat, content if quoted is None else Text(quoted), sender=sender)
+        quoted = self._quotes.get(MsgId(reply_to))
+        if quoted is not None and isinstance(content, Text):
+            author, text = quoted
+            content = Text(quote(await self._chat_name(Address(author)), text, content.body))
+        return await self.send(chat, content, sender=sender)
 
     async def send_media(
         self, chat: Address, media: Media, *, sender: Profile | None = None

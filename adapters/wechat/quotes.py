@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from adapters.wechat.client.types import MsgId
+from adapters.wechat.client.types import MsgId, UserName
 
 #: How many recent texts are kept for quoting them in replies.
 QUOTE_CACHE_SIZE = 5000
@@ -20,21 +20,22 @@ class QuoteCache:
 
     def __init__(self, size: int = QUOTE_CACHE_SIZE) -> None:
         self._size = size
-        self._texts: OrderedDict[MsgId, tuple[str, str]] = OrderedDict()
+        self._texts: OrderedDict[MsgId, tuple[UserName, str]] = OrderedDict()
 
-    def remember(self, msg_id: MsgId, name: str, text: str) -> None:
-        """Keep ``text`` written by ``name``; the oldest entry goes beyond the size."""
-        self._texts[msg_id] = (name, text)
+    def remember(self, msg_id: MsgId, author: UserName, text: str) -> None:
+        """Keep ``text`` written by ``author``; the oldest entry goes beyond the size. (The
+        author's name is looked up only when a reply quotes the text.)"""
+        self._texts[msg_id] = (author, text)
         self._texts.move_to_end(msg_id)
         while len(self._texts) > self._size:
             self._texts.popitem(last=False)
 
-    def quote(self, msg_id: MsgId, reply: str) -> str | None:
-        """``reply`` under a quote of the text ``msg_id`` (cut to 60 characters); None when
-        that text is not (or no longer) known."""
-        quoted = self._texts.get(msg_id)
-        if quoted is None:
-            return None
-        name, text = quoted
-        excerpt = text if len(text) <= 60 else text[:59] + "…"
-        return f"「{name}：{excerpt}」\n{QUOTE_SEPARATOR}\n{reply}"
+    def get(self, msg_id: MsgId) -> tuple[UserName, str] | None:
+        """The author and text of ``msg_id``; None when it is not (or no longer) known."""
+        return self._texts.get(msg_id)
+
+
+def quote(name: str, text: str, reply: str) -> str:
+    """``reply`` under a quote of ``name``'s ``text`` (cut to 60 characters)."""
+    excerpt = text if len(text) <= 60 else text[:59] + "…"
+    return f"「{name}：{excerpt}」\n{QUOTE_SEPARATOR}\n{reply}"
