@@ -1,11 +1,10 @@
-"""Captured WeChat payloads (../shared/wechat/samples) replayed through the client's pure
+"""Captured WeChat payloads (tests/data/wechat) replayed through the client's pure
 request builders and response parsers."""
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -57,9 +56,8 @@ from adapters.wechat.client.wire import (
     parse_pushloginurl,
     parse_synccheck,
 )
+from tests.wechat import samples
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "wechat" / "samples"
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"samples not found at {SAMPLES}")
 
 WX = Hosts.for_api_host("https://wx.qq.com")
 SELF = UserName("@f0c04abe389590b02d91684d99584439")
@@ -69,7 +67,7 @@ SKEY = "@crypt_63d18dea_a7de6934c67e2f89ac399fa35b689a50"
 
 
 def text(name: str) -> str:
-    return (SAMPLES / name).read_text(encoding="utf-8")
+    return samples.text(name)
 
 
 def load(name: str) -> Any:

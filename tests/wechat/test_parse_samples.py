@@ -1,9 +1,7 @@
-"""Genuine captured payloads (../shared/wechat/samples) replayed through the message parser."""
+"""Genuine captured payloads (tests/data/wechat) replayed through the message parser."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,20 +25,19 @@ from adapters.wechat.client.messages import (
 from adapters.wechat.client.parse import parse_message, parse_sync_messages
 from adapters.wechat.client.text import decode_text, encode_text
 from adapters.wechat.client.types import Contact, UserName
+from tests.wechat import samples
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "wechat" / "samples"
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"samples not found at {SAMPLES}")
 
 ME = UserName("@me")
 GROUP = UserName("@@0123456789abcdef")
 
 
 def load(name: str) -> Any:
-    return json.loads((SAMPLES / name).read_text(encoding="utf-8"))
+    return samples.load(name)
 
 
 def read(name: str) -> str:
-    return (SAMPLES / name).read_text(encoding="utf-8").strip("\n")
+    return samples.text(name).strip("\n")
 
 
 def wrap(msg_type: int, content: str, from_user: str, **extra: Any) -> dict[str, Any]:
