@@ -58,7 +58,6 @@ from adapters.wechat.client.wire import (
 )
 from tests.wechat import samples
 
-
 WX = Hosts.for_api_host("https://wx.qq.com")
 SELF = UserName("@f0c04abe389590b02d91684d99584439")
 PEER = UserName("@d77f22c1444fcbd7092fa2464899391a3cc0d6a9ec79b0770ce91be01a66a09b")

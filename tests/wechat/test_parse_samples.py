@@ -27,7 +27,6 @@ from adapters.wechat.client.text import decode_text, encode_text
 from adapters.wechat.client.types import Contact, UserName
 from tests.wechat import samples
 
-
 ME = UserName("@me")
 GROUP = UserName("@@0123456789abcdef")
 

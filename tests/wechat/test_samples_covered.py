@@ -52,5 +52,5 @@ def test_every_sample_is_loaded_by_a_passing_test(tmp_path: Path) -> None:
 
 
 def test_a_missing_sample_fails_loudly() -> None:
-    with pytest.raises(FileNotFoundError, match="no-such-capture.json"):
+    with pytest.raises(FileNotFoundError, match=r"no-such-capture\.json"):
         samples.text("no-such-capture.json")
