@@ -18,7 +18,8 @@ TOO_FREQUENT = "操作太频繁，请稍后再试。"
 async def getcontact(request: web.Request) -> web.Response:
     """``GET …/webwxgetcontact?seq=N`` → one page of the address book (PROTOCOL.md §3.3).
 
-    Lists filehelper, friends and saved groups (groups without MemberList). Pages hold
+    Lists filehelper, friends and saved groups (``MemberCount`` 0, no members: clients ask
+    webwxbatchgetcontact for them, see ``wire.group_entry``). Pages hold
     ``contact_page_size`` entries; ``Seq`` is the offset of the next page, 0 on the last.
     """
     world = world_of(request)

@@ -306,10 +306,14 @@ class SimulatorControl:
         delay_s: float | None = None,
         drop: bool = False,
         count: int | None = 1,
+        answer: Any = None,
     ) -> None:
-        """Make the next ``count`` requests to ``endpoint`` (e.g. ``"synccheck"``) fail."""
+        """Make the next ``count`` requests to ``endpoint`` (e.g. ``"synccheck"``) fail;
+        ``answer`` (a JSON value) is served verbatim in place of the real answer."""
         body = _drop_none(endpoint=endpoint, status=status, retcode=retcode, delay_s=delay_s)
         body.update(drop=drop, count=count)
+        if answer is not None:
+            body["body"] = answer
         await self._call("POST", "/_sim/faults", body)
 
     async def clear_faults(self) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from . import ids, phone
-from .httputil import control_error, control_json, world_of
+from .httputil import control_error, control_json, has_lone_surrogate, world_of
 from .login_routes import scan
 from .model import SELECTOR_ADDED_OR_DELETED, SELECTOR_MESSAGE, Account, Contact, Group
 from .phone import PhoneError
@@ -36,6 +36,10 @@ async def _body(request: web.Request) -> dict[str, Any]:
         raise ControlError(400, "body is not JSON") from exc
     if not isinstance(body, dict):
         raise ControlError(400, "body must be a JSON object")
+    if has_lone_surrogate(body):
+        # Nothing the real server delivers is invalid UTF-8 (PROTOCOL.md §1: UTF-8 bodies);
+        # refusing here keeps every later webwxsync of the session serialisable.
+        raise ControlError(400, "a string holds a lone UTF-16 surrogate (not valid UTF-8)")
     return body
 
 
@@ -348,6 +352,7 @@ async def post_fault(request: web.Request) -> web.Response:
         delay_s=float(body["delay_s"]) if body.get("delay_s") is not None else None,
         drop=bool(body.get("drop", False)),
         count=None if count is None else int(count),
+        body=body.get("body"),
     )
     world.faults.append(fault)
     return control_json({"faults": len(world.faults)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -37,11 +38,28 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+#: A UTF-16 surrogate left alone in a Python string (json.loads keeps a lone ``\ud800``).
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """Whether any string in the JSON value ``value`` holds a lone UTF-16 surrogate, which no
+    UTF-8 payload can carry."""
+    return _LONE_SURROGATE.search(json.dumps(value, ensure_ascii=False)) is not None
+
+
+def json_text(body: Any) -> str:
+    """``body`` as JSON text (non-ASCII kept) that always encodes to UTF-8: a lone surrogate
+    that reached a string (e.g. a ``\ud800`` escape in a client's request) becomes U+FFFD,
+    as it would after a round trip through the UTF-8 storage of a real server."""
+    return _LONE_SURROGATE.sub("\ufffd", json.dumps(body, ensure_ascii=False))
+
+
 def api_json(body: Mapping[str, Any], *, status: int = 200) -> web.Response:
     """A JSON API answer; served as ``text/plain`` like the real servers (PROTOCOL.md §1)."""
     return web.Response(
         status=status,
-        text=json.dumps(body, ensure_ascii=False),
+        text=json_text(body),
         content_type="text/plain",
         charset="utf-8",
     )
@@ -49,7 +67,7 @@ def api_json(body: Mapping[str, Any], *, status: int = 200) -> web.Response:
 
 def control_json(body: Any, *, status: int = 200) -> web.Response:
     """An ``application/json`` answer of the control API."""
-    return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    return web.json_response(body, status=status, dumps=json_text)
 
 
 def control_error(status: int, message: str) -> web.Response:

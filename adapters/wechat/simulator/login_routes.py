@@ -49,12 +49,33 @@ def _auto_scan(world: World, login: Login) -> None:
             return
 
 
+async def _jslogin_params(request: web.Request) -> dict[str, str]:
+    """The jslogin parameters: the query string, plus a POST's form fields (urlencoded or
+    multipart), which win."""
+    params = dict(request.query)
+    if request.method == "POST" and request.can_read_body:
+        try:
+            form = await request.post()
+        except ValueError:
+            form = None
+        if form is not None:
+            params.update((key, value) for key, value in form.items() if isinstance(value, str))
+    return params
+
+
 async def jslogin(request: web.Request) -> web.Response:
-    """``GET /jslogin?appid=wx782c26e4c19acffb&fun=new…`` → a new QR uuid (PROTOCOL.md §2.1)."""
+    """``GET|POST /jslogin?appid=wx782c26e4c19acffb&fun=new…`` → a new QR uuid (§2.1).
+
+    A POST is answered like the GET. Clients in the field POST it, with the parameters in
+    the query or in the body: bipt-urt/wechat_spider_3 ``uuidGet.py`` (urlencoded body,
+    appid only), mu1902/ChatFilter ``index.js`` (multipart form), the web API notes of
+    81724097/robot ``README.md`` ("method: post"). Another appid → ``code = 400``.
+    """
     world = world_of(request)
-    if request.query.get("appid") != APPID:
+    params = await _jslogin_params(request)
+    if params.get("appid") != APPID:
         return script("window.QRLogin.code = 400;")
-    desktop = "mod=desktop" in request.query.get("redirect_uri", "")
+    desktop = "mod=desktop" in params.get("redirect_uri", "")
     login = Login(uuid=ids.qr_uuid(), created=world.now(), desktop=desktop)
     world.logins[login.uuid] = login
     _auto_scan(world, login)
@@ -141,12 +162,23 @@ def start_session(world: World, account: Account, *, uos: bool) -> Session:
 
 
 async def newloginpage(request: web.Request) -> web.Response:
-    """``GET …/webwxnewloginpage?ticket=…&uuid=…`` → XML credentials and cookies (§2.4).
+    """``GET …/webwxnewloginpage?ticket=…&uuid=…`` → credentials as XML and cookies (§2.4).
 
-    Answers ``ret`` 1203 for accounts that refuse web login, and for ``require_uos`` accounts
-    when the UOS headers (``client-version``, ``extspam``) or ``mod=desktop`` are missing.
-    With ``strict_v2`` a request without ``fun=new&version=v2`` gets 301 without Location
-    (cookies still set, no body).
+    With ``fun=new&version=v2`` (the official client): 200, the ``<error><ret>0</ret>…`` XML
+    and the session cookies (sample webwxnewloginpage-ok-http.txt). Without ``version=v2``:
+    **301 without Location**, the same Set-Cookie headers and the same XML as its body. That
+    one answer serves every kind of client the sources show: those of 2019–2022 that read
+    only the cookies of that 301 (openwechat issues #11, #90, #102, #319, which is why
+    openwechat ``mode.go`` adds ``version=v2``); itchat-uos 1.4.1, which requests the URI as
+    given and takes wxsid/wxuin from the cookies (``components/login.py``
+    ``process_login_info``, skey left ""); and itchat 1.3.10, which requests it with
+    ``allow_redirects=False`` and parses the body as XML (same function), as it could only
+    do if the server sent the XML on that non-v2 answer, redirect or not.
+
+    With ``strict_v2`` the non-v2 answer carries no body (the blocked accounts of the
+    openwechat issues: credentials only in the cookies). Answers ``ret`` 1203 for accounts
+    that refuse web login, and for ``require_uos`` accounts when the UOS headers
+    (``client-version``, ``extspam``) or ``mod=desktop`` are missing.
     """
     world = world_of(request)
     login = world.logins.get(request.query.get("uuid", ""))
@@ -163,15 +195,18 @@ async def newloginpage(request: web.Request) -> web.Response:
     login.consumed = True
     session = start_session(world, account, uos=uos)
     v2 = request.query.get("fun") == "new" and request.query.get("version") == "v2"
-    if world.options.strict_v2 and not v2:
+    xml = (
+        f"<error><ret>0</ret><message></message><skey>{session.skey}</skey>"
+        f"<wxsid>{session.sid}</wxsid><wxuin>{account.uin}</wxuin>"
+        f"<pass_ticket>{ids.encoded_ticket(session.pass_ticket)}</pass_ticket>"
+        "<isgrayscale>1</isgrayscale></error>"
+    )
+    if v2:
+        response = xml_response(xml)
+    elif world.options.strict_v2:
         response = web.Response(status=301)
     else:
-        response = xml_response(
-            f"<error><ret>0</ret><message></message><skey>{session.skey}</skey>"
-            f"<wxsid>{session.sid}</wxsid><wxuin>{account.uin}</wxuin>"
-            f"<pass_ticket>{ids.encoded_ticket(session.pass_ticket)}</pass_ticket>"
-            "<isgrayscale>1</isgrayscale></error>"
-        )
+        response = xml_response(xml, status=301)
     set_login_cookies(response, session, session.login_time)
     return response
 
@@ -214,6 +249,7 @@ async def logout(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Register the login-host and lifecycle routes."""
     app.router.add_get("/jslogin", jslogin)
+    app.router.add_post("/jslogin", jslogin)
     app.router.add_get("/qrcode/{uuid}", qrcode)
     app.router.add_get(f"{API}/login", login_poll)
     app.router.add_get(f"{API}/webwxnewloginpage", newloginpage)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import urllib.parse
 
 from aiohttp import web
@@ -9,6 +10,17 @@ from aiohttp import web
 from . import blobs
 from .httputil import API, authenticate, world_of
 from .model import Session, StoredMessage
+
+#: The Last-Modified every capture of a media download shows (sample webwxgetvideo-http.txt).
+LAST_MODIFIED = "Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+def cache_headers(data: bytes) -> dict[str, str]:
+    """``Last-Modified`` and ``ETag`` of a media download, shaped as in sample
+    webwxgetvideo-http.txt (``ETag: 3313f-4e6206-5ca584da4e6bf21a6bf7``: three unquoted hex
+    groups); the ETag is derived from the bytes, so it is stable per file."""
+    digest = hashlib.sha1(data).hexdigest()
+    return {"Last-Modified": LAST_MODIFIED, "ETag": f"{digest[:5]}-{len(data):x}-{digest[5:25]}"}
 
 
 def _session(request: web.Request) -> Session | web.Response:
@@ -25,7 +37,8 @@ def _message(request: web.Request, session: Session) -> StoredMessage | None:
 
 
 async def getmsgimg(request: web.Request) -> web.Response:
-    """``GET …/webwxgetmsgimg?MsgID=…[&type=slave|big]`` → ``image/jpeg`` (§9).
+    """``GET …/webwxgetmsgimg?MsgID=…[&type=slave|big]`` → ``image/jpeg`` (§9), with
+    ``Cache-Control: max-age=604800`` and the ``cache_headers``.
 
     No ``type``: the full image (or an emoticon's GIF); ``slave``: the thumbnail (also a video
     poster); ``big``: the full bytes (emoticon GIF). Unknown MsgId → 404.
@@ -40,9 +53,8 @@ async def getmsgimg(request: web.Request) -> web.Response:
         body = stored.thumb or blobs.jpeg("thumb" + stored.msg_id, 512)
     else:
         body = stored.media or stored.thumb or b""
-    return web.Response(
-        body=body, content_type="image/jpeg", headers={"Cache-Control": "max-age=604800"}
-    )
+    headers = {"Cache-Control": "max-age=604800", **cache_headers(body)}
+    return web.Response(body=body, content_type="image/jpeg", headers=headers)
 
 
 async def getvoice(request: web.Request) -> web.Response:
@@ -53,7 +65,9 @@ async def getvoice(request: web.Request) -> web.Response:
     stored = _message(request, session)
     if stored is None or stored.msg_type != 34 or stored.media is None:
         return web.Response(status=404)
-    return web.Response(body=stored.media, content_type="audio/mpeg")
+    return web.Response(
+        body=stored.media, content_type="audio/mpeg", headers=cache_headers(stored.media)
+    )
 
 
 async def getvideo(request: web.Request) -> web.Response:
@@ -67,7 +81,7 @@ async def getvideo(request: web.Request) -> web.Response:
     if stored is None or stored.msg_type not in (43, 62) or stored.media is None:
         return web.Response(status=404)
     data = stored.media
-    headers = {"Accept-Ranges": "bytes"}
+    headers = {"Accept-Ranges": "bytes", **cache_headers(data)}
     if "Range" not in request.headers:
         return web.Response(body=data, content_type="video/mp4", headers=headers)
     try:
@@ -109,7 +123,7 @@ async def getmedia(request: web.Request) -> web.Response:
     return web.Response(
         body=media.data,
         content_type="application/octet-stream",
-        headers={"Content-Disposition": _disposition(media.filename)},
+        headers={"Content-Disposition": _disposition(media.filename), **cache_headers(media.data)},
     )
 
 

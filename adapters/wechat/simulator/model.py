@@ -29,8 +29,9 @@ class SimulatorOptions:
 
     ``send_burst_limit`` sends within ``send_burst_window_s`` are allowed; the next one answers
     1205 (PROTOCOL.md §12). ``sync_batch_size`` caps AddMsgList per webwxsync (ContinueFlag=1
-    when more is pending). ``strict_v2`` answers webwxnewloginpage without ``fun=new&version=v2``
-    with a 301 without Location (§2.4). ``diverge_sync_keys`` leaves Key 3 of the returned SyncKey
+    when more is pending). webwxnewloginpage without ``fun=new&version=v2`` answers a 301
+    without Location carrying cookies and the XML body; ``strict_v2`` leaves that body out
+    (§2.4). ``diverge_sync_keys`` leaves Key 3 of the returned SyncKey
     behind while SyncCheckKey advances when 51 enter/quit messages are delivered (§4).
     """
 
@@ -281,6 +282,7 @@ class Account:
     offline: list[tuple[int, MsgTemplate]] = attrs.field(factory=list)
     auth_tickets: set[str] = attrs.field(factory=set)
     sends: deque[float] = attrs.field(factory=deque)
+    throttled: bool = False
 
     def live_session(self) -> Session | None:
         """The current web session if it is still alive."""
@@ -309,11 +311,16 @@ class Account:
             session.push(SELECTOR_ADDED_OR_DELETED, deleted=real_id)
 
     def allow_operation(self, now: float, options: SimulatorOptions) -> bool:
-        """Count one send/group operation; False (answer 1205) past the burst limit (§12)."""
+        """Count one send/group operation; False (answer 1205) past the burst limit (§12).
+
+        ``throttled`` stays True from the first refusal until an operation is allowed again
+        (one burst, one "发送消息过于频繁" notice).
+        """
         while self.sends and self.sends[0] <= now - options.send_burst_window_s:
             self.sends.popleft()
         if len(self.sends) >= options.send_burst_limit:
             return False
+        self.throttled = False
         self.sends.append(now)
         return True
 

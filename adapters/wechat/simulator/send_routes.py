@@ -14,11 +14,14 @@ from . import blobs, ids, wire
 from .content import emoji_xml, escape_text, escape_xml, image_xml, recall_content, recalled_by
 from .httputil import API, api_json, authenticate, error_response, read_json, world_of
 from .model import SELECTOR_MESSAGE, Media, MsgTemplate, Session, StoredMessage
+from .phone import system_message
 from .wire import placeholder
 from .world import Upload, World
 
 CHUNK = 524288
 TOO_FREQUENT = "操作太频繁，请稍后再试。"
+#: The system line a throttled send leaves in the chat (PROTOCOL.md §6.3 MsgType 10000, §12).
+SEND_TOO_FREQUENT = "发送消息过于频繁，请稍后再试"
 INTRODUCTION = "你可以撤回2分钟内发送的消息（部分旧版本微信不支持这个功能）。"
 TOO_LATE = "发送时间超过2分钟的消息，不能被撤回"
 _ENDPOINT_TYPES = {
@@ -59,7 +62,9 @@ async def send(request: web.Request) -> web.Response:
     LocalID, ClientMsgId}, Scene}``. Answers ``{BaseResponse, MsgID (19 digits), LocalID}``;
     the message is echoed into the sender's next webwxsync and recorded in the outbox.
     Errors: 1204 recipient not a friend/group, 1205 past the burst limit, 1 bad MediaId or
-    FromUserName.
+    FromUserName. The first 1205 of a burst also puts the MsgType 10000 system line
+    "发送消息过于频繁，请稍后再试" into that chat (PROTOCOL.md §6.3, §12: WeixinBot #149,
+    py2webwx #4).
     """
     world = world_of(request)
     endpoint = request.path.rsplit("/", 1)[-1]
@@ -87,6 +92,9 @@ async def send(request: web.Request) -> web.Response:
     ):
         return error_response(endpoint, 1, "unknown MediaId")
     if not account.allow_operation(world.now(), world.options):
+        if not account.throttled:
+            account.throttled = True
+            system_message(world, account, target, SEND_TOO_FREQUENT)
         return error_response(endpoint, 1205, TOO_FREQUENT)
     msg_id = ids.msg_id()
     now = int(world.now())

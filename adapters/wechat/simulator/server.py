@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from . import contact_routes, control_routes, login_routes, media_routes, send_routes, sync_routes
-from .httputil import WORLD_KEY, endpoint_of, error_response
+from .httputil import WORLD_KEY, api_json, endpoint_of, error_response
 from .model import SimulatorOptions
 from .world import World
 
@@ -42,6 +42,8 @@ async def _faults(request: web.Request, handler: Handler) -> web.StreamResponse:
             return web.Response(status=fault.status)
         if fault.retcode is not None:
             return error_response(endpoint, fault.retcode)
+        if fault.body is not None:
+            return api_json(fault.body)
     return await handler(request)
 
 

@@ -141,6 +141,11 @@ def group_entry(
 ) -> dict[str, Any]:
     """A group as webwxbatchgetcontact (``members="full"``), webwxinit (``"partial"``) or
     webwxgetcontact (``"none"``) list it (§3.1, §3.3, §3.4). ModContactList uses ``"full"``.
+
+    ``"none"`` is a group saved to the address book as the real webwxgetcontact lists it:
+    ``MemberCount`` 0 and an empty MemberList (§3.3 "groups saved to contacts (without
+    members)"; every entry of sample webwxgetcontact-response.json has MemberCount 0), so
+    clients fetch members with webwxbatchgetcontact (itchat ``update_chatroom``).
     """
     account = session.account
     everyone = group_members(group, account)
@@ -159,7 +164,7 @@ def group_entry(
         "NickName": emoji_spans(group.topic),
         "HeadImgUrl": _icon(session, group.id, group.avatar_seq, icon_skey),
         "ContactFlag": 3 if group.saved else 2,
-        "MemberCount": len(everyone),
+        "MemberCount": 0 if members == "none" else len(everyone),
         "MemberList": member_list,
         "RemarkName": "",
         "HideInputBarFlag": 0,

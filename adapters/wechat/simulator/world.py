@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import attrs
 
@@ -11,7 +12,11 @@ from .model import Account, Login, Media, Session, SimulatorOptions, StoredMessa
 
 @attrs.define(eq=False)
 class Fault:
-    """An injected failure for ``count`` requests to ``endpoint`` (None count = forever)."""
+    """An injected failure for ``count`` requests to ``endpoint`` (None count = forever).
+
+    ``body``: a JSON value answered verbatim (``text/plain``, HTTP 200) instead of the real
+    answer, e.g. a malformed webwxsync envelope.
+    """
 
     endpoint: str
     status: int | None = None
@@ -19,6 +24,7 @@ class Fault:
     delay_s: float | None = None
     drop: bool = False
     count: int | None = 1
+    body: Any = None
 
 
 @attrs.define(eq=False)
