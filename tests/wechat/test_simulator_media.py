@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 
 from adapters.wechat.simulator.demo import Demo
+from tests.wechat import samples
 from tests.wechat.conftest import API, SimulatorHandle, WebSession
 
 Login = Callable[..., Awaitable[WebSession]]
@@ -96,3 +98,31 @@ async def test_avatars_are_jpeg_and_downloads_need_the_session(
     session.http.cookie_jar.clear()
     async with session.http.get(url) as response:
         assert response.status != 200
+
+
+async def test_media_downloads_carry_last_modified_and_etag_as_captured(
+    simulator: SimulatorHandle, demo: Demo, web_login: Login
+) -> None:
+    captured = dict(
+        (line.split(": ", 1)[0].lower(), line.split(": ", 1)[1])
+        for line in samples.text("webwxgetvideo-http.txt").splitlines()
+        if ": " in line and not line.startswith("GET ")
+    )
+    session = await web_login(simulator, demo.account)
+    control = simulator.control
+    movie = bytes(range(256)) * 8
+    video = await control.send_message(demo.account, demo.alice, "video", data=movie)
+    image = await control.send_message(demo.account, demo.alice, "image", data=b"\xff\xd8x\xff\xd9")
+    _, raw, _ = await get(session, "webwxgetvideo", {"Range": "bytes=0-"}, msgid=video)
+    headers = {k.lower(): v for k, v in raw.items()}
+    assert headers["last-modified"] == captured["last-modified"]
+    shape = re.compile(r"[0-9a-f]+-[0-9a-f]+-[0-9a-f]{20}")
+    assert shape.fullmatch(captured["etag"]) and shape.fullmatch(headers["etag"])
+    _, again, _ = await get(session, "webwxgetvideo", msgid=video)
+    assert {k.lower(): v for k, v in again.items()}["etag"] == headers[
+        "etag"
+    ]  # the same bytes, the same ETag
+    _, raw, _ = await get(session, "webwxgetmsgimg", MsgID=image)
+    picture = {k.lower(): v for k, v in raw.items()}
+    assert picture["last-modified"] == captured["last-modified"]
+    assert shape.fullmatch(picture["etag"]) and picture["etag"] != headers["etag"]

@@ -105,9 +105,10 @@ def authenticate(
     Missing ``wxsid``/``wxuin`` cookies → 1100; cookies naming no session → 1102; a dead
     session → its end code (1100 after webwxlogout, 1101 when replaced or logged out by the
     phone). With ``need_base_request`` the body's BaseRequest must match: Uin (number or
-    string) and Sid as the cookies, Skey as issued (empty allowed in UOS mode) → else 1100.
-    Outside UOS mode a ``pass_ticket`` query value must match once or twice decoded (else -14);
-    ``undefined`` is always accepted.
+    string) and Sid as the cookies, Skey as issued (empty allowed when ``cookie_auth``: UOS
+    mode, or a session opened by the non-v2 301 of §2.4) → else 1100. Otherwise a
+    ``pass_ticket`` query value must match once or twice decoded (else -14); ``undefined`` is
+    always accepted.
     """
     world = world_of(request)
     sid = request.cookies.get("wxsid")
@@ -125,11 +126,11 @@ def authenticate(
         if str(base_request.get("Uin")) != uin or base_request.get("Sid") != sid:
             return 1100
         skey = base_request.get("Skey") or ""
-        if skey != session.skey and not (session.uos and skey == ""):
+        if skey != session.skey and not (session.cookie_auth and skey == ""):
             return 1100
     ticket = request.query.get("pass_ticket")
     if (
-        not session.uos
+        not session.cookie_auth
         and ticket is not None
         and ticket != "undefined"
         and not ticket_matches(ticket, session.pass_ticket)

@@ -175,6 +175,9 @@ async def newloginpage(request: web.Request) -> web.Response:
     ``allow_redirects=False`` and parses the body as XML (same function), as it could only
     do if the server sent the XML on that non-v2 answer, redirect or not.
 
+    A session opened by the 301 takes an empty Skey and any pass_ticket, as UOS sessions do
+    (``Session.cookie_auth``): a client that read only the cookies has neither.
+
     With ``strict_v2`` the non-v2 answer carries no body (the blocked accounts of the
     openwechat issues: credentials only in the cookies). Answers ``ret`` 1203 for accounts
     that refuse web login, and for ``require_uos`` accounts when the UOS headers
@@ -195,6 +198,7 @@ async def newloginpage(request: web.Request) -> web.Response:
     login.consumed = True
     session = start_session(world, account, uos=uos)
     v2 = request.query.get("fun") == "new" and request.query.get("version") == "v2"
+    session.cookie_login = not v2
     xml = (
         f"<error><ret>0</ret><message></message><skey>{session.skey}</skey>"
         f"<wxsid>{session.sid}</wxsid><wxuin>{account.uin}</wxuin>"

@@ -151,6 +151,9 @@ class Session:
     account: Account
     uos: bool
     login_time: int
+    #: Opened by webwxnewloginpage without ``version=v2`` (the 301): clients may hold only
+    #: the cookies, so like UOS sessions it takes an empty Skey and any pass_ticket (§1, §2.4).
+    cookie_login: bool = False
     sid: str = attrs.field(factory=ids.wxsid)
     skey: str = attrs.field(factory=ids.skey)
     pass_ticket: str = attrs.field(factory=ids.pass_ticket)
@@ -172,6 +175,13 @@ class Session:
 
     def __attrs_post_init__(self) -> None:
         self._bind(self.account.id, ids.self_user_name())
+
+    @property
+    def cookie_auth(self) -> bool:
+        """Whether the cookies alone authenticate (empty Skey, any pass_ticket): UOS sessions
+        (itchat-uos sends Skey "" and its DeviceID as pass_ticket, PROTOCOL.md §1) and
+        sessions whose login answer may have given the client nothing but cookies (§2.4)."""
+        return self.uos or self.cookie_login
 
     def _bind(self, real_id: str, user_name: str) -> str:
         self.names[real_id] = user_name
