@@ -14,3 +14,10 @@ if [ ! -f "$stamp" ]; then
   rm -f "$venv"/.installed-*
   touch "$stamp"
 fi
+# itchat 1.3.10 (the 2017 client that reads webwxnewloginpage's XML body) installs the same
+# `itchat` module as itchat-uos, so it lives in its own target directory; the conformance test
+# runs it in a subprocess with PYTHONPATH set to that directory.
+itchat_old="$venv/itchat-1.3.10"
+if [ ! -f "$itchat_old/itchat/__init__.py" ]; then
+  "$venv/bin/python" -m pip install --quiet --target "$itchat_old" itchat==1.3.10
+fi
