@@ -20,7 +20,12 @@ from tenacity import (
 from adapters.wechat.client.calls import Call
 from adapters.wechat.client.errors import HttpStatusError, NetworkError
 from adapters.wechat.client.types import Hosts
-from adapters.wechat.client.wire import check_base_response, disposition_filename, load_json
+from adapters.wechat.client.wire import (
+    base_ret,
+    check_base_response,
+    disposition_filename,
+    load_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -233,8 +238,8 @@ class Http:
         the errors of ``send``. Logs the endpoint and Ret.
         """
         obj = (await self.send(call, hosts, retry=retry, time_limit=time_limit)).json()
-        ret = (obj.get("BaseResponse") or {}).get("Ret") if isinstance(obj, dict) else None
-        if ret not in (0, None):
+        ret, _ = base_ret(obj)
+        if ret != 0:
             log.info("%s answered Ret %s", call.endpoint, ret)
         check_base_response(call.endpoint, obj, also_ok=also_ok)
         return obj

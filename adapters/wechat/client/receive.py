@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from adapters.wechat.client import calls
+from adapters.wechat.client import calls, contacts
 from adapters.wechat.client.connection import Connection
 from adapters.wechat.client.errors import ApiError, LoggedOut, ProtocolError
 from adapters.wechat.client.results import SyncResult
@@ -87,6 +87,10 @@ class Receiver:
         self._committed = 0
         self._pending: deque[SyncBatch] = deque()
         self.ended: SessionEnded | None = None
+        #: webwxsync answers in a row whose SyncKey was missing or malformed.
+        self.bad_keys = 0
+        #: webwxinit re-inits done since the last usable SyncKey.
+        self.reinits = 0
 
     async def sync(self, selector: int = 0) -> SyncBatch:
         """One webwxsync with the in-memory SyncKey; adopts the returned keys in memory.
@@ -96,6 +100,15 @@ class Receiver:
         conn = self._conn
         call = calls.webwxsync(conn.creds(), conn.sync_key, ms=calls.now_ms())
         result = SyncResult.from_wire(await conn.call_json(call))
+        if result.key_problem:
+            self.bad_keys += 1
+            log.warning(
+                "webwxsync: %s; keeping the last good keys (%d such answers in a row)",
+                result.key_problem,
+                self.bad_keys,
+            )
+        else:
+            self.bad_keys = self.reinits = 0
         conn.apply_sync_keys(result.sync_key, result.sync_check_key)
         if result.skey:
             conn.credentials = attrs.evolve(conn.creds(), skey=result.skey)
@@ -143,6 +156,14 @@ class Receiver:
         and, repeated ``retry.attempts`` times in a row, raise ``ApiError``. Raises
         ``NetworkError`` when the server stays unreachable. Every webwxsync yields a batch,
         even an empty one (its keys still need committing).
+
+        A webwxsync answer whose SyncKey is missing or malformed still yields its messages;
+        the last good keys stay in use (so the server may deliver them again: de-duplicate on
+        MsgId). After ``retry.attempts`` such answers in a row the loop waits like a transport
+        retry and re-initialises (webwxinit, §3.1) for fresh keys; when that fails, or the
+        keys are still unusable ``retry.attempts`` answers after a re-init, it raises
+        (``ProtocolError``, or the error of webwxinit) so the caller can tell the user and
+        call ``events()`` again, which tries again.
         """
         conn = self._conn
         limited = failures = 0
@@ -152,6 +173,11 @@ class Receiver:
         while True:
             while self._pending:
                 yield self._pending.popleft()
+            if self.bad_keys >= conn.config.retry.attempts:
+                ended = await self._reinit()
+                if ended is not None:
+                    yield ended
+                    return
             outcome = await self._poll()
             if isinstance(outcome, SessionEnded):
                 yield outcome
@@ -198,6 +224,38 @@ class Receiver:
         except ProtocolError as exc:
             log.warning("webwxsync: unusable answer (%s)", exc)
             return _Failure("webwxsync", -1)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # An answer shape nobody foresaw: one bad envelope must not end the loop.
+            log.warning("webwxsync: unexpected answer shape (%s)", type(exc).__name__)
+            return _Failure("webwxsync", -1)
+
+    async def _reinit(self) -> SessionEnded | None:
+        """Back off, then webwxinit for fresh keys after repeated unusable SyncKeys (§3.1).
+
+        Returns the ``SessionEnded`` when webwxinit says the session is gone. Raises
+        ``ProtocolError`` when a re-init already failed to cure the keys, and what webwxinit
+        raises (``ApiError``, ``NetworkError``) — the counters stay, so the next ``events()``
+        tries again.
+        """
+        conn = self._conn
+        if self.reinits >= 1:
+            self.bad_keys = self.reinits = 0
+            raise ProtocolError("webwxsync keeps answering without a usable SyncKey after re-init")
+        retry = conn.config.retry
+        wait = min(retry.wait * 2 ** (retry.attempts - 1), retry.wait_max)
+        log.warning(
+            "%d webwxsync answers without a usable SyncKey: re-initialising in %.1f s",
+            self.bad_keys,
+            wait,
+        )
+        await asyncio.sleep(wait)
+        try:
+            await contacts.init(conn)
+        except LoggedOut as exc:
+            return self._ended(exc.ret)
+        self.reinits += 1
+        self.bad_keys = 0
+        return None
 
     def _ended(self, code: int) -> SessionEnded:
         reason = LOGGED_OUT_CODES.get(code, f"code {code}")

@@ -19,14 +19,55 @@ def _str(obj: Mapping[str, Any], key: str) -> str:
 def _int(obj: Mapping[str, Any], key: str) -> int:
     try:
         return int(obj.get(key) or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0
 
 
 def _objects(obj: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-    """The JSON objects of list ``key``; ``null`` and non-object entries are dropped."""
-    items: Sequence[Any] = obj.get(key) or ()
+    """The JSON objects of list ``key``; ``null``, a non-list and non-object entries are
+    dropped."""
+    items = obj.get(key)
+    if not isinstance(items, Sequence) or isinstance(items, str | bytes):
+        return []
     return [item for item in items if isinstance(item, Mapping)]
+
+
+def _key_int(value: object) -> int | None:
+    """A SyncKey ``Key``/``Val``: a non-negative JSON integer or decimal string (< 2**64)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
+        value = int(value)
+    if isinstance(value, int) and 0 <= value < 2**64:
+        return value
+    return None
+
+
+def sync_key_of(value: object) -> tuple[SyncKey, str]:
+    """``(key, problem)`` for a SyncKey/SyncCheckKey wire value (PROTOCOL.md §5).
+
+    ``problem`` is "" for a well-formed key ``{"Count": n, "List": [{"Key": k, "Val": v}…]}``
+    with at least one pair, else a short description that holds no key values (safe to log):
+    "missing", "not an object", "List is not a list", "entry 3 is malformed", "empty". The
+    key is empty whenever there is a problem. Never raises.
+    """
+    if value is None:
+        return SyncKey(), "missing"
+    if not isinstance(value, Mapping):
+        return SyncKey(), "not an object"
+    items = value.get("List")
+    if not isinstance(items, list):
+        return SyncKey(), "List is not a list"
+    pairs: list[tuple[int, int]] = []
+    for index, item in enumerate(items):
+        key = _key_int(item.get("Key")) if isinstance(item, Mapping) else None
+        val = _key_int(item.get("Val")) if isinstance(item, Mapping) else None
+        if key is None or val is None:
+            return SyncKey(), f"entry {index} is malformed"
+        pairs.append((key, val))
+    if not pairs:
+        return SyncKey(), "empty"
+    return SyncKey(tuple(pairs)), ""
 
 
 @attrs.frozen
@@ -92,7 +133,10 @@ class SyncResult:
     ``messages`` are the raw ``AddMsgList`` objects (parsed by the message parser),
     ``mod_contacts`` the ``ModContactList`` entries, ``del_contacts`` the UserNames of
     ``DelContactList``. ``sync_key``/``sync_check_key`` are the keys as returned (possibly
-    empty: the caller keeps its old key then). ``profile`` is ``Profile`` when its
+    empty: the caller keeps its old key then, as the official client replaces a key only
+    when the new one has Count > 0). ``key_problem`` says, without key values, what was
+    wrong with a missing or malformed ``SyncKey`` (or a malformed ``SyncCheckKey``; a
+    missing one is fine), "" when nothing was. ``profile`` is ``Profile`` when its
     ``BitFlag`` is non-zero (self profile changed), else None.
     """
 
@@ -104,23 +148,37 @@ class SyncResult:
     continue_flag: int = 0
     skey: str = attrs.field(default="", repr=False)
     profile: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
+    key_problem: str = ""
 
     @classmethod
     def from_wire(cls, obj: Mapping[str, Any]) -> SyncResult:
-        """Build from a webwxsync response object (BaseResponse already checked)."""
+        """Build from a webwxsync response object (BaseResponse already checked).
+
+        Never raises: lists that are not lists read as empty, entries that are not objects
+        are dropped, a bad SyncKey is reported in ``key_problem``.
+        """
         profile = obj.get("Profile")
         changed = isinstance(profile, Mapping) and _int(profile, "BitFlag") != 0
+        sync_key, key_problem = sync_key_of(obj.get("SyncKey"))
+        check_value = obj.get("SyncCheckKey")
+        check_key, check_problem = sync_key_of(check_value)
+        if key_problem:
+            key_problem = f"SyncKey {key_problem}"
+        elif check_value is not None and check_problem not in ("", "empty"):
+            key_problem = f"SyncCheckKey {check_problem}"
+        skey = obj.get("SKey")
         return cls(
             messages=tuple(_objects(obj, "AddMsgList")),
             mod_contacts=tuple(Contact.from_wire(c) for c in _objects(obj, "ModContactList")),
             del_contacts=tuple(
                 UserName(_str(c, "UserName")) for c in _objects(obj, "DelContactList")
             ),
-            sync_key=SyncKey.from_wire(obj.get("SyncKey")),
-            sync_check_key=SyncKey.from_wire(obj.get("SyncCheckKey")),
+            sync_key=sync_key,
+            sync_check_key=check_key,
             continue_flag=_int(obj, "ContinueFlag"),
-            skey=_str(obj, "SKey"),
+            skey=skey if isinstance(skey, str) else "",
             profile=profile if changed and isinstance(profile, Mapping) else None,
+            key_problem=key_problem,
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import re
 import xml.etree.ElementTree as ET
 
@@ -12,6 +13,12 @@ import defusedxml.ElementTree as SafeET
 #: Content longer than this (characters) is not decoded or parsed as XML: no genuine message
 #: comes close (merged-history XML is the largest, tens of kB).
 MAX_CONTENT_CHARS = 1_000_000
+#: XML Content is parsed only up to these bounds (else it reads as not XML, and the entry
+#: becomes "unsupported"): genuine payloads nest 6 levels deep (msg/appmsg/mmreader/category/
+#: item/title, PROTOCOL.md §6.4) and hold a few hundred elements at most.
+MAX_XML_CHARS = 262_144
+MAX_XML_DEPTH = 32
+MAX_XML_ELEMENTS = 4096
 
 # The server's known wrong emoji codes, corrected as itchat does (PROTOCOL.md §6.2).
 _BAD_EMOJI_CODES = {
@@ -26,8 +33,10 @@ _BAD_EMOJI_CODES = {
     "1f63f": "1f622",
 }
 # `>` may be missing after the class attribute (server bug seen after emoji1f450, §6.2).
+# Possessive quantifiers: two whitespace runs around optional tokens would otherwise
+# backtrack quadratically on an unterminated span (`<span class="emoji emoji1f600"` + spaces).
 _EMOJI_SPAN = re.compile(
-    r"""<span\s+class\s*=\s*["']emoji\s+emoji([0-9a-fA-F]{1,12})\s*["']\s*/?>?\s*</span>"""
+    r"""<span\s++class\s*+=\s*+["']emoji\s++emoji([0-9a-fA-F]{1,12})\s*+["']\s*+/?>?\s*+</span>"""
 )
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 # Official client regex (§6.2): `@<UserName>:<br/>` or a raw wxid prefix.
@@ -149,10 +158,36 @@ def _trim_to_root(text: str) -> str:
     return text[: end + len(m.group(1)) + 3]
 
 
+class _TooDeep(Exception):
+    """The document passed MAX_XML_DEPTH or MAX_XML_ELEMENTS."""
+
+
+def _bounded_parse(text: str) -> ET.Element:
+    """Parse ``text`` with defusedxml, giving up (``_TooDeep``) as soon as it nests deeper
+    than MAX_XML_DEPTH or holds more than MAX_XML_ELEMENTS elements, so one parse costs at
+    most linear time in a bounded input."""
+    depth = elements = 0
+    root: ET.Element | None = None
+    events = SafeET.iterparse(io.StringIO(text), ("start", "end"))
+    for event, node in events:
+        if event == "end":
+            depth -= 1
+            continue
+        depth += 1
+        elements += 1
+        if depth > MAX_XML_DEPTH or elements > MAX_XML_ELEMENTS:
+            raise _TooDeep
+        if root is None:
+            root = node
+    if root is None:
+        raise ValueError("no root element")
+    return root
+
+
 def _try_parse(text: str) -> ET.Element | None:
     try:
-        return SafeET.fromstring(_trim_to_root(text.strip()))
-    except (ET.ParseError, defusedxml.DefusedXmlException, ValueError):
+        return _bounded_parse(_trim_to_root(text.strip()))
+    except (ET.ParseError, defusedxml.DefusedXmlException, ValueError, _TooDeep):
         return None
 
 
@@ -162,10 +197,11 @@ def decode_xml(wire: str, *, escaped: bool = True) -> ET.Element | None:
     With ``escaped`` (the wire form): emoji spans → Unicode, ``<br/>`` → ``\\n``, HTML
     unescape, then parse with defusedxml (PROTOCOL.md §6.2). Text after the root element is
     ignored; bare ``&`` left by single-escaping servers are tolerated. Returns None for
-    anything that is not well-formed XML (or is too large or uses DTDs/entities) — never
+    anything that is not well-formed XML (or is larger than MAX_XML_CHARS, nests deeper than
+    MAX_XML_DEPTH, holds more than MAX_XML_ELEMENTS elements, or uses DTDs/entities) — never
     raises.
     """
-    if not wire or len(wire) > MAX_CONTENT_CHARS:
+    if not wire or len(wire) > MAX_XML_CHARS:
         return None
     if not escaped:
         return _try_parse(wire)

@@ -135,7 +135,7 @@ def _s(obj: Mapping[str, Any], key: str) -> str:
 def _i(obj: Mapping[str, Any], key: str) -> int:
     try:
         return int(obj.get(key) or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0
 
 
@@ -203,7 +203,8 @@ class Contact:
     @classmethod
     def from_wire(cls, obj: Mapping[str, Any]) -> Contact:
         """Build from a contact object; tolerates missing fields and ``null`` lists."""
-        members: Sequence[Mapping[str, Any]] = obj.get("MemberList") or ()
+        listed = obj.get("MemberList")
+        members: Sequence[Any] = listed if isinstance(listed, list | tuple) else ()
         return cls(
             user_name=UserName(_s(obj, "UserName")),
             nick_name=_s(obj, "NickName"),

@@ -237,7 +237,7 @@ def base_ret(obj: Mapping[str, Any]) -> tuple[int, str]:
         return -1, ""
     try:
         ret = int(base.get("Ret", -1))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         ret = -1
     return ret, str(base.get("ErrMsg") or "")
 
