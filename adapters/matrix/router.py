@@ -4,34 +4,22 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Awaitable, Callable
 
 import attrs
 
 from adapters.matrix import render
 from adapters.matrix.errors import MatrixForbidden, MatrixNotFound
 from adapters.matrix.side import MatrixSide
-from adapters.matrix.types import EventId, RoomEvent, RoomId, UserId
+from adapters.matrix.types import RoomEvent, RoomId, UserId
+from bridge.hub import BotCommand, CommandHandler
 from bridge.ids import LoginId
 from bridge.model import Address, ChatKind, Content, Message, RemoteId, Revocation
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["BRIDGED_TYPES", "BotCommand", "CommandHandler", "PortalInfo", "Route", "Router"]
+
 BRIDGED_TYPES = frozenset({"m.room.message", "m.sticker", "m.room.redaction"})
-
-
-@attrs.frozen
-class BotCommand:
-    """A text message to the bot in a room that is not a portal."""
-
-    sender: UserId
-    room: RoomId
-    event_id: EventId
-    text: str
-    is_direct: bool
-
-
-CommandHandler = Callable[[BotCommand], Awaitable[None]]
 
 
 @attrs.frozen
