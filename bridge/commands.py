@@ -244,12 +244,16 @@ class Bot:
     async def _login_input(self, ctx: CommandContext, session: LoginSession) -> Reply | None:
         step = session.awaiting_input
         log.info("login %s: the user answered a login step", session.id)  # never the value
-        reply = await session.submit_input(ctx.command.text)
         if step is not None and step.kind is InputKind.PASSWORD:
             try:
                 await self.hub.redact(ctx.room, ctx.command.event_id, "a password")
-            except Exception:
-                log.warning("login %s: could not redact the password message", session.id)
+            except Exception as exc:
+                log.warning("login %s: password message not redacted: %s", session.id, exc)
+                await self.send(
+                    ctx.room,
+                    Reply("I could not delete your password message here; please delete it."),
+                )
+        reply = await session.submit_input(ctx.command.text)
         return None if reply is None else Reply(reply)
 
     def _require(self, ctx: CommandContext) -> LoginSession:
