@@ -11,20 +11,14 @@ import attrs
 from bridge.commands_chats import Reply, chat_list, resolve_command, sync_portals
 from bridge.config import REFUSAL, Config
 from bridge.errors import BridgeError
-from bridge.hub import BotCommand, Hub
+from bridge.hub import BotCommand, Hub, command_words, is_command
 from bridge.ids import MatrixUserId, RoomId
 from bridge.logins import LoginManager, LoginSession
 from bridge.model import InputKind
 
 log = logging.getLogger(__name__)
 
-__all__ = ["REFUSAL", "Bot", "Command", "CommandContext", "ParsedCommand", "command_prefix"]
-
-
-def command_prefix(network: str) -> str:
-    """The prefix of commands outside a DM with the bot (optional inside one): ``!`` and
-    the remote network's adapter name, e.g. ``!wechat``."""
-    return f"!{network}"
+__all__ = ["REFUSAL", "Bot", "Command", "CommandContext", "ParsedCommand"]
 
 
 @attrs.frozen
@@ -37,14 +31,11 @@ class ParsedCommand:
     @classmethod
     def parse(cls, text: str, *, is_direct: bool, prefix: str) -> ParsedCommand | None:
         """Parse ``text``: ``[<prefix>] <command> [args...]`` (prefix e.g. ``!wechat``,
-        ``command_prefix``), the prefix optional in a DM.
+        ``Config.command_prefix``), the prefix optional in a DM.
         Returns None for text that is not meant for the bot (no prefix outside a DM). The
         quoted fallback of a reply (lines starting with ``>``, spec "Rich replies") is
         skipped."""
-        lines = text.splitlines()
-        while lines and lines[0].startswith(">"):
-            lines.pop(0)
-        words = " ".join(lines).split()
+        words = command_words(text)
         if words and words[0].lower() == prefix:
             words = words[1:] or ["help"]
         elif not is_direct:
@@ -106,7 +97,7 @@ class Bot:
         self.hub = hub
         self.logins = logins
         network = logins.network.display_name
-        self.prefix = command_prefix(logins.network.name)
+        self.prefix = config.command_prefix
         self.commands: dict[str, Command] = {
             c.name: c
             for c in (
@@ -238,8 +229,7 @@ class Bot:
     def _is_input(self, ctx: CommandContext) -> bool:
         """Whether the message answers the login's question: sent in a DM with the bot and
         not a command given with the prefix."""
-        first = ctx.command.text.split(maxsplit=1)[:1]
-        return ctx.command.is_direct and [w.lower() for w in first] != [self.prefix]
+        return ctx.command.is_direct and not is_command(ctx.command.text, self.prefix)
 
     async def _login_input(self, ctx: CommandContext, session: LoginSession) -> Reply | None:
         step = session.awaiting_input

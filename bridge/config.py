@@ -196,6 +196,12 @@ class Config:
             log_level=level,
         )
 
+    @property
+    def command_prefix(self) -> str:
+        """The prefix of bot commands outside a DM with the bot (optional inside one, and
+        heard in portals too): ``!`` and the network's adapter name, e.g. ``!wechat``."""
+        return f"!{self.network}"
+
     # ---- user ids ----------------------------------------------------------------------------
 
     @property

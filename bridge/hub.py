@@ -21,14 +21,31 @@ from bridge.store import Store
 
 @attrs.frozen
 class BotCommand:
-    """A text message to the bot in a room that is not a portal: its sender, room, event
-    id, the text (stripped), and whether the room is a DM of the sender with the bot."""
+    """A text message to the bot (in a room that is not a portal, or prefixed anywhere): its
+    sender, room, event id, the text (stripped), and whether the room is a DM of the sender
+    with the bot."""
 
     sender: MatrixUserId
     room: RoomId
     event_id: EventId
     text: str
     is_direct: bool
+
+
+def command_words(text: str) -> list[str]:
+    """The words of a message to the bot; the quoted fallback of a reply (leading lines
+    starting with ``>``, spec "Rich replies") is skipped."""
+    lines = text.splitlines()
+    while lines and lines[0].startswith(">"):
+        lines.pop(0)
+    return " ".join(lines).split()
+
+
+def is_command(text: str, prefix: str) -> bool:
+    """Whether ``text`` starts with the command ``prefix`` word (case-insensitive), e.g.
+    ``!wechat ping``: such a message is for the bot in every room and never relayed."""
+    words = command_words(text)
+    return bool(words) and words[0].lower() == prefix
 
 
 #: What the Matrix side calls for each ``BotCommand`` (in a task of its own).
