@@ -92,14 +92,65 @@ async def test_echonet_passes_the_contract_suite(
 
 
 class BridgeProcess:
-    """``python -m bridge -c config.yaml`` with ``network: echonet``, and the world folder
-    where the test plays Echonet's other people."""
+    """``python -m bridge -c config.yaml`` with ``network: echonet`` on a port of its own, the
+    session appservice forwarding the homeserver's transactions to it, and the world folder
+    where the test plays Echonet's other people. ``stop()`` sends SIGTERM, which the bridge
+    must survive with exit status 0 (and its log must hold no login input)."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, config: dict[str, Any], world: Path):
-        self.proc = proc
-        self.config = config
-        self.world = world
-        self.bot = f"@{config['appservice']['bot']['username']}:localhost"
+    def __init__(self, site: Path, base: Path, recorder: TransactionRecorder, folder: Path) -> None:
+        raw = yaml.safe_load(base.read_text())
+        self.port = free_port()
+        raw["appservice"].update(port=self.port, address=f"http://127.0.0.1:{self.port}")
+        raw["appservice"]["displayname_template"] = "{name} (Echonet)"
+        raw["database"] = {"path": str(folder / "chatbridge.db")}
+        raw.pop("wechat", None)
+        raw["network"] = "echonet"
+        self.world = folder / "world"
+        raw["echonet"] = {"world": str(self.world), "code": CODE, "password": PASSWORD}
+        self.config = raw
+        self.config_path = folder / "config.yaml"
+        self.config_path.touch(mode=0o600)
+        self.config_path.write_text(yaml.safe_dump(raw))
+        self.bot = f"@{raw['appservice']['bot']['username']}:localhost"
+        self.log_path = folder / "bridge.log"
+        self._env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
+        self._recorder = recorder
+        self._proc: asyncio.subprocess.Process | None = None
+        self._forwarder: Forwarder | None = None
+
+    async def start(self) -> None:
+        """Start the bridge and route transactions to it once it listens."""
+        with self.log_path.open("ab") as log:
+            self._proc = proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bridge", "-c", str(self.config_path),
+                cwd=REPO, env=self._env, stdout=log, stderr=log,
+            )  # fmt: skip
+        await wait_until(lambda: _listening(self.port, proc), within_s=60)
+        hs_token = self.config["appservice"]["hs_token"]
+        self._forwarder = Forwarder(f"http://127.0.0.1:{self.port}", hs_token)
+        self._recorder.forward_to = self._forwarder
+
+    async def stop(self) -> None:
+        """Stop routing, SIGTERM the bridge; it must exit 0."""
+        self._recorder.forward_to = None
+        if self._forwarder is not None:
+            await self._forwarder.close()
+            self._forwarder = None
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(30):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        output = self.log_path.read_text(errors="replace")
+        assert proc.returncode == 0, output
+        assert "network: echonet" in output
+        assert PASSWORD not in output and CODE not in output  # login input is never logged
 
     def deliver(self, chat: str, text: str) -> None:
         """Contact ``chat`` sends ``text`` (a file in the world's inbox)."""
@@ -123,49 +174,14 @@ async def bridge_process(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[BridgeProcess]:
-    """The bridge as its own process on a port of its own, the session appservice
-    forwarding the homeserver's transactions to it. Stopped with SIGTERM, which it must
-    survive with exit status 0."""
+    """A started ``BridgeProcess`` with echonet as its network."""
     monkeypatch.syspath_prepend(str(echonet_site))
-    raw = yaml.safe_load(bridge_setup.config_path.read_text())
-    port = free_port()
-    raw["appservice"].update(port=port, address=f"http://127.0.0.1:{port}")
-    raw["appservice"]["displayname_template"] = "{name} (Echonet)"
-    raw["database"] = {"path": str(tmp_path / "chatbridge.db")}
-    raw.pop("wechat", None)
-    raw["network"] = "echonet"
-    world = tmp_path / "world"
-    raw["echonet"] = {"world": str(world), "code": CODE, "password": PASSWORD}
-    config_path = tmp_path / "config.yaml"
-    config_path.touch(mode=0o600)
-    config_path.write_text(yaml.safe_dump(raw))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(echonet_site), str(REPO)])}
-    log_path = tmp_path / "bridge.log"
-    with log_path.open("wb") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bridge", "-c", str(config_path),
-            cwd=REPO, env=env, stdout=log, stderr=log,
-        )  # fmt: skip
-    forwarder = Forwarder(f"http://127.0.0.1:{port}", raw["appservice"]["hs_token"])
+    bridge = BridgeProcess(echonet_site, bridge_setup.config_path, appservice, tmp_path)
     try:
-        await wait_until(lambda: _listening(port, proc), within_s=60)
-        appservice.forward_to = forwarder
-        yield BridgeProcess(proc, raw, world)
+        await bridge.start()
+        yield bridge
     finally:
-        appservice.forward_to = None
-        await forwarder.close()
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(30):
-                    await proc.wait()
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-    output = log_path.read_text(errors="replace")
-    assert proc.returncode == 0, output
-    assert "network: echonet" in output
-    assert PASSWORD not in output and CODE not in output  # login input is never logged
+        await bridge.stop()
 
 
 async def _listening(port: int, proc: asyncio.subprocess.Process) -> bool:
@@ -231,9 +247,54 @@ async def test_echonet_runs_as_the_remote_network_of_the_real_bridge(
     sessions = list((Path(bridge.config["database"]["path"]).parent / "sessions").iterdir())
     assert [stat.S_IMODE(p.stat().st_mode) for p in sessions] == [0o600]
 
+    # After a restart the login resumes from that file, without asking again.
+    await bridge.stop()
+    bridge.deliver("bob", "while you were away")
+    await bridge.start()
+    await wait_until(lambda: _pinged(bridge, user, dm))
+    portal_bob = await accept_invite(user, {dm, portal})
+    await wait_for_message(user, portal_bob, contains="while you were away")
+    said = [e["content"].get("body", "") for e in await user.messages(dm, limit=50)]
+    assert not [b for b in said if "login code" in b][1:]  # asked once, before the restart
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_wrong_password_ends_the_login_and_the_user_is_told(
+    bridge_process: BridgeProcess, make_user: MakeUser
+) -> None:
+    bridge = bridge_process
+    user = await make_user("echofail")
+    dm = await user.create_room(is_direct=True, invite=[bridge.bot], preset="trusted_private_chat")
+    await wait_until(lambda: _joined(user, dm, bridge.bot))
+
+    await say(user, dm, "login", bridge.bot, "Starting the Echonet login")
+    await wait_for_message(user, dm, from_=bridge.bot, contains="login code")
+    again = await say(user, dm, "!echonet login", bridge.bot, "already in progress")
+    status = await say(user, dm, "!echonet ping", bridge.bot, "Not logged in")
+    await say(user, dm, CODE, bridge.bot, "Now your Echonet password.")
+    failed = await say(user, dm, "wrong password", bridge.bot, "Logged out of Echonet")
+
+    assert again["content"]["body"] == (
+        "A login is already in progress: send me the code I asked for."
+    )
+    assert status["content"]["body"] == (
+        "Not logged in: a login is in progress, send me the code I asked for."
+    )
+    assert failed["content"]["body"] == (
+        "Logged out of Echonet: Echonet refused the password. Send `login` to log in again."
+    )
+    # With no login waiting, a plain message is a command again.
+    await say(user, dm, "hello", bridge.bot, "Unknown command 'hello'")
+
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def _pinged(bridge: BridgeProcess, user: MatrixUser, room: str) -> bool:
+    sent = await user.send_text(room, "ping")
+    reply = await wait_for_message(user, room, from_=bridge.bot, after=sent)
+    return "Logged in as Echo User" in str(reply["content"].get("body"))
 
 
 async def _redacted(user: MatrixUser, room: str, event_id: str) -> bool:
