@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -126,6 +127,11 @@ class DoublePuppetConfig:
     secret: str = attrs.field(repr=False)
 
 
+def _read_only(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only copy of ``mapping``."""
+    return MappingProxyType(dict(mapping))
+
+
 @attrs.frozen
 class Config:
     """The whole configuration file. Build with ``Config.from_file`` or ``Config.from_mapping``."""
@@ -140,7 +146,7 @@ class Config:
     network: str = DEFAULT_NETWORK
     #: The raw config section named after ``network`` ({} when absent); the adapter parses
     #: it (``bridge.plugins.load_network``).
-    network_config: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+    network_config: Mapping[str, Any] = attrs.field(factory=dict, converter=_read_only, hash=False)
 
     @classmethod
     def from_file(cls, path: str | Path, *, allow_placeholder_tokens: bool = False) -> Config:
@@ -176,7 +182,7 @@ class Config:
             raise ConfigError(f"network: expected an adapter name like wechat, got {network!r}")
         if network in _CORE_SECTIONS:
             raise ConfigError(f"network: {network!r} is a section of the bridge, not a network")
-        network_config = dict(_mapping(root.get(network) or {}, network))
+        network_config = _mapping(root.get(network) or {}, network)
         dp = root.section("double_puppet", optional=True)
         secret = dp.string("secret", default="")
         log = root.section("logging", optional=True)
