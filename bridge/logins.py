@@ -252,12 +252,15 @@ class LoginSession:
     async def submit_input(self, value: str) -> str | None:
         """Pass the user's answer to the awaited ``InputNeeded`` step to the network;
         returns a reply, or None when the next step (a state event) says it all."""
-        if self.awaiting_input is None:
+        asked = self.awaiting_input
+        if asked is None:
             return "No login is waiting for an answer. Send `login` to log in."
-        self.step = None
+        self.step = None  # the next step, arriving as an event, sets it again
         try:
             await self.remote.submit_login_input(value)
         except BridgeError as exc:
+            if self.step is None:
+                self.step = asked  # still waiting for an answer
             return f"The {self.network} login did not take the answer: {exc}"
         return None
 
