@@ -1,9 +1,8 @@
-"""The ``Channel`` interface every adapter implements, its optional capabilities, and discovery."""
+"""The ``Channel`` interface every adapter implements and its optional capabilities."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -156,19 +155,40 @@ class SupportsReceipts(Protocol):
 
 @runtime_checkable
 class SupportsLogin(Protocol):
-    """Optional: interactive login (QR code) and logout, driven from the bot."""
+    """Optional: interactive login and logout, driven by the bot for any network.
+
+    A login is a sequence of steps the adapter emits as events of ``events()`` (model:
+    mautrix bridgev2's login process): ``QRCodeNeeded`` (show a QR code and wait),
+    ``ConfirmOnPhone`` (wait for the phone), ``InputNeeded`` (ask the user for a code or a
+    password; the answer comes back through ``submit_login_input``), and finally
+    ``LoggedIn`` (done) or ``LoggedOut`` (failed, with the reason). The bot renders each step
+    in the user's management room.
+    """
 
     async def login(self) -> None:
-        """Start a login; progress arrives as ``QRCodeNeeded`` / ``LoggedIn`` events."""
+        """Start a login in the background (idempotent while one runs); its steps follow as
+        events. Raises ``BridgeError`` if no login can be started."""
+
+    async def submit_login_input(self, value: str) -> None:
+        """The user's answer to the latest ``InputNeeded``; the next step follows as an
+        event (another ``InputNeeded`` when the answer was wrong). Raises ``BridgeError``
+        when no input is awaited. ``value`` may be a secret: never log it."""
 
     async def logout(self) -> None:
         """End the remote session; a ``LoggedOut`` event follows."""
 
 
-def adapter_factories() -> dict[str, Callable[..., Channel]]:
-    """Every adapter registered in the ``chatbridge.adapters`` entry-point group, by name.
+@runtime_checkable
+class SupportsContactBook(Protocol):
+    """Optional: the addresses of the current session's contact book (contacts and groups,
+    not every group member met in messages). Without it every known address counts."""
 
-    Returns name -> the class (or factory) the entry point names. Raises ``ImportError`` if a
-    registered adapter cannot be imported.
-    """
-    return {ep.name: ep.load() for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    @property
+    def contact_addresses(self) -> frozenset[Address]:
+        """The addresses of the contact book sent with the last ``LoggedIn``."""
+        ...
+
+
+@runtime_checkable
+class LoginChannel(Channel, SupportsLogin, Protocol):
+    """The remote side of one login: a ``Channel`` the bot can log in and out."""

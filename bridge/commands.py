@@ -8,19 +8,17 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
-from adapters.matrix.hub import BotCommand, MatrixHub
 from bridge.commands_chats import Reply, chat_list, resolve_command, sync_portals
-from bridge.config import Config, PermissionLevel
+from bridge.config import REFUSAL, Config
 from bridge.errors import BridgeError
+from bridge.hub import BotCommand, Hub, command_words, is_command
 from bridge.ids import MatrixUserId, RoomId
 from bridge.logins import LoginManager, LoginSession
+from bridge.model import InputKind
 
 log = logging.getLogger(__name__)
 
-#: The prefix of commands outside a DM with the bot (optional inside one).
-PREFIX = "!wechat"
-
-REFUSAL = "You are not allowed to use this bridge; ask the administrator."
+__all__ = ["REFUSAL", "Bot", "Command", "CommandContext", "ParsedCommand"]
 
 
 @attrs.frozen
@@ -31,16 +29,14 @@ class ParsedCommand:
     args: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, text: str, *, is_direct: bool) -> ParsedCommand | None:
-        """Parse ``text``: ``[!wechat] <command> [args...]``, the prefix optional in a DM.
+    def parse(cls, text: str, *, is_direct: bool, prefix: str) -> ParsedCommand | None:
+        """Parse ``text``: ``[<prefix>] <command> [args...]`` (prefix e.g. ``!wechat``,
+        ``Config.command_prefix``), the prefix optional in a DM.
         Returns None for text that is not meant for the bot (no prefix outside a DM). The
         quoted fallback of a reply (lines starting with ``>``, spec "Rich replies") is
         skipped."""
-        lines = text.splitlines()
-        while lines and lines[0].startswith(">"):
-            lines.pop(0)
-        words = " ".join(lines).split()
-        if words and words[0].lower() == PREFIX:
+        words = command_words(text)
+        if words and words[0].lower() == prefix:
             words = words[1:] or ["help"]
         elif not is_direct:
             return None
@@ -90,19 +86,24 @@ class Bot:
 
     Commands run in the background, one at a time per user, so a long ``sync`` neither
     delays the appservice transaction that carried it nor overlaps the same user's next
-    command. Only users with permission ``USER`` or above are served.
+    command. Only users the config ``allows`` are served (others get ``REFUSAL``). While
+    the user's login waits for typed input (``InputNeeded``), their next message in a DM
+    with the bot without the prefix is that input, not a command; a password message is
+    redacted once read.
     """
 
-    def __init__(self, config: Config, hub: MatrixHub, logins: LoginManager) -> None:
+    def __init__(self, config: Config, hub: Hub, logins: LoginManager) -> None:
         self.config = config
         self.hub = hub
         self.logins = logins
+        network = logins.network.display_name
+        self.prefix = config.command_prefix
         self.commands: dict[str, Command] = {
             c.name: c
             for c in (
                 Command("help", "help", "show this list", self._help),
-                Command("login", "login", "log in to WeChat by scanning a QR code", self._login),
-                Command("logout", "logout", "log out of WeChat", self._logout),
+                Command("login", "login", f"log in to {network}", self._login),
+                Command("logout", "logout", f"log out of {network}", self._logout),
                 Command("ping", "ping", "show whether you are logged in and receiving", self._ping),
                 Command(
                     "sync", "sync", "create rooms for all your contacts and groups", self._sync
@@ -113,7 +114,7 @@ class Bot:
                 Command(
                     "resolve",
                     "resolve [<chat> <n>|apart]",
-                    "say which contact an ambiguous chat is after a WeChat re-login",
+                    f"say which contact an ambiguous chat is after a {network} re-login",
                     self._resolve,
                 ),
             )
@@ -123,7 +124,7 @@ class Bot:
 
     async def handle(self, command: BotCommand) -> None:
         """Take a message sent to the bot; it is answered in the background."""
-        parsed = ParsedCommand.parse(command.text, is_direct=command.is_direct)
+        parsed = ParsedCommand.parse(command.text, is_direct=command.is_direct, prefix=self.prefix)
         if parsed is None:
             return
         task = asyncio.create_task(self._run(CommandContext(command, parsed)), name="bot-command")
@@ -151,9 +152,12 @@ class Bot:
                 await self.send(ctx.room, reply)
 
     async def _answer(self, ctx: CommandContext) -> Reply | None:
-        if self.config.permissions.permission_for(ctx.user) < PermissionLevel.USER:
+        if not self.config.permissions.allows(ctx.user):
             log.info("refused a command from a user without permission")
             return Reply(REFUSAL)
+        session = self.logins.session(ctx.user)
+        if session is not None and session.awaiting_input is not None and self._is_input(ctx):
+            return await self._login_input(ctx, session)
         command = self.commands.get(ctx.parsed.name)
         if command is None:
             return Reply(f"Unknown command {ctx.parsed.name!r}. Send `help` for the list.")
@@ -172,8 +176,8 @@ class Bot:
     async def _help(self, ctx: CommandContext) -> Reply:
         lines = [f"{c.usage} — {c.help}" for c in self.commands.values()]
         intro = (
-            "WeChat bridge commands. Send them here; in other rooms start them with "
-            f"{PREFIX} (e.g. `{PREFIX} ping`)."
+            f"{self.logins.network.display_name} bridge commands. Send them here; in other "
+            f"rooms start them with {self.prefix} (e.g. `{self.prefix} ping`)."
         )
         return Reply("\n".join([intro, *lines]))
 
@@ -183,7 +187,7 @@ class Bot:
             return Reply(await self.logins.login(ctx.user, ctx.room))
         text = await self.logins.login(ctx.user)
         if text.startswith("Starting"):
-            text += " The QR code comes in our direct chat."
+            text += " Its steps come in our direct chat."
         return Reply(text)
 
     async def _logout(self, ctx: CommandContext) -> Reply | None:
@@ -193,7 +197,8 @@ class Bot:
     async def _ping(self, ctx: CommandContext) -> Reply:
         session = self.logins.session(ctx.user)
         if session is None:
-            return Reply("Not logged in to WeChat. Send `login` to log in.")
+            network = self.logins.network.display_name
+            return Reply(f"Not logged in to {network}. Send `login` to log in.")
         return Reply(session.status())
 
     async def _sync(self, ctx: CommandContext) -> Reply:
@@ -202,7 +207,8 @@ class Bot:
         async def progress(done: int, total: int) -> None:
             await self.send(ctx.room, Reply(f"Sync: {done} of {total} chats have a room…"))
 
-        await self.send(ctx.room, Reply("Creating rooms for your WeChat contacts and groups…"))
+        network = self.logins.network.display_name
+        await self.send(ctx.room, Reply(f"Creating rooms for your {network} contacts and groups…"))
         result = await sync_portals(session, progress)
         text = f"Sync done: {result.total} chats, {result.created} new rooms."
         if result.failed:
@@ -218,8 +224,31 @@ class Bot:
     async def _resolve(self, ctx: CommandContext) -> Reply:
         return await resolve_command(self._require(ctx), ctx.args)
 
+    # ---- login input -------------------------------------------------------------------------
+
+    def _is_input(self, ctx: CommandContext) -> bool:
+        """Whether the message answers the login's question: sent in a DM with the bot and
+        not a command given with the prefix."""
+        return ctx.command.is_direct and not is_command(ctx.command.text, self.prefix)
+
+    async def _login_input(self, ctx: CommandContext, session: LoginSession) -> Reply | None:
+        step = session.awaiting_input
+        log.info("login %s: the user answered a login step", session.id)  # never the value
+        if step is not None and step.kind is InputKind.PASSWORD:
+            try:
+                await self.hub.redact(ctx.room, ctx.command.event_id, "a password")
+            except Exception as exc:
+                log.warning("login %s: password message not redacted: %s", session.id, exc)
+                await self.send(
+                    ctx.room,
+                    Reply("I could not delete your password message here; please delete it."),
+                )
+        reply = await session.submit_input(ctx.command.text)
+        return None if reply is None else Reply(reply)
+
     def _require(self, ctx: CommandContext) -> LoginSession:
         session = self.logins.session(ctx.user)
         if session is None:
-            raise BridgeError("you have no WeChat login yet; send `login` first")
+            network = self.logins.network.display_name
+            raise BridgeError(f"you have no {network} login yet; send `login` first")
         return session

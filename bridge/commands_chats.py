@@ -48,12 +48,12 @@ class SyncResult:
 
 
 async def sync_portals(session: LoginSession, progress: Progress, *, every: int = 10) -> SyncResult:
-    """Create the portal of every chat of the current WeChat session's contact book
+    """Create the portal of every chat of the current remote session's contact book
     (``LoginSession.book``) that is still bound to its contact; ``progress`` is awaited
     every ``every`` chats. Raises ``NotLoggedIn``; a portal that cannot be created is
     counted in ``failed``."""
     if session.account is None:
-        raise NotLoggedIn("not logged in to WeChat; send `login` first")
+        raise NotLoggedIn(f"not logged in to {session.network}; send `login` first")
     chats = [
         i
         for i in await session.store.identities.all(session.id)
@@ -122,7 +122,8 @@ async def chat_list(session: LoginSession) -> list[Reply]:
     # contact book, and what has a room or waits for ``resolve``.
     idents = [i for i in idents if i.id in rooms or i.id in session.book or i.ambiguous]
     who = f" (logged in as {session.account_name})" if session.account else " (not logged in)"
-    text, markup = [f"Your WeChat chats{who}:"], [f"<b>Your WeChat chats{html.escape(who)}:</b>"]
+    title = f"Your {session.network} chats{who}:"
+    text, markup = [title], [f"<b>{html.escape(title)}</b>"]
     for kind, title in ((ChatKind.DIRECT, "Contacts"), (ChatKind.GROUP, "Groups")):
         some = [i for i in idents if i.kind is kind]
         if not some:

@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +26,19 @@ _LOCALPART_CHARS = re.compile(r"[a-z0-9._=\-/+]+")
 _SERVER_NAME = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 _APPSERVICE_ID = re.compile(r"[A-Za-z0-9_.\-]+")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_ADAPTER_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_CORE_SECTIONS = frozenset(
+    {"homeserver", "appservice", "database", "permissions", "double_puppet", "logging"}
+) | {"network", "matrix"}
+
+#: The remote network of a config without a ``network`` key.
+DEFAULT_NETWORK = "wechat"
+
+#: What the bot says to a user whose permission is below ``user`` (the one refusal text).
+REFUSAL = (
+    "Sorry, you are not allowed to use this bridge. Ask its administrator to give your "
+    "Matrix account (or your homeserver) 'user' in the permissions section of its config."
+)
 
 
 class PermissionLevel(enum.IntEnum):
@@ -99,6 +113,11 @@ class Permissions:
             return table[server]
         return table.get("*", PermissionLevel.NONE)
 
+    def allows(self, user_id: str, level: PermissionLevel = PermissionLevel.USER) -> bool:
+        """Whether ``user_id`` has ``level`` or above: the one permission check of the
+        bridge (bot commands, invites of the bot). Refuse with ``REFUSAL``."""
+        return self.permission_for(user_id) >= level
+
 
 @attrs.frozen
 class DoublePuppetConfig:
@@ -108,13 +127,9 @@ class DoublePuppetConfig:
     secret: str = attrs.field(repr=False)
 
 
-@attrs.frozen
-class WeChatConfig:
-    """``wechat``: ``base_url`` overrides the web-protocol host (tests, simulator; ``None`` =
-    the real one); ``uos`` selects the UOS desktop login variant (PROTOCOL.md §2.4)."""
-
-    base_url: str | None = None
-    uos: bool = True
+def _read_only(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only copy of ``mapping``."""
+    return MappingProxyType(dict(mapping))
 
 
 @attrs.frozen
@@ -125,9 +140,13 @@ class Config:
     appservice: AppserviceConfig
     database: DatabaseConfig
     permissions: Permissions
-    wechat: WeChatConfig
     double_puppet: DoublePuppetConfig | None = None
     log_level: str = "INFO"
+    #: The remote network's adapter (an entry-point name, ``bridge.plugins``).
+    network: str = DEFAULT_NETWORK
+    #: The raw config section named after ``network`` ({} when absent); the adapter parses
+    #: it (``bridge.plugins.load_network``).
+    network_config: Mapping[str, Any] = attrs.field(factory=dict, converter=_read_only, hash=False)
 
     @classmethod
     def from_file(cls, path: str | Path, *, allow_placeholder_tokens: bool = False) -> Config:
@@ -150,7 +169,7 @@ class Config:
         allow_placeholder_tokens: bool = False,
     ) -> Config:
         """Validate already-parsed YAML ``data``. Raises ``ConfigError`` naming the bad key."""
-        root = _Section(_mapping(data, "(top level)"), "")
+        root = Section(_mapping(data, "(top level)"), "")
         hs = root.section("homeserver")
         homeserver = HomeserverConfig(address=hs.url("address"), domain=hs.server_name("domain"))
         appservice = _appservice(root.section("appservice"), allow_placeholder_tokens)
@@ -158,26 +177,36 @@ class Config:
         db_path = Path(db.string("path", default="chatbridge.db"))
         database = DatabaseConfig(path=db_path if db_path.is_absolute() else base_dir / db_path)
         permissions = _permissions(root, homeserver.domain)
-        wc = root.section("wechat", optional=True)
-        base_url = wc.url("base_url", default="") or None
-        wechat = WeChatConfig(base_url=base_url, uos=wc.boolean("uos", default=True))
+        network = root.string("network", default=DEFAULT_NETWORK)
+        if not _ADAPTER_NAME.fullmatch(network):
+            raise ConfigError(f"network: expected an adapter name like wechat, got {network!r}")
+        if network in _CORE_SECTIONS:
+            raise ConfigError(f"network: {network!r} is a section of the bridge, not a network")
+        network_config = _mapping(root.get(network) or {}, network)
         dp = root.section("double_puppet", optional=True)
         secret = dp.string("secret", default="")
         log = root.section("logging", optional=True)
         level = log.string("level", default="INFO").upper()
         if level not in _LOG_LEVELS:
             raise ConfigError(f"logging.level: must be one of {', '.join(_LOG_LEVELS)}")
-        for section in (root, hs, db, wc, dp, log):
+        for section in (root, hs, db, dp, log):
             section.warn_unknown()
         return cls(
             homeserver=homeserver,
             appservice=appservice,
             database=database,
             permissions=permissions,
-            wechat=wechat,
+            network=network,
+            network_config=network_config,
             double_puppet=DoublePuppetConfig(secret) if secret else None,
             log_level=level,
         )
+
+    @property
+    def command_prefix(self) -> str:
+        """The prefix of bot commands outside a DM with the bot (optional inside one, and
+        heard in portals too): ``!`` and the network's adapter name, e.g. ``!wechat``."""
+        return f"!{self.network}"
 
     # ---- user ids ----------------------------------------------------------------------------
 
@@ -247,8 +276,14 @@ def _mapping(value: object, key: str) -> Mapping[str, Any]:
     return value
 
 
-class _Section:
-    """One mapping of the file; remembers its dotted path and which keys were read."""
+class Section:
+    """One mapping of the config file, read key by key with validation; public so an
+    adapter parses its own section with it (``bridge.plugins.Network.configure``).
+
+    ``path`` is the section's dotted name; every ``ConfigError`` starts with the dotted key
+    (``wechat.uos: expected true or false``). Keys never read are warned about by
+    ``warn_unknown``.
+    """
 
     def __init__(self, data: Mapping[str, Any], path: str) -> None:
         self._data = data
@@ -256,21 +291,25 @@ class _Section:
         self._read: set[str] = set()
 
     def key(self, name: str) -> str:
+        """The dotted name of key ``name`` of this section."""
         return f"{self._path}.{name}" if self._path else name
 
     def get(self, name: str) -> Any:
+        """The raw value of ``name`` (None when absent), marked read."""
         self._read.add(name)
         return self._data.get(name)
 
-    def section(self, name: str, *, optional: bool = False) -> _Section:
+    def section(self, name: str, *, optional: bool = False) -> Section:
+        """The sub-section ``name`` ({} when absent and ``optional``)."""
         value = self.get(name)
         if value is None:
             if not optional:
                 raise ConfigError(f"{self.key(name)}: missing section")
             value = {}
-        return _Section(_mapping(value, self.key(name)), self.key(name))
+        return Section(_mapping(value, self.key(name)), self.key(name))
 
     def string(self, name: str, *, default: str | None = None) -> str:
+        """A scalar as text; ``default`` None makes it required."""
         value = self.get(name)
         if value is None:
             if default is None:
@@ -281,6 +320,7 @@ class _Section:
         return str(value)
 
     def url(self, name: str, *, default: str | None = None) -> str:
+        """An http(s) URL without a trailing slash (``default`` may be \"\")."""
         value = self.string(name, default=default).rstrip("/")
         if not value and default is not None:
             return value
@@ -290,6 +330,7 @@ class _Section:
         return value
 
     def server_name(self, name: str) -> str:
+        """A Matrix server name (spec \"Server Name\")."""
         value = self.string(name)
         if not _SERVER_NAME.fullmatch(value):
             raise ConfigError(
@@ -298,6 +339,7 @@ class _Section:
         return value
 
     def port(self, name: str, *, default: int) -> int:
+        """A TCP port number 1-65535."""
         value = self.get(name)
         if value is None:
             return default
@@ -306,6 +348,7 @@ class _Section:
         return value
 
     def boolean(self, name: str, *, default: bool) -> bool:
+        """``true`` or ``false`` (YAML booleans only)."""
         value = self.get(name)
         if value is None:
             return default
@@ -314,6 +357,7 @@ class _Section:
         return value
 
     def localpart(self, name: str, *, default: str | None = None) -> str:
+        """A Matrix user localpart (spec \"User Identifiers\")."""
         value = self.string(name, default=default)
         if not _LOCALPART_CHARS.fullmatch(value):
             raise ConfigError(
@@ -323,6 +367,7 @@ class _Section:
         return value
 
     def token(self, name: str, *, allow_placeholder: bool) -> str:
+        """A secret token; a placeholder (``generate``) only if allowed."""
         value = self.string(name, default="")
         if value in TOKEN_PLACEHOLDERS and not allow_placeholder:
             raise ConfigError(
@@ -332,12 +377,13 @@ class _Section:
         return value
 
     def warn_unknown(self) -> None:
+        """Log a warning for every key of this section that was never read."""
         for name in self._data:
             if name not in self._read:
                 logger.warning("config: unknown key %s ignored", self.key(str(name)))
 
 
-def _appservice(sec: _Section, allow_placeholder_tokens: bool) -> AppserviceConfig:
+def _appservice(sec: Section, allow_placeholder_tokens: bool) -> AppserviceConfig:
     bot_sec = sec.section("bot", optional=True)
     bot = BotConfig(
         username=bot_sec.localpart("username", default="wechatbot"),
@@ -387,7 +433,7 @@ def _appservice(sec: _Section, allow_placeholder_tokens: bool) -> AppserviceConf
     return config
 
 
-def _permissions(root: _Section, domain: str) -> Permissions:
+def _permissions(root: Section, domain: str) -> Permissions:
     value = root.get("permissions")
     if value is None:
         # Without rules, only users of the bridge's own homeserver may use it.

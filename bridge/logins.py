@@ -1,4 +1,4 @@
-"""The login manager: each Matrix user's WeChat account, relayed to their Matrix portals."""
+"""The login manager: each Matrix user's account on the remote network, relayed to their portals."""
 
 from __future__ import annotations
 
@@ -14,30 +14,30 @@ import attrs
 import qrcode
 import qrcode.constants
 
-from adapters.matrix.channel import MatrixChannel
-from adapters.matrix.hub import MatrixHub
-from adapters.wechat.channel import WeChatChannel, WeChatSettings
+from bridge.channel import LoginChannel, SupportsContactBook
 from bridge.config import Config
 from bridge.errors import BridgeError, StoreError
+from bridge.hub import Hub, PortalChannel
 from bridge.ids import EventId, LoginId, MatrixUserId, RoomId
 from bridge.model import (
     Address,
     ConfirmOnPhone,
     Disconnected,
     IdentityId,
+    InputKind,
+    InputNeeded,
     LoggedIn,
     LoggedOut,
+    LoginStep,
     Profile,
     QRCodeNeeded,
     StateEvent,
 )
+from bridge.plugins import ConfiguredNetwork
 from bridge.relay import Relay, RetryPolicy
 from bridge.store import Login, LoginState, Side, Store
 
 log = logging.getLogger(__name__)
-
-#: The adapter name logins of this manager carry in the store.
-CHANNEL = "wechat"
 
 
 def qr_terminal_text(payload: str) -> str:
@@ -53,7 +53,7 @@ def qr_terminal_text(payload: str) -> str:
 
 @attrs.define
 class Outage:
-    """A run of ``Disconnected`` events of one WeChat connection, so that the user hears of
+    """A run of ``Disconnected`` events of one remote connection, so that the user hears of
     an outage once, and only if it lasts.
 
     The adapter reports every failed attempt, ``retry_in_s`` apart (its backoff); an event
@@ -91,20 +91,23 @@ class Outage:
 
 
 class LoginSession:
-    """One login at work: its WeChat account (side A) relayed to Matrix (side B) for the
-    Matrix user ``owner``, and what the user is shown of its state in the management room.
+    """One login at work: its account on the remote network (side A, e.g. WeChat) relayed to
+    Matrix (side B) for the Matrix user ``owner``, and what the user is shown of its state
+    and login steps in the management room.
 
-    The management room is the DM the user last sent ``login`` in, else the hub's
-    ``management_room(owner)``. ``qr_terminal``, if given, also gets every QR code as text.
+    ``network`` names the remote network for the user ("WeChat"). The management room is the
+    DM the user last sent ``login`` in, else the hub's ``management_room(owner)``.
+    ``qr_terminal``, if given, also gets every QR code as text.
     """
 
     def __init__(
         self,
         record: Login,
         store: Store,
-        hub: MatrixHub,
-        wechat: WeChatChannel,
+        hub: Hub,
+        remote: LoginChannel,
         *,
+        network: str,
         retry: RetryPolicy | None = None,
         qr_terminal: TextIO | None = None,
         resume_grace_s: float = 30.0,
@@ -114,21 +117,24 @@ class LoginSession:
         self.owner = record.matrix_user
         self.store = store
         self.hub = hub
-        self.wechat = wechat
-        self.matrix: MatrixChannel = hub.channel_for(record.id, record.matrix_user)
+        self.remote = remote
+        self.network = network
+        self.matrix: PortalChannel = hub.channel_for(record.id, record.matrix_user)
         self.relay = Relay(
             store,
             record.id,
-            wechat,
+            remote,
             self.matrix,
             owner=Address(record.matrix_user),
             retry=retry,
             on_state=self.on_state,
         )
         self.account: Profile | None = None
-        #: The identities of the contact book of the current WeChat session.
+        #: The identities of the contact book of the current remote session.
         self.book: frozenset[IdentityId] = frozenset()
         self.logging_in = False
+        #: The login step shown last while ``logging_in``.
+        self.step: LoginStep | None = None
         self.outage = Outage()
         self.room: RoomId | None = None
         self._qr: tuple[RoomId, EventId] | None = None
@@ -147,24 +153,30 @@ class LoginSession:
 
     @property
     def account_name(self) -> str:
-        """The WeChat account's name, '' while not logged in."""
+        """The remote account's name, '' while not logged in."""
         return self.account.display_name if self.account is not None else ""
+
+    @property
+    def awaiting_input(self) -> InputNeeded | None:
+        """The ``InputNeeded`` step the login waits for an answer to, or None."""
+        return self.step if self.logging_in and isinstance(self.step, InputNeeded) else None
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start both channels and the relay; a saved WeChat session resumes without a QR
-        code. A session WeChat cannot resume is reported to the user, not raised: at once
-        when WeChat cannot be reached, else when no ``LoggedIn`` came ``resume_grace_s``
+        """Start both channels and the relay; a saved session resumes without a login. A
+        session the network cannot resume is reported to the user, not raised: at once when
+        the network cannot be reached, else when no ``LoggedIn`` came ``resume_grace_s``
         after the start of a login that was logged in before."""
         await self.matrix.start()
         await self.relay.start()
         try:
-            await self.wechat.start()
+            await self.remote.start()
         except BridgeError as exc:
-            log.warning("login %s: WeChat session not resumed: %s", self.id, exc)
+            log.warning("login %s: session not resumed: %s", self.id, exc)
             await self.say(
-                f"Your WeChat session could not be resumed ({exc}). Send `login` to log in again."
+                f"Your {self.network} session could not be resumed ({exc}). "
+                "Send `login` to log in again."
             )
             return
         if self.record.state is LoginState.ACTIVE:
@@ -178,14 +190,14 @@ class LoginSession:
         await asyncio.sleep(self._resume_grace_s)
         if self._heard or self.logging_in:
             return
-        log.info("login %s: the saved WeChat session was not resumed", self.id)
+        log.info("login %s: the saved session was not resumed", self.id)
         try:
             await self.store.logins.set_state(self.id, LoginState.LOGGED_OUT)
         except StoreError:
             log.exception("login %s: state not recorded", self.id)
         await self.say(
-            "Your WeChat session could not be resumed after the bridge restarted (WeChat "
-            "ended it). Send `login` to log in again."
+            f"Your {self.network} session could not be resumed after the bridge restarted "
+            f"({self.network} ended it). Send `login` to log in again."
         )
 
     async def stop(self) -> None:
@@ -195,7 +207,7 @@ class LoginSession:
             self._resume_check.cancel()
             await asyncio.gather(self._resume_check, return_exceptions=True)
         await self.relay.stop()
-        for channel in (self.wechat, self.matrix):
+        for channel in (self.remote, self.matrix):
             try:
                 await channel.stop()
             except Exception:
@@ -205,110 +217,170 @@ class LoginSession:
     # ---- commands ----------------------------------------------------------------------------
 
     async def login(self, room: RoomId | None = None) -> str:
-        """Start a QR login (unless logged in); returns the reply for the user. The QR code
-        and the outcome arrive later as state events (``on_state``)."""
+        """Start a login (unless logged in); returns the reply for the user. The login's
+        steps and its outcome arrive later as state events (``on_state``)."""
         if room is not None:
             self.room = room
         if self.account is not None:
             return (
-                f"You are already logged in to WeChat as {self.account_name}. "
+                f"You are already logged in to {self.network} as {self.account_name}. "
                 "Send `logout` first to switch accounts."
             )
         again = self.logging_in
         self.logging_in = self._announce = True
         try:
             # Idempotent while a login runs; starts a new one if the previous one died.
-            await self.wechat.login()
+            await self.remote.login()
         except BridgeError as exc:
             self.logging_in = False
-            return f"Could not start the WeChat login: {exc}"
+            return f"Could not start the {self.network} login: {exc}"
         if again:
-            return "A login is already in progress: scan the QR code I sent."
-        return "Starting the WeChat login…"
+            return f"A login is already in progress: {self._next_move()}."
+        return f"Starting the {self.network} login…"
+
+    def _next_move(self) -> str:
+        match self.step:
+            case QRCodeNeeded():
+                return "scan the QR code I sent"
+            case ConfirmOnPhone():
+                return f"confirm it in {self.network} on your phone"
+            case InputNeeded(kind=kind):
+                return f"send me the {_input_name(kind)} I asked for"
+            case _:
+                return "follow the steps I send"
+
+    async def submit_input(self, value: str) -> str | None:
+        """Pass the user's answer to the awaited ``InputNeeded`` step to the network;
+        returns a reply, or None when the next step (a state event) says it all."""
+        asked = self.awaiting_input
+        if asked is None:
+            return "No login is waiting for an answer. Send `login` to log in."
+        self.step = None  # the next step, arriving as an event, sets it again
+        try:
+            await self.remote.submit_login_input(value)
+        except BridgeError as exc:
+            if self.step is None:
+                self.step = asked  # still waiting for an answer
+            return f"The {self.network} login did not take the answer: {exc}"
+        return None
 
     async def logout(self) -> str | None:
-        """Log out of WeChat; returns a reply, or None when the ``LoggedOut`` notice that
-        follows says it all."""
+        """Log out of the network; returns a reply, or None when the ``LoggedOut`` notice
+        that follows says it all."""
         if self.account is None and not self.logging_in:
-            return "You are not logged in to WeChat."
+            return f"You are not logged in to {self.network}."
         try:
-            await self.wechat.logout()
+            await self.remote.logout()
         except BridgeError as exc:
-            return f"Could not log out of WeChat: {exc}"
+            return f"Could not log out of {self.network}: {exc}"
         return None
 
     def status(self) -> str:
         """One line on the login and connection state, e.g. ``Logged in as X; receiving.``"""
         if self.account is None:
             if self.logging_in:
-                return "Not logged in: a login is in progress, scan the QR code I sent."
-            return "Not logged in to WeChat. Send `login` to log in."
+                return f"Not logged in: a login is in progress, {self._next_move()}."
+            return f"Not logged in to {self.network}. Send `login` to log in."
         if self.outage.ongoing(self._clock()):
             return (
-                f"Logged in as {self.account_name}; the connection to WeChat is failing "
-                f"({self.outage.reason}), retrying."
+                f"Logged in as {self.account_name}; the connection to {self.network} is "
+                f"failing ({self.outage.reason}), retrying."
             )
         return f"Logged in as {self.account_name}; receiving."
 
     # ---- state events ------------------------------------------------------------------------
 
     async def on_state(self, side: Side, event: StateEvent) -> None:
-        """Show a state event of the WeChat side to the user (the relay's ``on_state``)."""
+        """Show a state event of the remote side to the user (the relay's ``on_state``):
+        login steps, the login's outcome, outages."""
         if side is not Side.A:
             log.info("login %s: Matrix side reports %s", self.id, type(event).__name__)
             return
         match event:
-            case QRCodeNeeded(payload=payload, png=png):
-                await self._show_qr(payload, png)
-            case ConfirmOnPhone():
-                await self.say(
-                    "WeChat asked your phone to confirm the login: open WeChat on your phone "
-                    "and tap Log In. If you don't, a QR code to scan follows."
-                )
+            case QRCodeNeeded() | ConfirmOnPhone() | InputNeeded():
+                await self._show_step(event)
             case LoggedIn(account=account):
                 self.account, self.logging_in, self._heard = account, False, True
+                self.step = None
                 self.outage.clear()
                 # The relay stored the ContactBook that came with LoggedIn before passing
                 # it on. (A resumed session also keeps the bindings of group members.)
                 idents = await self.store.identities.all(self.id)
-                contacts = self.wechat.contact_addresses
-                self.book = frozenset(i.id for i in idents if i.address in contacts)
+                if isinstance(self.remote, SupportsContactBook):
+                    contacts = self.remote.contact_addresses
+                    self.book = frozenset(i.id for i in idents if i.address in contacts)
+                else:
+                    self.book = frozenset(i.id for i in idents if i.address is not None)
                 await self._drop_qr("logged in")
-                log.info("login %s: logged in to WeChat", self.id)
+                log.info("login %s: logged in", self.id)
                 if self._announce:
-                    await self.say(f"Logged in to WeChat as {self.account_name}.")
+                    await self.say(f"Logged in to {self.network} as {self.account_name}.")
                 self._announce = False
             case LoggedOut(reason=reason):
                 self.account, self.logging_in, self._announce = None, False, False
+                self.step = None
                 self._heard = True
                 self.book = frozenset()
                 self.outage.clear()
                 await self._drop_qr("login ended")
-                log.info("login %s: logged out of WeChat", self.id)
-                await self.say(f"Logged out of WeChat: {reason}. Send `login` to log in again.")
+                log.info("login %s: logged out", self.id)
+                await self.say(
+                    f"Logged out of {self.network}: {reason}. Send `login` to log in again."
+                )
             case Disconnected(reason=reason, retry_in_s=retry_in_s):
-                log.info("login %s: WeChat connection failed (%s)", self.id, reason)
+                log.info("login %s: connection failed (%s)", self.id, reason)
                 if self.outage.disconnected(reason, retry_in_s, self._clock()):
                     await self.say(
-                        f"The connection to WeChat is failing ({reason}); "
+                        f"The connection to {self.network} is failing ({reason}); "
                         "the bridge keeps retrying."
                     )
 
-    async def _show_qr(self, payload: str, png: bytes) -> None:
+    async def _show_step(self, step: LoginStep) -> None:
+        """Render one login step in the management room (mautrix bridgev2's login steps:
+        display-and-wait, user input)."""
+        self.logging_in = True
+        self.step = step
+        match step:
+            case QRCodeNeeded(payload=payload, png=png, hint=hint):
+                await self._show_qr(payload, png, hint)
+            case ConfirmOnPhone(hint=hint):
+                await self.say(
+                    f"{self.network} asked your phone to confirm the login: open "
+                    f"{self.network} on your phone and confirm it." + (f" {hint}" if hint else "")
+                )
+            case InputNeeded(kind=kind, prompt=prompt):
+                await self._drop_qr("the login moved on")
+                after = (
+                    " I delete your message once I have read it."
+                    if kind is InputKind.PASSWORD
+                    else ""
+                )
+                await self.say(
+                    f"{prompt.rstrip()} Send the {_input_name(kind)} here as a message.{after}"
+                )
+
+    async def _show_qr(self, payload: str, png: bytes, hint: str) -> None:
         if self._terminal is not None:
             text = qr_terminal_text(payload)
-            print(f"WeChat login for {self.owner}: scan this QR code\n{text}", file=self._terminal)
+            print(
+                f"{self.network} login for {self.owner}: scan this QR code\n{text}",
+                file=self._terminal,
+            )
             self._terminal.flush()
         room = await self.management_room()
         self._qr_count += 1
         if self._qr_count == 1:
+            where = f" ({hint})" if hint else ""
             await self.say(
-                "Scan this QR code with the WeChat app on your phone (Me → Scan) and confirm "
-                "the login there. A new code replaces it when it expires."
+                f"Scan this QR code with the {self.network} app on your phone{where} and "
+                "confirm the login there. A new code replaces it when it expires."
             )
         previous = self._qr
         event_id = await self.hub.send_image(
-            room, png, body="WeChat login QR code", filename="wechat-login-qr.png"
+            room,
+            png,
+            body=f"{self.network} login QR code",
+            filename=f"{self.record.channel}-login-qr.png",
         )
         self._qr = (room, event_id)
         if previous is not None:
@@ -340,18 +412,25 @@ class LoginSession:
             log.exception("login %s: could not send a notice to its user", self.id)
 
 
+def _input_name(kind: InputKind) -> str:
+    return {InputKind.CODE: "code", InputKind.PASSWORD: "password"}.get(kind, "answer")
+
+
 class LoginManager:
-    """Every login of the bridge: at most one WeChat account per Matrix user.
+    """Every login of the bridge on its remote network ``network``: at most one account
+    per Matrix user.
 
     Session files live in ``<data_dir>/sessions/<login id>.json`` (0600, written by the
-    WeChat client; the folder is 0700). ``restore()`` resumes every login of the store.
+    adapter; the folder is 0700). ``restore()`` resumes every login of the store made on
+    this network.
     """
 
     def __init__(
         self,
         config: Config,
         store: Store,
-        hub: MatrixHub,
+        hub: Hub,
+        network: ConfiguredNetwork,
         *,
         data_dir: Path,
         retry: RetryPolicy | None = None,
@@ -361,6 +440,7 @@ class LoginManager:
         self.config = config
         self.store = store
         self.hub = hub
+        self.network = network
         self.sessions_dir = data_dir / "sessions"
         self._retry = retry
         self._terminal = qr_terminal
@@ -378,9 +458,9 @@ class LoginManager:
         return list(self._sessions.values())
 
     async def restore(self) -> int:
-        """Start every WeChat login of the store (saved sessions resume without a QR code);
-        returns how many. Raises ``StoreError``."""
-        records = [r for r in await self.store.logins.all() if r.channel == CHANNEL]
+        """Start every login of the store on this network (saved sessions resume without a
+        login); returns how many. Raises ``StoreError``."""
+        records = [r for r in await self.store.logins.all() if r.channel == self.network.name]
         async with self._lock:
             started = [self._open(r) for r in records if r.matrix_user not in self._sessions]
         results = await asyncio.gather(*(s.start() for s in started), return_exceptions=True)
@@ -396,7 +476,7 @@ class LoginManager:
         async with self._lock:
             session = self._sessions.get(user)
             if session is None:
-                record = await self.store.logins.create(user, CHANNEL)
+                record = await self.store.logins.create(user, self.network.name)
                 path = self._session_path(record.id)
                 await self.store.logins.set_session_path(record.id, str(path))
                 session = self._open(attrs.evolve(record, session_path=str(path)))
@@ -404,10 +484,10 @@ class LoginManager:
         return await session.login(room)
 
     async def logout(self, user: MatrixUserId) -> str | None:
-        """Log ``user`` out of WeChat; see ``LoginSession.logout``."""
+        """Log ``user`` out of the network; see ``LoginSession.logout``."""
         session = self._sessions.get(user)
         if session is None:
-            return "You are not logged in to WeChat."
+            return f"You are not logged in to {self.network.display_name}."
         return await session.logout()
 
     async def stop(self) -> None:
@@ -422,18 +502,12 @@ class LoginManager:
     def _open(self, record: Login) -> LoginSession:
         self.sessions_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = Path(record.session_path) if record.session_path else self._session_path(record.id)
-        wechat = WeChatChannel(
-            WeChatSettings(
-                base_url=self.config.wechat.base_url,
-                uos=self.config.wechat.uos,
-                session_path=path,
-            )
-        )
         session = LoginSession(
             record,
             self.store,
             self.hub,
-            wechat,
+            self.network.open_login(path),
+            network=self.network.display_name,
             retry=self._retry,
             qr_terminal=self._terminal,
             resume_grace_s=self._resume_grace_s,

@@ -179,28 +179,57 @@ class ContactBook:
 
 @attrs.frozen
 class QRCodeNeeded:
-    """Scan this QR code to log in. ``payload`` is the encoded text, ``png`` an image of it."""
+    """Login step "display and wait": scan this QR code with the network's app to log in.
+    ``payload`` is the encoded text, ``png`` an image of it; ``hint`` (optional, user-facing)
+    says where the app's scanner is, e.g. ``Me → Scan``. A later ``QRCodeNeeded`` replaces
+    an expired code."""
 
     payload: str
     png: bytes = attrs.field(repr=False)
+    hint: str = ""
 
 
 @attrs.frozen
 class ConfirmOnPhone:
-    """The remote service asked the account's phone to confirm a login (no QR to scan);
-    a ``QRCodeNeeded`` follows if nobody confirms in time."""
+    """Login step "display and wait": the remote service asked the account's phone to
+    confirm a login (no QR to scan). ``hint`` (optional, user-facing) says what to tap and
+    what happens if nobody does, e.g. that a ``QRCodeNeeded`` follows."""
+
+    hint: str = ""
+
+
+class InputKind(enum.Enum):
+    """What a login asks the user to type: a code the network sent them, a password (the
+    bot deletes the message holding it once read), or any other text."""
+
+    CODE = "code"
+    PASSWORD = "password"
+    TEXT = "text"
+
+
+@attrs.frozen
+class InputNeeded:
+    """Login step "user input": the login waits for the user to type something (model:
+    mautrix bridgev2's ``user_input`` step). ``prompt`` is user-facing (e.g. "Enter the code
+    we sent to +1 555…"); the answer goes to ``SupportsLogin.submit_login_input``, after
+    which the next step, ``LoggedIn`` or ``LoggedOut`` follows."""
+
+    kind: InputKind
+    prompt: str
 
 
 @attrs.frozen
 class LoggedIn:
-    """The account ``account`` (its profile) is logged in and receiving."""
+    """Login complete (or a saved session resumed): the account ``account`` (its profile)
+    is logged in and receiving."""
 
     account: Profile
 
 
 @attrs.frozen
 class LoggedOut:
-    """The remote session ended; ``reason`` is user-facing text. A new login is needed."""
+    """The remote session ended, or a login failed; ``reason`` is user-facing text. A new
+    login is needed."""
 
     reason: str
 
@@ -213,5 +242,7 @@ class Disconnected:
     retry_in_s: float = 0.0
 
 
-StateEvent = QRCodeNeeded | ConfirmOnPhone | LoggedIn | LoggedOut | Disconnected
+#: The login steps a ``SupportsLogin`` adapter emits before ``LoggedIn`` / ``LoggedOut``.
+LoginStep = QRCodeNeeded | ConfirmOnPhone | InputNeeded
+StateEvent = LoginStep | LoggedIn | LoggedOut | Disconnected
 Event = Message | Revocation | ProfileUpdate | ContactBook | StateEvent

@@ -1,4 +1,6 @@
-"""The bridge service: store, Matrix hub, bot and logins, started and stopped together."""
+"""The bridge service, the composition root: the store, the Matrix side and the remote network
+(both found by entry-point name, ``bridge.plugins``), the bot and the logins, started and
+stopped together."""
 
 from __future__ import annotations
 
@@ -11,11 +13,11 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TextIO
 
-from adapters.matrix.api import AppserviceAPI
-from adapters.matrix.hub import BotCommand, MatrixHub
 from bridge.commands import Bot
 from bridge.config import Config
+from bridge.hub import BotCommand, Hub, load_hub_factory
 from bridge.logins import LoginManager
+from bridge.plugins import load_network
 from bridge.relay import RetryPolicy
 from bridge.store import Store
 
@@ -57,34 +59,33 @@ def configure_logging(config: Config, stream: TextIO | None = None) -> None:
 
 
 class BridgeService:
-    """The running bridge for ``config``: opens the store (``database.path``), the Matrix
-    hub with the bot as its command handler, and the login manager; ``start()`` restores
-    every login, ``stop()`` ends everything (idempotent). ``run()`` does both around
-    SIGINT/SIGTERM.
+    """The running bridge for ``config``: loads the remote network ``config.network`` and
+    the Matrix side (entry points of ``chatbridge.adapters``, see ``bridge.plugins``), opens
+    the store (``database.path``), the Matrix hub with the bot as its command handler, and
+    the login manager; ``start()`` restores every login, ``stop()`` ends everything
+    (idempotent). ``run()`` does both around SIGINT/SIGTERM.
 
-    ``api`` replaces the hub's appservice client; ``qr_terminal`` also gets QR codes as text
+    ``qr_terminal`` also gets QR codes as text
     (the CLI passes stdout when it is a terminal); ``retry`` is the relays' retry policy;
     ``resume_grace_s`` how long a restored login may take to resume before its user is told
     it did not.
-    Per-login files (WeChat sessions) live next to the database.
+    Per-login files (the adapter's sessions) live next to the database.
     """
 
     def __init__(
         self,
         config: Config,
         *,
-        api: AppserviceAPI | None = None,
         qr_terminal: TextIO | None = None,
         retry: RetryPolicy | None = None,
         resume_grace_s: float = 30.0,
     ) -> None:
         self.config = config
         self._resume_grace_s = resume_grace_s
-        self._api = api
         self._qr_terminal = qr_terminal
         self._retry = retry
         self._store: Store | None = None
-        self._hub: MatrixHub | None = None
+        self._hub: Hub | None = None
         self._logins: LoginManager | None = None
         self._bot: Bot | None = None
         self._started = False
@@ -99,7 +100,7 @@ class BridgeService:
         return self._store
 
     @property
-    def hub(self) -> MatrixHub:
+    def hub(self) -> Hub:
         """The Matrix hub. Raises ``RuntimeError`` before ``start()``."""
         if self._hub is None:
             raise RuntimeError("the bridge service is not started")
@@ -120,22 +121,27 @@ class BridgeService:
         return self._bot
 
     async def start(self) -> None:
-        """Open the store, start the hub (the appservice listens from here on) and restore
-        every login. Idempotent. On failure everything started is stopped again and the error
-        raised: ``StoreError``, ``BridgeError``, ``OSError`` (the appservice port is taken)."""
+        """Load and configure the adapters, open the store, start the hub (the appservice
+        listens from here on) and restore every login. Idempotent. On failure everything
+        started is stopped again and the error raised: ``ConfigError`` (an adapter is missing
+        or its section is wrong), ``StoreError``, ``BridgeError``, ``OSError`` (the
+        appservice port is taken)."""
         if self._started:
             return
         self._started = True
         config = self.config
         try:
+            network = load_network(config)
+            hub_factory = load_hub_factory()
             data_dir = config.database.path.parent
             data_dir.mkdir(parents=True, exist_ok=True)
             self._store = await Store.open(config.database.path)
-            self._hub = MatrixHub(config, self._store, on_command=self._on_command, api=self._api)
+            self._hub = hub_factory(config, self._store, on_command=self._on_command)
             self._logins = LoginManager(
                 config,
                 self._store,
                 self._hub,
+                network,
                 data_dir=data_dir,
                 retry=self._retry,
                 qr_terminal=self._qr_terminal,
@@ -147,7 +153,7 @@ class BridgeService:
         except BaseException:
             await self.stop()
             raise
-        log.info("bridge started as %s", config.bot_user_id)
+        log.info("bridge started as %s (network: %s)", config.bot_user_id, config.network)
 
     async def _on_command(self, command: BotCommand) -> None:
         if self._bot is not None:
@@ -158,7 +164,7 @@ class BridgeService:
         self._stop_requested.set()
 
     async def stop(self) -> None:
-        """Stop the bot, every login (WeChat sessions stay resumable), the hub and the store.
+        """Stop the bot, every login (sessions stay resumable), the hub and the store.
         Idempotent; never raises."""
         if self._stopped:
             return

@@ -7,7 +7,7 @@ import logging
 import struct
 import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.matrix import content as mx
 from adapters.matrix import render
@@ -27,20 +27,17 @@ from adapters.matrix.puppet import DoublePuppets
 from adapters.matrix.router import BotCommand, CommandHandler, PortalInfo, Route, Router
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId, Transaction, UserId
-from bridge.config import Config, PermissionLevel
+from bridge.config import REFUSAL, Config
 from bridge.errors import BridgeError, RateLimited, StoreError
+from bridge.hub import HubFactory
 from bridge.ids import LoginId, MatrixUserId
 from bridge.model import Event
 from bridge.store import Store
 
-__all__ = ["BotCommand", "CommandHandler", "MatrixHub"]
+__all__ = ["NO_LOGIN", "REFUSAL", "BotCommand", "CommandHandler", "MatrixHub"]
 
 logger = logging.getLogger(__name__)
 
-REFUSAL = (
-    "Sorry, you are not allowed to use this bridge. Ask its administrator to give your "
-    "Matrix account (or your homeserver) 'user' in the permissions section of its config."
-)
 #: How long processed transaction ids are remembered, in seconds.
 TRANSACTION_MEMORY_S = 7 * 24 * 3600
 NO_LOGIN = (
@@ -51,7 +48,9 @@ NO_LOGIN = (
 
 class MatrixHub:
     """The Matrix side of the bridge process (one per process): the appservice server and
-    client, the bot, and one ``MatrixChannel`` per login.
+    client, the bot, and one ``MatrixChannel`` per login. Implements the core's
+    ``bridge.hub.Hub``; the class itself is the ``bridge.hub.HubFactory`` the ``matrix``
+    entry point names.
 
     Transactions (Matrix spec "Application Service API: Pushing events") are routed event by
     event: echoes of the bot, the ghosts and double puppets are dropped; an invite of the bot
@@ -341,7 +340,7 @@ class MatrixHub:
             # A ghost creating a portal: permissions are for people, not the bridge's own users.
             logger.info("joined portal %s on a ghost's invite", room)
             return
-        if self.config.permissions.permission_for(inviter) < PermissionLevel.USER:
+        if not self.config.permissions.allows(inviter):
             logger.info("refused %s's invite to %s: not permitted", inviter, room)
             await self._notify(room, REFUSAL)
             try:
@@ -389,3 +388,8 @@ def _png_size(png: bytes) -> tuple[int, int]:
         return 0, 0
     width, height = struct.unpack(">II", png[16:24])
     return int(width), int(height)
+
+
+if TYPE_CHECKING:
+    # The class is what the ``matrix`` entry point names: mypy checks it fits the core.
+    _factory: HubFactory = MatrixHub

@@ -4,34 +4,22 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Awaitable, Callable
 
 import attrs
 
 from adapters.matrix import render
 from adapters.matrix.errors import MatrixForbidden, MatrixNotFound
 from adapters.matrix.side import MatrixSide
-from adapters.matrix.types import EventId, RoomEvent, RoomId, UserId
+from adapters.matrix.types import RoomEvent, RoomId, UserId
+from bridge.hub import BotCommand, CommandHandler, is_command
 from bridge.ids import LoginId
 from bridge.model import Address, ChatKind, Content, Message, RemoteId, Revocation
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["BRIDGED_TYPES", "BotCommand", "CommandHandler", "PortalInfo", "Route", "Router"]
+
 BRIDGED_TYPES = frozenset({"m.room.message", "m.sticker", "m.room.redaction"})
-
-
-@attrs.frozen
-class BotCommand:
-    """A text message to the bot in a room that is not a portal."""
-
-    sender: UserId
-    room: RoomId
-    event_id: EventId
-    text: str
-    is_direct: bool
-
-
-CommandHandler = Callable[[BotCommand], Awaitable[None]]
 
 
 @attrs.frozen
@@ -56,8 +44,10 @@ class Router:
     """Classifies transaction events and converts portal events into the bridge's model.
 
     Events of the bot and the ghosts are echoes (dropped), as are the owner's double-puppeted
-    posts. Which rooms are portals is read from the store (positive answers cached); which
-    rooms the bot is in, from the homeserver (cached until a membership event in the room).
+    posts. A text starting with the command prefix (``Config.command_prefix``) is a command
+    in every room, portals included: it goes to the bot, never to a contact. Which rooms are
+    portals is read from the store (positive answers cached); which rooms the bot is in, from
+    the homeserver (cached until a membership event in the room).
     """
 
     def __init__(self, side: MatrixSide) -> None:
@@ -82,6 +72,9 @@ class Router:
             return Route.DROP, None
         portal = await self.portal(event.room_id)
         if portal is not None:
+            if self._is_command(event):
+                # Answered by the bot, never relayed to the contact (issue 9 item 1).
+                return Route.COMMAND, None
             if event.sender != portal.owner:
                 logger.debug("event %s in portal %s not from its owner", event.event_id, portal)
                 return Route.DROP, None
@@ -90,6 +83,15 @@ class Router:
         if event.type == "m.room.message" and event.msgtype == "m.text":
             return Route.COMMAND, None
         return Route.DROP, None
+
+    def _is_command(self, event: RoomEvent) -> bool:
+        body = event.content.get("body")
+        return (
+            event.type == "m.room.message"
+            and event.msgtype == "m.text"
+            and isinstance(body, str)
+            and is_command(body, self._side.config.command_prefix)
+        )
 
     async def portal(self, room: RoomId) -> PortalInfo | None:
         """The portal ``room`` is, or ``None``."""

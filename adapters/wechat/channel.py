@@ -14,7 +14,7 @@ import attrs
 
 from adapters.wechat.client import messages as m
 from adapters.wechat.client.client import WeChatClient
-from adapters.wechat.client.connection import ClientConfig
+from adapters.wechat.client.connection import UOS_DEFAULT, ClientConfig
 from adapters.wechat.client.errors import (
     LoginRefused,
     WeChatError,
@@ -67,6 +67,9 @@ log = logging.getLogger(__name__)
 
 #: Where the bridge's notices go on WeChat: the account's own File Transfer chat (§3.5).
 NOTICE_CHAT = Address("filehelper")
+#: Where WeChat's scanner is, and what a push login asks on the phone (login step hints).
+SCAN_HINT = "Me → Scan"
+CONFIRM_HINT = "Tap Log In there. If you don't, a QR code to scan follows."
 #: WeChat lets a sender recall a message for 2 minutes (PROTOCOL.md §8).
 REVOKE_WINDOW_S = 120.0
 
@@ -78,7 +81,7 @@ class WeChatSettings:
     file that lets a restart resume without scanning again."""
 
     base_url: str | None = None
-    uos: bool = False
+    uos: bool = UOS_DEFAULT
     session_path: Path | None = None
 
     def client_config(self) -> ClientConfig:
@@ -194,10 +197,10 @@ class WeChatChannel:
         client = self._require_client()
 
         async def on_qr(qr: QRCode) -> None:
-            await self._emit(QRCodeNeeded(payload=qr.content, png=qr.png()))
+            await self._emit(QRCodeNeeded(payload=qr.content, png=qr.png(), hint=SCAN_HINT))
 
         async def on_push() -> None:
-            await self._emit(ConfirmOnPhone())
+            await self._emit(ConfirmOnPhone(hint=CONFIRM_HINT))
 
         try:
             info = await client.start(on_qr, on_push=on_push)
@@ -209,6 +212,11 @@ class WeChatChannel:
             await self._emit(LoggedOut(f"login failed: {exc}"))
             return
         await self._logged_in(info)
+
+    async def submit_login_input(self, value: str) -> None:
+        """WeChat logins ask for no typed input (QR code or phone confirmation only,
+        PROTOCOL.md §2): always raises ``BridgeError``."""
+        raise BridgeError("a WeChat login asks for nothing to type; scan the QR code")
 
     def _require_client(self) -> WeChatClient:
         if self._client is None:

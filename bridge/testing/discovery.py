@@ -67,6 +67,6 @@ def find_harness(entry_point: EntryPoint) -> AdapterUnderTest:
 
 
 def registered_adapters() -> list[AdapterUnderTest]:
-    """Every adapter of the ``chatbridge.adapters`` group, loaded one by one (unlike
-    ``bridge.channel.adapter_factories``, one broken adapter does not hide the others)."""
+    """Every adapter of the ``chatbridge.adapters`` group, each loaded on its own, so one
+    broken adapter does not hide the others."""
     return [find_harness(ep) for ep in entry_points(group=ENTRY_POINT_GROUP)]

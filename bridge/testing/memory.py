@@ -394,6 +394,10 @@ class MemoryChannel:
         n = next(self._logins)
         self.inject(QRCodeNeeded(payload=f"{self.name}-login-{n}", png=QR_PNG))
 
+    async def submit_login_input(self, value: str) -> None:
+        """The memory network's logins ask for nothing to type: raises ``BridgeError``."""
+        raise BridgeError(f"{self.name}: no login input is awaited")
+
     async def logout(self) -> None:
         """End the session: sends then raise ``NotLoggedIn``; emits ``LoggedOut``."""
         self.logged_in = False

@@ -13,6 +13,7 @@ import yaml
 
 from bridge.config import Config, PermissionLevel
 from bridge.errors import ConfigError
+from bridge.plugins import load_network
 from bridge.registration import generate_registration
 
 EXAMPLE = files("bridge").joinpath("example-config.yaml").read_text(encoding="utf-8")
@@ -31,7 +32,8 @@ def test_example_config_loads() -> None:
     assert config.appservice.port == 29350
     assert config.bot_user_id == "@wechatbot:example.com"
     assert config.double_puppet is None
-    assert config.wechat.base_url is None and config.wechat.uos is True
+    assert config.network == "wechat"
+    assert config.network_config == {"base_url": "", "uos": True}
     perms = config.permissions
     assert perms.permission_for("@admin:example.com") is PermissionLevel.ADMIN
     assert perms.permission_for("@bob:example.com") is PermissionLevel.USER
@@ -67,8 +69,6 @@ def test_secrets_stay_out_of_reprs() -> None:
         ("appservice", "bot", {"username": "wechat_bot"}, "appservice.bot.username"),
         ("permissions", "@admin:example.com", "superuser", "permissions.@admin:example.com"),
         ("permissions", "not a server", "user", "permissions.not a server"),
-        ("wechat", "uos", "yes", "wechat.uos"),
-        ("wechat", "base_url", "ftp://x", "wechat.base_url"),
         ("logging", "level", "LOUD", "logging.level"),
     ],
 )
@@ -78,6 +78,45 @@ def test_bad_values_name_the_key(section: str, key: str, value: object, named: s
     with pytest.raises(ConfigError) as err:
         Config.from_mapping(data)
     assert str(err.value).startswith(named + ":")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [("uos", "yes", "wechat.uos"), ("base_url", "ftp://x", "wechat.base_url")],
+)
+def test_the_networks_own_section_is_checked_by_its_adapter(
+    key: str, value: object, named: str
+) -> None:
+    data = example()
+    data["wechat"][key] = value
+    config = Config.from_mapping(data)  # the core passes the section through
+    with pytest.raises(ConfigError) as err:
+        load_network(config)
+    assert str(err.value).startswith(named + ":")
+
+
+def test_a_config_without_network_runs_wechat_with_uos() -> None:
+    data = example()
+    del data["network"], data["wechat"]
+    network = load_network(Config.from_mapping(data))
+    assert (network.name, network.display_name) == ("wechat", "WeChat")
+    channel = network.open_login(Path("session.json"))
+    assert channel.settings.uos is True  # the one default: wechat.uos
+
+
+@pytest.mark.parametrize(
+    ("network", "message"),
+    [
+        ("telegramx", "network: no adapter 'telegramx' is installed"),
+        ("matrix", "network: 'matrix' is a section of the bridge"),
+        ("Bad Name", "network: expected an adapter name"),
+    ],
+)
+def test_an_unknown_network_is_a_config_error(network: str, message: str) -> None:
+    data = example()
+    data["network"] = network
+    with pytest.raises(ConfigError, match=message):
+        load_network(Config.from_mapping(data))
 
 
 def test_missing_section_and_unreadable_files(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from adapters.matrix.localsynapse import (
 )
 from adapters.matrix.types import RoomEvent, Transaction
 from adapters.wechat.simulator.control import SimulatorControl
-from bridge.config import Config, DatabaseConfig, PermissionLevel, Permissions, WeChatConfig
+from bridge.config import Config, DatabaseConfig, PermissionLevel, Permissions
 from bridge.service import BridgeService
 from tests.matrix.conftest import TransactionRecorder
 from tests.wechat.conftest import SimulatorHandle
@@ -82,7 +82,8 @@ def service_config(
         base,
         appservice=appservice,
         database=DatabaseConfig(folder / "chatbridge.db"),
-        wechat=WeChatConfig(base_url=wechat_url, uos=True),
+        network="wechat",
+        network_config={"base_url": wechat_url, "uos": True},
         permissions=Permissions(rules=rules),
     )
 

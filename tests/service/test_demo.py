@@ -1,4 +1,4 @@
-"""The local demo (``python -m bridge.demo``, run by scripts/demo.sh): the whole bridge on
+"""The local demo (``python -m adapters.demo``, run by scripts/demo.sh): the whole bridge on
 127.0.0.1, its scripted conversation as the Matrix user saw it, and a clean stop."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.synapse, pytest.mark.slow]
 def demo_command(folder: Path, *extra: str) -> list[str]:
     """The demo on free ports with its data in ``folder``."""
     return [
-        sys.executable, "-m", "bridge.demo", "--data-dir", str(folder),
+        sys.executable, "-m", "adapters.demo", "--data-dir", str(folder),
         "--synapse-port", str(free_port()), "--bridge-port", str(free_port()),
         "--simulator-port", str(free_port()), *extra,
     ]  # fmt: skip

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from adapters.wechat.simulator.demo import Demo, create_demo
+from bridge.config import REFUSAL
 from tests.matrix.synapse import MatrixUser
 from tests.service.harness import BridgeHarness, bot_messages, wait_for_message, wait_until
 
@@ -115,9 +116,7 @@ async def test_users_without_permission_are_refused(
 
     reply = await bridge.command(refused_user, room, "!wechat login", expect="not allowed")
 
-    assert reply["content"]["body"] == (
-        "You are not allowed to use this bridge; ask the administrator."
-    )
+    assert reply["content"]["body"] == REFUSAL
     # Text without the prefix outside a DM is not for the bot: no answer to it.
     sent = await friend.send_text(room, "ping")
     await bridge.command(friend, room, "!wechat ping", expect="Not logged in")

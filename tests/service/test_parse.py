@@ -20,13 +20,13 @@ from bridge.commands import ParsedCommand
     ],
 )
 def test_commands_are_recognised(text: str, is_direct: bool, expected: ParsedCommand) -> None:
-    assert ParsedCommand.parse(text, is_direct=is_direct) == expected
+    assert ParsedCommand.parse(text, is_direct=is_direct, prefix="!wechat") == expected
 
 
 @pytest.mark.parametrize("text", ["ping", "hello everyone", "!wechatty ping", ""])
 def test_text_outside_a_dm_without_the_prefix_is_not_for_the_bot(text: str) -> None:
-    assert ParsedCommand.parse(text, is_direct=False) is None
+    assert ParsedCommand.parse(text, is_direct=False, prefix="!wechat") is None
 
 
 def test_an_empty_message_in_a_dm_is_no_command() -> None:
-    assert ParsedCommand.parse("   ", is_direct=True) is None
+    assert ParsedCommand.parse("   ", is_direct=True, prefix="!wechat") is None

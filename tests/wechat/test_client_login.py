@@ -124,7 +124,7 @@ async def test_refused_account_gets_login_refused(simulator: Any) -> None:
 
 async def test_uos_mode_logs_in_where_plain_web_login_is_refused(simulator: Any) -> None:
     account = await simulator.control.create_account("Erin", require_uos=True)
-    async with WeChatClient(config(simulator.base_url)) as client:
+    async with WeChatClient(config(simulator.base_url, uos=False)) as client:
         with pytest.raises(LoginRefused):
             await client.login(scanner(simulator, account))
     async with WeChatClient(config(simulator.base_url, uos=True)) as client:

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 #: The page host of the official web client; its §1 table gives the login/file/push hosts.
 DEFAULT_API_BASE = "https://wx.qq.com"
+#: Log in as the UOS desktop client unless told otherwise: the known workaround for "web
+#: login refused" (PROTOCOL.md §2.4). The one default of ``wechat.uos``.
+UOS_DEFAULT = True
 
 
 @attrs.frozen
@@ -41,7 +44,7 @@ class ClientConfig:
     """
 
     base_url: str | None = None
-    uos: bool = False
+    uos: bool = UOS_DEFAULT
     session_path: Path | None = None
     request_timeout: float = 30.0
     long_poll_timeout: float = 35.0

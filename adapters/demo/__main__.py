@@ -1,4 +1,4 @@
-"""``python -m bridge.demo``: Synapse, the WeChat simulator and the bridge, with a scripted chat."""
+"""``python -m adapters.demo``: Synapse, the WeChat simulator and the bridge, scripted."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bridge.demo.script import run_script
-from bridge.demo.stack import DemoError, DemoPorts, DemoStack, env_port
-from bridge.demo.transcript import transcript
+from adapters.demo.script import run_script
+from adapters.demo.stack import DemoError, DemoPorts, DemoStack, env_port
+from adapters.demo.transcript import transcript
 
 #: Exit codes: 0 after the script (--exit-after-script) or Ctrl-C, 1 when the demo failed.
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -32,7 +32,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line ``argv`` (default ``sys.argv[1:]``); ports default to the
     ``DEMO_*_PORT`` environment variables, else 8008, 29350 and 8765. Exits 2 when bad."""
     parser = argparse.ArgumentParser(
-        prog="python -m bridge.demo",
+        prog="python -m adapters.demo",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
+from adapters.demo.stack import DemoStack
 from adapters.matrix.localsynapse import (
     MatrixError,
     MatrixUser,
@@ -15,7 +16,6 @@ from adapters.matrix.localsynapse import (
 )
 from adapters.wechat.simulator import SimulatorControl
 from adapters.wechat.simulator.control import OutboxEntry
-from bridge.demo.stack import DemoStack
 
 Say = Callable[[str], None]
 

@@ -68,7 +68,7 @@ def prepare_folder(folder: Path) -> None:
             raise DemoError(f"{folder} is not empty and not a demo folder; choose another one")
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    (folder / MARKER).write_text("made by python -m bridge.demo; wiped by its next run\n")
+    (folder / MARKER).write_text("made by python -m adapters.demo; wiped by its next run\n")
 
 
 def write_config(folder: Path, ports: DemoPorts) -> tuple[Config, Path]:

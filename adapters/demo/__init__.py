@@ -1,0 +1,1 @@
+"""A one-command local demo of the whole bridge (``python -m adapters.demo``; scripts/demo.sh)."""

@@ -1,0 +1,1 @@
+"""Echonet: a toy chat network, plugged into chatbridge as a third-party adapter."""
