@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import time
 from typing import NewType
 
 import attrs
@@ -130,6 +131,41 @@ class Notice:
 
 
 Content = Text | Media | Location | Link | Notice
+
+
+# ---- what a send leaves behind for later actions ---------------------------------------------
+
+
+@attrs.frozen
+class SentMessage:
+    """What sending a message produced, kept by the core with the message map so that a
+    later revoke works after a restart: the message's ``remote_id`` on the target network,
+    ``timestamp`` (unix seconds) when that network accepted it, ``revoke_data`` (text opaque
+    to the core that revoking it needs; WeChat: the ClientMsgId, PROTOCOL.md §8; '' for
+    none) and ``text`` (the message as the target network shows it, which a later reply may
+    quote; '' for none). The core passes the same value back to ``SupportsRevoke.revoke``.
+    """
+
+    remote_id: RemoteId
+    timestamp: float = attrs.field(factory=time.time)
+    revoke_data: str = ""
+    text: str = ""
+
+
+@attrs.frozen
+class Quoted:
+    """The message a reply answers, as the core keeps it: its ``remote_id`` on the side the
+    reply goes to, its ``text`` there ('' when it is no text or not known) and its
+    ``author`` (``None`` when unknown; a profile with ``is_self`` for the account itself,
+    whose address may be empty). Adapters that cannot mark replies natively quote it
+    (WeChat, PROTOCOL.md §6.4)."""
+
+    remote_id: RemoteId
+    text: str = ""
+    author: Profile | None = None
+
+
+# ---- mentions ---------------------------------------------------------------------------------
 
 
 # ---- inbound events --------------------------------------------------------------------------

@@ -35,7 +35,9 @@ from bridge.model import (
     Media,
     Notice,
     Profile,
+    Quoted,
     RemoteId,
+    SentMessage,
     Text,
 )
 
@@ -214,7 +216,7 @@ class MatrixChannel:
 
     async def send(
         self, chat: Address, content: Content, *, sender: Profile | None = None
-    ) -> RemoteId:
+    ) -> SentMessage:
         """Post ``content`` into the room ``chat``; returns the event id. Raises
         ``MatrixRequestError`` subclasses (``DeliveryFailed``), ``MatrixRateLimited``."""
         if isinstance(content, Media):
@@ -222,7 +224,7 @@ class MatrixChannel:
         author = await self._author(sender, content)
         mentions = self._mentioned(content.mentions) if isinstance(content, Text) else ()
         body = render.message_content(content, prefix=author.prefix, mentions=mentions)
-        return RemoteId(await self._post(RoomId(chat), author, body, operation="send"))
+        return _sent(await self._post(RoomId(chat), author, body, operation="send"))
 
     def _mentioned(self, addresses: Sequence[Address]) -> tuple[UserId, ...]:
         """Matrix users for the addresses a text mentions: Matrix user ids stay, anything else
@@ -235,15 +237,13 @@ class MatrixChannel:
 
     async def send_media(
         self, chat: Address, media: Media, *, sender: Profile | None = None
-    ) -> RemoteId:
+    ) -> SentMessage:
         """Upload ``media`` (authenticated media repository) and post it; returns the event
         id. Raises ``MatrixTooLarge`` above the homeserver's upload limit."""
         author = await self._author(sender, media)
         event_type, body = await self._media_body(media, author)
         room = RoomId(chat)
-        return RemoteId(
-            await self._post(room, author, body, event_type=event_type, operation="send")
-        )
+        return _sent(await self._post(room, author, body, event_type=event_type, operation="send"))
 
     async def _media_body(self, media: Media, author: Author) -> tuple[str, dict[str, Any]]:
         url = await self._side.api.upload(
@@ -258,13 +258,13 @@ class MatrixChannel:
         self,
         chat: Address,
         content: Content,
-        reply_to: RemoteId,
+        reply_to: Quoted,
         *,
         sender: Profile | None = None,
-    ) -> RemoteId:
-        """Like ``send``, marked as a reply to the event ``reply_to`` (spec "Rich replies");
-        text replies carry the quoted fallback when the original can be read."""
-        room = RoomId(chat)
+    ) -> SentMessage:
+        """Like ``send``, marked as a reply to the event ``reply_to.remote_id`` (spec "Rich
+        replies"); text replies carry the quoted fallback when the original can be read."""
+        room, target = RoomId(chat), EventId(reply_to.remote_id)
         author = await self._author(sender, content)
         event_type = "m.room.message"
         if isinstance(content, Media):
@@ -273,18 +273,16 @@ class MatrixChannel:
             body = render.message_content(content, prefix=author.prefix)
         original: dict[str, Any] | None = None
         try:
-            original = await self._side.api.get_event(room, EventId(reply_to))
+            original = await self._side.api.get_event(room, target)
         except MatrixRequestError as exc:
-            logger.info("reply to %s without fallback: %s", reply_to, exc)
-        body = render.reply_content(body, EventId(reply_to), room=room, original=original)
-        return RemoteId(
-            await self._post(room, author, body, event_type=event_type, operation="reply")
-        )
+            logger.info("reply to %s without fallback: %s", target, exc)
+        body = render.reply_content(body, target, room=room, original=original)
+        return _sent(await self._post(room, author, body, event_type=event_type, operation="reply"))
 
-    async def revoke(self, chat: Address, remote_id: RemoteId) -> None:
-        """Redact the event ``remote_id`` as whoever posted it (its ghost, the owner's double
-        puppet), else as the bot. Raises ``RevokeRefused`` if it cannot be redacted."""
-        room, event_id = RoomId(chat), EventId(remote_id)
+    async def revoke(self, chat: Address, message: SentMessage) -> None:
+        """Redact the event ``message.remote_id`` as whoever posted it (its ghost, the owner's
+        double puppet), else as the bot. Raises ``RevokeRefused`` if it cannot be redacted."""
+        room, event_id = RoomId(chat), EventId(message.remote_id)
         api = self._side.api
         txn = txn_id("revoke")
         try:
@@ -364,3 +362,8 @@ class MatrixChannel:
         if remote.kind is ChatKind.DIRECT:
             await self._ghosts.ensure(remote)
         await self._portals.rename(RoomId(chat), remote)
+
+
+def _sent(event_id: EventId) -> SentMessage:
+    """A posted event as the core keeps it (a redaction needs nothing but its id)."""
+    return SentMessage(RemoteId(event_id))

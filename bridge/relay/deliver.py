@@ -25,8 +25,10 @@ from bridge.model import (
     Message,
     Profile,
     ProfileUpdate,
+    Quoted,
     RemoteId,
     Revocation,
+    SentMessage,
     Text,
 )
 from bridge.relay.identities import is_bare
@@ -108,7 +110,7 @@ class Deliverer:
         reply_to = None
         if msg.reply_to is not None:
             link = await self.store.messages.by_remote_id(self.login, msg.reply_to)
-            reply_to = link.id_on(Side.B) if link else None
+            reply_to = None if link is None else await self._quoted(link, Side.B)
         content = await self._b_mentions(msg.content)
         sent = await _send(self.b, room, content, sender, reply_to)
         async with self.store.transaction() as tx:
@@ -118,10 +120,12 @@ class Deliverer:
                 origin=Origin.A,
                 sender=sender.address,
                 remote_id=msg.remote_id,
-                event_id=EventId(sent),
+                event_id=EventId(sent.remote_id),
                 identity_id=chat.id,
                 room=RoomId(room),
                 timestamp=msg.timestamp,
+                sent=sent,
+                quote_text=msg.content.body if isinstance(msg.content, Text) else None,
             )
 
     async def _b_to_a(self, entry: JournalEntry, msg: Message) -> None:
@@ -138,7 +142,7 @@ class Deliverer:
         reply_to = None
         if msg.reply_to is not None:
             link = await self.store.messages.by_event_id(self.login, EventId(msg.reply_to))
-            reply_to = link.id_on(Side.A) if link else None
+            reply_to = None if link is None else await self._quoted(link, Side.A)
         sent = await _send(self.a, address, msg.content, Profile(msg.sender), reply_to)
         async with self.store.transaction() as tx:
             await tx.journal.mark_delivered(entry.id)
@@ -146,12 +150,30 @@ class Deliverer:
                 self.login,
                 origin=Origin.B,
                 sender=msg.sender,
-                remote_id=sent,
+                remote_id=sent.remote_id,
                 event_id=EventId(msg.remote_id),
                 identity_id=portal.identity_id,
                 room=RoomId(entry.chat),
                 timestamp=msg.timestamp,
+                sent=sent,
             )
+
+    async def _quoted(self, link: MessageLink, side: Side) -> Quoted | None:
+        """The message ``link`` as a reply on ``side`` refers to it: its id there, its text
+        and its author (from the message map and identities, so it outlives a restart)."""
+        target = link.id_on(side)
+        if target is None:
+            return None
+        author: Profile | None = None
+        if link.origin is Origin.B or link.sender == self.owner:
+            # Written by the local user, who is the account itself on side A.
+            author = Profile(self.owner if side is Side.B else Address(""), is_self=True)
+        elif link.origin is Origin.A:
+            ident = await self.store.identities.get(IdentityId(link.sender))
+            if ident is not None:
+                where = Address(ident.id) if side is Side.B else ident.address
+                author = attrs.evolve(ident.profile, address=where or Address(""))
+        return Quoted(target, link.quote_text or "", author)
 
     async def _b_mentions(self, content: Content) -> Content:
         """``content`` with side-A mentions as side B knows them: the account itself becomes
@@ -248,7 +270,7 @@ class Deliverer:
         channel = self.channel(target)
         if not isinstance(channel, SupportsRevoke):
             raise Unsupported(f"{channel.name} cannot recall messages")
-        await channel.revoke(await self._chat_of(link, target), target_id)
+        await channel.revoke(await self._chat_of(link, target), _as_sent(link, target, target_id))
         async with self.store.transaction() as tx:
             await tx.messages.mark_revoked(link.id)
             await tx.journal.mark_delivered(entry.id)
@@ -296,7 +318,10 @@ class Deliverer:
         try:
             async with self._notice_lock(side, chat):
                 sent = await channel.send(chat, content)
-                remote_id, event_id = (sent, None) if side is Side.A else (None, EventId(sent))
+                if side is Side.A:
+                    remote_id, event_id = sent.remote_id, None
+                else:
+                    remote_id, event_id = None, EventId(sent.remote_id)
                 await self.store.messages.add(
                     self.login,
                     origin=Origin.BRIDGE,
@@ -304,6 +329,7 @@ class Deliverer:
                     remote_id=remote_id,
                     event_id=event_id,
                     room=RoomId(chat) if side is Side.B else None,
+                    sent=sent,
                 )
         except Exception:
             log.exception("could not send a notice to %s on %s", chat, channel.name)
@@ -314,8 +340,8 @@ async def _send(
     chat: Address,
     content: Content,
     sender: Profile,
-    reply_to: RemoteId | None,
-) -> RemoteId:
+    reply_to: Quoted | None,
+) -> SentMessage:
     if isinstance(content, Media):
         if not isinstance(channel, SupportsMedia):
             raise Unsupported(f"{channel.name} cannot carry {content.kind.value} files")
@@ -323,6 +349,16 @@ async def _send(
     if reply_to is not None and isinstance(channel, SupportsReplies):
         return await channel.send_reply(chat, content, reply_to, sender=sender)
     return await channel.send(chat, content, sender=sender)
+
+
+def _as_sent(link: MessageLink, side: Side, target: RemoteId) -> SentMessage:
+    """The message ``link``, whose id on ``side`` is ``target``, as its send returned it:
+    what the message map kept of the bridge's send (time, revoke data) if the bridge sent
+    it there."""
+    if link.origin.value == side.value:
+        return SentMessage(target, link.timestamp)  # written there by someone, not sent by us
+    sent_at = link.timestamp if link.sent_at is None else link.sent_at
+    return SentMessage(target, sent_at, link.revoke_data or "", link.quote_text or "")
 
 
 def _same_chat(entry: JournalEntry, link: MessageLink) -> bool:

@@ -9,7 +9,16 @@ import pytest
 
 from bridge.errors import SchemaTooNew, StoreError
 from bridge.ids import EventId, LoginId, MatrixUserId, RoomId, TransactionId
-from bridge.model import Address, ChatKind, IdentityId, Message, Profile, RemoteId, Text
+from bridge.model import (
+    Address,
+    ChatKind,
+    IdentityId,
+    Message,
+    Profile,
+    RemoteId,
+    SentMessage,
+    Text,
+)
 from bridge.store import (
     EntryState,
     IdentityState,
@@ -182,13 +191,18 @@ async def test_message_map_looks_up_both_directions(store: Store, login: Login) 
         remote_id=RemoteId("7001"),
         event_id=EventId("$ev"),
         room=RoomId("!r"),
-        client_msg_id="17000000000000123",
+        sent=SentMessage(RemoteId("7001"), 1700000000.5, "17000000000000123", "hi"),
     )
 
     assert await store.messages.by_remote_id(login.id, RemoteId("7001")) == link
     assert await store.messages.by_event_id(login.id, EventId("$ev")) == link
     assert await store.messages.by_side(login.id, Side.B, RemoteId("$ev")) == link
     assert link.id_on(Side.A) == "7001" and link.id_on(Side.B) == "$ev"
+    assert (link.revoke_data, link.sent_at, link.quote_text) == (
+        "17000000000000123",
+        1700000000.5,
+        "hi",
+    )
     assert await store.messages.by_remote_id(other.id, RemoteId("7001")) is None
 
     with pytest.raises(StoreError):
