@@ -59,15 +59,32 @@ class Profile:
 
 
 @attrs.frozen
+class Mention:
+    """A user a text mentions, in the bridge's own terms: ``address`` is the user on the side
+    the text is on (as for a sender, side B knows a remote person by its stable identity
+    id), ``text`` the part of the body that names them, exactly as written there ('' when
+    the body does not name them). Each adapter reads and writes its network's syntax:
+    WeChat ``@NickName`` + U+2005 (PROTOCOL.md §6.2), Matrix pills and ``m.mentions``."""
+
+    address: Address
+    text: str = ""
+
+
+def _mentions(values: tuple[Mention | str, ...]) -> tuple[Mention, ...]:
+    # Journal entries written before mentions had a text hold bare addresses.
+    return tuple(v if isinstance(v, Mention) else Mention(Address(v)) for v in values)
+
+
+@attrs.frozen
 class Text:
     """Plain text, optionally with an HTML ``formatted`` body (Matrix ``org.matrix.custom.html``).
 
-    ``mentions`` are the addresses of users mentioned in the text.
+    ``mentions`` are the users the text mentions, in order (see ``Mention``).
     """
 
     body: str
     formatted: str | None = None
-    mentions: tuple[Address, ...] = ()
+    mentions: tuple[Mention, ...] = attrs.field(default=(), converter=_mentions)
 
 
 class MediaKind(enum.Enum):
@@ -163,9 +180,6 @@ class Quoted:
     remote_id: RemoteId
     text: str = ""
     author: Profile | None = None
-
-
-# ---- mentions ---------------------------------------------------------------------------------
 
 
 # ---- inbound events --------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from bridge.model import (
     Content,
     Event,
     Media,
+    Mention,
     Notice,
     Profile,
     Quoted,
@@ -222,17 +223,22 @@ class MatrixChannel:
         if isinstance(content, Media):
             return await self.send_media(chat, content, sender=sender)
         author = await self._author(sender, content)
-        mentions = self._mentioned(content.mentions) if isinstance(content, Text) else ()
+        mentions = self._pills(content.mentions) if isinstance(content, Text) else ()
         body = render.message_content(content, prefix=author.prefix, mentions=mentions)
         return _sent(await self._post(RoomId(chat), author, body, operation="send"))
 
-    def _mentioned(self, addresses: Sequence[Address]) -> tuple[UserId, ...]:
-        """Matrix users for the addresses a text mentions: Matrix user ids stay, anything else
-        is a stable identity id and becomes its ghost."""
+    def _pills(self, mentions: Sequence[Mention]) -> tuple[render.Pill, ...]:
+        """Matrix users for the users a text mentions: Matrix user ids stay, anything else is
+        a stable identity id and becomes its ghost."""
         config = self._side.config
         return tuple(
-            UserId(a) if a.startswith("@") and ":" in a else UserId(config.ghost_user_id(a))
-            for a in addresses
+            render.Pill(
+                UserId(m.address)
+                if m.address.startswith("@") and ":" in m.address
+                else UserId(config.ghost_user_id(m.address)),
+                m.text,
+            )
+            for m in mentions
         )
 
     async def send_media(

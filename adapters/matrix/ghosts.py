@@ -10,10 +10,21 @@ from typing import Any
 from adapters.matrix.errors import MatrixForbidden, MatrixRequestError
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import EventId, MxcUri, RoomId, UserId
+from bridge.config import Config, unescape_localpart
 from bridge.model import IdentityId, Profile
 from bridge.store.matrix_state import MatrixProfile
 
 logger = logging.getLogger(__name__)
+
+
+def ghost_identity(config: Config, user: UserId) -> str | None:
+    """The stable identity id whose ghost ``user`` is (the inverse of
+    ``Config.ghost_user_id``), or ``None`` when ``user`` is no ghost of this bridge."""
+    if not config.is_ghost(user):
+        return None
+    prefix, _, suffix = config.appservice.username_template.partition("{identity}")
+    localpart = user[1:].removesuffix(":" + config.homeserver.domain)
+    return unescape_localpart(localpart.removeprefix(prefix).removesuffix(suffix))
 
 
 class Ghosts:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -10,6 +11,7 @@ import attrs
 
 from adapters.matrix import render
 from adapters.matrix.errors import MatrixForbidden, MatrixNotFound
+from adapters.matrix.ghosts import ghost_identity
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import EventId, RoomEvent, RoomId, UserId
 from bridge.ids import LoginId
@@ -163,12 +165,8 @@ class Router:
         elif event.msgtype == "m.location":
             content = render.parse_location(event)
         elif event.msgtype in render.TEXT_MSGTYPES:
-            config = self._side.config
-            content = render.parse_text(
-                event,
-                is_ghost=config.is_ghost,
-                displayname_template=config.appservice.displayname_template,
-            )
+            identity_of = functools.partial(ghost_identity, self._side.config)
+            content = render.parse_text(event, identity_of=identity_of)
         else:
             raise render.UnbridgeableEvent(f"message type {event.msgtype!r}")
         reply = render.reply_target(event)

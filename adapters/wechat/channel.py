@@ -35,6 +35,7 @@ from adapters.wechat.translate import (
     profile_from_contact,
     to_message,
     to_revocation,
+    with_mentions,
 )
 from bridge.channel import EventBatch
 from bridge.errors import (
@@ -337,8 +338,10 @@ class WeChatChannel:
                 where = await self._chat_name(chat)
                 text = f"[chatbridge] {where}: {body}"
                 chat = NOTICE_CHAT
-            case Text(body=body):
-                text = body
+            case Text(body=body, mentions=mentions):
+                text = with_mentions(
+                    body, [(m.text, await self._nick(m.address)) for m in mentions]
+                )
             case Location():
                 text = f"{content.label}\n{content.geo_uri}".strip()
             case Link(url=url, title=title, description=desc):
@@ -439,6 +442,14 @@ class WeChatChannel:
                         )
                     )
         raise BridgeError(f"WeChat user {address[:12]}… is not known in this session")
+
+    async def _nick(self, user: Address) -> str:
+        """The NickName a mention of ``user`` shows (PROTOCOL.md §6.2); '' if unknown."""
+        try:
+            profile = await self.get_profile(user)
+        except BridgeError:
+            return ""
+        return profile.nick_name or profile.display_name
 
     async def _chat_name(self, chat: Address) -> str:
         try:

@@ -22,6 +22,7 @@ from bridge.model import (
     Content,
     IdentityId,
     Media,
+    Mention,
     Message,
     Profile,
     ProfileUpdate,
@@ -143,7 +144,8 @@ class Deliverer:
         if msg.reply_to is not None:
             link = await self.store.messages.by_event_id(self.login, EventId(msg.reply_to))
             reply_to = None if link is None else await self._quoted(link, Side.A)
-        sent = await _send(self.a, address, msg.content, Profile(msg.sender), reply_to)
+        content = await self._a_mentions(msg.content)
+        sent = await _send(self.a, address, content, Profile(msg.sender), reply_to)
         async with self.store.transaction() as tx:
             await tx.journal.mark_delivered(entry.id)
             await tx.messages.add(
@@ -180,17 +182,34 @@ class Deliverer:
         the owner, a contact its stable identity id (its ghost); unknown ones are dropped."""
         if not isinstance(content, Text) or not content.mentions:
             return content
-        mentioned: list[Address] = []
-        for address in content.mentions:
-            ident = await self.store.identities.by_address(self.login, address)
+        mentioned: list[Mention] = []
+        for mention in content.mentions:
+            ident = await self.store.identities.by_address(self.login, mention.address)
             if ident is not None and not ident.ambiguous:
-                mentioned.append(Address(ident.id))
+                mentioned.append(Mention(Address(ident.id), mention.text))
                 continue
             try:
-                if (await self.a.get_profile(address)).is_self:
-                    mentioned.append(self.owner)
+                if (await self.a.get_profile(mention.address)).is_self:
+                    mentioned.append(Mention(self.owner, mention.text))
             except BridgeError:
                 pass
+        return attrs.evolve(content, mentions=tuple(mentioned))
+
+    async def _a_mentions(self, content: Content) -> Content:
+        """``content`` with side-B mentions as side A knows them: a stable identity id (a
+        ghost) becomes the contact's current address; the owner and other side-B users have
+        no side-A address and are dropped (their names stay in the text as written)."""
+        if not isinstance(content, Text) or not content.mentions:
+            return content
+        mentioned: list[Mention] = []
+        for mention in content.mentions:
+            if mention.address == self.owner:
+                continue
+            ident = await self.store.identities.get(IdentityId(mention.address))
+            if ident is None or ident.login_id != self.login or ident.ambiguous:
+                continue
+            if ident.address is not None:
+                mentioned.append(Mention(ident.address, mention.text))
         return attrs.evolve(content, mentions=tuple(mentioned))
 
     def current_address(self, ident: StoredIdentity | None) -> Address:

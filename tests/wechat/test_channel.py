@@ -32,6 +32,7 @@ from bridge.model import (
     LoggedOut,
     Media,
     MediaKind,
+    Mention,
     Message,
     Notice,
     Profile,
@@ -358,7 +359,26 @@ async def test_mentions_in_a_group_text_name_the_members_and_the_account(
     got = await tap.wait_for(_message(group))
     assert isinstance(got, Message) and isinstance(got.content, Text)
     assert got.content.body == text
-    assert got.content.mentions == (me, alice)
+    assert got.content.mentions == (
+        Mention(me, "@Demo User\u2005"),
+        Mention(alice, "@Alice\u2005"),
+    )
+
+
+async def test_a_mention_is_written_as_at_nickname_and_u2005(
+    simulator: SimulatorHandle, demo: Demo, logged_in: tuple[WeChatChannel, Tap]
+) -> None:
+    channel, _ = logged_in
+    group = await _user_name(simulator, demo, demo.group)
+    carol = await _user_name(simulator, demo, demo.carol)
+    # As a Matrix pill arrives: the text naming her is the ghost's label and ": ".
+    text = Text(
+        "Carol (WeChat): bring it, ask Nobody",
+        mentions=(Mention(carol, "Carol (WeChat): "), Mention(Address("@x"), "Nobody")),
+    )
+    await channel.send(group, text)
+    [entry] = await simulator.control.outbox(demo.account)
+    assert entry.text == "@Carol\u2005bring it, ask Nobody"
 
 
 async def test_a_login_after_a_logout_asks_the_phone_first(
