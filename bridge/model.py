@@ -19,6 +19,13 @@ RemoteId = NewType("RemoteId", str)
 IdentityId = NewType("IdentityId", str)
 
 
+def identity_address(identity: IdentityId) -> Address:
+    """The address by which the side hosting portals (side B) knows the remote chat or person
+    ``identity``: the stable identity id itself, so portals and ghosts survive side A's
+    address changes."""
+    return Address(identity)
+
+
 class ChatKind(enum.Enum):
     """Whether a chat is with one person or a group."""
 

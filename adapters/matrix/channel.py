@@ -41,6 +41,7 @@ from bridge.model import (
     SentMessage,
     Text,
 )
+from bridge.relay.portals import PortalLookup
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +99,11 @@ class MatrixChannel:
         *,
         login: LoginId,
         owner: UserId,
+        portal_of: PortalLookup,
     ) -> None:
         self.login = login
         self.owner = owner
+        self._portal_of = portal_of
         self._side = side
         self._ghosts = ghosts
         self._portals = portals
@@ -327,11 +330,8 @@ class MatrixChannel:
         if not address.startswith("!"):
             raise BridgeError(f"{address!r} is neither a Matrix room nor a user id")
         room = RoomId(address)
-        kind = ChatKind.GROUP
-        portal = await self._side.store.portals.by_room(room)
-        if portal is not None:
-            ident = await self._side.store.identities.get(portal.identity_id)
-            kind = ident.kind if ident is not None else kind
+        portal = await self._portal_of(room)
+        kind = ChatKind.GROUP if portal is None else portal.kind
         try:
             state = await api.get_state(room, "m.room.name")
         except MatrixNotFound:

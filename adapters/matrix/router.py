@@ -14,8 +14,8 @@ from adapters.matrix.errors import MatrixForbidden, MatrixNotFound
 from adapters.matrix.ghosts import ghost_identity
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import EventId, RoomEvent, RoomId, UserId
-from bridge.ids import LoginId
-from bridge.model import Address, ChatKind, Content, Message, RemoteId, Revocation
+from bridge.model import Address, Content, Message, RemoteId, Revocation
+from bridge.relay.portals import PortalInfo, PortalLookup
 
 logger = logging.getLogger(__name__)
 
@@ -36,15 +36,6 @@ class BotCommand:
 CommandHandler = Callable[[BotCommand], Awaitable[None]]
 
 
-@attrs.frozen
-class PortalInfo:
-    """Whose portal a room is: the login, its Matrix owner, and the chat kind."""
-
-    login: LoginId
-    owner: UserId
-    kind: ChatKind
-
-
 class Route(enum.Enum):
     """What the hub does with one event of a transaction."""
 
@@ -58,13 +49,13 @@ class Router:
     """Classifies transaction events and converts portal events into the bridge's model.
 
     Events of the bot and the ghosts are echoes (dropped), as are the owner's double-puppeted
-    posts. Which rooms are portals is read from the store (positive answers cached); which
-    rooms the bot is in, from the homeserver (cached until a membership event in the room).
+    posts. Which rooms are portals the core answers (``portal_of``, asked once per event);
+    which rooms the bot is in, the homeserver (cached until a membership event in the room).
     """
 
-    def __init__(self, side: MatrixSide) -> None:
+    def __init__(self, side: MatrixSide, portal_of: PortalLookup) -> None:
         self._side = side
-        self._portals: dict[RoomId, PortalInfo] = {}
+        self._portal_of = portal_of
         self._bot_rooms: dict[RoomId, frozenset[UserId] | None] = {}
 
     def is_echo(self, event: RoomEvent) -> bool:
@@ -82,7 +73,7 @@ class Router:
             return Route.DROP, None
         if event.type not in BRIDGED_TYPES or self.is_echo(event):
             return Route.DROP, None
-        portal = await self.portal(event.room_id)
+        portal = await self._portal_of(event.room_id)
         if portal is not None:
             if event.sender != portal.owner:
                 logger.debug("event %s in portal %s not from its owner", event.event_id, portal)
@@ -93,26 +84,8 @@ class Router:
             return Route.COMMAND, None
         return Route.DROP, None
 
-    async def portal(self, room: RoomId) -> PortalInfo | None:
-        """The portal ``room`` is, or ``None``."""
-        found = self._portals.get(room)
-        if found is not None:
-            return found
-        store = self._side.store
-        portal = await store.portals.by_room(room)
-        if portal is None:
-            return None
-        ident = await store.identities.get(portal.identity_id)
-        login = None if ident is None else await store.logins.get(ident.login_id)
-        if ident is None or login is None:
-            return None
-        found = PortalInfo(login.id, login.matrix_user, ident.kind)
-        self._portals[room] = found
-        return found
-
     def forget(self, room: RoomId) -> None:
         """Drop what is cached about ``room``."""
-        self._portals.pop(room, None)
         self._bot_rooms.pop(room, None)
 
     async def bot_members(self, room: RoomId) -> frozenset[UserId] | None:

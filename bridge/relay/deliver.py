@@ -31,8 +31,11 @@ from bridge.model import (
     Revocation,
     SentMessage,
     Text,
+    identity_address,
 )
+from bridge.relay import keys
 from bridge.relay.identities import is_bare
+from bridge.relay.portals import PortalDirectory
 from bridge.relay.retry import delivery_key
 from bridge.store import JournalEntry, MessageLink, Origin, Side, Store, StoredIdentity
 
@@ -43,17 +46,26 @@ class Deliverer:
     """Carries journal entries of one login from their source side to the other.
 
     ``a`` is the remote network (WeChat), ``b`` the side with the portals (Matrix); ``owner``
-    is the local user's address on side B (the Matrix user id), owner of new portals.
+    is the local user's address on side B (the Matrix user id), owner of new portals, which
+    ``portals`` records.
     """
 
     def __init__(
-        self, store: Store, login: LoginId, a: Channel, b: Channel, *, owner: Address
+        self,
+        store: Store,
+        login: LoginId,
+        a: Channel,
+        b: Channel,
+        *,
+        owner: Address,
+        portals: PortalDirectory,
     ) -> None:
         self.store = store
         self.login = login
         self.a = a
         self.b = b
         self.owner = owner
+        self.portals = portals
         # Held by a notice from its send until its message-map row exists, and by the check
         # for echoes in the same chat: a notice's echo can race in from the other pump.
         self._notice_locks: dict[tuple[Side, Address], asyncio.Lock] = {}
@@ -133,12 +145,12 @@ class Deliverer:
         if await self._seen(entry, msg.remote_id):
             await self.store.journal.mark_delivered(entry.id)
             return
-        portal = await self.store.portals.by_room(RoomId(entry.chat))
-        if portal is None:
+        identity = keys.identity_of(entry.chat_key)
+        if identity is None:
             log.warning("message %s in %s: not a portal, not bridged", msg.remote_id, entry.chat)
             await self.store.journal.mark_failed(entry.id, "not a portal")
             return
-        ident = await self.store.identities.get(portal.identity_id)
+        ident = await self.store.identities.get(identity)
         address = self.current_address(ident)
         reply_to = None
         if msg.reply_to is not None:
@@ -154,7 +166,7 @@ class Deliverer:
                 sender=msg.sender,
                 remote_id=sent.remote_id,
                 event_id=EventId(msg.remote_id),
-                identity_id=portal.identity_id,
+                identity_id=identity,
                 room=RoomId(entry.chat),
                 timestamp=msg.timestamp,
                 sent=sent,
@@ -173,7 +185,7 @@ class Deliverer:
         elif link.origin is Origin.A:
             ident = await self.store.identities.get(IdentityId(link.sender))
             if ident is not None:
-                where = Address(ident.id) if side is Side.B else ident.address
+                where = identity_address(ident.id) if side is Side.B else ident.address
                 author = attrs.evolve(ident.profile, address=where or Address(""))
         return Quoted(target, link.quote_text or "", author)
 
@@ -186,7 +198,7 @@ class Deliverer:
         for mention in content.mentions:
             ident = await self.store.identities.by_address(self.login, mention.address)
             if ident is not None and not ident.ambiguous:
-                mentioned.append(Mention(Address(ident.id), mention.text))
+                mentioned.append(Mention(identity_address(ident.id), mention.text))
                 continue
             try:
                 if (await self.a.get_profile(mention.address)).is_self:
@@ -228,14 +240,21 @@ class Deliverer:
         return ident.address
 
     async def _portal(self, chat: StoredIdentity) -> Address:
-        portal = await self.store.portals.get(chat.id)
-        if portal is not None:
-            return Address(portal.room)
-        if not isinstance(self.b, SupportsPortals):
-            raise Unsupported(f"{self.b.name} cannot create a chat for {chat.profile.display_name}")
-        room = await self.b.ensure_portal(await self.b_profile(chat), owner=self.owner)
-        await self.store.portals.set(chat.id, RoomId(room))
-        return room
+        room, _ = await self.ensure_portal(chat)
+        return Address(room)
+
+    async def ensure_portal(self, ident: StoredIdentity) -> tuple[RoomId, bool]:
+        """The portal room of ``ident``, created on side B (``SupportsPortals``) and recorded
+        if it has none; and whether it was created now. Raises ``Unsupported`` when side B
+        cannot create chats, else what side B raised."""
+        b = self.b
+
+        async def create() -> Address:
+            if not isinstance(b, SupportsPortals):
+                raise Unsupported(f"{b.name} cannot create a chat for {ident.profile.display_name}")
+            return await b.ensure_portal(await self.b_profile(ident), owner=self.owner)
+
+        return await self.portals.ensure(ident.id, create)
 
     async def b_profile(self, ident: StoredIdentity) -> Profile:
         """``ident``'s profile as side B sees it: its address is the stable identity id, so
@@ -250,7 +269,7 @@ class Deliverer:
             else:
                 profile = attrs.evolve(fetched, kind=profile.kind)
                 await self.store.identities.update_profile(ident.id, profile)
-        return attrs.evolve(profile, address=Address(ident.id))
+        return attrs.evolve(profile, address=identity_address(ident.id))
 
     async def _self_profile(self, address: Address) -> Profile:
         try:
@@ -265,9 +284,9 @@ class Deliverer:
     async def _update_portal(self, entry: JournalEntry, update: ProfileUpdate) -> None:
         """A side-A chat with a portal was renamed (``update.profile.address`` is its identity
         id; see ``Ingestor._journal_renames``): side B's portal follows, if it can."""
-        portal = await self.store.portals.get(IdentityId(entry.chat_key))
-        if portal is not None and isinstance(self.b, SupportsPortalUpdates):
-            await self.b.update_portal(Address(portal.room), update.profile)
+        room = await self.portals.room_of(IdentityId(entry.chat_key))
+        if room is not None and isinstance(self.b, SupportsPortalUpdates):
+            await self.b.update_portal(Address(room), update.profile)
         await self.store.journal.mark_delivered(entry.id)
 
     # ---- revocations -------------------------------------------------------------------------
@@ -317,7 +336,10 @@ class Deliverer:
         if link is None or link.origin is Origin.BRIDGE:
             return None
         origin = Side.A if link.origin is Origin.A else Side.B
-        found = await self.store.journal.find(self.login, origin, f"msg:{link.id_on(origin)}")
+        original_id = link.id_on(origin)
+        if original_id is None:
+            return None
+        found = await self.store.journal.find(self.login, origin, keys.message_key(original_id))
         original = None if found is None else found.event()
         return original.content if isinstance(original, Message) else None
 

@@ -140,19 +140,6 @@ class Portal:
 
 
 @attrs.frozen
-class Ghost:
-    """The Matrix user (appservice ghost) puppeting an identity."""
-
-    identity_id: IdentityId
-    user_id: MatrixUserId
-
-    @classmethod
-    def from_row(cls, row: Row) -> Ghost:
-        """Build from a ``ghosts`` row."""
-        return cls(identity_id=IdentityId(row["identity_id"]), user_id=MatrixUserId(row["user_id"]))
-
-
-@attrs.frozen
 class MessageLink:
     """One bridged message: its id on side A (``remote_id``, WeChat MsgId) and on side B
     (``event_id``).

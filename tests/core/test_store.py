@@ -71,7 +71,6 @@ async def test_migrates_an_empty_file_in_wal_mode_with_foreign_keys(db_path: Pat
         "identities",
         "identity_candidates",
         "portals",
-        "ghosts",
         "message_map",
         "journal",
         "appservice_transactions",
@@ -141,7 +140,6 @@ async def test_everything_survives_closing_and_reopening(
         login.id, Profile(Address("@u1"), nick_name="Bob", alias="bob88"), address=Address("@u1")
     )
     await store.portals.set(ident.id, RoomId("!room1"))
-    await store.ghosts.set(ident.id, MatrixUserId("@wechat_bob:localhost"))
     await store.messages.add(
         login.id,
         origin=Origin.A,
@@ -170,8 +168,6 @@ async def test_everything_survives_closing_and_reopening(
         assert await again.identities.by_address(login.id, Address("@u1")) == ident
         portal = await again.portals.by_room(RoomId("!room1"))
         assert portal is not None and portal.identity_id == ident.id
-        ghost = await again.ghosts.by_user(MatrixUserId("@wechat_bob:localhost"))
-        assert ghost is not None and ghost.identity_id == ident.id
         link = await again.messages.by_remote_id(login.id, RemoteId("1001"))
         assert link is not None and link.event_id == "$e1"
         [entry] = await again.journal.entries(login.id)
