@@ -13,6 +13,10 @@ from bridge.store.records import EntryState, JournalEntry, MessageLink, Origin, 
 
 Clock = Callable[[], float]
 
+#: How much of a message's text the message map keeps for quoting it in a reply, in
+#: characters: quotes show an excerpt, and the map keeps no full copy of what people wrote.
+QUOTE_TEXT_CHARS = 200
+
 
 class MessageMapRepo:
     """The ``message_map`` table: side-A id (WeChat MsgId) <-> side-B id (Matrix event id).
@@ -40,7 +44,8 @@ class MessageMapRepo:
     ) -> MessageLink:
         """Record a bridged message. ``timestamp`` (unix s) defaults to now; ``sent`` is what
         the bridge's send of it returned (its send time and revoke data are kept, and its
-        text as ``quote_text`` unless that is given).
+        text as ``quote_text`` unless that is given). Of ``quote_text`` the first
+        ``QUOTE_TEXT_CHARS`` characters are kept.
 
         Raises ``StoreError`` if either id is mapped already.
         """
@@ -49,6 +54,8 @@ class MessageMapRepo:
         if sent is not None:
             revoke_data, sent_at = sent.revoke_data or None, sent.timestamp
             quote_text = quote_text if quote_text is not None else sent.text or None
+        if quote_text is not None:
+            quote_text = quote_text[:QUOTE_TEXT_CHARS]
         row = await self._db.fetchone(
             "INSERT INTO message_map (login_id, remote_id, revoke_data, event_id, identity_id,"
             " room, sender, origin, timestamp, sent_at, quote_text)"

@@ -32,6 +32,11 @@ async def restart_and_wait_for_wechat(bridge: BridgeHarness, user: MatrixUser) -
     await wait_until(pinged)
 
 
+async def redacted(user: MatrixUser, room: str, event_id: str) -> bool:
+    """Whether ``event_id`` in ``room`` is redacted, as ``user`` sees it."""
+    return not (await user.event(room, event_id))["content"]
+
+
 def reply_to(event: dict[str, Any], body: str) -> dict[str, Any]:
     """An ``m.text`` reply to ``event`` as Element sends it (spec "Rich replies"), with the
     quoted fallback in ``body``."""
@@ -47,7 +52,7 @@ def reply_to(event: dict[str, Any], body: str) -> dict[str, Any]:
     }
 
 
-async def test_a_redaction_after_a_restart_recalls_with_the_sends_own_client_msg_id(
+async def test_recalls_after_a_restart_redact_and_use_the_sends_own_client_msg_id(
     bridge: BridgeHarness, make_user: MakeUser
 ) -> None:
     control = bridge.simulator.control
@@ -55,9 +60,14 @@ async def test_a_redaction_after_a_restart_recalls_with_the_sends_own_client_msg
     demo, portal = await carol_portal(bridge, user)
     wrong = await user.send_text(portal, "meet at 9")
     sent = await sent_to(bridge, demo.account, demo.carol, "meet at 9")
+    oops_id = await control.send_message(demo.account, demo.carol, text="oops, wrong chat")
+    oops = await wait_for_message(user, portal, contains="oops, wrong chat")
 
     await restart_and_wait_for_wechat(bridge, user)
+    await control.recall(demo.account, oops_id)
     await user.redact(portal, wrong)
+
+    await wait_until(lambda: redacted(user, portal, oops["event_id"]))
 
     async def revokes() -> list[Any]:
         return [e for e in await control.outbox(demo.account) if e.kind == "revoke"]
