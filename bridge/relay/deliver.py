@@ -22,7 +22,6 @@ from bridge.model import (
     Content,
     IdentityId,
     Media,
-    Mention,
     Message,
     Profile,
     ProfileUpdate,
@@ -36,6 +35,7 @@ from bridge.model import (
 from bridge.relay import keys
 from bridge.relay.identities import is_bare
 from bridge.relay.portals import PortalDirectory
+from bridge.relay.references import References, as_sent
 from bridge.relay.retry import delivery_key
 from bridge.store import JournalEntry, MessageLink, Origin, Side, Store, StoredIdentity
 
@@ -66,6 +66,7 @@ class Deliverer:
         self.b = b
         self.owner = owner
         self.portals = portals
+        self._refs = References(store, login, a, owner=owner)
         # Held by a notice from its send until its message-map row exists, and by the check
         # for echoes in the same chat: a notice's echo can race in from the other pump.
         self._notice_locks: dict[tuple[Side, Address], asyncio.Lock] = {}
@@ -123,8 +124,8 @@ class Deliverer:
         reply_to = None
         if msg.reply_to is not None:
             link = await self.store.messages.by_remote_id(self.login, msg.reply_to)
-            reply_to = None if link is None else await self._quoted(link, Side.B)
-        content = await self._b_mentions(msg.content)
+            reply_to = None if link is None else await self._refs.quoted(link, Side.B)
+        content = await self._refs.mentions_on_b(msg.content)
         sent = await _send(self.b, room, content, sender, reply_to)
         async with self.store.transaction() as tx:
             await tx.journal.mark_delivered(entry.id)
@@ -155,8 +156,8 @@ class Deliverer:
         reply_to = None
         if msg.reply_to is not None:
             link = await self.store.messages.by_event_id(self.login, EventId(msg.reply_to))
-            reply_to = None if link is None else await self._quoted(link, Side.A)
-        content = await self._a_mentions(msg.content)
+            reply_to = None if link is None else await self._refs.quoted(link, Side.A)
+        content = await self._refs.mentions_on_a(msg.content)
         sent = await _send(self.a, address, content, Profile(msg.sender), reply_to)
         async with self.store.transaction() as tx:
             await tx.journal.mark_delivered(entry.id)
@@ -171,58 +172,6 @@ class Deliverer:
                 timestamp=msg.timestamp,
                 sent=sent,
             )
-
-    async def _quoted(self, link: MessageLink, side: Side) -> Quoted | None:
-        """The message ``link`` as a reply on ``side`` refers to it: its id there, its text
-        and its author (from the message map and identities, so it outlives a restart)."""
-        target = link.id_on(side)
-        if target is None:
-            return None
-        author: Profile | None = None
-        if link.origin is Origin.B or link.sender == self.owner:
-            # Written by the local user, who is the account itself on side A.
-            author = Profile(self.owner if side is Side.B else Address(""), is_self=True)
-        elif link.origin is Origin.A:
-            ident = await self.store.identities.get(IdentityId(link.sender))
-            if ident is not None:
-                where = identity_address(ident.id) if side is Side.B else ident.address
-                author = attrs.evolve(ident.profile, address=where or Address(""))
-        return Quoted(target, link.quote_text or "", author)
-
-    async def _b_mentions(self, content: Content) -> Content:
-        """``content`` with side-A mentions as side B knows them: the account itself becomes
-        the owner, a contact its stable identity id (its ghost); unknown ones are dropped."""
-        if not isinstance(content, Text) or not content.mentions:
-            return content
-        mentioned: list[Mention] = []
-        for mention in content.mentions:
-            ident = await self.store.identities.by_address(self.login, mention.address)
-            if ident is not None and not ident.ambiguous:
-                mentioned.append(Mention(identity_address(ident.id), mention.text))
-                continue
-            try:
-                if (await self.a.get_profile(mention.address)).is_self:
-                    mentioned.append(Mention(self.owner, mention.text))
-            except BridgeError:
-                pass
-        return attrs.evolve(content, mentions=tuple(mentioned))
-
-    async def _a_mentions(self, content: Content) -> Content:
-        """``content`` with side-B mentions as side A knows them: a stable identity id (a
-        ghost) becomes the contact's current address; the owner and other side-B users have
-        no side-A address and are dropped (their names stay in the text as written)."""
-        if not isinstance(content, Text) or not content.mentions:
-            return content
-        mentioned: list[Mention] = []
-        for mention in content.mentions:
-            if mention.address == self.owner:
-                continue
-            ident = await self.store.identities.get(IdentityId(mention.address))
-            if ident is None or ident.login_id != self.login or ident.ambiguous:
-                continue
-            if ident.address is not None:
-                mentioned.append(Mention(ident.address, mention.text))
-        return attrs.evolve(content, mentions=tuple(mentioned))
 
     def current_address(self, ident: StoredIdentity | None) -> Address:
         """Side A's address of ``ident`` now. Raises a non-retryable ``DeliveryFailed``
@@ -308,7 +257,7 @@ class Deliverer:
         channel = self.channel(target)
         if not isinstance(channel, SupportsRevoke):
             raise Unsupported(f"{channel.name} cannot recall messages")
-        await channel.revoke(await self._chat_of(link, target), _as_sent(link, target, target_id))
+        await channel.revoke(await self._chat_of(link, target), as_sent(link, target, target_id))
         async with self.store.transaction() as tx:
             await tx.messages.mark_revoked(link.id)
             await tx.journal.mark_delivered(entry.id)
@@ -390,16 +339,6 @@ async def _send(
     if reply_to is not None and isinstance(channel, SupportsReplies):
         return await channel.send_reply(chat, content, reply_to, sender=sender)
     return await channel.send(chat, content, sender=sender)
-
-
-def _as_sent(link: MessageLink, side: Side, target: RemoteId) -> SentMessage:
-    """The message ``link``, whose id on ``side`` is ``target``, as its send returned it:
-    what the message map kept of the bridge's send (time, revoke data) if the bridge sent
-    it there."""
-    if link.origin.value == side.value:
-        return SentMessage(target, link.timestamp)  # written there by someone, not sent by us
-    sent_at = link.timestamp if link.sent_at is None else link.sent_at
-    return SentMessage(target, sent_at, link.revoke_data or "", link.quote_text or "")
 
 
 def _same_chat(entry: JournalEntry, link: MessageLink) -> bool:
