@@ -363,7 +363,7 @@ class WeChatChannel:
         line, the reply. Without a quoted text (not a text) it is sent as is."""
         if reply_to.text and isinstance(content, Text):
             name = await self._author_name(reply_to.author)
-            content = Text(quote(name, reply_to.text, content.body))
+            content = attrs.evolve(content, body=quote(name, reply_to.text, content.body))
         return await self.send(chat, content, sender=sender)
 
     async def _author_name(self, author: Profile | None) -> str:
