@@ -40,6 +40,8 @@ class Relay:
 
     ``owner`` is the local user's address on side B (their Matrix user id); ``on_state``
     receives the state events (QR code, logged in/out, disconnected) of both sides in order.
+    ``portals`` records and looks up the login's portals (by default a ``PortalDirectory``
+    of ``store``; pass the one side B's adapter asks, so that both share its cache).
     The caller starts and stops the channels; ``start()`` begins consuming their events.
     """
 
