@@ -20,6 +20,8 @@ from bridge.model import Address, Link, Location, Media, MediaKind, Mention, Not
 DOUBLE_PUPPET_KEY = "net.chatbridge.double_puppet_source"
 
 TEXT_MSGTYPES = frozenset({"m.text", "m.notice", "m.emote"})
+#: At most this many pills of one message become mentions (the rest stay plain text).
+MAX_MENTIONS = 50
 _MEDIA_KINDS = {
     "m.image": MediaKind.IMAGE,
     "m.video": MediaKind.VIDEO,
@@ -270,8 +272,8 @@ def parse_text(
     body and the HTML. User pills (spec "User and room mentions") become ``Mention``s in
     order: of a ghost, its stable identity id (``identity_of``), of anyone else, the Matrix
     user id; their ``text`` is where the body names them (the pill's label as clients write
-    it there, with a leading ``@`` and a trailing ``: `` or space). Raises
-    ``UnbridgeableEvent`` without a string body."""
+    it there, with a leading ``@`` and a trailing ``: `` or space); past ``MAX_MENTIONS``
+    pills are left as text. Raises ``UnbridgeableEvent`` without a string body."""
     body = event.content.get("body")
     if not isinstance(body, str):
         raise UnbridgeableEvent(f"{event.msgtype} without a body")
@@ -294,7 +296,7 @@ def _mentions(
 ) -> tuple[Mention, ...]:
     mentions: list[Mention] = []
     position = 0
-    for href, label in _PILL.findall(markup):
+    for href, label in _PILL.findall(markup)[:MAX_MENTIONS]:
         user = UserId(unquote(href))
         identity = None if identity_of is None else identity_of(user)
         address = Address(identity if identity is not None else user)

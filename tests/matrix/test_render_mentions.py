@@ -72,3 +72,15 @@ def test_mentions_out_fill_m_mentions_and_become_pills_in_the_html() -> None:
         '<a href="https://matrix.to/#/%40wechat_id-c%3Aexample.org">Carol W.</a>\u2005'
         " who brings the &lt;tent&gt;?"
     )
+
+
+def test_a_flood_of_pills_is_cut_to_max_mentions() -> None:
+    pill = f'<a href="https://matrix.to/#/{CAROL}">Carol</a>'
+    content = {
+        "msgtype": "m.text",
+        "body": "Carol " * 1000,
+        "format": "org.matrix.custom.html",
+        "formatted_body": pill * 1000,
+    }
+    text = render.parse_text(event(content), identity_of=identity_of)
+    assert len(text.mentions) == render.MAX_MENTIONS
