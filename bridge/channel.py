@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from bridge.model import Address, Content, Event, Media, Profile, RemoteId
+from bridge.model import Address, Content, Event, Media, Profile, Quoted, RemoteId, SentMessage
 
 ENTRY_POINT_GROUP = "chatbridge.adapters"
 
@@ -53,8 +53,9 @@ class Channel(Protocol):
 
     async def send(
         self, chat: Address, content: Content, *, sender: Profile | None = None
-    ) -> RemoteId:
-        """Send ``content`` to ``chat`` and return the remote message id.
+    ) -> SentMessage:
+        """Send ``content`` to ``chat``; returns the message's remote id and what a later
+        revoke or reply needs (the core keeps it with the message map).
 
         ``sender`` is who the message is from on the other side of the bridge; a puppeting
         adapter (Matrix) posts as that person's ghost, others may ignore it.
@@ -73,8 +74,9 @@ class SupportsMedia(Protocol):
 
     async def send_media(
         self, chat: Address, media: Media, *, sender: Profile | None = None
-    ) -> RemoteId:
-        """Upload and send ``media``; returns the remote message id. Raises ``DeliveryFailed``."""
+    ) -> SentMessage:
+        """Upload and send ``media``; returns what ``Channel.send`` does. Raises
+        ``DeliveryFailed``."""
         ...
 
 
@@ -82,8 +84,9 @@ class SupportsMedia(Protocol):
 class SupportsRevoke(Protocol):
     """Optional: recall / redact a message this adapter sent."""
 
-    async def revoke(self, chat: Address, remote_id: RemoteId) -> None:
-        """Revoke ``remote_id``. Raises ``RevokeRefused`` with a user-facing reason."""
+    async def revoke(self, chat: Address, message: SentMessage) -> None:
+        """Revoke ``message``, as its send returned it (kept by the core across restarts).
+        Raises ``RevokeRefused`` with a user-facing reason."""
 
 
 @runtime_checkable
@@ -94,11 +97,12 @@ class SupportsReplies(Protocol):
         self,
         chat: Address,
         content: Content,
-        reply_to: RemoteId,
+        reply_to: Quoted,
         *,
         sender: Profile | None = None,
-    ) -> RemoteId:
-        """Like ``Channel.send`` with the message marked as a reply to ``reply_to``."""
+    ) -> SentMessage:
+        """Like ``Channel.send`` with the message marked as a reply to ``reply_to`` (or,
+        where the network cannot mark replies, quoting its text)."""
         ...
 
 

@@ -74,13 +74,9 @@ async def sync_portals(session: LoginSession, progress: Progress, *, every: int 
 
 
 async def _ensure_portal(session: LoginSession, ident: StoredIdentity) -> bool:
-    if await session.store.portals.get(ident.id) is not None:
-        return False
-    # Side B knows a chat by its stable identity id, as the relay does.
-    remote = attrs.evolve(ident.profile, address=Address(ident.id))
-    room = await session.matrix.ensure_portal(remote, owner=Address(session.owner))
-    await session.store.portals.set(ident.id, RoomId(room))
-    return True
+    # The relay records portals (one writer), so a message racing this sync shares the room.
+    _, created = await session.relay.ensure_portal(ident)
+    return created
 
 
 def room_link(room: RoomId) -> str:

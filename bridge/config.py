@@ -252,6 +252,37 @@ def escape_localpart(text: str) -> str:
     return "".join(out)
 
 
+def unescape_localpart(text: str) -> str | None:
+    """The ``text`` that ``escape_localpart`` turned into ``text``; ``None`` when ``text`` is
+    no output of it (a lone ``_``, a bad ``=xx``, invalid UTF-8)."""
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "_":
+            nxt = text[i + 1 : i + 2]
+            if nxt == "_":
+                out += b"_"
+            elif "a" <= nxt <= "z":
+                out += nxt.upper().encode()
+            else:
+                return None
+            i += 2
+        elif ch == "=":
+            code = text[i + 1 : i + 3]
+            if len(code) != 2 or code.strip("0123456789abcdef"):
+                return None
+            out.append(int(code, 16))
+            i += 3
+        else:
+            out += ch.encode()
+            i += 1
+    try:
+        return out.decode()
+    except UnicodeDecodeError:
+        return None
+
+
 def read_yaml(path: Path) -> Any:
     """Parse the YAML file at ``path`` with ``safe_load``. Raises ``ConfigError``."""
     try:

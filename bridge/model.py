@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import time
 from typing import NewType
 
 import attrs
@@ -16,6 +17,13 @@ Address = NewType("Address", str)
 RemoteId = NewType("RemoteId", str)
 #: A bridge-assigned stable id of a remote contact or group, outliving every UserName.
 IdentityId = NewType("IdentityId", str)
+
+
+def identity_address(identity: IdentityId) -> Address:
+    """The address by which the side hosting portals (side B) knows the remote chat or person
+    ``identity``: the stable identity id itself, so portals and ghosts survive side A's
+    address changes."""
+    return Address(identity)
 
 
 class ChatKind(enum.Enum):
@@ -58,15 +66,32 @@ class Profile:
 
 
 @attrs.frozen
+class Mention:
+    """A user a text mentions, in the bridge's own terms: ``address`` is the user on the side
+    the text is on (as for a sender, side B knows a remote person by its stable identity
+    id), ``text`` the part of the body that names them, exactly as written there ('' when
+    the body does not name them). Each adapter reads and writes its network's syntax:
+    WeChat ``@NickName`` + U+2005 (PROTOCOL.md §6.2), Matrix pills and ``m.mentions``."""
+
+    address: Address
+    text: str = ""
+
+
+def _mentions(values: tuple[Mention | str, ...]) -> tuple[Mention, ...]:
+    # Journal entries written before mentions had a text hold bare addresses.
+    return tuple(v if isinstance(v, Mention) else Mention(Address(v)) for v in values)
+
+
+@attrs.frozen
 class Text:
     """Plain text, optionally with an HTML ``formatted`` body (Matrix ``org.matrix.custom.html``).
 
-    ``mentions`` are the addresses of users mentioned in the text.
+    ``mentions`` are the users the text mentions, in order (see ``Mention``).
     """
 
     body: str
     formatted: str | None = None
-    mentions: tuple[Address, ...] = ()
+    mentions: tuple[Mention, ...] = attrs.field(default=(), converter=_mentions)
 
 
 class MediaKind(enum.Enum):
@@ -130,6 +155,38 @@ class Notice:
 
 
 Content = Text | Media | Location | Link | Notice
+
+
+# ---- what a send leaves behind for later actions ---------------------------------------------
+
+
+@attrs.frozen
+class SentMessage:
+    """What sending a message produced, kept by the core with the message map so that a
+    later revoke works after a restart: the message's ``remote_id`` on the target network,
+    ``timestamp`` (unix seconds) when that network accepted it, ``revoke_data`` (text opaque
+    to the core that revoking it needs; WeChat: the ClientMsgId, PROTOCOL.md §8; '' for
+    none) and ``text`` (the message as the target network shows it, which a later reply may
+    quote; '' for none). The core passes the same value back to ``SupportsRevoke.revoke``.
+    """
+
+    remote_id: RemoteId
+    timestamp: float = attrs.field(factory=time.time)
+    revoke_data: str = ""
+    text: str = ""
+
+
+@attrs.frozen
+class Quoted:
+    """The message a reply answers, as the core keeps it: its ``remote_id`` on the side the
+    reply goes to, its ``text`` there ('' when it is no text or not known) and its
+    ``author`` (``None`` when unknown; a profile with ``is_self`` for the account itself,
+    whose address may be empty). Adapters that cannot mark replies natively quote it
+    (WeChat, PROTOCOL.md §6.4)."""
+
+    remote_id: RemoteId
+    text: str = ""
+    author: Profile | None = None
 
 
 # ---- inbound events --------------------------------------------------------------------------

@@ -33,11 +33,15 @@ from bridge.model import (
     Content,
     Event,
     Media,
+    Mention,
     Notice,
     Profile,
+    Quoted,
     RemoteId,
+    SentMessage,
     Text,
 )
+from bridge.relay.portals import PortalLookup
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +99,11 @@ class MatrixChannel:
         *,
         login: LoginId,
         owner: UserId,
+        portal_of: PortalLookup,
     ) -> None:
         self.login = login
         self.owner = owner
+        self._portal_of = portal_of
         self._side = side
         self._ghosts = ghosts
         self._portals = portals
@@ -214,36 +220,39 @@ class MatrixChannel:
 
     async def send(
         self, chat: Address, content: Content, *, sender: Profile | None = None
-    ) -> RemoteId:
+    ) -> SentMessage:
         """Post ``content`` into the room ``chat``; returns the event id. Raises
         ``MatrixRequestError`` subclasses (``DeliveryFailed``), ``MatrixRateLimited``."""
         if isinstance(content, Media):
             return await self.send_media(chat, content, sender=sender)
         author = await self._author(sender, content)
-        mentions = self._mentioned(content.mentions) if isinstance(content, Text) else ()
+        mentions = self._pills(content.mentions) if isinstance(content, Text) else ()
         body = render.message_content(content, prefix=author.prefix, mentions=mentions)
-        return RemoteId(await self._post(RoomId(chat), author, body, operation="send"))
+        return _sent(await self._post(RoomId(chat), author, body, operation="send"))
 
-    def _mentioned(self, addresses: Sequence[Address]) -> tuple[UserId, ...]:
-        """Matrix users for the addresses a text mentions: Matrix user ids stay, anything else
-        is a stable identity id and becomes its ghost."""
+    def _pills(self, mentions: Sequence[Mention]) -> tuple[render.Pill, ...]:
+        """Matrix users for the users a text mentions: Matrix user ids stay, anything else is
+        a stable identity id and becomes its ghost."""
         config = self._side.config
         return tuple(
-            UserId(a) if a.startswith("@") and ":" in a else UserId(config.ghost_user_id(a))
-            for a in addresses
+            render.Pill(
+                UserId(m.address)
+                if m.address.startswith("@") and ":" in m.address
+                else UserId(config.ghost_user_id(m.address)),
+                m.text,
+            )
+            for m in mentions
         )
 
     async def send_media(
         self, chat: Address, media: Media, *, sender: Profile | None = None
-    ) -> RemoteId:
+    ) -> SentMessage:
         """Upload ``media`` (authenticated media repository) and post it; returns the event
         id. Raises ``MatrixTooLarge`` above the homeserver's upload limit."""
         author = await self._author(sender, media)
         event_type, body = await self._media_body(media, author)
         room = RoomId(chat)
-        return RemoteId(
-            await self._post(room, author, body, event_type=event_type, operation="send")
-        )
+        return _sent(await self._post(room, author, body, event_type=event_type, operation="send"))
 
     async def _media_body(self, media: Media, author: Author) -> tuple[str, dict[str, Any]]:
         url = await self._side.api.upload(
@@ -258,13 +267,13 @@ class MatrixChannel:
         self,
         chat: Address,
         content: Content,
-        reply_to: RemoteId,
+        reply_to: Quoted,
         *,
         sender: Profile | None = None,
-    ) -> RemoteId:
-        """Like ``send``, marked as a reply to the event ``reply_to`` (spec "Rich replies");
-        text replies carry the quoted fallback when the original can be read."""
-        room = RoomId(chat)
+    ) -> SentMessage:
+        """Like ``send``, marked as a reply to the event ``reply_to.remote_id`` (spec "Rich
+        replies"); text replies carry the quoted fallback when the original can be read."""
+        room, target = RoomId(chat), EventId(reply_to.remote_id)
         author = await self._author(sender, content)
         event_type = "m.room.message"
         if isinstance(content, Media):
@@ -273,18 +282,16 @@ class MatrixChannel:
             body = render.message_content(content, prefix=author.prefix)
         original: dict[str, Any] | None = None
         try:
-            original = await self._side.api.get_event(room, EventId(reply_to))
+            original = await self._side.api.get_event(room, target)
         except MatrixRequestError as exc:
-            logger.info("reply to %s without fallback: %s", reply_to, exc)
-        body = render.reply_content(body, EventId(reply_to), room=room, original=original)
-        return RemoteId(
-            await self._post(room, author, body, event_type=event_type, operation="reply")
-        )
+            logger.info("reply to %s without fallback: %s", target, exc)
+        body = render.reply_content(body, target, room=room, original=original)
+        return _sent(await self._post(room, author, body, event_type=event_type, operation="reply"))
 
-    async def revoke(self, chat: Address, remote_id: RemoteId) -> None:
-        """Redact the event ``remote_id`` as whoever posted it (its ghost, the owner's double
-        puppet), else as the bot. Raises ``RevokeRefused`` if it cannot be redacted."""
-        room, event_id = RoomId(chat), EventId(remote_id)
+    async def revoke(self, chat: Address, message: SentMessage) -> None:
+        """Redact the event ``message.remote_id`` as whoever posted it (its ghost, the owner's
+        double puppet), else as the bot. Raises ``RevokeRefused`` if it cannot be redacted."""
+        room, event_id = RoomId(chat), EventId(message.remote_id)
         api = self._side.api
         txn = txn_id("revoke")
         try:
@@ -323,11 +330,8 @@ class MatrixChannel:
         if not address.startswith("!"):
             raise BridgeError(f"{address!r} is neither a Matrix room nor a user id")
         room = RoomId(address)
-        kind = ChatKind.GROUP
-        portal = await self._side.store.portals.by_room(room)
-        if portal is not None:
-            ident = await self._side.store.identities.get(portal.identity_id)
-            kind = ident.kind if ident is not None else kind
+        portal = await self._portal_of(room)
+        kind = ChatKind.GROUP if portal is None else portal.kind
         try:
             state = await api.get_state(room, "m.room.name")
         except MatrixNotFound:
@@ -364,3 +368,8 @@ class MatrixChannel:
         if remote.kind is ChatKind.DIRECT:
             await self._ghosts.ensure(remote)
         await self._portals.rename(RoomId(chat), remote)
+
+
+def _sent(event_id: EventId) -> SentMessage:
+    """A posted event as the core keeps it (a redaction needs nothing but its id)."""
+    return SentMessage(RemoteId(event_id))

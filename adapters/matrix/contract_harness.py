@@ -13,7 +13,7 @@ from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.channel import MatrixChannel
 from adapters.matrix.errors import MatrixRequestError
 from adapters.matrix.hub import BotCommand, MatrixHub
-from adapters.matrix.types import MalformedEvent, RoomEvent
+from adapters.matrix.types import MalformedEvent, RoomEvent, RoomId
 from bridge.config import Config
 from bridge.ids import MatrixUserId
 from bridge.model import Address, ChatKind, Content, Profile, RemoteId, Text
@@ -86,6 +86,7 @@ class MatrixHarness:
             ident = await store.identities.create(login.id, profile, address=address)
             remote = Profile(Address(ident.id), kind, name=name)
             room = await hub.channel_for(login.id, owner).ensure_portal(remote, owner=user_address)
+            await store.portals.set(ident.id, RoomId(room))  # as the core records it
             await user.join(room)
             portals.append(room)
         return cls(hub, hub.channel_for(login.id, owner), user, portals[0], portals[1])

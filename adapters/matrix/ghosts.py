@@ -10,10 +10,21 @@ from typing import Any
 from adapters.matrix.errors import MatrixForbidden, MatrixRequestError
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import EventId, MxcUri, RoomId, UserId
-from bridge.model import IdentityId, Profile
+from bridge.config import Config, unescape_localpart
+from bridge.model import Profile
 from bridge.store.matrix_state import MatrixProfile
 
 logger = logging.getLogger(__name__)
+
+
+def ghost_identity(config: Config, user: UserId) -> str | None:
+    """The stable identity id whose ghost ``user`` is (the inverse of
+    ``Config.ghost_user_id``), or ``None`` when ``user`` is no ghost of this bridge."""
+    if not config.is_ghost(user):
+        return None
+    prefix, _, suffix = config.appservice.username_template.partition("{identity}")
+    localpart = user[1:].removesuffix(":" + config.homeserver.domain)
+    return unescape_localpart(localpart.removeprefix(prefix).removesuffix(suffix))
 
 
 class Ghosts:
@@ -21,8 +32,9 @@ class Ghosts:
     profiles; sends as a ghost, joining it to the room first when it is not a member.
 
     A ghost's localpart comes from ``Config.ghost_user_id`` of the stable identity id (never
-    a WeChat UserName), so it survives re-logins. What was set is remembered in the store
-    (``store.matrix`` profiles), so a restart does not set every profile again.
+    a WeChat UserName), so it survives re-logins (``ghost_identity`` reads it back). What
+    was set is remembered in the Matrix side's own table (``store.matrix`` profiles), so a
+    restart does not set every profile again; that row also marks the ghost registered.
     """
 
     def __init__(self, side: MatrixSide) -> None:
@@ -50,7 +62,6 @@ class Ghosts:
             stored = await side.store.matrix.profile(user)
             if stored is None:
                 await side.api.ensure_registered(user)
-                await self._remember_identity(IdentityId(profile.address), user)
                 stored = MatrixProfile(user)
             if stored.displayname != name:
                 await side.api.set_displayname(user, name)
@@ -69,11 +80,6 @@ class Ghosts:
             )
             self._current[user] = wanted
         return user
-
-    async def _remember_identity(self, identity: IdentityId, user: UserId) -> None:
-        # Contract checks and tests may use addresses that are no identities of the store.
-        if await self._side.store.identities.get(identity) is not None:
-            await self._side.store.ghosts.set(identity, user)
 
     async def join(self, room: RoomId, user: UserId) -> None:
         """Get ``user`` (a ghost) into ``room``: the bot invites it, then it joins.

@@ -24,7 +24,7 @@ from adapters.matrix.errors import (
 from adapters.matrix.ghosts import Ghosts
 from adapters.matrix.portals import Portals
 from adapters.matrix.puppet import DoublePuppets
-from adapters.matrix.router import BotCommand, CommandHandler, PortalInfo, Route, Router
+from adapters.matrix.router import BotCommand, CommandHandler, Route, Router
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId, Transaction, UserId
 from bridge.config import REFUSAL, Config
@@ -32,6 +32,7 @@ from bridge.errors import BridgeError, RateLimited, StoreError
 from bridge.hub import HubFactory
 from bridge.ids import LoginId, MatrixUserId
 from bridge.model import Event
+from bridge.relay.portals import PortalDirectory, PortalInfo, PortalLookup
 from bridge.store import Store
 
 __all__ = ["NO_LOGIN", "REFUSAL", "BotCommand", "CommandHandler", "MatrixHub"]
@@ -68,7 +69,9 @@ class MatrixHub:
     the ``NO_LOGIN`` notice.
 
     ``serve=False`` runs no HTTP server: the caller feeds ``handle_transaction`` (tests that
-    share one registered appservice port).
+    share one registered appservice port). ``portal_of`` is how the core tells which portal a
+    room is (asked once per event; by default the core's ``PortalDirectory`` of ``store``);
+    the hub writes no table of the core.
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class MatrixHub:
         api: AppserviceAPI | None = None,
         serve: bool = True,
         ack_timeout_s: float = 50.0,
+        portal_of: PortalLookup | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -93,7 +97,8 @@ class MatrixHub:
         self._ghosts = Ghosts(self._side)
         self._portals = Portals(self._side, self._ghosts)
         self._puppets = DoublePuppets(self._side)
-        self._router = Router(self._side)
+        self._portal_of = portal_of or PortalDirectory(store).by_room
+        self._router = Router(self._side, self._portal_of)
         self._server = (
             AppserviceServer(
                 config.appservice.hs_token,
@@ -189,6 +194,7 @@ class MatrixHub:
                 self._puppets,
                 login=login,
                 owner=UserId(owner),
+                portal_of=self._portal_of,
             )
             self._channels[login] = channel
         return channel
@@ -379,7 +385,8 @@ class MatrixHub:
     async def _user_exists(self, user_id: UserId) -> bool:
         if user_id == self.bot:
             return True
-        return await self.store.ghosts.by_user(user_id) is not None
+        # Every ghost the bridge registered has its profile remembered.
+        return await self.store.matrix.profile(user_id) is not None
 
 
 def _png_size(png: bytes) -> tuple[int, int]:

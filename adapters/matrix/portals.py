@@ -10,7 +10,7 @@ from adapters.matrix.errors import MatrixNotFound
 from adapters.matrix.ghosts import Ghosts
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import MxcUri, RoomId, UserId
-from bridge.model import ChatKind, IdentityId, Profile
+from bridge.model import ChatKind, Profile
 
 logger = logging.getLogger(__name__)
 
@@ -28,35 +28,31 @@ class Portals:
     the bot, named after the group, with the owner invited; members' ghosts join when they
     first speak. Both carry ``m.bridge`` state naming the identity. Room ids are kept opaque.
 
-    Portals of store identities are recorded in ``store.portals`` at once, so a crash after
-    creating a room does not create a second one; addresses that are no identities of the
-    store (contract checks) are remembered in memory only.
+    The core records which room mirrors which identity (and asks again only for identities
+    without a portal); this class remembers the rooms it created in this process only, so
+    that concurrent or repeated calls for one identity get one room.
     """
 
     def __init__(self, side: MatrixSide, ghosts: Ghosts) -> None:
         self._side = side
         self._ghosts = ghosts
-        self._unstored: dict[str, RoomId] = {}
+        self._created: dict[str, RoomId] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def ensure(self, remote: Profile, owner: UserId) -> RoomId:
         """The portal of ``remote`` (``remote.address`` = stable identity id) for ``owner``,
         created and ``owner`` invited on first call. Idempotent per identity. Raises
         ``MatrixRequestError`` subclasses if the homeserver refuses."""
-        identity = IdentityId(remote.address)
+        identity = remote.address
         async with self._locks.setdefault(identity, asyncio.Lock()):
-            found = await self._known(identity)
+            found = self._created.get(identity)
             if found is not None:
                 return found
             if remote.kind is ChatKind.GROUP:
                 room = await self._create_group(remote, owner)
             else:
                 room = await self._create_direct(remote, owner)
-            store = self._side.store
-            if await store.identities.get(identity) is not None:
-                await store.portals.set(identity, room)
-            else:
-                self._unstored[identity] = room
+            self._created[identity] = room
             logger.info("created portal %s for identity %s", room, identity)
             return room
 
@@ -74,10 +70,6 @@ class Portals:
         await api.set_state(room, "m.room.name", {"name": remote.display_name})
         logger.info("portal %s renamed", room)
         return True
-
-    async def _known(self, identity: IdentityId) -> RoomId | None:
-        portal = await self._side.store.portals.get(identity)
-        return portal.room if portal is not None else self._unstored.get(identity)
 
     def _bridge_state(self, remote: Profile, avatar: MxcUri | None) -> list[dict[str, object]]:
         return mx.bridge_state(

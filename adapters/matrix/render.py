@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import mimetypes
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -13,13 +13,15 @@ import attrs
 
 from adapters.matrix import content as mx
 from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId, UserId
-from bridge.model import Link, Location, Media, MediaKind, Notice, Text
+from bridge.model import Address, Link, Location, Media, MediaKind, Mention, Notice, Text
 
 #: Content key marking an event the bridge sent as the user himself (double puppeting), so its
 #: echo in a transaction is not bridged back.
 DOUBLE_PUPPET_KEY = "net.chatbridge.double_puppet_source"
 
 TEXT_MSGTYPES = frozenset({"m.text", "m.notice", "m.emote"})
+#: At most this many pills of one message become mentions (the rest stay plain text).
+MAX_MENTIONS = 50
 _MEDIA_KINDS = {
     "m.image": MediaKind.IMAGE,
     "m.video": MediaKind.VIDEO,
@@ -46,18 +48,24 @@ def message_content(
     content: Text | Notice | Location | Link,
     *,
     prefix: str = "",
-    mentions: Iterable[UserId] = (),
+    mentions: Sequence[Pill] = (),
 ) -> dict[str, Any]:
     """``m.room.message`` content for a non-media ``content``; ``prefix`` (an attribution such
     as "You (from your phone): ") goes before the text. ``Notice`` becomes ``m.notice``,
     ``Location`` ``m.location`` with an RFC 5870 ``geo:`` URI, ``Link`` an ``m.text`` with the
     title, description and URL plus an HTML anchor. ``mentions`` (the Matrix users a text
-    mentions) fill ``m.mentions``, so a mentioned user is notified (spec "User and room
+    mentions, in order) fill ``m.mentions``, so a mentioned user is notified, and a plain
+    text gets an HTML twin where the part naming each one is a pill (spec "User and room
     mentions")."""
     match content:
         case Text(body=body, formatted=formatted):
-            markup = None if formatted is None else html.escape(prefix) + formatted
-            return mx.text(prefix + body, html=markup, mentions=mentions)
+            if formatted is not None:
+                markup: str | None = html.escape(prefix) + formatted
+            else:
+                markup = _with_pills(body, mentions)
+                markup = None if markup is None else html.escape(prefix) + markup
+            users = [pill.user for pill in mentions]
+            return mx.text(prefix + body, html=markup, mentions=users)
         case Notice(text=body):
             return mx.text(prefix + body, notice=True)
         case Location(latitude=lat, longitude=lon, label=label):
@@ -157,6 +165,37 @@ def reply_content(
     return result
 
 
+@attrs.frozen
+class Pill:
+    """A mention as Matrix shows it: the ``user`` mentioned and the ``text`` of the body
+    that names them ('' when the body does not)."""
+
+    user: UserId
+    text: str = ""
+
+
+def _with_pills(body: str, pills: Sequence[Pill]) -> str | None:
+    """``body`` as HTML with the text naming each of ``pills`` (found in order) made a pill
+    (a matrix.to link labelled with the name, spec "User and room mentions"); ``None`` when
+    no pill's text is in ``body``."""
+    out: list[str] = []
+    position = 0
+    for pill in pills:
+        found = body.find(pill.text, position) if pill.text else -1
+        if found < 0:
+            continue
+        label = pill.text.strip().strip("\u2005").removeprefix("@").strip() or pill.text
+        link = f"https://matrix.to/#/{quote(pill.user)}"
+        out.append(html.escape(body[position:found]))
+        out.append(f'<a href="{html.escape(link, quote=True)}">{html.escape(label)}</a>')
+        out.append(html.escape(pill.text[len(pill.text.rstrip()) :]))
+        position = found + len(pill.text)
+    if not out:
+        return None
+    out.append(html.escape(body[position:]))
+    return "".join(out).replace("\n", "<br>")
+
+
 # ---- inbound ---------------------------------------------------------------------------------
 
 
@@ -227,16 +266,14 @@ def _formatted(content: Mapping[str, Any]) -> str | None:
 
 
 def parse_text(
-    event: RoomEvent,
-    *,
-    is_ghost: Callable[[str], bool] | None = None,
-    displayname_template: str = "{name}",
+    event: RoomEvent, *, identity_of: Callable[[UserId], str | None] | None = None
 ) -> Text:
     """``m.text``/``m.notice``/``m.emote`` as ``Text``, the reply fallback stripped from the
-    body and the HTML. With ``is_ghost``, mention pills of ghosts are written in the body
-    the way WeChat writes a mention, ``@name`` and U+2005 (PROTOCOL.md §6.2), ``name`` being
-    the pill's label with ``displayname_template`` taken off. Raises ``UnbridgeableEvent``
-    without a string body."""
+    body and the HTML. User pills (spec "User and room mentions") become ``Mention``s in
+    order: of a ghost, its stable identity id (``identity_of``), of anyone else, the Matrix
+    user id; their ``text`` is where the body names them (the pill's label as clients write
+    it there, with a leading ``@`` and a trailing ``: `` or space); past ``MAX_MENTIONS``
+    pills are left as text. Raises ``UnbridgeableEvent`` without a string body."""
     body = event.content.get("body")
     if not isinstance(body, str):
         raise UnbridgeableEvent(f"{event.msgtype} without a body")
@@ -244,31 +281,34 @@ def parse_text(
     if reply_target(event) is not None:
         body = strip_reply_fallback(body)
         markup = None if markup is None else strip_html_fallback(markup)
-    if markup is not None and is_ghost is not None:
-        body = _mentions_as_wechat_text(body, markup, is_ghost, displayname_template)
-    return Text(body, formatted=markup)
+    mentions = () if markup is None else _mentions(body, markup, identity_of)
+    return Text(body, formatted=markup, mentions=mentions)
 
 
 # A mention pill (Matrix spec "User and room mentions"): a link to https://matrix.to/#/@user.
 _PILL = re.compile(
-    r"""<a\s+href=["']https://matrix\.to/#/([^"'?]+)[^"']*["']\s*>(.*?)</a>""", re.DOTALL
+    r"""<a\s+href=["']https://matrix\.to/#/((?:@|%40)[^"'?/]+)[^"']*["']\s*>(.*?)</a>""", re.DOTALL
 )
 
 
-def _mentions_as_wechat_text(
-    body: str, markup: str, is_ghost: Callable[[str], bool], template: str
-) -> str:
-    prefix, _, suffix = template.partition("{name}")
-    for href, label in _PILL.findall(markup):
-        text = html.unescape(re.sub(r"<[^>]+>", "", label))
-        if not text or not is_ghost(unquote(href)):
-            continue
-        name = text.removeprefix("@").removeprefix(prefix).removesuffix(suffix) or text
+def _mentions(
+    body: str, markup: str, identity_of: Callable[[UserId], str | None] | None
+) -> tuple[Mention, ...]:
+    mentions: list[Mention] = []
+    position = 0
+    for href, label in _PILL.findall(markup)[:MAX_MENTIONS]:
+        user = UserId(unquote(href))
+        identity = None if identity_of is None else identity_of(user)
+        address = Address(identity if identity is not None else user)
+        text = html.unescape(re.sub(r"<[^>]+>", "", label)).strip()
         # Clients write the pill's label into the body, often followed by ": ".
-        pattern = "@?" + re.escape(text) + r":? ?"
-        mention = f"@{name}\u2005".replace("\\", "\\\\")  # a literal replacement
-        body = re.sub(pattern, mention, body, count=1)
-    return body
+        found = re.compile(r"(?<!\w)@?" + re.escape(text) + r"(?!\w):? ?").search(body, position)
+        if not text or found is None:
+            mentions.append(Mention(address))
+            continue
+        mentions.append(Mention(address, found.group()))
+        position = found.end()
+    return tuple(mentions)
 
 
 def parse_geo_uri(uri: str) -> tuple[float, float]:

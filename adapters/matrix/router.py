@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 import enum
+import functools
 import logging
-
-import attrs
 
 from adapters.matrix import render
 from adapters.matrix.errors import MatrixForbidden, MatrixNotFound
+from adapters.matrix.ghosts import ghost_identity
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import RoomEvent, RoomId, UserId
 from bridge.hub import BotCommand, CommandHandler, is_command
-from bridge.ids import LoginId
-from bridge.model import Address, ChatKind, Content, Message, RemoteId, Revocation
+from bridge.model import Address, Content, Message, RemoteId, Revocation
+from bridge.relay.portals import PortalInfo, PortalLookup
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["BRIDGED_TYPES", "BotCommand", "CommandHandler", "PortalInfo", "Route", "Router"]
 
 BRIDGED_TYPES = frozenset({"m.room.message", "m.sticker", "m.room.redaction"})
-
-
-@attrs.frozen
-class PortalInfo:
-    """Whose portal a room is: the login, its Matrix owner, and the chat kind."""
-
-    login: LoginId
-    owner: UserId
-    kind: ChatKind
 
 
 class Route(enum.Enum):
@@ -46,13 +37,13 @@ class Router:
     Events of the bot and the ghosts are echoes (dropped), as are the owner's double-puppeted
     posts. A text starting with the command prefix (``Config.command_prefix``) is a command
     in every room, portals included: it goes to the bot, never to a contact. Which rooms are
-    portals is read from the store (positive answers cached); which rooms the bot is in, from
+    portals the core answers (``portal_of``, asked once per event); which rooms the bot is in,
     the homeserver (cached until a membership event in the room).
     """
 
-    def __init__(self, side: MatrixSide) -> None:
+    def __init__(self, side: MatrixSide, portal_of: PortalLookup) -> None:
         self._side = side
-        self._portals: dict[RoomId, PortalInfo] = {}
+        self._portal_of = portal_of
         self._bot_rooms: dict[RoomId, frozenset[UserId] | None] = {}
 
     def is_echo(self, event: RoomEvent) -> bool:
@@ -70,7 +61,7 @@ class Router:
             return Route.DROP, None
         if event.type not in BRIDGED_TYPES or self.is_echo(event):
             return Route.DROP, None
-        portal = await self.portal(event.room_id)
+        portal = await self._portal_of(event.room_id)
         if portal is not None:
             if self._is_command(event):
                 # Answered by the bot, never relayed to the contact (issue 9 item 1).
@@ -93,26 +84,8 @@ class Router:
             and is_command(body, self._side.config.command_prefix)
         )
 
-    async def portal(self, room: RoomId) -> PortalInfo | None:
-        """The portal ``room`` is, or ``None``."""
-        found = self._portals.get(room)
-        if found is not None:
-            return found
-        store = self._side.store
-        portal = await store.portals.by_room(room)
-        if portal is None:
-            return None
-        ident = await store.identities.get(portal.identity_id)
-        login = None if ident is None else await store.logins.get(ident.login_id)
-        if ident is None or login is None:
-            return None
-        found = PortalInfo(login.id, login.matrix_user, ident.kind)
-        self._portals[room] = found
-        return found
-
     def forget(self, room: RoomId) -> None:
         """Drop what is cached about ``room``."""
-        self._portals.pop(room, None)
         self._bot_rooms.pop(room, None)
 
     async def bot_members(self, room: RoomId) -> frozenset[UserId] | None:
@@ -165,12 +138,8 @@ class Router:
         elif event.msgtype == "m.location":
             content = render.parse_location(event)
         elif event.msgtype in render.TEXT_MSGTYPES:
-            config = self._side.config
-            content = render.parse_text(
-                event,
-                is_ghost=config.is_ghost,
-                displayname_template=config.appservice.displayname_template,
-            )
+            identity_of = functools.partial(ghost_identity, self._side.config)
+            content = render.parse_text(event, identity_of=identity_of)
         else:
             raise render.UnbridgeableEvent(f"message type {event.msgtype!r}")
         reply = render.reply_target(event)

@@ -26,7 +26,7 @@ from adapters.wechat.client.results import LoginInfo, SendResult
 from adapters.wechat.client.types import ClientMsgId, Contact, MsgId, RealId, UserName
 from adapters.wechat.downloads import download_media
 from adapters.wechat.failures import delivery_error, revoke_refusal
-from adapters.wechat.quotes import QuoteCache, quote
+from adapters.wechat.quotes import quote
 from adapters.wechat.translate import (
     MediaMessage,
     content_of,
@@ -35,6 +35,7 @@ from adapters.wechat.translate import (
     profile_from_contact,
     to_message,
     to_revocation,
+    with_mentions,
 )
 from bridge.channel import EventBatch
 from bridge.errors import (
@@ -59,7 +60,9 @@ from bridge.model import (
     Profile,
     ProfileUpdate,
     QRCodeNeeded,
+    Quoted,
     RemoteId,
+    SentMessage,
     Text,
 )
 
@@ -109,8 +112,6 @@ class WeChatChannel:
         self._receiving: asyncio.Task[None] | None = None
         self._contacts: dict[UserName, Contact] = {}
         self._real_ids: dict[UserName, RealId] = {}
-        self._sent: dict[MsgId, tuple[SendResult, float]] = {}
-        self._quotes = QuoteCache()
         self._self: Contact | None = None
         self._stopped = False
 
@@ -320,24 +321,23 @@ class WeChatChannel:
         if isinstance(msg, MediaMessage):
             return to_message(msg, await download_media(self._require_client(), msg))
         content = content_of(msg)
-        if isinstance(content, Text):
-            self._quotes.remember(msg.msg_id, msg.sender, content.body)
-            if isinstance(msg, m.TextMessage) and msg.mentions:
-                group = self._contacts.get(msg.chat)
-                found = mentioned(self._self, group, msg.mentions)
-                content = attrs.evolve(content, mentions=found)
+        if isinstance(content, Text) and isinstance(msg, m.TextMessage) and msg.mentions:
+            group = self._contacts.get(msg.chat)
+            found = mentioned(self._self, group, msg.mentions)
+            content = attrs.evolve(content, mentions=found)
         return to_message(msg, content) if content is not None else None
 
     # --- sending ---------------------------------------------------------------------------
 
     async def send(
         self, chat: Address, content: Content, *, sender: Profile | None = None
-    ) -> RemoteId:
+    ) -> SentMessage:
         """Send to the UserName ``chat`` (PROTOCOL.md §7). Text-like content goes as text:
         a location as its label and ``geo:`` URI, a link card as title and URL. A ``Notice``
         (the bridge reporting a failure) goes to the account's own File Transfer chat
-        (``filehelper``), naming ``chat``, so the contact never sees it. Raises
-        ``NotLoggedIn``, ``RateLimited``, ``DeliveryFailed``."""
+        (``filehelper``), naming ``chat``, so the contact never sees it. Returns the MsgID,
+        the send time, the ClientMsgId a recall needs (as ``revoke_data``) and the text
+        sent. Raises ``NotLoggedIn``, ``RateLimited``, ``DeliveryFailed``."""
         match content:
             case Media():
                 return await self.send_media(chat, content, sender=sender)
@@ -346,39 +346,45 @@ class WeChatChannel:
                 where = await self._chat_name(chat)
                 text = f"[chatbridge] {where}: {body}"
                 chat = NOTICE_CHAT
-            case Text(body=body):
-                text = body
+            case Text(body=body, mentions=mentions):
+                text = with_mentions(
+                    body, [(m.text, await self._nick(m.address)) for m in mentions]
+                )
             case Location():
                 text = f"{content.label}\n{content.geo_uri}".strip()
             case Link(url=url, title=title, description=desc):
                 text = "\n".join(part for part in (title, desc, url) if part)
-        remote_id = await self._sent_by(self._require().send_text(UserName(chat), text))
-        if self._self is not None:
-            self._quotes.remember(MsgId(remote_id), self._self.user_name, text)
-        return remote_id
+        sent = await self._sent_by(self._require().send_text(UserName(chat), text))
+        return attrs.evolve(sent, text=text)
 
     async def send_reply(
         self,
         chat: Address,
         content: Content,
-        reply_to: RemoteId,
+        reply_to: Quoted,
         *,
         sender: Profile | None = None,
-    ) -> RemoteId:
+    ) -> SentMessage:
         """Send ``content`` quoting the text of ``reply_to``. The web protocol cannot send
         WeChat's native quotes (AppMsgType 57, PROTOCOL.md §6.4), so the quote goes as text
         in the style desktop WeChat uses for such clients: ``「name：text」``, a separator
-        line, the reply. Without the quoted text at hand (not a recent text) it is sent as
-        is."""
-        quoted = self._quotes.get(MsgId(reply_to))
-        if quoted is not None and isinstance(content, Text):
-            author, text = quoted
-            content = Text(quote(await self._chat_name(Address(author)), text, content.body))
+        line, the reply. Without a quoted text (not a text) it is sent as is."""
+        if reply_to.text and isinstance(content, Text):
+            name = await self._author_name(reply_to.author)
+            content = attrs.evolve(content, body=quote(name, reply_to.text, content.body))
         return await self.send(chat, content, sender=sender)
+
+    async def _author_name(self, author: Profile | None) -> str:
+        """The name a quote shows for ``author``: the account's own for ``is_self``."""
+        if author is None:
+            return "a chat"
+        if author.is_self and self._self is not None:
+            return await self._chat_name(Address(self._self.user_name))
+        return author.display_name or "a chat"
 
     async def send_media(
         self, chat: Address, media: Media, *, sender: Profile | None = None
-    ) -> RemoteId:
+    ) -> SentMessage:
         """Upload (chunked) and send ``media`` (PROTOCOL.md §7): images, videos and stickers
         natively, voice and other files as file attachments."""
         client = self._require()
@@ -395,27 +401,30 @@ class WeChatChannel:
                 call = client.send_file(to, media.data, name, media.mimetype)
         return await self._sent_by(call)
 
-    async def _sent_by(self, call: object) -> RemoteId:
+    async def _sent_by(self, call: object) -> SentMessage:
         try:
             result: SendResult = await call  # type: ignore[misc]
         except WeChatError as exc:
             raise delivery_error(exc) from exc
-        self._sent[result.msg_id] = (result, time.time())
-        return RemoteId(result.msg_id)
+        return SentMessage(
+            RemoteId(result.msg_id), time.time(), revoke_data=str(result.client_msg_id)
+        )
 
-    async def revoke(self, chat: Address, remote_id: RemoteId) -> None:
-        """Recall a message this account sent (webwxrevokemsg, PROTOCOL.md §8). Raises
-        ``RevokeRefused`` past WeChat's 2-minute limit or when WeChat refuses."""
+    async def revoke(self, chat: Address, message: SentMessage) -> None:
+        """Recall ``message``, which this account sent (webwxrevokemsg with its MsgID and
+        the ClientMsgId of its send, ``message.revoke_data``; PROTOCOL.md §8). Raises
+        ``RevokeRefused`` past WeChat's 2-minute limit (counted from ``message.timestamp``)
+        or when WeChat refuses."""
         client = self._require()
-        known = self._sent.get(MsgId(remote_id))
-        if known is not None and time.time() - known[1] >= REVOKE_WINDOW_S:
-            minutes = (time.time() - known[1]) / 60
+        age = time.time() - message.timestamp
+        if age >= REVOKE_WINDOW_S:
             raise RevokeRefused(
                 f"WeChat only allows recalling a message within 2 minutes; this one was sent "
-                f"{minutes:.0f} minutes ago, so it stays on WeChat"
+                f"{age / 60:.0f} minutes ago, so it stays on WeChat"
             )
-        fallback = ClientMsgId(_client_id())
-        sent = known[0] if known else SendResult(MsgId(remote_id), fallback, fallback)
+        # Messages mapped before ClientMsgIds were kept have none; itchat's fallback (§8).
+        client_msg_id = ClientMsgId(message.revoke_data or _client_id())
+        sent = SendResult(MsgId(message.remote_id), client_msg_id, client_msg_id)
         try:
             await client.revoke(UserName(chat), sent)
         except WeChatError as exc:
@@ -442,6 +451,14 @@ class WeChatChannel:
                     )
         raise BridgeError(f"WeChat user {address[:12]}… is not known in this session")
 
+    async def _nick(self, user: Address) -> str:
+        """The NickName a mention of ``user`` shows (PROTOCOL.md §6.2); '' if unknown."""
+        try:
+            profile = await self.get_profile(user)
+        except BridgeError:
+            return ""
+        return profile.nick_name or profile.display_name
+
     async def _chat_name(self, chat: Address) -> str:
         try:
             return (await self.get_profile(chat)).display_name
@@ -457,5 +474,5 @@ class WeChatChannel:
 
 
 def _client_id() -> str:
-    """A ClientMsgId for a revoke of a message sent before a restart (PROTOCOL.md §8)."""
+    """A ClientMsgId for a revoke of a message whose own is not known (PROTOCOL.md §8)."""
     return str(int(time.time() * 1000))

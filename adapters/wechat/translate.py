@@ -13,6 +13,7 @@ from bridge.model import (
     Content,
     Link,
     Location,
+    Mention,
     Message,
     Notice,
     Profile,
@@ -21,6 +22,8 @@ from bridge.model import (
     Text,
 )
 
+#: What ends a mention in a text, after ``@name`` (PROTOCOL.md §6.2).
+MENTION_END = "\u2005"
 #: Messages whose content is a file fetched by MsgId (PROTOCOL.md §9).
 MediaMessage = m.ImageMessage | m.VoiceMessage | m.VideoMessage | m.EmoticonMessage | m.FileMessage
 
@@ -150,14 +153,29 @@ def new_leaks(msg: m.WeChatMessage, known: Mapping[UserName, RealId]) -> dict[Us
 
 def mentioned(
     account: Contact | None, group: Contact | None, names: Sequence[str]
-) -> tuple[Address, ...]:
-    """The UserNames that ``@name`` mentions in a group text refer to: members of ``group``
-    or the ``account`` itself, by group card name or NickName (PROTOCOL.md §6.2). Names no
-    one has are left out."""
+) -> tuple[Mention, ...]:
+    """The mentions ``@name`` + U+2005 of a group text (PROTOCOL.md §6.2): the members of
+    ``group`` or the ``account`` itself, by group card name or NickName, each with the text
+    ``@name`` + U+2005 that names it. Names no one has are left out."""
     by_name: dict[str, UserName] = {}
     people = ([account] if account is not None else []) + list(group.members if group else ())
     for person in people:
         for name in (person.display_name, person.nick_name):
             by_name.setdefault(decode_text(name), person.user_name)
     by_name.pop("", None)
-    return tuple(Address(by_name[n]) for n in names if n in by_name)
+    return tuple(Mention(Address(by_name[n]), f"@{n}{MENTION_END}") for n in names if n in by_name)
+
+
+def with_mentions(body: str, mentions: Sequence[tuple[str, str]]) -> str:
+    """``body`` with the text naming each mentioned user replaced by WeChat's mention,
+    ``@name`` + U+2005 (PROTOCOL.md §6.2). ``mentions`` holds (text in ``body``, name) pairs
+    in order of appearance; a text not found after the previous one is left alone."""
+    out: list[str] = []
+    position = 0
+    for text, name in mentions:
+        found = body.find(text, position) if text and name else -1
+        if found < 0:
+            continue
+        out.append(body[position:found] + f"@{name}{MENTION_END}")
+        position = found + len(text)
+    return "".join(out) + body[position:]

@@ -10,13 +10,15 @@ from typing import Any
 
 from bridge.channel import Channel, EventBatch
 from bridge.errors import BridgeError, DeliveryFailed, StoreError
-from bridge.ids import LoginId
+from bridge.ids import LoginId, RoomId
 from bridge.model import Address, IdentityId, Message, Notice, Revocation, StateEvent
 from bridge.relay import identities
 from bridge.relay.deliver import Deliverer
 from bridge.relay.ingest import Ingestor
+from bridge.relay.keys import QueueKey, is_held
 from bridge.relay.matching import resolve_identity
 from bridge.relay.notices import not_delivered, not_revoked
+from bridge.relay.portals import PortalDirectory
 from bridge.relay.retry import RetryPolicy
 from bridge.store import CodecError, JournalEntry, Side, Store, StoredIdentity
 
@@ -38,6 +40,8 @@ class Relay:
 
     ``owner`` is the local user's address on side B (their Matrix user id); ``on_state``
     receives the state events (QR code, logged in/out, disconnected) of both sides in order.
+    ``portals`` records and looks up the login's portals (by default a ``PortalDirectory``
+    of ``store``; pass the one side B's adapter asks, so that both share its cache).
     The caller starts and stops the channels; ``start()`` begins consuming their events.
     """
 
@@ -58,19 +62,21 @@ class Relay:
         retry: RetryPolicy | None = None,
         on_state: StateHandler | None = None,
         clock: Callable[[], float] = time.time,
+        portals: PortalDirectory | None = None,
     ) -> None:
         self.store = store
         self.login = login
         self.retry = retry or RetryPolicy()
-        self._deliverer = Deliverer(store, login, a, b, owner=owner)
-        self._ingestor = Ingestor(login, a_stable=a.stable_addresses, a_name=a.name)
+        self.portals = portals or PortalDirectory(store)
+        self._deliverer = Deliverer(store, login, a, b, owner=owner, portals=self.portals)
+        self._ingestor = Ingestor(login, self.portals, a_stable=a.stable_addresses, a_name=a.name)
         self._on_state = on_state
         self._clock = clock
-        self._queues: dict[str, asyncio.Task[None]] = {}
-        self._pokes: dict[str, int] = {}
+        self._queues: dict[QueueKey, asyncio.Task[None]] = {}
+        self._pokes: dict[QueueKey, int] = {}
         self._pumps: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
-        self._busy: set[str] = set()
+        self._busy: set[QueueKey] = set()
         self._started = False
         self._stopped = False
 
@@ -86,7 +92,7 @@ class Relay:
         if pruned:
             log.info("pruned %d old journal entries", pruned)
         for key in await self.store.journal.pending_keys(self.login):
-            self._wake(key)
+            self._wake(QueueKey(key))
         for side in Side:
             self._pumps.append(self._spawn(self._pump(side), f"relay-{self.login}-pump-{side}"))
 
@@ -157,15 +163,15 @@ class Relay:
 
     # ---- per-chat queues ---------------------------------------------------------------------
 
-    def _wake(self, key: str) -> None:
+    def _wake(self, key: QueueKey) -> None:
         self._pokes[key] = self._pokes.get(key, 0) + 1
-        if self._stopped or key.startswith("held:"):
+        if self._stopped or is_held(key):
             return
         task = self._queues.get(key)
         if task is None or task.done():
             self._queues[key] = self._spawn(self._run_queue(key), f"relay-{self.login}-{key}")
 
-    async def _run_queue(self, key: str) -> None:
+    async def _run_queue(self, key: QueueKey) -> None:
         try:
             while not self._stopped:
                 poke = self._pokes.get(key, 0)
@@ -256,6 +262,13 @@ class Relay:
             woken = await identities.release_held(tx, self.login)
         for key in sorted(woken):
             self._wake(key)
+
+    # ---- portals -----------------------------------------------------------------------------
+
+    async def ensure_portal(self, ident: StoredIdentity) -> tuple[RoomId, bool]:
+        """The portal room of ``ident`` (of this login), created on side B and recorded if it
+        has none; and whether it was created now. Raises ``BridgeError``."""
+        return await self._deliverer.ensure_portal(ident)
 
     # ---- tasks -------------------------------------------------------------------------------
 

@@ -25,11 +25,17 @@ from bridge.model import (
     Message,
     Profile,
     ProfileUpdate,
+    Quoted,
     RemoteId,
     Revocation,
+    SentMessage,
     Text,
+    identity_address,
 )
+from bridge.relay import keys
 from bridge.relay.identities import is_bare
+from bridge.relay.portals import PortalDirectory
+from bridge.relay.references import References, as_sent
 from bridge.relay.retry import delivery_key
 from bridge.store import JournalEntry, MessageLink, Origin, Side, Store, StoredIdentity
 
@@ -40,17 +46,27 @@ class Deliverer:
     """Carries journal entries of one login from their source side to the other.
 
     ``a`` is the remote network (WeChat), ``b`` the side with the portals (Matrix); ``owner``
-    is the local user's address on side B (the Matrix user id), owner of new portals.
+    is the local user's address on side B (the Matrix user id), owner of new portals, which
+    ``portals`` records.
     """
 
     def __init__(
-        self, store: Store, login: LoginId, a: Channel, b: Channel, *, owner: Address
+        self,
+        store: Store,
+        login: LoginId,
+        a: Channel,
+        b: Channel,
+        *,
+        owner: Address,
+        portals: PortalDirectory,
     ) -> None:
         self.store = store
         self.login = login
         self.a = a
         self.b = b
         self.owner = owner
+        self.portals = portals
+        self._refs = References(store, login, a, owner=owner)
         # Held by a notice from its send until its message-map row exists, and by the check
         # for echoes in the same chat: a notice's echo can race in from the other pump.
         self._notice_locks: dict[tuple[Side, Address], asyncio.Lock] = {}
@@ -108,8 +124,8 @@ class Deliverer:
         reply_to = None
         if msg.reply_to is not None:
             link = await self.store.messages.by_remote_id(self.login, msg.reply_to)
-            reply_to = link.id_on(Side.B) if link else None
-        content = await self._b_mentions(msg.content)
+            reply_to = None if link is None else await self._refs.quoted(link, Side.B)
+        content = await self._refs.mentions_on_b(msg.content)
         sent = await _send(self.b, room, content, sender, reply_to)
         async with self.store.transaction() as tx:
             await tx.journal.mark_delivered(entry.id)
@@ -118,58 +134,44 @@ class Deliverer:
                 origin=Origin.A,
                 sender=sender.address,
                 remote_id=msg.remote_id,
-                event_id=EventId(sent),
+                event_id=EventId(sent.remote_id),
                 identity_id=chat.id,
                 room=RoomId(room),
                 timestamp=msg.timestamp,
+                sent=sent,
+                quote_text=msg.content.body if isinstance(msg.content, Text) else None,
             )
 
     async def _b_to_a(self, entry: JournalEntry, msg: Message) -> None:
         if await self._seen(entry, msg.remote_id):
             await self.store.journal.mark_delivered(entry.id)
             return
-        portal = await self.store.portals.by_room(RoomId(entry.chat))
-        if portal is None:
+        identity = keys.identity_of(entry.chat_key)
+        if identity is None:
             log.warning("message %s in %s: not a portal, not bridged", msg.remote_id, entry.chat)
             await self.store.journal.mark_failed(entry.id, "not a portal")
             return
-        ident = await self.store.identities.get(portal.identity_id)
+        ident = await self.store.identities.get(identity)
         address = self.current_address(ident)
         reply_to = None
         if msg.reply_to is not None:
             link = await self.store.messages.by_event_id(self.login, EventId(msg.reply_to))
-            reply_to = link.id_on(Side.A) if link else None
-        sent = await _send(self.a, address, msg.content, Profile(msg.sender), reply_to)
+            reply_to = None if link is None else await self._refs.quoted(link, Side.A)
+        content = await self._refs.mentions_on_a(msg.content)
+        sent = await _send(self.a, address, content, Profile(msg.sender), reply_to)
         async with self.store.transaction() as tx:
             await tx.journal.mark_delivered(entry.id)
             await tx.messages.add(
                 self.login,
                 origin=Origin.B,
                 sender=msg.sender,
-                remote_id=sent,
+                remote_id=sent.remote_id,
                 event_id=EventId(msg.remote_id),
-                identity_id=portal.identity_id,
+                identity_id=identity,
                 room=RoomId(entry.chat),
                 timestamp=msg.timestamp,
+                sent=sent,
             )
-
-    async def _b_mentions(self, content: Content) -> Content:
-        """``content`` with side-A mentions as side B knows them: the account itself becomes
-        the owner, a contact its stable identity id (its ghost); unknown ones are dropped."""
-        if not isinstance(content, Text) or not content.mentions:
-            return content
-        mentioned: list[Address] = []
-        for address in content.mentions:
-            ident = await self.store.identities.by_address(self.login, address)
-            if ident is not None and not ident.ambiguous:
-                mentioned.append(Address(ident.id))
-                continue
-            try:
-                if (await self.a.get_profile(address)).is_self:
-                    mentioned.append(self.owner)
-            except BridgeError:
-                pass
-        return attrs.evolve(content, mentions=tuple(mentioned))
 
     def current_address(self, ident: StoredIdentity | None) -> Address:
         """Side A's address of ``ident`` now. Raises a non-retryable ``DeliveryFailed``
@@ -187,14 +189,21 @@ class Deliverer:
         return ident.address
 
     async def _portal(self, chat: StoredIdentity) -> Address:
-        portal = await self.store.portals.get(chat.id)
-        if portal is not None:
-            return Address(portal.room)
-        if not isinstance(self.b, SupportsPortals):
-            raise Unsupported(f"{self.b.name} cannot create a chat for {chat.profile.display_name}")
-        room = await self.b.ensure_portal(await self.b_profile(chat), owner=self.owner)
-        await self.store.portals.set(chat.id, RoomId(room))
-        return room
+        room, _ = await self.ensure_portal(chat)
+        return Address(room)
+
+    async def ensure_portal(self, ident: StoredIdentity) -> tuple[RoomId, bool]:
+        """The portal room of ``ident``, created on side B (``SupportsPortals``) and recorded
+        if it has none; and whether it was created now. Raises ``Unsupported`` when side B
+        cannot create chats, else what side B raised."""
+        b = self.b
+
+        async def create() -> Address:
+            if not isinstance(b, SupportsPortals):
+                raise Unsupported(f"{b.name} cannot create a chat for {ident.profile.display_name}")
+            return await b.ensure_portal(await self.b_profile(ident), owner=self.owner)
+
+        return await self.portals.ensure(ident.id, create)
 
     async def b_profile(self, ident: StoredIdentity) -> Profile:
         """``ident``'s profile as side B sees it: its address is the stable identity id, so
@@ -209,7 +218,7 @@ class Deliverer:
             else:
                 profile = attrs.evolve(fetched, kind=profile.kind)
                 await self.store.identities.update_profile(ident.id, profile)
-        return attrs.evolve(profile, address=Address(ident.id))
+        return attrs.evolve(profile, address=identity_address(ident.id))
 
     async def _self_profile(self, address: Address) -> Profile:
         try:
@@ -224,9 +233,9 @@ class Deliverer:
     async def _update_portal(self, entry: JournalEntry, update: ProfileUpdate) -> None:
         """A side-A chat with a portal was renamed (``update.profile.address`` is its identity
         id; see ``Ingestor._journal_renames``): side B's portal follows, if it can."""
-        portal = await self.store.portals.get(IdentityId(entry.chat_key))
-        if portal is not None and isinstance(self.b, SupportsPortalUpdates):
-            await self.b.update_portal(Address(portal.room), update.profile)
+        room = await self.portals.room_of(IdentityId(entry.chat_key))
+        if room is not None and isinstance(self.b, SupportsPortalUpdates):
+            await self.b.update_portal(Address(room), update.profile)
         await self.store.journal.mark_delivered(entry.id)
 
     # ---- revocations -------------------------------------------------------------------------
@@ -248,7 +257,7 @@ class Deliverer:
         channel = self.channel(target)
         if not isinstance(channel, SupportsRevoke):
             raise Unsupported(f"{channel.name} cannot recall messages")
-        await channel.revoke(await self._chat_of(link, target), target_id)
+        await channel.revoke(await self._chat_of(link, target), as_sent(link, target, target_id))
         async with self.store.transaction() as tx:
             await tx.messages.mark_revoked(link.id)
             await tx.journal.mark_delivered(entry.id)
@@ -276,7 +285,10 @@ class Deliverer:
         if link is None or link.origin is Origin.BRIDGE:
             return None
         origin = Side.A if link.origin is Origin.A else Side.B
-        found = await self.store.journal.find(self.login, origin, f"msg:{link.id_on(origin)}")
+        original_id = link.id_on(origin)
+        if original_id is None:
+            return None
+        found = await self.store.journal.find(self.login, origin, keys.message_key(original_id))
         original = None if found is None else found.event()
         return original.content if isinstance(original, Message) else None
 
@@ -296,7 +308,10 @@ class Deliverer:
         try:
             async with self._notice_lock(side, chat):
                 sent = await channel.send(chat, content)
-                remote_id, event_id = (sent, None) if side is Side.A else (None, EventId(sent))
+                if side is Side.A:
+                    remote_id, event_id = sent.remote_id, None
+                else:
+                    remote_id, event_id = None, EventId(sent.remote_id)
                 await self.store.messages.add(
                     self.login,
                     origin=Origin.BRIDGE,
@@ -304,6 +319,7 @@ class Deliverer:
                     remote_id=remote_id,
                     event_id=event_id,
                     room=RoomId(chat) if side is Side.B else None,
+                    sent=sent,
                 )
         except Exception:
             log.exception("could not send a notice to %s on %s", chat, channel.name)
@@ -314,8 +330,8 @@ async def _send(
     chat: Address,
     content: Content,
     sender: Profile,
-    reply_to: RemoteId | None,
-) -> RemoteId:
+    reply_to: Quoted | None,
+) -> SentMessage:
     if isinstance(content, Media):
         if not isinstance(channel, SupportsMedia):
             raise Unsupported(f"{channel.name} cannot carry {content.kind.value} files")

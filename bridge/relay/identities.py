@@ -9,6 +9,7 @@ import attrs
 
 from bridge.ids import LoginId
 from bridge.model import Address, ChatKind, IdentityId, Message, Profile, Revocation
+from bridge.relay.keys import QueueKey, held_key, identity_key
 from bridge.store import EntryState, Repositories, StoredIdentity
 from bridge.store.codec import CodecError
 
@@ -21,16 +22,11 @@ class Placement:
     identity, or ``held`` because an address is ambiguous (``claimants`` are the identities
     it could be, ``address`` the ambiguous one)."""
 
-    chat_key: str
+    chat_key: QueueKey
     sender_key: str | None = None
     held: bool = False
     address: Address | None = None
     claimants: tuple[IdentityId, ...] = ()
-
-
-def held_key(address: Address) -> str:
-    """The queue name of entries held for ``address`` (never delivered from)."""
-    return f"held:{address}"
 
 
 async def place(
@@ -58,7 +54,7 @@ async def place(
         sender_key = chat_ident.id
         if sender != chat:
             sender_key = (await _bound_or_new(tx, login, sender, ChatKind.DIRECT)).id
-    return Placement(chat_ident.id, sender_key)
+    return Placement(identity_key(chat_ident.id), sender_key)
 
 
 async def place_event(tx: Repositories, login: LoginId, event: Message | Revocation) -> Placement:
@@ -108,10 +104,10 @@ async def apply_stable_book(tx: Repositories, login: LoginId, book: Sequence[Pro
         await apply_profile(tx, login, profile)
 
 
-async def release_held(tx: Repositories, login: LoginId) -> set[str]:
+async def release_held(tx: Repositories, login: LoginId) -> set[QueueKey]:
     """Move held entries whose addresses are no longer ambiguous back into their queues (in
     their original order); returns the queues that got entries."""
-    woken: set[str] = set()
+    woken: set[QueueKey] = set()
     for entry in await tx.journal.entries(login, EntryState.HELD):
         try:
             event = entry.event()

@@ -9,7 +9,6 @@ import attrs
 
 from bridge.ids import LoginId, RoomId
 from bridge.model import (
-    Address,
     ContactBook,
     Event,
     IdentityId,
@@ -19,9 +18,12 @@ from bridge.model import (
     ProfileUpdate,
     Revocation,
     StateEvent,
+    identity_address,
 )
 from bridge.relay import identities, matching
+from bridge.relay.keys import QueueKey, dedup_key, identity_key, room_key
 from bridge.relay.notices import held
+from bridge.relay.portals import PortalDirectory
 from bridge.store import EntryState, LoginState, Repositories, Side, StoredIdentity
 
 log = logging.getLogger(__name__)
@@ -32,20 +34,9 @@ class Ingested:
     """What committing a batch produced: queues with new entries, notices for portals about
     held messages (side-B room, text), and the state events to pass on, in order."""
 
-    keys: frozenset[str] = frozenset()
+    keys: frozenset[QueueKey] = frozenset()
     notices: tuple[tuple[RoomId, str], ...] = ()
     states: tuple[StateEvent, ...] = ()
-
-
-def dedup_key(event: Message | Revocation) -> str:
-    """The journal's de-duplication key of a message or revocation from one side."""
-    kind = "msg" if isinstance(event, Message) else "rev"
-    return f"{kind}:{event.remote_id}"
-
-
-def room_key(room: Address) -> str:
-    """The queue of a side-B chat that is not (yet) a portal."""
-    return f"b:{room}"
 
 
 def _names(idents: Sequence[StoredIdentity]) -> dict[IdentityId, str]:
@@ -60,8 +51,11 @@ class Ingestor:
     go through identity matching (``relay.matching``). ``a_name`` names side A in notices.
     """
 
-    def __init__(self, login: LoginId, *, a_stable: bool, a_name: str) -> None:
+    def __init__(
+        self, login: LoginId, portals: PortalDirectory, *, a_stable: bool, a_name: str
+    ) -> None:
         self._login = login
+        self._portals = portals
         self._a_stable = a_stable
         self._a_name = a_name
 
@@ -75,7 +69,7 @@ class Ingestor:
         whose display name they change gets a ``ProfileUpdate`` entry in its chat's queue
         (see ``_journal_renames``). Raises ``StoreError``.
         """
-        keys: set[str] = set()
+        keys: set[QueueKey] = set()
         notices: list[tuple[RoomId, str]] = []
         states: list[StateEvent] = []
         for event in events:
@@ -117,23 +111,25 @@ class Ingestor:
 
     async def _journal_renames(
         self, tx: Repositories, before: Mapping[IdentityId, str], now: Sequence[StoredIdentity]
-    ) -> set[str]:
+    ) -> set[QueueKey]:
         """Journal a ``ProfileUpdate`` (its address: the identity id) in the queue of each
         identity of ``now`` whose display name differs from the one in ``before`` (identity
         id -> display name) and that has a portal, so the portal is renamed after the chat's
         earlier messages. Returns the queues that got one."""
-        keys: set[str] = set()
+        keys: set[QueueKey] = set()
         for ident in now:
             old = before.get(ident.id)
             if old is None or ident.ambiguous or ident.profile.display_name == old:
                 continue
             if await tx.portals.get(ident.id) is None:
                 continue
-            update = ProfileUpdate(attrs.evolve(ident.profile, address=Address(ident.id)))
-            chat = ident.address or Address(ident.id)
-            await tx.journal.append(self._login, Side.A, chat, update, chat_key=ident.id)
+            stable = identity_address(ident.id)
+            update = ProfileUpdate(attrs.evolve(ident.profile, address=stable))
+            key = identity_key(ident.id)
+            chat = ident.address or stable
+            await tx.journal.append(self._login, Side.A, chat, update, chat_key=key)
             log.info("identity %s was renamed; its portal follows", ident.id)
-            keys.add(ident.id)
+            keys.add(key)
         return keys
 
     async def _journal(
@@ -141,7 +137,7 @@ class Ingestor:
         tx: Repositories,
         side: Side,
         event: Message | Revocation,
-        keys: set[str],
+        keys: set[QueueKey],
         notices: list[tuple[RoomId, str]],
     ) -> None:
         if isinstance(event, Message) and await tx.messages.by_side(
@@ -152,8 +148,9 @@ class Ingestor:
         sender_key: str | None = None
         state = EntryState.PENDING
         if side is Side.B:
-            portal = await tx.portals.by_room(RoomId(event.chat))
-            chat_key = room_key(event.chat) if portal is None else portal.identity_id
+            # A cache hit after the side-B adapter asked for this event's room.
+            portal = await self._portals.by_room(RoomId(event.chat), tx)
+            chat_key = room_key(event.chat) if portal is None else identity_key(portal.identity)
         else:
             placement = await identities.place_event(tx, self._login, event)
             chat_key, sender_key = placement.chat_key, placement.sender_key

@@ -5,7 +5,6 @@ from bridge.store.db import Database, Executor, SqliteDatabase
 from bridge.store.migrate import migrate, schema_version
 from bridge.store.records import (
     EntryState,
-    Ghost,
     IdentityState,
     JournalEntry,
     Login,
@@ -23,7 +22,6 @@ __all__ = [
     "Database",
     "EntryState",
     "Executor",
-    "Ghost",
     "IdentityState",
     "JournalEntry",
     "Login",

@@ -1,4 +1,4 @@
-"""Repositories of logins, identities, portals and ghosts."""
+"""Repositories of logins, identities and portals."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from bridge.model import Address, IdentityId, Profile
 from bridge.store.codec import decode_profile, encode
 from bridge.store.db import Executor, Row
 from bridge.store.records import (
-    Ghost,
     IdentityState,
     Login,
     LoginState,
@@ -90,7 +89,7 @@ class LoginRepo:
         )
 
     async def delete(self, login_id: LoginId) -> None:
-        """Forget a login with its identities, portals, ghosts, message map and journal."""
+        """Forget a login with its identities, portals, message map and journal."""
         await self._db.execute("DELETE FROM logins WHERE id = $1", login_id)
 
 
@@ -280,32 +279,3 @@ class PortalRepo:
     async def delete(self, identity_id: IdentityId) -> None:
         """Forget the portal of ``identity_id``."""
         await self._db.execute("DELETE FROM portals WHERE identity_id = $1", identity_id)
-
-
-class GhostRepo:
-    """The ``ghosts`` table: identity <-> Matrix user id of its appservice ghost."""
-
-    def __init__(self, db: Executor, clock: Clock) -> None:
-        self._db = db
-        self._clock = clock
-
-    async def get(self, identity_id: IdentityId) -> Ghost | None:
-        """The ghost of ``identity_id``, or ``None``."""
-        row = await self._db.fetchone("SELECT * FROM ghosts WHERE identity_id = $1", identity_id)
-        return None if row is None else Ghost.from_row(row)
-
-    async def by_user(self, user_id: MatrixUserId) -> Ghost | None:
-        """The ghost record of Matrix user ``user_id``, or ``None``."""
-        row = await self._db.fetchone("SELECT * FROM ghosts WHERE user_id = $1", user_id)
-        return None if row is None else Ghost.from_row(row)
-
-    async def set(self, identity_id: IdentityId, user_id: MatrixUserId) -> Ghost:
-        """Record (or replace) the ghost of ``identity_id``."""
-        await self._db.execute(
-            "INSERT INTO ghosts (identity_id, user_id, created_at) VALUES ($1, $2, $3)"
-            " ON CONFLICT (identity_id) DO UPDATE SET user_id = excluded.user_id",
-            identity_id,
-            user_id,
-            self._clock(),
-        )
-        return Ghost(identity_id, user_id)

@@ -22,6 +22,7 @@ from bridge.model import (
     LoggedOut,
     Media,
     MediaKind,
+    Mention,
     Message,
     Notice,
     Profile,
@@ -51,6 +52,7 @@ _CLASSES: dict[str, type[Any]] = {
     "logged_in": LoggedIn,
     "logged_out": LoggedOut,
     "disconnected": Disconnected,
+    "mention": Mention,
 }
 _TAGS = {cls: tag for tag, cls in _CLASSES.items()}
 _ENUMS: dict[str, type[enum.Enum]] = {"chat_kind": ChatKind, "media_kind": MediaKind}

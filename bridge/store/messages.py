@@ -6,12 +6,16 @@ from collections.abc import Callable
 
 from bridge.errors import StoreError
 from bridge.ids import EntryId, EventId, LoginId, RoomId, TransactionId
-from bridge.model import Address, Event, IdentityId, RemoteId
+from bridge.model import Address, Event, IdentityId, RemoteId, SentMessage
 from bridge.store.codec import encode
 from bridge.store.db import Executor
 from bridge.store.records import EntryState, JournalEntry, MessageLink, Origin, Side
 
 Clock = Callable[[], float]
+
+#: How much of a message's text the message map keeps for quoting it in a reply, in
+#: characters: quotes show an excerpt, and the map keeps no full copy of what people wrote.
+QUOTE_TEXT_CHARS = 200
 
 
 class MessageMapRepo:
@@ -34,27 +38,39 @@ class MessageMapRepo:
         event_id: EventId | None,
         identity_id: IdentityId | None = None,
         room: RoomId | None = None,
-        client_msg_id: str | None = None,
         timestamp: float | None = None,
+        sent: SentMessage | None = None,
+        quote_text: str | None = None,
     ) -> MessageLink:
-        """Record a bridged message. ``timestamp`` (unix s) defaults to now.
+        """Record a bridged message. ``timestamp`` (unix s) defaults to now; ``sent`` is what
+        the bridge's send of it returned (its send time and revoke data are kept, and its
+        text as ``quote_text`` unless that is given). Of ``quote_text`` the first
+        ``QUOTE_TEXT_CHARS`` characters are kept.
 
         Raises ``StoreError`` if either id is mapped already.
         """
         ts = self._clock() if timestamp is None else timestamp
+        revoke_data = sent_at = None
+        if sent is not None:
+            revoke_data, sent_at = sent.revoke_data or None, sent.timestamp
+            quote_text = quote_text if quote_text is not None else sent.text or None
+        if quote_text is not None:
+            quote_text = quote_text[:QUOTE_TEXT_CHARS]
         row = await self._db.fetchone(
-            "INSERT INTO message_map (login_id, remote_id, client_msg_id, event_id, identity_id,"
-            " room, sender, origin, timestamp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-            " RETURNING id",
+            "INSERT INTO message_map (login_id, remote_id, revoke_data, event_id, identity_id,"
+            " room, sender, origin, timestamp, sent_at, quote_text)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
             login_id,
             remote_id,
-            client_msg_id,
+            revoke_data,
             event_id,
             identity_id,
             room,
             sender,
             origin.value,
             ts,
+            sent_at,
+            quote_text,
         )
         if row is None:
             raise StoreError("message map insert returned no id")
@@ -62,7 +78,7 @@ class MessageMapRepo:
             row["id"],
             login_id,
             remote_id,
-            client_msg_id,
+            revoke_data,
             event_id,
             identity_id,
             room,
@@ -70,6 +86,8 @@ class MessageMapRepo:
             origin,
             ts,
             False,
+            sent_at,
+            quote_text,
         )
 
     async def by_remote_id(self, login_id: LoginId, remote_id: RemoteId) -> MessageLink | None:

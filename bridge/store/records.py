@@ -140,32 +140,22 @@ class Portal:
 
 
 @attrs.frozen
-class Ghost:
-    """The Matrix user (appservice ghost) puppeting an identity."""
-
-    identity_id: IdentityId
-    user_id: MatrixUserId
-
-    @classmethod
-    def from_row(cls, row: Row) -> Ghost:
-        """Build from a ``ghosts`` row."""
-        return cls(identity_id=IdentityId(row["identity_id"]), user_id=MatrixUserId(row["user_id"]))
-
-
-@attrs.frozen
 class MessageLink:
-    """One bridged message: its id on side A (``remote_id``, WeChat MsgId, plus the
-    ``client_msg_id`` used to send it, if the bridge sent it) and on side B (``event_id``).
+    """One bridged message: its id on side A (``remote_id``, WeChat MsgId) and on side B
+    (``event_id``).
 
     Either id is ``None`` for the bridge's own notices, which exist on one side only.
     ``sender`` is the stable id of who wrote it (identity id or Matrix user id);
-    ``timestamp`` unix seconds; ``revoked`` once a revocation was carried out.
+    ``timestamp`` unix seconds; ``revoked`` once a revocation was carried out. What the
+    bridge's own send of it (on the side other than ``origin``) returned is kept for a later
+    revoke: ``sent_at`` (unix s, ``None`` for rows older than schema 3) and ``revoke_data``
+    (opaque to the core). ``quote_text`` is its text on side A, which a reply may quote.
     """
 
     id: int
     login_id: LoginId
     remote_id: RemoteId | None
-    client_msg_id: str | None
+    revoke_data: str | None
     event_id: EventId | None
     identity_id: IdentityId | None
     room: RoomId | None
@@ -173,6 +163,8 @@ class MessageLink:
     origin: Origin
     timestamp: float
     revoked: bool
+    sent_at: float | None = None
+    quote_text: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> MessageLink:
@@ -181,7 +173,7 @@ class MessageLink:
             id=row["id"],
             login_id=LoginId(row["login_id"]),
             remote_id=None if row["remote_id"] is None else RemoteId(row["remote_id"]),
-            client_msg_id=row["client_msg_id"],
+            revoke_data=row["revoke_data"],
             event_id=None if row["event_id"] is None else EventId(row["event_id"]),
             identity_id=None if row["identity_id"] is None else IdentityId(row["identity_id"]),
             room=None if row["room"] is None else RoomId(row["room"]),
@@ -189,6 +181,8 @@ class MessageLink:
             origin=Origin(row["origin"]),
             timestamp=row["timestamp"],
             revoked=bool(row["revoked"]),
+            sent_at=row["sent_at"],
+            quote_text=row["quote_text"],
         )
 
     def id_on(self, side: Side) -> RemoteId | None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
-from bridge.store.accounts import Clock, GhostRepo, IdentityRepo, LoginRepo, PortalRepo
+from bridge.store.accounts import Clock, IdentityRepo, LoginRepo, PortalRepo
 from bridge.store.db import Database, Executor, SqliteDatabase
 from bridge.store.matrix_state import MatrixStateRepo
 from bridge.store.messages import JournalRepo, MessageMapRepo, TransactionRepo
@@ -21,7 +21,6 @@ class Repositories:
         self.logins = LoginRepo(db, clock)
         self.identities = IdentityRepo(db, clock)
         self.portals = PortalRepo(db, clock)
-        self.ghosts = GhostRepo(db, clock)
         self.messages = MessageMapRepo(db, clock)
         self.journal = JournalRepo(db, clock)
         self.transactions = TransactionRepo(db, clock)

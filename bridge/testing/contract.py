@@ -28,7 +28,9 @@ from bridge.model import (
     MediaKind,
     Message,
     Profile,
+    Quoted,
     RemoteId,
+    SentMessage,
     Text,
 )
 from bridge.testing.harness import (
@@ -141,12 +143,16 @@ async def check_unacked_redelivered(h: ContractHarness) -> None:
 
 
 async def check_send_text(h: ContractHarness) -> None:
-    """``send`` returns a non-empty ``RemoteId`` and the remote side sees the text."""
+    """``send`` returns a ``SentMessage`` with a non-empty remote id, and the remote side
+    sees the text."""
     body = _unique("outbound")
     async with running(h):
-        remote_id = await h.channel.send(h.chat, Text(body))
-        _expect(isinstance(remote_id, str) and bool(remote_id), "send returns a RemoteId")
-        seen = await _observed(h, h.chat, remote_id)
+        sent = await h.channel.send(h.chat, Text(body))
+        _expect(
+            isinstance(sent, SentMessage) and bool(sent.remote_id),
+            "send returns a SentMessage with its RemoteId",
+        )
+        seen = await _observed(h, h.chat, sent.remote_id)
     _expect(
         isinstance(seen.content, Text) and seen.content.body == body,
         f"the remote side sees the text {body!r}, got {seen.content!r}",
@@ -174,8 +180,8 @@ async def check_send_media(h: ContractHarness) -> None:
         raise NotApplicable("the adapter does not declare SupportsMedia")
     media = Media(MediaKind.IMAGE, QR_PNG, mimetype="image/png", filename="contract.png")
     async with running(h):
-        remote_id = await channel.send_media(h.chat, media)
-        seen = await _observed(h, h.chat, remote_id)
+        sent = await channel.send_media(h.chat, media)
+        seen = await _observed(h, h.chat, sent.remote_id)
     _expect(
         isinstance(seen.content, Media) and seen.content.data == media.data,
         "the remote side receives the media's bytes unchanged",
@@ -183,14 +189,15 @@ async def check_send_media(h: ContractHarness) -> None:
 
 
 async def check_revoke(h: ContractHarness) -> None:
-    """``revoke`` of a message the channel sent makes the remote side see it revoked."""
+    """``revoke`` of a message the channel sent (given back as ``send`` returned it) makes
+    the remote side see it revoked."""
     channel = h.channel
     if not isinstance(channel, SupportsRevoke):
         raise NotApplicable("the adapter does not declare SupportsRevoke")
     async with running(h):
-        remote_id = await h.channel.send(h.chat, Text(_unique("to revoke")))
-        await channel.revoke(h.chat, remote_id)
-        seen = await _observed(h, h.chat, remote_id)
+        sent = await h.channel.send(h.chat, Text(_unique("to revoke")))
+        await channel.revoke(h.chat, sent)
+        seen = await _observed(h, h.chat, sent.remote_id)
     _expect(seen.revoked, "the remote side sees the message revoked")
 
 
@@ -200,10 +207,11 @@ async def check_send_reply(h: ContractHarness) -> None:
     if not isinstance(channel, SupportsReplies):
         raise NotApplicable("the adapter does not declare SupportsReplies")
     async with running(h):
-        original = await h.channel.send(h.chat, Text(_unique("original")))
+        sent = await h.channel.send(h.chat, Text(_unique("original")))
+        original = sent.remote_id
         body = _unique("reply")
-        reply = await channel.send_reply(h.chat, Text(body), original)
-        seen = await _observed(h, h.chat, reply)
+        reply = await channel.send_reply(h.chat, Text(body), Quoted(original, sent.text))
+        seen = await _observed(h, h.chat, reply.remote_id)
     _expect(seen.reply_to == original, f"the reply refers to {original}, got {seen.reply_to}")
     _expect(isinstance(seen.content, Text) and body in seen.content.body, "the reply's text")
 

@@ -26,7 +26,9 @@ from bridge.model import (
     Message,
     Profile,
     QRCodeNeeded,
+    Quoted,
     RemoteId,
+    SentMessage,
     Text,
 )
 
@@ -301,21 +303,21 @@ class MemoryChannel:
         content: Content,
         sender: Profile | None,
         reply_to: RemoteId | None = None,
-    ) -> RemoteId:
+    ) -> SentMessage:
         self._check_can_send(content)
         remote_id = RemoteId(f"{self.name}:out:{next(self._out_ids)}")
         self.sent.append(Sent(chat, content, remote_id, sender, reply_to))
-        return remote_id
+        return SentMessage(remote_id)
 
     async def send(
         self, chat: Address, content: Content, *, sender: Profile | None = None
-    ) -> RemoteId:
+    ) -> SentMessage:
         """Record ``content`` as sent to ``chat``; see the class doc for the errors."""
         return self._record(chat, content, sender)
 
     async def send_media(
         self, chat: Address, media: Media, *, sender: Profile | None = None
-    ) -> RemoteId:
+    ) -> SentMessage:
         """Record ``media`` as sent to ``chat``."""
         return self._record(chat, media, sender)
 
@@ -323,14 +325,14 @@ class MemoryChannel:
         self,
         chat: Address,
         content: Content,
-        reply_to: RemoteId,
+        reply_to: Quoted,
         *,
         sender: Profile | None = None,
-    ) -> RemoteId:
+    ) -> SentMessage:
         """Record ``content`` as sent to ``chat`` in reply to ``reply_to``."""
-        return self._record(chat, content, sender, reply_to)
+        return self._record(chat, content, sender, reply_to.remote_id)
 
-    async def revoke(self, chat: Address, remote_id: RemoteId) -> None:
+    async def revoke(self, chat: Address, message: SentMessage) -> None:
         """Record the revocation of a message this channel sent.
 
         Raises ``RevokeRefused`` when refusals are injected, the message is unknown in
@@ -338,6 +340,7 @@ class MemoryChannel:
         """
         if self._revoke_refusal is not None:
             raise RevokeRefused(self._revoke_refusal)
+        remote_id = message.remote_id
         if not any(s.chat == chat and s.remote_id == remote_id for s in self.messages()):
             raise RevokeRefused(f"no message {remote_id} was sent to {chat}")
         if Revoked(chat, remote_id) in self.sent:

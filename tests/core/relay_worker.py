@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bridge.channel import EventBatch
 from bridge.ids import LoginId, MatrixUserId
-from bridge.model import Address, Content, Message, Profile, RemoteId, Text
+from bridge.model import Address, Content, Message, Profile, RemoteId, SentMessage, Text
 from bridge.relay import Relay, RetryPolicy, delivery_key
 from bridge.store import EntryState, Store
 
@@ -101,7 +101,7 @@ class SourceChannel:
 
     async def send(
         self, chat: Address, content: Content, *, sender: Profile | None = None
-    ) -> RemoteId:
+    ) -> SentMessage:
         raise AssertionError("nothing is sent to the source in this test")
 
     async def get_profile(self, address: Address) -> Profile:
@@ -136,7 +136,7 @@ class SinkChannel:
 
     async def send(
         self, chat: Address, content: Content, *, sender: Profile | None = None
-    ) -> RemoteId:
+    ) -> SentMessage:
         if self._pace_s:
             await asyncio.sleep(self._pace_s)
         key = delivery_key.get()
@@ -150,7 +150,7 @@ class SinkChannel:
             if self._new == self._die_after:
                 _die()
         row = self._conn.execute("SELECT id FROM received WHERE key = ?", (key,)).fetchone()
-        return RemoteId(f"sink-{row[0]}")
+        return SentMessage(RemoteId(f"sink-{row[0]}"))
 
     async def get_profile(self, address: Address) -> Profile:
         return Profile(address)

@@ -26,7 +26,9 @@ from bridge.model import (
     LoggedOut,
     Profile,
     QRCodeNeeded,
+    Quoted,
     RemoteId,
+    SentMessage,
     Text,
 )
 from bridge.testing.contract import (
@@ -92,8 +94,8 @@ async def test_sends_are_recorded_with_sender_and_reply() -> None:
     channel = MemoryChannel()
     await channel.start()
     ghost = Profile(Address("@wechat_bob:localhost"), name="Bob")
-    one = await channel.send(ALICE, Text("hi"), sender=ghost)
-    two = await channel.send_reply(ALICE, Text("re"), one)
+    one = (await channel.send(ALICE, Text("hi"), sender=ghost)).remote_id
+    two = (await channel.send_reply(ALICE, Text("re"), Quoted(one, "hi"))).remote_id
     assert one != two
     assert channel.messages(ALICE) == [
         Sent(ALICE, Text("hi"), one, ghost),
@@ -130,13 +132,13 @@ async def test_revoke_refusals() -> None:
     await channel.start()
     sent = await channel.send(ALICE, Text("oops"))
     with pytest.raises(RevokeRefused):
-        await channel.revoke(ALICE, RemoteId("never-sent"))
+        await channel.revoke(ALICE, SentMessage(RemoteId("never-sent")))
     channel.refuse_revokes("too late: WeChat allows 2 minutes")
     with pytest.raises(RevokeRefused, match="2 minutes"):
         await channel.revoke(ALICE, sent)
     channel.refuse_revokes(None)
     await channel.revoke(ALICE, sent)
-    assert channel.revocations() == [Revoked(ALICE, sent)]
+    assert channel.revocations() == [Revoked(ALICE, sent.remote_id)]
     with pytest.raises(RevokeRefused):
         await channel.revoke(ALICE, sent)
 
@@ -202,15 +204,15 @@ class EmptyIdChannel(MemoryChannel):
 
     async def send(
         self, chat: Address, content: Content, *, sender: Profile | None = None
-    ) -> RemoteId:
+    ) -> SentMessage:
         await super().send(chat, content, sender=sender)
-        return RemoteId("")
+        return SentMessage(RemoteId(""))
 
 
 class SilentRevokeChannel(MemoryChannel):
     """``revoke`` returns without revoking anything."""
 
-    async def revoke(self, chat: Address, remote_id: RemoteId) -> None:
+    async def revoke(self, chat: Address, message: SentMessage) -> None:
         return None
 
 

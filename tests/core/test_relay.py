@@ -17,6 +17,7 @@ from bridge.model import (
     Profile,
     QRCodeNeeded,
     RemoteId,
+    SentMessage,
     Text,
 )
 from bridge.store import EntryState, Login, Origin, Side, Store
@@ -71,7 +72,7 @@ async def test_chats_keep_their_order_while_a_stuck_chat_does_not_block_others(
     class StuckForAlice(MemoryChannel):
         async def send(
             self, chat: Address, content: Content, *, sender: Profile | None = None
-        ) -> RemoteId:
+        ) -> SentMessage:
             if sender is not None and sender.display_name == "Alice":
                 await gate.wait()
             return await super().send(chat, content, sender=sender)
@@ -160,7 +161,7 @@ async def test_restarting_with_undelivered_entries_delivers_each_once_in_order(
     class Blocked(MemoryChannel):
         async def send(
             self, chat: Address, content: Content, *, sender: Profile | None = None
-        ) -> RemoteId:
+        ) -> SentMessage:
             await gate.wait()
             return await super().send(chat, content, sender=sender)
 

@@ -9,7 +9,16 @@ import pytest
 
 from bridge.errors import SchemaTooNew, StoreError
 from bridge.ids import EventId, LoginId, MatrixUserId, RoomId, TransactionId
-from bridge.model import Address, ChatKind, IdentityId, Message, Profile, RemoteId, Text
+from bridge.model import (
+    Address,
+    ChatKind,
+    IdentityId,
+    Message,
+    Profile,
+    RemoteId,
+    SentMessage,
+    Text,
+)
 from bridge.store import (
     EntryState,
     IdentityState,
@@ -62,7 +71,6 @@ async def test_migrates_an_empty_file_in_wal_mode_with_foreign_keys(db_path: Pat
         "identities",
         "identity_candidates",
         "portals",
-        "ghosts",
         "message_map",
         "journal",
         "appservice_transactions",
@@ -132,7 +140,6 @@ async def test_everything_survives_closing_and_reopening(
         login.id, Profile(Address("@u1"), nick_name="Bob", alias="bob88"), address=Address("@u1")
     )
     await store.portals.set(ident.id, RoomId("!room1"))
-    await store.ghosts.set(ident.id, MatrixUserId("@wechat_bob:localhost"))
     await store.messages.add(
         login.id,
         origin=Origin.A,
@@ -161,8 +168,6 @@ async def test_everything_survives_closing_and_reopening(
         assert await again.identities.by_address(login.id, Address("@u1")) == ident
         portal = await again.portals.by_room(RoomId("!room1"))
         assert portal is not None and portal.identity_id == ident.id
-        ghost = await again.ghosts.by_user(MatrixUserId("@wechat_bob:localhost"))
-        assert ghost is not None and ghost.identity_id == ident.id
         link = await again.messages.by_remote_id(login.id, RemoteId("1001"))
         assert link is not None and link.event_id == "$e1"
         [entry] = await again.journal.entries(login.id)
@@ -182,13 +187,18 @@ async def test_message_map_looks_up_both_directions(store: Store, login: Login) 
         remote_id=RemoteId("7001"),
         event_id=EventId("$ev"),
         room=RoomId("!r"),
-        client_msg_id="17000000000000123",
+        sent=SentMessage(RemoteId("7001"), 1700000000.5, "17000000000000123", "hi"),
     )
 
     assert await store.messages.by_remote_id(login.id, RemoteId("7001")) == link
     assert await store.messages.by_event_id(login.id, EventId("$ev")) == link
     assert await store.messages.by_side(login.id, Side.B, RemoteId("$ev")) == link
     assert link.id_on(Side.A) == "7001" and link.id_on(Side.B) == "$ev"
+    assert (link.revoke_data, link.sent_at, link.quote_text) == (
+        "17000000000000123",
+        1700000000.5,
+        "hi",
+    )
     assert await store.messages.by_remote_id(other.id, RemoteId("7001")) is None
 
     with pytest.raises(StoreError):

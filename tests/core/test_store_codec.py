@@ -20,6 +20,7 @@ from bridge.model import (
     LoggedOut,
     Media,
     MediaKind,
+    Mention,
     Message,
     Notice,
     Profile,
@@ -59,7 +60,7 @@ contents = st.one_of(
         Text,
         body=texts,
         formatted=st.none() | texts,
-        mentions=st.lists(addresses, max_size=3).map(tuple),
+        mentions=st.lists(st.builds(Mention, addresses, texts), max_size=3).map(tuple),
     ),
     st.builds(
         Media,
@@ -159,3 +160,9 @@ def test_unknown_fields_from_a_newer_version_are_ignored() -> None:
     document = json.loads(encode(Notice("hello")))
     document["value"]["colour"] = "red"
     assert decode(json.dumps(document)) == Notice("hello")
+
+
+def test_mentions_journaled_as_bare_addresses_read_back_as_mentions() -> None:
+    # Journal entries written before a mention carried the text naming it.
+    old = {"format": 1, "value": {"@": "text", "body": "@Ann\u2005hi", "mentions": ["wx_ann"]}}
+    assert decode(json.dumps(old)) == Text("@Ann\u2005hi", mentions=(Mention(Address("wx_ann")),))

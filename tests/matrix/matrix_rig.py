@@ -23,6 +23,7 @@ from bridge.config import Config
 from bridge.ids import LoginId, MatrixUserId
 from bridge.model import Address, ChatKind, Message, Profile, RemoteId, Text
 from bridge.relay import Relay, RetryPolicy
+from bridge.relay.keys import message_key
 from bridge.store import Login, Side, Store
 from bridge.testing.memory import MemoryChannel
 from tests.matrix.conftest import BridgeSetup, TransactionRecorder
@@ -153,7 +154,8 @@ class MatrixRig:
 
     async def journaled(self, event_id: str) -> bool:
         """Whether the Matrix event ``event_id`` is in the journal."""
-        return await self.store.journal.contains(self.login.id, Side.B, f"msg:{event_id}")
+        key = message_key(RemoteId(event_id))
+        return await self.store.journal.contains(self.login.id, Side.B, key)
 
     async def wait_command(self, match: Callable[[BotCommand], bool]) -> BotCommand:
         """The first ``BotCommand`` matching ``match`` (waits for it)."""

@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import attrs
 import pytest
 
 from adapters.wechat.channel import WeChatChannel, WeChatSettings
@@ -31,9 +32,12 @@ from bridge.model import (
     LoggedOut,
     Media,
     MediaKind,
+    Mention,
     Message,
     Notice,
+    Profile,
     QRCodeNeeded,
+    Quoted,
     RemoteId,
     Revocation,
     Text,
@@ -233,16 +237,33 @@ async def test_sends_reach_the_contact_and_recall_respects_two_minutes(
         ("image", demo.bob),
         ("text", demo.bob),
     ]
-    assert outbox[0].text == "hello Bob" and outbox[0].msg_id == first
-    assert outbox[1].sha256 == hashlib.sha256(png).hexdigest() and outbox[1].msg_id == second
+    assert outbox[0].text == "hello Bob" and outbox[0].msg_id == first.remote_id
+    assert first.text == "hello Bob" and first.revoke_data
+    assert outbox[1].sha256 == hashlib.sha256(png).hexdigest()
+    assert outbox[1].msg_id == second.remote_id
     assert outbox[2].text == "here\ngeo:22.5,113.9"
 
     await channel.revoke(bob, first)
-    assert (await simulator.control.outbox(demo.account))[-1].kind == "revoke"
+    recall = (await simulator.control.outbox(demo.account))[-1]
+    assert recall.kind == "revoke" and recall.msg_id == first.remote_id
+    assert recall.raw["client_msg_id"] == first.revoke_data  # the send's own, PROTOCOL.md §8
 
     await simulator.control.advance_clock(130)
     with pytest.raises(RevokeRefused):
         await channel.revoke(bob, second)
+
+
+async def test_the_recall_window_counts_from_the_send_time_it_is_given(
+    simulator: SimulatorHandle, demo: Demo, logged_in: tuple[WeChatChannel, Tap]
+) -> None:
+    # The core keeps what send returned and gives it back, e.g. after a restart.
+    channel, _ = logged_in
+    bob = await _user_name(simulator, demo, demo.bob)
+    sent = await channel.send(bob, Text("sent before a restart"))
+    old = attrs.evolve(sent, timestamp=sent.timestamp - 130)
+    with pytest.raises(RevokeRefused, match="within 2 minutes; this one was sent 2 minutes ago"):
+        await channel.revoke(bob, old)
+    assert [o.kind for o in await simulator.control.outbox(demo.account)] == ["text"]
 
 
 async def test_a_recall_by_the_contact_becomes_a_revocation(
@@ -313,9 +334,17 @@ async def test_a_reply_quotes_the_contacts_message_in_wechats_text_style(
     alice = await _user_name(simulator, demo, demo.alice)
     msg_id = await simulator.control.send_message(demo.account, demo.alice, text="lunch at 12?")
     await tap.wait_for(_message(alice))
-    await channel.send_reply(alice, Text("yes!"), RemoteId(msg_id))
-    [entry] = await simulator.control.outbox(demo.account)
-    assert entry.text == "「Alice (work)：lunch at 12?」\n- - - - - - - - - - - - - - -\nyes!"
+    author = Profile(alice, remark_name="Alice (work)", nick_name="Alice")
+    quoted = Quoted(RemoteId(msg_id), "lunch at 12?", author)
+    sent = await channel.send_reply(alice, Text("yes!"), quoted)
+    mine = Quoted(sent.remote_id, sent.text, Profile(Address(""), is_self=True))
+    await channel.send_reply(alice, Text("see you"), mine)
+    await channel.send_reply(alice, Text("no text to quote"), Quoted(RemoteId("1")))
+    first, second, third = await simulator.control.outbox(demo.account)
+    assert first.text == "「Alice (work)：lunch at 12?」\n- - - - - - - - - - - - - - -\nyes!"
+    assert second.text.startswith("「Demo User：「Alice (work)：lunch at 12?」")
+    assert second.text.endswith("\nsee you")
+    assert third.text == "no text to quote"
 
 
 async def test_mentions_in_a_group_text_name_the_members_and_the_account(
@@ -330,7 +359,26 @@ async def test_mentions_in_a_group_text_name_the_members_and_the_account(
     got = await tap.wait_for(_message(group))
     assert isinstance(got, Message) and isinstance(got.content, Text)
     assert got.content.body == text
-    assert got.content.mentions == (me, alice)
+    assert got.content.mentions == (
+        Mention(me, "@Demo User\u2005"),
+        Mention(alice, "@Alice\u2005"),
+    )
+
+
+async def test_a_mention_is_written_as_at_nickname_and_u2005(
+    simulator: SimulatorHandle, demo: Demo, logged_in: tuple[WeChatChannel, Tap]
+) -> None:
+    channel, _ = logged_in
+    group = await _user_name(simulator, demo, demo.group)
+    carol = await _user_name(simulator, demo, demo.carol)
+    # As a Matrix pill arrives: the text naming her is the ghost's label and ": ".
+    text = Text(
+        "Carol (WeChat): bring it, ask Nobody",
+        mentions=(Mention(carol, "Carol (WeChat): "), Mention(Address("@x"), "Nobody")),
+    )
+    await channel.send(group, text)
+    [entry] = await simulator.control.outbox(demo.account)
+    assert entry.text == "@Carol\u2005bring it, ask Nobody"
 
 
 async def test_a_login_after_a_logout_asks_the_phone_first(

@@ -36,6 +36,7 @@ from bridge.model import (
     Message,
     Profile,
     RemoteId,
+    SentMessage,
     Text,
 )
 from echonet.world import World
@@ -188,7 +189,7 @@ class EchoChannel:
 
     async def send(
         self, chat: Address, content: Content, *, sender: Profile | None = None
-    ) -> RemoteId:
+    ) -> SentMessage:
         """Send a text (other content as its text form); a contact echoes it back."""
         if not self.logged_in:
             raise NotLoggedIn("not logged in to Echonet; send 'login' to the bot")
@@ -199,10 +200,11 @@ class EchoChannel:
         self.world.record({"id": remote_id, "chat": chat, "text": text})
         if self.settings.echo:
             self.world.deliver(chat, f"echo: {text}")
-        return remote_id
+        return SentMessage(remote_id, text=text)
 
-    async def revoke(self, chat: Address, remote_id: RemoteId) -> None:
+    async def revoke(self, chat: Address, message: SentMessage) -> None:
         """Recall a message this account sent. Raises ``RevokeRefused`` for any other."""
+        remote_id = message.remote_id
         if not any(s.id == remote_id for s in self.world.sent()):
             raise RevokeRefused("Echonet knows no such message of yours")
         self.world.record({"revoke": remote_id})
