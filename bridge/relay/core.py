@@ -5,13 +5,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
+
+import attrs
 
 from bridge.channel import Channel, EventBatch
 from bridge.errors import BridgeError, DeliveryFailed, StoreError
 from bridge.ids import LoginId
-from bridge.model import Address, IdentityId, Message, Notice, Revocation, StateEvent
+from bridge.model import (
+    Address,
+    Event,
+    IdentityId,
+    IntakeResumed,
+    IntakeStalled,
+    Media,
+    Message,
+    Notice,
+    Revocation,
+    StateEvent,
+)
 from bridge.relay import identities
 from bridge.relay.deliver import Deliverer
 from bridge.relay.ingest import Ingestor
@@ -39,6 +52,12 @@ class Relay:
     ``owner`` is the local user's address on side B (their Matrix user id); ``on_state``
     receives the state events (QR code, logged in/out, disconnected) of both sides in order.
     The caller starts and stops the channels; ``start()`` begins consuming their events.
+
+    Files never enter the journal: an inbound ``Media`` with its bytes is spooled to
+    ``store.media`` and journaled by name; one that is only a reference (``Media.ref``) is
+    fetched by its chat's queue when delivered (``Deliverer``). When the journal cannot be
+    written, intake stops acknowledging, says so once (``IntakeStalled`` to ``on_state``),
+    retries the same batch per ``intake_retry`` and says ``IntakeResumed`` when it works.
     """
 
     #: How long ``stop()`` lets deliveries in progress finish, in seconds.
@@ -46,6 +65,9 @@ class Relay:
     #: Delivered and failed journal entries older than this (seconds) are pruned at start;
     #: the message map keeps de-duplicating them.
     retention_s = 7 * 86400.0
+    #: Spooled files older than this (seconds) that no undelivered entry names are removed
+    #: at start (left behind by a crash between a delivery and the file's removal).
+    orphan_age_s = 3600.0
 
     def __init__(
         self,
@@ -62,6 +84,10 @@ class Relay:
         self.store = store
         self.login = login
         self.retry = retry or RetryPolicy()
+        #: Waits between attempts to journal a batch the database refused (never gives up).
+        self.intake_retry = RetryPolicy(attempts=0, first_delay_s=1.0, max_delay_s=30.0)
+        #: True while a batch waits because the journal cannot be written.
+        self.intake_stalled = False
         self._deliverer = Deliverer(store, login, a, b, owner=owner)
         self._ingestor = Ingestor(login, a_stable=a.stable_addresses, a_name=a.name)
         self._on_state = on_state
@@ -85,6 +111,7 @@ class Relay:
         pruned = await self.store.journal.prune(self._clock() - self.retention_s)
         if pruned:
             log.info("pruned %d old journal entries", pruned)
+        await self._sweep_spool()
         for key in await self.store.journal.pending_keys(self.login):
             self._wake(key)
         for side in Side:
@@ -121,19 +148,57 @@ class Relay:
     async def _pump(self, side: Side) -> None:
         channel = self._deliverer.channel(side)
         async for batch in channel.events():
+            # The next batch is not taken (so the channel stops fetching) until this one
+            # is journaled: acknowledging a later batch would make the source forget it.
+            await self._ingest_until_journaled(side, batch)
+        log.info("%s stopped producing events", channel.name)
+
+    async def _ingest_until_journaled(self, side: Side, batch: EventBatch) -> None:
+        failures = 0
+        while True:
             try:
                 await self.ingest(side, batch)
-            except StoreError:
-                # Acknowledging a later batch would make the source forget this one.
-                log.exception("cannot journal a batch from %s; intake stopped", channel.name)
+            except CodecError:
+                # A bug, not the disk: the same batch would fail forever and block the rest.
+                log.exception("a batch from side %s cannot be encoded; skipped", side.value)
                 return
-        log.info("%s stopped producing events", channel.name)
+            except StoreError as e:
+                failures += 1
+                delay = self.intake_retry.delay(failures)
+                log.error(
+                    "cannot journal a batch from side %s (%s); nothing acknowledged, "
+                    "retry in %.0f s",
+                    side.value,
+                    e,
+                    delay,
+                )
+                if not self.intake_stalled:
+                    self.intake_stalled = True
+                    await self._pass_state(side, IntakeStalled(str(e), retry_in_s=delay))
+                await asyncio.sleep(delay)
+                continue
+            if failures:
+                log.info("journaling works again; intake of side %s resumed", side.value)
+            if self.intake_stalled:
+                self.intake_stalled = False
+                await self._pass_state(side, IntakeResumed())
+            return
 
     async def ingest(self, side: Side, batch: EventBatch) -> None:
         """Commit ``batch`` from ``side`` to the journal, then ``ack()`` it, then start its
-        deliveries. Raises ``StoreError`` (and does not ack) if the commit fails."""
-        async with self.store.transaction() as tx:
-            result = await self._ingestor.ingest(tx, side, batch.events)
+        deliveries. Files in it are spooled first (``store.media``), the journal names them.
+        Raises ``StoreError`` (and does not ack) if the spool or the commit fails."""
+        events, spooled = await self._spool(batch.events)
+        if spooled:
+            async with self.store.media.lock:
+                async with self.store.transaction() as tx:
+                    result = await self._ingestor.ingest(tx, side, events)
+                for sha in spooled:  # a redelivered batch journals nothing new
+                    if not await self.store.journal.refers_to(sha):
+                        await self.store.media.discard(sha)
+        else:
+            async with self.store.transaction() as tx:
+                result = await self._ingestor.ingest(tx, side, events)
         try:
             await batch.ack()
         except Exception:
@@ -145,6 +210,28 @@ class Relay:
             self._run_in_background(self._deliverer.notify(Side.B, Address(room), Notice(text)))
         for state in result.states:
             await self._pass_state(side, state)
+
+    async def _spool(self, events: Sequence[Event]) -> tuple[list[Event], list[str]]:
+        """``events`` with the bytes of every ``Media`` moved to the spool (named by
+        SHA-256 in ``Media.sha256``), and the names spooled. Raises ``StoreError``."""
+        out: list[Event] = []
+        spooled: list[str] = []
+        for event in events:
+            if isinstance(event, Message) and isinstance(event.content, Media):
+                media = event.content
+                if media.data:
+                    sha = await self.store.media.put(media.data)
+                    spooled.append(sha)
+                    event = attrs.evolve(event, content=attrs.evolve(media, data=b"", sha256=sha))
+            out.append(event)
+        return out, spooled
+
+    async def _sweep_spool(self) -> None:
+        for sha in self.store.media.older_than(self.orphan_age_s):
+            async with self.store.media.lock:
+                if not await self.store.journal.refers_to(sha):
+                    log.info("removing spooled file %s…: no entry needs it", sha[:12])
+                    await self.store.media.discard(sha)
 
     async def _pass_state(self, side: Side, state: StateEvent) -> None:
         if self._on_state is None:
@@ -219,6 +306,7 @@ class Relay:
 
     async def _fail(self, entry: JournalEntry, reason: str) -> None:
         await self.store.journal.mark_failed(entry.id, reason)
+        await self._deliverer.release_media(entry)
         log.warning("entry %d from side %s not delivered: %s", entry.id, entry.source.value, reason)
         try:
             event = entry.event()

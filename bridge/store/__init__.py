@@ -16,6 +16,7 @@ from bridge.store.records import (
     Side,
     StoredIdentity,
 )
+from bridge.store.spool import MediaSpool
 from bridge.store.store import Repositories, Store
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "JournalEntry",
     "Login",
     "LoginState",
+    "MediaSpool",
     "MessageLink",
     "Origin",
     "Portal",

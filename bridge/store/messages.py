@@ -230,6 +230,25 @@ class JournalRepo:
         row = await self._db.fetchone("SELECT attempts FROM journal WHERE id = $1", entry_id)
         return 0 if row is None else int(row["attempts"])
 
+    async def set_event(self, entry_id: EntryId, event: Event) -> None:
+        """Replace the entry's event (e.g. a file reference by the spooled file's name).
+        Raises ``CodecError``, ``StoreError``."""
+        await self._db.execute(
+            "UPDATE journal SET payload = $2 WHERE id = $1", entry_id, encode(event)
+        )
+
+    async def refers_to(self, text: str) -> bool:
+        """Whether an entry not yet delivered (``PENDING`` or ``HELD``, any login) has
+        ``text`` (a spooled file's SHA-256 name) in its payload."""
+        row = await self._db.fetchone(
+            "SELECT 1 AS found FROM journal WHERE state IN ($1, $2) AND instr(payload, $3) > 0"
+            " LIMIT 1",
+            EntryState.PENDING.value,
+            EntryState.HELD.value,
+            text,
+        )
+        return row is not None
+
     async def release(self, entry_id: EntryId, chat_key: str, sender_key: str | None) -> None:
         """Turn a ``HELD`` entry ``PENDING`` in queue ``chat_key``."""
         await self._db.execute(
