@@ -13,7 +13,9 @@ the store, SQLite and the in-memory channels together) and the wall-clock drain 
 
 Then the store layer's own cost: one primary-key ``SELECT`` and one transaction holding one
 ``INSERT`` through ``Store.db``, next to the same statements on a plain ``sqlite3``
-connection to the same file, measured in this run.
+connection to the same file, measured in this run (alternating, median of ``--repeats``
+runs; wall-clock and process CPU microseconds per call — the transaction's wall time is
+mostly the fsync of ``synchronous=FULL``, its CPU time the layer's own work).
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ import argparse
 import asyncio
 import platform
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -168,39 +171,58 @@ async def relay_figures(path: Path, n: int, chats: int) -> list[list[str]]:
     return rows
 
 
-async def store_figures(path: Path, rounds: int) -> list[list[str]]:
+async def _timed(calls: int, body: Callable[[int], Awaitable[object]]) -> tuple[float, float]:
+    """Wall and CPU seconds per call of ``calls`` awaited calls of ``body(i)``."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    for i in range(calls):
+        await body(i)
+    return (time.perf_counter() - wall) / calls, (time.process_time() - cpu) / calls
+
+
+async def store_figures(path: Path, rounds: int, repeats: int) -> list[list[str]]:
+    """Median over ``repeats`` alternating runs of ``rounds`` calls each, store then plain."""
     store = await Store.open(path)
     db = store.db
     await db.execute("CREATE TABLE IF NOT EXISTS bench (id INTEGER PRIMARY KEY, v TEXT)")
     await db.execute("INSERT OR REPLACE INTO bench (id, v) VALUES (1, 'x')")
-
-    start = time.perf_counter()
-    for _ in range(rounds):
-        await db.fetchone("SELECT * FROM bench WHERE id = $1", 1)
-    store_select = (time.perf_counter() - start) / rounds
-    start = time.perf_counter()
-    for i in range(rounds):
-        async with db.transaction() as tx:
-            await tx.execute("INSERT INTO bench (v) VALUES ($1)", f"s{i}")
-    store_tx = (time.perf_counter() - start) / rounds
-    await store.close()
-
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous=FULL")
-    start = time.perf_counter()
-    for _ in range(rounds):
+
+    async def store_select(i: int) -> None:
+        await db.fetchone("SELECT * FROM bench WHERE id = $1", 1)
+
+    async def plain_select(i: int) -> None:
         conn.execute("SELECT * FROM bench WHERE id = ?", (1,)).fetchone()
-    plain_select = (time.perf_counter() - start) / rounds
-    start = time.perf_counter()
-    for i in range(rounds):
+
+    async def store_tx(i: int) -> None:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO bench (v) VALUES ($1)", f"s{i}")
+
+    async def plain_tx(i: int) -> None:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("INSERT INTO bench (v) VALUES (?)", (f"p{i}",))
         conn.execute("COMMIT")
-    plain_tx = (time.perf_counter() - start) / rounds
+
+    samples: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(repeats):
+        for name, body, n in (
+            ("store select", store_select, rounds),
+            ("plain select", plain_select, rounds),
+            ("store tx", store_tx, rounds // 10),
+            ("plain tx", plain_tx, rounds // 10),
+        ):
+            samples.setdefault(name, []).append(await _timed(n, body))
     conn.close()
+    await store.close()
+
+    def cell(name: str) -> str:
+        wall = statistics.median(s[0] for s in samples[name]) * 1e6
+        cpu = statistics.median(s[1] for s in samples[name]) * 1e6
+        return f"{wall:.1f} / {cpu:.1f}"
+
     return [
-        ["SELECT by primary key", f"{store_select * 1e6:.1f}", f"{plain_select * 1e6:.1f}"],
-        ["transaction (1 INSERT)", f"{store_tx * 1e6:.1f}", f"{plain_tx * 1e6:.1f}"],
+        ["SELECT by primary key", cell("store select"), cell("plain select")],
+        ["transaction (1 INSERT)", cell("store tx"), cell("plain tx")],
     ]
 
 
@@ -220,21 +242,23 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as folder:
         rows = await relay_figures(Path(folder) / "relay.db", args.messages, args.chats)
-        store_rows = await store_figures(Path(folder) / "store.db", args.rounds)
+        store_rows = await store_figures(Path(folder) / "store.db", args.rounds, args.repeats)
     print(f"relay_bench: Python {platform.python_version()}, SQLite {sqlite3.sqlite_version},")
     print(f"  {args.messages} messages per direction over {args.chats} chats, synchronous=FULL")
     print()
     header = ["per message", "statements", "write tx", "CPU ms", "msg/s"]
     print(table(header, rows))
     print()
-    print(table(["store layer, µs per call", "Store.db", "plain sqlite3"], store_rows))
+    print(f"store layer: median of {args.repeats} alternating runs, µs per call, wall / CPU")
+    print(table(["statement", "Store.db", "plain sqlite3"], store_rows))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=500, help="texts per direction")
     parser.add_argument("--chats", type=int, default=20, help="contacts with a portal")
-    parser.add_argument("--rounds", type=int, default=2000, help="store-layer calls timed")
+    parser.add_argument("--rounds", type=int, default=2000, help="store-layer selects per run")
+    parser.add_argument("--repeats", type=int, default=5, help="store-layer runs (median)")
     asyncio.run(run(parser.parse_args()))
 
 

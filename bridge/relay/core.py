@@ -256,6 +256,7 @@ class Relay:
         try:
             while not self._stopped:
                 poke = self._pokes.get(key, 0)
+                mark = self._deliverer.notice_mark()
                 entry = await self.store.journal.next_pending(self.login, key)
                 if entry is None:
                     if self._pokes.get(key, 0) != poke:
@@ -267,7 +268,7 @@ class Relay:
                     continue
                 self._busy.add(key)
                 try:
-                    await self._attempt(entry)
+                    await self._attempt(entry, mark)
                 finally:
                     self._busy.discard(key)
         except StoreError:
@@ -276,9 +277,9 @@ class Relay:
             if self._queues.get(key) is asyncio.current_task():
                 del self._queues[key]
 
-    async def _attempt(self, entry: JournalEntry) -> None:
+    async def _attempt(self, entry: JournalEntry, mark: int | None) -> None:
         try:
-            await self._deliverer.deliver(entry)
+            await self._deliverer.deliver(entry, mark=mark)
         except CodecError:
             log.exception("journal entry %d is corrupt; dropped", entry.id)
             await self.store.journal.mark_failed(entry.id, "corrupt journal entry")

@@ -32,6 +32,7 @@ from bridge.model import (
     Text,
 )
 from bridge.relay.identities import is_bare
+from bridge.relay.ingest import room_key
 from bridge.relay.retry import delivery_key
 from bridge.store import JournalEntry, MessageLink, Origin, Side, Store, StoredIdentity
 
@@ -56,11 +57,23 @@ class Deliverer:
         # Held by a notice from its send until its message-map row exists, and by the check
         # for echoes in the same chat: a notice's echo can race in from the other pump.
         self._notice_locks: dict[tuple[Side, Address], asyncio.Lock] = {}
+        self._notices_in_flight = 0
+        self._notices_done = 0
 
     def _notice_lock(self, side: Side, chat: Address) -> asyncio.Lock:
         return self._notice_locks.setdefault((side, chat), asyncio.Lock())
 
-    async def _seen(self, entry: JournalEntry, remote_id: RemoteId) -> bool:
+    def notice_mark(self) -> int | None:
+        """A mark to take before reading an entry with ``JournalRepo.next_pending`` and to
+        pass to ``deliver``: while no notice was sent in between, the entry's ``mapped``
+        flag is still the truth and the message map need not be asked again."""
+        return None if self._notices_in_flight else self._notices_done
+
+    async def _seen(self, entry: JournalEntry, remote_id: RemoteId, mark: int | None) -> bool:
+        if entry.mapped:
+            return True
+        if mark is not None and mark == self._notices_done and not self._notices_in_flight:
+            return False  # mapped was read after every notice that could be its origin
         async with self._notice_lock(entry.source, entry.chat):
             found = await self.store.messages.by_side(self.login, entry.source, remote_id)
         return found is not None
@@ -69,8 +82,10 @@ class Deliverer:
         """The channel of ``side``."""
         return self.a if side is Side.A else self.b
 
-    async def deliver(self, entry: JournalEntry) -> None:
+    async def deliver(self, entry: JournalEntry, *, mark: int | None = None) -> None:
         """Deliver ``entry`` and mark it delivered (with its message-map row, atomically).
+        ``mark`` is the ``notice_mark()`` taken before the entry was read, if it was read by
+        ``next_pending``.
 
         Raises ``DeliveryFailed`` (retryable or not), ``CodecError`` for a corrupt payload, or
         whatever the target channel raised.
@@ -80,9 +95,9 @@ class Deliverer:
         try:
             match event:
                 case Message() if entry.source is Side.A:
-                    await self._a_to_b(entry, event)
+                    await self._a_to_b(entry, event, mark)
                 case Message():
-                    await self._b_to_a(entry, event)
+                    await self._b_to_a(entry, event, mark)
                 case Revocation():
                     await self._revoke(entry, event)
                 case ProfileUpdate() if entry.source is Side.A:
@@ -94,8 +109,8 @@ class Deliverer:
 
     # ---- messages ----------------------------------------------------------------------------
 
-    async def _a_to_b(self, entry: JournalEntry, msg: Message) -> None:
-        if await self._seen(entry, msg.remote_id):
+    async def _a_to_b(self, entry: JournalEntry, msg: Message, mark: int | None) -> None:
+        if await self._seen(entry, msg.remote_id, mark):
             await self.store.journal.mark_delivered(entry.id)  # echo of our send, or replayed
             return
         chat = await self.store.identities.get(IdentityId(entry.chat_key))
@@ -105,7 +120,8 @@ class Deliverer:
         if msg.from_self:
             sender = await self._self_profile(msg.sender)
         else:
-            ident = await self.store.identities.get(IdentityId(entry.sender_key or chat.id))
+            sender_id = IdentityId(entry.sender_key or chat.id)
+            ident = chat if sender_id == chat.id else await self.store.identities.get(sender_id)
             sender = await self.b_profile(ident or chat)
         reply_to = None
         if msg.reply_to is not None:
@@ -128,16 +144,16 @@ class Deliverer:
         if isinstance(msg.content, Media):
             await self.release_media(entry)
 
-    async def _b_to_a(self, entry: JournalEntry, msg: Message) -> None:
-        if await self._seen(entry, msg.remote_id):
+    async def _b_to_a(self, entry: JournalEntry, msg: Message, mark: int | None) -> None:
+        if await self._seen(entry, msg.remote_id, mark):
             await self.store.journal.mark_delivered(entry.id)
             return
-        portal = await self.store.portals.by_room(RoomId(entry.chat))
-        if portal is None:
+        identity_id = await self._portal_identity(entry)
+        if identity_id is None:
             log.warning("message %s in %s: not a portal, not bridged", msg.remote_id, entry.chat)
             await self.store.journal.mark_failed(entry.id, "not a portal")
             return
-        ident = await self.store.identities.get(portal.identity_id)
+        ident = await self.store.identities.get(identity_id)
         address = self.current_address(ident)
         reply_to = None
         if msg.reply_to is not None:
@@ -153,12 +169,21 @@ class Deliverer:
                 sender=msg.sender,
                 remote_id=sent,
                 event_id=EventId(msg.remote_id),
-                identity_id=portal.identity_id,
+                identity_id=identity_id,
                 room=RoomId(entry.chat),
                 timestamp=msg.timestamp,
             )
         if isinstance(msg.content, Media):
             await self.release_media(entry)
+
+    async def _portal_identity(self, entry: JournalEntry) -> IdentityId | None:
+        """The identity whose portal the side-B ``entry`` came from: its queue, which the
+        ingest named after the portal it found (``ingest.room_key`` when it found none;
+        then the room may have become a portal since)."""
+        if entry.chat_key != room_key(entry.chat):
+            return IdentityId(entry.chat_key)
+        portal = await self.store.portals.by_room(RoomId(entry.chat))
+        return None if portal is None else portal.identity_id
 
     # ---- media -------------------------------------------------------------------------------
 
@@ -353,6 +378,7 @@ class Deliverer:
         """Send a notice of the bridge into ``chat`` on ``side`` and remember it as the
         bridge's own, so its echo is not relayed. Failures are logged, not raised."""
         channel = self.channel(side)
+        self._notices_in_flight += 1
         try:
             async with self._notice_lock(side, chat):
                 sent = await channel.send(chat, content)
@@ -367,6 +393,9 @@ class Deliverer:
                 )
         except Exception:
             log.exception("could not send a notice to %s on %s", chat, channel.name)
+        finally:
+            self._notices_in_flight -= 1
+            self._notices_done += 1
 
 
 async def _send(

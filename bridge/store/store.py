@@ -46,6 +46,7 @@ class Store(Repositories):
         super().__init__(db, clock)
         self.db = db
         self._clock = clock
+        self._tx_repos: tuple[Executor, Repositories] | None = None
         folder = media_dir or Path(tempfile.mkdtemp(prefix="chatbridge-media-"))
         self.media = MediaSpool(folder)
 
@@ -75,7 +76,10 @@ class Store(Repositories):
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Repositories]:
         async with self.db.transaction() as tx:
-            yield Repositories(tx, self._clock)
+            # A database hands out the same executor for each transaction: bind it once.
+            if self._tx_repos is None or self._tx_repos[0] is not tx:
+                self._tx_repos = (tx, Repositories(tx, self._clock))
+            yield self._tx_repos[1]
 
     async def close(self) -> None:
         """Close the database. Idempotent."""
