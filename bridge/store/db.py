@@ -95,19 +95,16 @@ class _SqliteExecutor:
     async def _off_loop(self, call: Callable[[], _T]) -> _T:
         future = asyncio.get_running_loop().run_in_executor(self._worker, call)
         cancelled = False
-        while True:
+        while not future.done():
             try:
-                result = await asyncio.shield(future)
-                break
+                await asyncio.wait({future})
             except asyncio.CancelledError:
-                if future.done():
-                    raise
                 # The statement runs on regardless: keep the connection (and the lock)
                 # until it is done, then pass the cancellation on.
                 cancelled = True
         if cancelled:
             raise asyncio.CancelledError
-        return result
+        return future.result()
 
     async def _run(self, call: Callable[[], _T], sql: str) -> _T:
         if self._inline(sql):
