@@ -68,6 +68,8 @@ class Relay:
     #: Spooled files older than this (seconds) that no undelivered entry names are removed
     #: at start (left behind by a crash between a delivery and the file's removal).
     orphan_age_s = 3600.0
+    #: A chat's queue stopped by a database error is woken again after this many seconds.
+    queue_resume_s = 10.0
 
     def __init__(
         self,
@@ -272,7 +274,12 @@ class Relay:
                 finally:
                     self._busy.discard(key)
         except StoreError:
-            log.exception("queue %s stopped on a database error; resumes on the next event", key)
+            log.exception(
+                "queue %s stopped on a database error; resumes in %.0f s or on the next event",
+                key,
+                self.queue_resume_s,
+            )
+            asyncio.get_running_loop().call_later(self.queue_resume_s, self._wake, key)
         finally:
             if self._queues.get(key) is asyncio.current_task():
                 del self._queues[key]
