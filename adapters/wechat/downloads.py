@@ -1,11 +1,4 @@
-"""WeChat media messages as references, and fetching their files later (PROTOCOL.md §9).
-
-The receive loop turns a media message into a ``Media`` with empty ``data`` and a ``ref``
-(``media_reference``); the core journals it and the chat's own delivery queue calls
-``fetch_media`` with it. The ``ref`` is JSON naming the download call and its arguments —
-MsgId, or sender + MediaId + EncryFileName for a file — never the skey, pass_ticket or a
-cookie: the live session adds those when the download runs.
-"""
+"""WeChat media messages as references, and fetching their files later (PROTOCOL.md §9)."""
 
 from __future__ import annotations
 
@@ -42,7 +35,13 @@ def sniff_mimetype(data: bytes, fallback: str) -> str:
 
 def media_reference(msg: MediaMessage) -> Media:
     """``msg`` as a ``Media`` without its bytes: kind, what the message says of the file
-    (duration, pixels, name, size) and a ``ref`` for ``fetch_media``. No network call."""
+    (duration, pixels, name, size) and a ``ref`` for ``fetch_media``. No network call: the
+    receive loop journals this and the chat's own delivery queue fetches the file.
+
+    ``ref`` is JSON naming the download call and its arguments — the MsgId, or for a file
+    the sender's UserName, MediaId and EncryFileName — never the skey, pass_ticket or a
+    cookie: the live session adds those when the download runs.
+    """
     msg_id = str(msg.msg_id)
     match msg:
         case m.ImageMessage():

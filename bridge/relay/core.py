@@ -5,27 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
-
-import attrs
 
 from bridge.channel import Channel, EventBatch
 from bridge.errors import BridgeError, DeliveryFailed, StoreError
 from bridge.ids import LoginId
 from bridge.model import (
     Address,
-    Event,
     IdentityId,
     IntakeResumed,
     IntakeStalled,
-    Media,
     Message,
     Notice,
     Revocation,
     StateEvent,
 )
-from bridge.relay import identities
+from bridge.relay import identities, media
 from bridge.relay.deliver import Deliverer
 from bridge.relay.ingest import Ingestor
 from bridge.relay.matching import resolve_identity
@@ -113,7 +109,7 @@ class Relay:
         pruned = await self.store.journal.prune(self._clock() - self.retention_s)
         if pruned:
             log.info("pruned %d old journal entries", pruned)
-        await self._sweep_spool()
+        await media.sweep(self.store, self.orphan_age_s)
         for key in await self.store.journal.pending_keys(self.login):
             self._wake(key)
         for side in Side:
@@ -190,14 +186,13 @@ class Relay:
         """Commit ``batch`` from ``side`` to the journal, then ``ack()`` it, then start its
         deliveries. Files in it are spooled first (``store.media``), the journal names them.
         Raises ``StoreError`` (and does not ack) if the spool or the commit fails."""
-        events, spooled = await self._spool(batch.events)
+        events, spooled = await media.spool_events(self.store, batch.events)
         if spooled:
             async with self.store.media.lock:
                 async with self.store.transaction() as tx:
                     result = await self._ingestor.ingest(tx, side, events)
-                for sha in spooled:  # a redelivered batch journals nothing new
-                    if not await self.store.journal.refers_to(sha):
-                        await self.store.media.discard(sha)
+                # A redelivered batch journals nothing new: its copies are not needed.
+                await media.discard_unused(self.store, spooled)
         else:
             async with self.store.transaction() as tx:
                 result = await self._ingestor.ingest(tx, side, events)
@@ -212,28 +207,6 @@ class Relay:
             self._run_in_background(self._deliverer.notify(Side.B, Address(room), Notice(text)))
         for state in result.states:
             await self._pass_state(side, state)
-
-    async def _spool(self, events: Sequence[Event]) -> tuple[list[Event], list[str]]:
-        """``events`` with the bytes of every ``Media`` moved to the spool (named by
-        SHA-256 in ``Media.sha256``), and the names spooled. Raises ``StoreError``."""
-        out: list[Event] = []
-        spooled: list[str] = []
-        for event in events:
-            if isinstance(event, Message) and isinstance(event.content, Media):
-                media = event.content
-                if media.data:
-                    sha = await self.store.media.put(media.data)
-                    spooled.append(sha)
-                    event = attrs.evolve(event, content=attrs.evolve(media, data=b"", sha256=sha))
-            out.append(event)
-        return out, spooled
-
-    async def _sweep_spool(self) -> None:
-        for sha in self.store.media.older_than(self.orphan_age_s):
-            async with self.store.media.lock:
-                if not await self.store.journal.refers_to(sha):
-                    log.info("removing spooled file %s…: no entry needs it", sha[:12])
-                    await self.store.media.discard(sha)
 
     async def _pass_state(self, side: Side, state: StateEvent) -> None:
         if self._on_state is None:
@@ -314,7 +287,7 @@ class Relay:
 
     async def _fail(self, entry: JournalEntry, reason: str) -> None:
         await self.store.journal.mark_failed(entry.id, reason)
-        await self._deliverer.release_media(entry)
+        await media.release(self.store, entry)
         log.warning("entry %d from side %s not delivered: %s", entry.id, entry.source.value, reason)
         try:
             event = entry.event()

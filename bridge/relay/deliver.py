@@ -10,7 +10,6 @@ import attrs
 from bridge.channel import (
     Channel,
     SupportsMedia,
-    SupportsMediaFetch,
     SupportsPortals,
     SupportsPortalUpdates,
     SupportsReplies,
@@ -24,13 +23,13 @@ from bridge.model import (
     IdentityId,
     Media,
     Message,
-    Notice,
     Profile,
     ProfileUpdate,
     RemoteId,
     Revocation,
     Text,
 )
+from bridge.relay import media
 from bridge.relay.identities import is_bare
 from bridge.relay.ingest import room_key
 from bridge.relay.retry import delivery_key
@@ -127,7 +126,7 @@ class Deliverer:
         if msg.reply_to is not None:
             link = await self.store.messages.by_remote_id(self.login, msg.reply_to)
             reply_to = link.id_on(Side.B) if link else None
-        content = await self._b_mentions(await self._media(entry, msg))
+        content = await self._b_mentions(await media.resolve(self.store, self.a, entry, msg))
         sent = await _send(self.b, room, content, sender, reply_to)
         async with self.store.transaction() as tx:
             await tx.journal.mark_delivered(entry.id)
@@ -142,7 +141,7 @@ class Deliverer:
                 timestamp=msg.timestamp,
             )
         if isinstance(msg.content, Media):
-            await self.release_media(entry)
+            await media.release(self.store, entry)
 
     async def _b_to_a(self, entry: JournalEntry, msg: Message, mark: int | None) -> None:
         if await self._seen(entry, msg.remote_id, mark):
@@ -159,7 +158,7 @@ class Deliverer:
         if msg.reply_to is not None:
             link = await self.store.messages.by_event_id(self.login, EventId(msg.reply_to))
             reply_to = link.id_on(Side.A) if link else None
-        content = await self._media(entry, msg)
+        content = await media.resolve(self.store, self.b, entry, msg)
         sent = await _send(self.a, address, content, Profile(msg.sender), reply_to)
         async with self.store.transaction() as tx:
             await tx.journal.mark_delivered(entry.id)
@@ -174,7 +173,7 @@ class Deliverer:
                 timestamp=msg.timestamp,
             )
         if isinstance(msg.content, Media):
-            await self.release_media(entry)
+            await media.release(self.store, entry)
 
     async def _portal_identity(self, entry: JournalEntry) -> IdentityId | None:
         """The identity whose portal the side-B ``entry`` came from: its queue, which the
@@ -184,59 +183,6 @@ class Deliverer:
             return IdentityId(entry.chat_key)
         portal = await self.store.portals.by_room(RoomId(entry.chat))
         return None if portal is None else portal.identity_id
-
-    # ---- media -------------------------------------------------------------------------------
-
-    async def _media(self, entry: JournalEntry, msg: Message) -> Content:
-        """``msg``'s content ready to send: a file the journal only refers to is read from
-        the spool, or fetched from its source channel (``SupportsMediaFetch``) and spooled,
-        its entry then naming the spooled file so a retry does not fetch it again.
-
-        A file its source cannot provide any more becomes a ``Notice`` saying so. Raises
-        ``DeliveryFailed`` (retryable while the source may still provide it), ``StoreError``.
-        """
-        media = msg.content
-        if not isinstance(media, Media) or not media.is_reference:
-            return media
-        if media.sha256:
-            data = await self.store.media.get(media.sha256)
-            if data is not None:
-                return attrs.evolve(media, data=data, sha256="")
-            log.warning("entry %d: its spooled file is missing", entry.id)
-            if not media.ref:
-                raise DeliveryFailed("the file was lost before it could be delivered")
-        source = self.channel(entry.source)
-        if not isinstance(source, SupportsMediaFetch):
-            raise DeliveryFailed(f"{source.name} cannot provide the file any more")
-        try:
-            fetched = await source.fetch_media(attrs.evolve(media, sha256=""))
-        except DeliveryFailed as e:
-            if e.retryable:
-                raise
-            log.warning("entry %d: the %s is not available: %s", entry.id, media.kind.value, e)
-            return Notice(f"[a {media.kind.value} that could not be fetched: {e.reason}]")
-        async with self.store.media.lock:
-            sha = await self.store.media.put(fetched.data)
-            spooled = attrs.evolve(fetched, data=b"", sha256=sha, ref=media.ref)
-            await self.store.journal.set_event(entry.id, attrs.evolve(msg, content=spooled))
-        return fetched
-
-    async def release_media(self, entry: JournalEntry) -> None:
-        """Remove the spooled file of ``entry`` (delivered or failed) unless another entry
-        not yet delivered uses the same file. Never raises."""
-        try:
-            found = await self.store.journal.get(entry.id)
-            event = None if found is None else found.event()
-            if not isinstance(event, Message) or not isinstance(event.content, Media):
-                return
-            sha = event.content.sha256
-            if not sha:
-                return
-            async with self.store.media.lock:
-                if not await self.store.journal.refers_to(sha):
-                    await self.store.media.discard(sha)
-        except BridgeError:
-            log.exception("entry %d: cannot release its spooled file", entry.id)
 
     async def _b_mentions(self, content: Content) -> Content:
         """``content`` with side-A mentions as side B knows them: the account itself becomes
