@@ -92,7 +92,9 @@ class WeChatChannel:
     ``stable_addresses = False``: the core maps them to stable identities.
 
     Inbound batches are acknowledged by persisting their SyncKey (PROTOCOL.md §5), so a batch
-    the core has not journaled yet is fetched again after a crash.
+    the core has not journaled yet is fetched again after a crash. Files arrive as references
+    (``Media.ref``) that the core fetches with ``fetch_media`` when it delivers them, so the
+    receive loop never waits for a download.
     """
 
     name = "wechat"
