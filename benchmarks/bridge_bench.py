@@ -504,13 +504,17 @@ class Bench:
             kind: str, jobs: Callable[[int, str], Awaitable[object]], *rows: tuple[str, Arrivals]
         ) -> None:
             markers = [f"bm-{kind}-{j}" for j in range(m)]
+            cpu = bridge_cpu_s(self.bridge.pid)
             began = time.perf_counter()
             issued = await burst([partial(jobs, j, mk) for j, mk in enumerate(markers)]) - began
-            for label, arrivals in rows:
+            for n, (label, arrivals) in enumerate(rows):
                 took = await arrivals.last(markers) - began
-                self.throughput.append(
-                    [label, str(m), f"{issued:.2f}", f"{took:.2f}", f"{m / took:.0f}"]
-                )
+                # The bridge's CPU while its own messages went through (not for baselines).
+                per_msg = (bridge_cpu_s(self.bridge.pid) - cpu) / m * 1000
+                bridged = n == 0 and "through the bridge" in label
+                cpu_cell = f"{per_msg:.2f}" if bridged else ""
+                row = [label, str(m), f"{issued:.2f}", f"{took:.2f}", f"{m / took:.0f}", cpu_cell]
+                self.throughput.append(row)
             await asyncio.sleep(0.5)
 
         self.phase = "WeChat → Matrix throughput"
@@ -559,7 +563,15 @@ class Bench:
             table(["Latency, ms", "n", "p50", "p95", "max"], self.latency),
             "",
             table(
-                ["Throughput, burst", "msgs", "issued s", "all seen s", "msg/s"], self.throughput
+                [
+                    "Throughput, burst",
+                    "msgs",
+                    "issued s",
+                    "all seen s",
+                    "msg/s",
+                    "bridge CPU ms/msg",
+                ],
+                self.throughput,
             ),
             "",
             METHOD.strip(),
@@ -604,11 +616,22 @@ Method:
   issued with 16 requests in flight (simulator control calls / appservice API PUTs / user
   PUTs); msg/s = M / (time from the first request to the last message seen). "issued s" is
   when the last request returned: if close to "all seen s" the sender side was the limit.
+  "bridge CPU ms/msg": user + system CPU of the bridge process (/proc/<pid>/stat) from the
+  first request until the last message was seen, divided by M (SQL statements and
+  transactions per message: benchmarks/relay_bench.py).
 - The bridge runs as its own process (python -m bridge, log level INFO, SQLite store);
   Synapse as another (SQLite, rate limits off); the simulator, the user's client and the
   baseline appservice share this process. The simulator's send rate limit is lifted
   (send_burst_limit) — real WeChat refuses bursts (PROTOCOL.md §12).
 """
+
+
+def bridge_cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process ``pid`` has used (``/proc/<pid>/stat``)."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return float("nan")
 
 
 def _cpuinfo() -> list[str]:

@@ -80,6 +80,29 @@ class SupportsMedia(Protocol):
         ...
 
 
+# ---- media fetched on delivery (issue 7: media off the receive loop) -------------------------
+
+
+@runtime_checkable
+class SupportsMediaFetch(Protocol):
+    """Optional: the adapter's inbound files arrive as references, fetched when delivered.
+
+    A ``Message`` whose content is a ``Media`` with ``ref`` set and empty ``data`` is
+    journaled as is; the chat's own delivery queue then calls ``fetch_media``, so a large
+    file delays its own chat only, never the receive loop or another chat.
+    """
+
+    async def fetch_media(self, media: Media) -> Media:
+        """The file ``media.ref`` points to: a ``Media`` with ``data`` filled in (its
+        mimetype and filename as the download shows them; ``ref`` cleared).
+
+        ``ref`` is the adapter's own locator; a live session supplies whatever credential
+        the download needs. Raises ``DeliveryFailed`` (``retryable`` for a transient
+        failure; not retryable when the file is gone for good) or ``NotLoggedIn``.
+        """
+        ...
+
+
 @runtime_checkable
 class SupportsRevoke(Protocol):
     """Optional: recall / redact a message this adapter sent."""

@@ -26,6 +26,8 @@ from bridge.model import (
     IdentityId,
     InputKind,
     InputNeeded,
+    IntakeResumed,
+    IntakeStalled,
     LoggedIn,
     LoggedOut,
     LoginStep,
@@ -293,6 +295,17 @@ class LoginSession:
     async def on_state(self, side: Side, event: StateEvent) -> None:
         """Show a state event of the remote side to the user (the relay's ``on_state``):
         login steps, the login's outcome, outages."""
+        match event:
+            case IntakeStalled(reason=reason):
+                log.warning("login %s: intake of side %s stalled: %s", self.id, side.value, reason)
+                await self.say(
+                    f"The bridge cannot write its database ({reason}). Nothing is acknowledged "
+                    "or lost meanwhile, and it keeps retrying."
+                )
+                return
+            case IntakeResumed():
+                await self.say("The bridge can write its database again; messages flow again.")
+                return
         if side is not Side.A:
             log.info("login %s: Matrix side reports %s", self.id, type(event).__name__)
             return

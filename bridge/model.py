@@ -107,21 +107,36 @@ class MediaKind(enum.Enum):
 @attrs.frozen
 class Media:
     """A file with its metadata. ``data`` holds the bytes; sizes in bytes, ``duration_ms`` in
-    milliseconds, ``width``/``height`` in pixels (0 = unknown)."""
+    milliseconds, ``width``/``height`` in pixels (0 = unknown).
+
+    A received file whose bytes are not at hand yet has empty ``data`` and says where they
+    are: ``ref`` is the receiving adapter's own locator (``SupportsMediaFetch``; it never
+    holds a credential), ``sha256`` names the file the core spooled them to
+    (``bridge.store.MediaSpool``), ``expected_size`` is the size announced (0 = unknown).
+    The core resolves both before a ``Media`` reaches ``SupportsMedia.send_media``.
+    """
 
     kind: MediaKind
-    data: bytes = attrs.field(repr=lambda d: f"<{len(d)} bytes>")
+    data: bytes = attrs.field(default=b"", repr=lambda d: f"<{len(d)} bytes>")
     mimetype: str = "application/octet-stream"
     filename: str = ""
     duration_ms: int = 0
     width: int = 0
     height: int = 0
     caption: str = ""
+    ref: str = ""
+    sha256: str = ""
+    expected_size: int = 0
 
     @property
     def size(self) -> int:
-        """Size of ``data`` in bytes."""
-        return len(self.data)
+        """Size of ``data`` in bytes (the announced size while the bytes are elsewhere)."""
+        return len(self.data) or self.expected_size
+
+    @property
+    def is_reference(self) -> bool:
+        """True when the bytes are elsewhere (``ref`` or ``sha256``), not in ``data``."""
+        return not self.data and bool(self.ref or self.sha256)
 
 
 @attrs.frozen
@@ -299,7 +314,22 @@ class Disconnected:
     retry_in_s: float = 0.0
 
 
+@attrs.frozen
+class IntakeStalled:
+    """The core cannot journal what a side received (``reason``: the database error, as
+    user-facing text); it acknowledges nothing meanwhile and tries again in ``retry_in_s``
+    seconds. Sent once per stall, by the core itself, through ``on_state``."""
+
+    reason: str
+    retry_in_s: float = 0.0
+
+
+@attrs.frozen
+class IntakeResumed:
+    """The journal accepts what a side received again, after an ``IntakeStalled``."""
+
+
 #: The login steps a ``SupportsLogin`` adapter emits before ``LoggedIn`` / ``LoggedOut``.
 LoginStep = QRCodeNeeded | ConfirmOnPhone | InputNeeded
-StateEvent = LoginStep | LoggedIn | LoggedOut | Disconnected
+StateEvent = LoginStep | LoggedIn | LoggedOut | Disconnected | IntakeStalled | IntakeResumed
 Event = Message | Revocation | ProfileUpdate | ContactBook | StateEvent

@@ -24,7 +24,7 @@ from adapters.wechat.client.qr import QRCode
 from adapters.wechat.client.receive import SessionEnded, SyncBatch
 from adapters.wechat.client.results import LoginInfo, SendResult
 from adapters.wechat.client.types import ClientMsgId, Contact, MsgId, RealId, UserName
-from adapters.wechat.downloads import download_media
+from adapters.wechat.downloads import fetch_media, media_reference
 from adapters.wechat.failures import delivery_error, revoke_refusal
 from adapters.wechat.quotes import quote
 from adapters.wechat.translate import (
@@ -98,16 +98,22 @@ class WeChatChannel:
     ``stable_addresses = False``: the core maps them to stable identities.
 
     Inbound batches are acknowledged by persisting their SyncKey (PROTOCOL.md §5), so a batch
-    the core has not journaled yet is fetched again after a crash.
+    the core has not journaled yet is fetched again after a crash. Files arrive as references
+    (``Media.ref``) that the core fetches with ``fetch_media`` when it delivers them, so the
+    receive loop never waits for a download.
     """
 
     name = "wechat"
     stable_addresses = False
+    #: Batches handed to ``events()`` and not yet taken back by its consumer (journaled):
+    #: when this many wait, the receive loop stops polling WeChat until one is done.
+    queue_limit = 32
 
     def __init__(self, settings: WeChatSettings | None = None) -> None:
         self.settings = settings or WeChatSettings()
         self._client: WeChatClient | None = None
         self._queue: asyncio.Queue[EventBatch | None] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(self.queue_limit)
         self._tasks: set[asyncio.Task[None]] = set()
         self._receiving: asyncio.Task[None] | None = None
         self._contacts: dict[UserName, Contact] = {}
@@ -149,7 +155,10 @@ class WeChatChannel:
             batch = await self._queue.get()
             if batch is None:
                 return
-            yield batch
+            try:
+                yield batch
+            finally:
+                self._slots.release()  # the consumer is done with it: room for one more
 
     @property
     def logged_in(self) -> bool:
@@ -175,7 +184,13 @@ class WeChatChannel:
             log.error("WeChat task %s failed", task.get_name(), exc_info=exc)
 
     async def _emit(self, *events: Event) -> None:
-        await self._queue.put(EventBatch(tuple(events)))
+        await self._put(EventBatch(tuple(events)))
+
+    async def _put(self, batch: EventBatch) -> None:
+        """Queue ``batch`` for ``events()``; waits while ``queue_limit`` batches are queued
+        (back-pressure: the receive loop polls WeChat again only when there is room)."""
+        await self._slots.acquire()
+        await self._queue.put(batch)
 
     def _require(self) -> WeChatClient:
         if self._client is None or not self._client.logged_in:
@@ -264,7 +279,7 @@ class WeChatChannel:
                         await self._emit(LoggedOut(f"WeChat ended the session: {event.reason}"))
                         return
                     events = await self._translate(event)
-                    await self._queue.put(EventBatch(events, ack=partial(client.commit, event)))
+                    await self._put(EventBatch(events, ack=partial(client.commit, event)))
                 return
             except WeChatError as exc:
                 await self._emit(Disconnected(str(exc), retry_in_s=delay))
@@ -319,7 +334,8 @@ class WeChatChannel:
         if isinstance(msg, m.StatusNotify | m.PossibleFriend):
             return None
         if isinstance(msg, MediaMessage):
-            return to_message(msg, await download_media(self._require_client(), msg))
+            # Only a reference: the chat's delivery queue fetches the file (fetch_media).
+            return to_message(msg, media_reference(msg))
         content = content_of(msg)
         if isinstance(content, Text) and isinstance(msg, m.TextMessage) and msg.mentions:
             group = self._contacts.get(msg.chat)
@@ -400,6 +416,12 @@ class WeChatChannel:
             case _:
                 call = client.send_file(to, media.data, name, media.mimetype)
         return await self._sent_by(call)
+
+    async def fetch_media(self, media: Media) -> Media:
+        """The file of a media message this channel received (``SupportsMediaFetch``),
+        downloaded now with the live session (PROTOCOL.md §9). Raises ``DeliveryFailed``
+        (retryable when WeChat could not be reached) or ``NotLoggedIn``."""
+        return await fetch_media(self._require(), media)
 
     async def _sent_by(self, call: object) -> SentMessage:
         try:

@@ -1,16 +1,23 @@
-"""Fetching the files of WeChat media messages by MsgId (PROTOCOL.md §9)."""
+"""WeChat media messages as references, and fetching their files later (PROTOCOL.md §9)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import mimetypes
+from typing import Any
+
+import attrs
 
 from adapters.wechat.client import messages as m
 from adapters.wechat.client.calls_msg import ImageSize
 from adapters.wechat.client.client import WeChatClient
-from adapters.wechat.client.errors import WeChatError
+from adapters.wechat.client.errors import NetworkError, WeChatError
+from adapters.wechat.client.types import MsgId, UserName
+from adapters.wechat.failures import delivery_error
 from adapters.wechat.translate import MediaMessage
-from bridge.model import Media, MediaKind, Notice
+from bridge.errors import DeliveryFailed
+from bridge.model import Media, MediaKind
 
 log = logging.getLogger(__name__)
 
@@ -26,63 +33,133 @@ def sniff_mimetype(data: bytes, fallback: str) -> str:
     return fallback or "application/octet-stream"
 
 
-async def download_media(client: WeChatClient, msg: MediaMessage) -> Media | Notice:
-    """The file of an image, voice, video, sticker or file message as ``Media``, fetched by
-    MsgId (webwxgetmsgimg/getvoice/getvideo/getmedia, PROTOCOL.md §9); a ``Notice`` saying
-    why when the download fails."""
+def media_reference(msg: MediaMessage) -> Media:
+    """``msg`` as a ``Media`` without its bytes: kind, what the message says of the file
+    (duration, pixels, name, size) and a ``ref`` for ``fetch_media``. No network call: the
+    receive loop journals this and the chat's own delivery queue fetches the file.
+
+    ``ref`` is JSON naming the download call and its arguments — the MsgId, or for a file
+    the sender's UserName, MediaId and EncryFileName — never the skey, pass_ticket or a
+    cookie: the live session adds those when the download runs.
+    """
+    msg_id = str(msg.msg_id)
+    match msg:
+        case m.ImageMessage():
+            ref = {"call": "image", "msg_id": msg_id}
+            return Media(
+                MediaKind.IMAGE,
+                mimetype="image/jpeg",
+                filename=f"{msg_id}.jpg",
+                width=msg.width,
+                height=msg.height,
+                ref=json.dumps(ref),
+                expected_size=msg.size,
+            )
+        case m.VoiceMessage():
+            ref = {"call": "voice", "msg_id": msg_id}
+            return Media(
+                MediaKind.VOICE,
+                mimetype="audio/mpeg",
+                filename=f"{msg_id}.mp3",
+                duration_ms=msg.voice_length_ms,
+                ref=json.dumps(ref),
+            )
+        case m.VideoMessage():
+            ref = {"call": "video", "msg_id": msg_id}
+            return Media(
+                MediaKind.VIDEO,
+                mimetype="video/mp4",
+                filename=f"{msg_id}.mp4",
+                duration_ms=msg.play_length_s * 1000,
+                width=msg.width,
+                height=msg.height,
+                ref=json.dumps(ref),
+            )
+        case m.EmoticonMessage():
+            ref = {"call": "emoticon", "msg_id": msg_id}
+            return Media(
+                MediaKind.STICKER,
+                mimetype="image/gif",
+                filename=f"{msg_id}.gif",
+                width=msg.width,
+                height=msg.height,
+                ref=json.dumps(ref),
+            )
+        case m.FileMessage():
+            ref = {
+                "call": "file",
+                "sender": str(msg.from_user_name),
+                "media_id": msg.media_id,
+                "encry_file_name": msg.encry_file_name,
+            }
+            guess = mimetypes.guess_type(msg.file_name)[0]
+            return Media(
+                MediaKind.FILE,
+                mimetype=guess or "application/octet-stream",
+                filename=msg.file_name,
+                ref=json.dumps(ref),
+                expected_size=msg.file_size,
+            )
+    raise AssertionError("unreachable")
+
+
+def _parse_ref(ref: str) -> dict[str, Any]:
     try:
-        match msg:
-            case m.ImageMessage():
-                d = await client.get_image(msg.msg_id)
+        value = json.loads(ref)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not isinstance(value.get("call"), str):
+        raise DeliveryFailed("the file's reference is not a WeChat one")
+    return value
+
+
+async def fetch_media(client: WeChatClient, media: Media) -> Media:
+    """The file ``media.ref`` (from ``media_reference``) names, downloaded now with the live
+    session (webwxgetmsgimg/getvoice/getvideo/getmedia, PROTOCOL.md §9): ``media`` with
+    ``data`` filled in, the image type sniffed from the bytes, ``ref`` cleared.
+
+    Raises ``DeliveryFailed``: retryable when WeChat could not be reached, not retryable
+    when it refuses the download (the file is gone, or the session that saw it ended).
+    """
+    ref = _parse_ref(media.ref)
+    try:
+        match ref["call"]:
+            case "image":
+                d = await client.get_image(MsgId(ref["msg_id"]))
                 mime = sniff_mimetype(d.data, d.content_type)
                 ext = mimetypes.guess_extension(mime) or ".jpg"
-                return Media(
-                    MediaKind.IMAGE,
-                    d.data,
-                    mime,
-                    f"{msg.msg_id}{ext}",
-                    0,
-                    msg.width,
-                    msg.height,
+                return attrs.evolve(
+                    media, data=d.data, mimetype=mime, filename=f"{ref['msg_id']}{ext}", ref=""
                 )
-            case m.VoiceMessage():
-                d = await client.get_voice(msg.msg_id)
-                return Media(
-                    MediaKind.VOICE,
-                    d.data,
-                    "audio/mpeg",
-                    f"{msg.msg_id}.mp3",
-                    duration_ms=msg.voice_length_ms,
-                )
-            case m.VideoMessage():
-                d = await client.get_video(msg.msg_id)
-                return Media(
-                    MediaKind.VIDEO,
-                    d.data,
-                    "video/mp4",
-                    f"{msg.msg_id}.mp4",
-                    duration_ms=msg.play_length_s * 1000,
-                    width=msg.width,
-                    height=msg.height,
-                )
-            case m.EmoticonMessage():
-                d = await client.get_image(msg.msg_id, ImageSize.BIG)
+            case "voice":
+                d = await client.get_voice(MsgId(ref["msg_id"]))
+                return attrs.evolve(media, data=d.data, ref="")
+            case "video":
+                d = await client.get_video(MsgId(ref["msg_id"]))
+                return attrs.evolve(media, data=d.data, ref="")
+            case "emoticon":
+                d = await client.get_image(MsgId(ref["msg_id"]), ImageSize.BIG)
                 mime = sniff_mimetype(d.data, "image/gif")
                 ext = mimetypes.guess_extension(mime) or ".gif"
-                return Media(
-                    MediaKind.STICKER,
-                    d.data,
-                    mime,
-                    f"{msg.msg_id}{ext}",
-                    0,
-                    msg.width,
-                    msg.height,
+                return attrs.evolve(
+                    media, data=d.data, mimetype=mime, filename=f"{ref['msg_id']}{ext}", ref=""
                 )
-            case m.FileMessage():
-                d = await client.get_media(msg.from_user_name, msg.media_id, msg.encry_file_name)
-                guess = mimetypes.guess_type(msg.file_name)[0]
-                return Media(MediaKind.FILE, d.data, guess or d.content_type, msg.file_name)
+            case "file":
+                d = await client.get_media(
+                    UserName(ref["sender"]), ref["media_id"], ref["encry_file_name"]
+                )
+                mime = media.mimetype
+                if mime == "application/octet-stream":
+                    mime = d.content_type or mime
+                return attrs.evolve(media, data=d.data, mimetype=mime, ref="")
+    except KeyError as exc:
+        raise DeliveryFailed(f"the file's reference lacks {exc}") from exc
+    except NetworkError as exc:
+        raise DeliveryFailed(f"WeChat could not be reached: {exc}", retryable=True) from exc
     except WeChatError as exc:
-        log.warning("download of a media message failed: %s", exc)
-        return Notice(f"[a {type(msg).__name__} could not be downloaded from WeChat: {exc}]")
-    raise AssertionError("unreachable")
+        log.warning("download of a %s failed: %s", media.kind.value, exc)
+        error = delivery_error(exc)
+        if isinstance(error, DeliveryFailed) and not error.retryable:
+            raise DeliveryFailed(f"the file could not be downloaded from WeChat: {exc}") from exc
+        raise error from exc
+    raise DeliveryFailed(f"unknown kind of WeChat download {ref['call']!r}")

@@ -11,8 +11,17 @@ from typing import Any
 from bridge.channel import Channel, EventBatch
 from bridge.errors import BridgeError, DeliveryFailed, StoreError
 from bridge.ids import LoginId, RoomId
-from bridge.model import Address, IdentityId, Message, Notice, Revocation, StateEvent
-from bridge.relay import identities
+from bridge.model import (
+    Address,
+    IdentityId,
+    IntakeResumed,
+    IntakeStalled,
+    Message,
+    Notice,
+    Revocation,
+    StateEvent,
+)
+from bridge.relay import identities, media
 from bridge.relay.deliver import Deliverer
 from bridge.relay.ingest import Ingestor
 from bridge.relay.keys import QueueKey, is_held
@@ -43,6 +52,12 @@ class Relay:
     ``portals`` records and looks up the login's portals (by default a ``PortalDirectory``
     of ``store``; pass the one side B's adapter asks, so that both share its cache).
     The caller starts and stops the channels; ``start()`` begins consuming their events.
+
+    Files never enter the journal: an inbound ``Media`` with its bytes is spooled to
+    ``store.media`` and journaled by name; one that is only a reference (``Media.ref``) is
+    fetched by its chat's queue when delivered (``Deliverer``). When the journal cannot be
+    written, intake stops acknowledging, says so once (``IntakeStalled`` to ``on_state``),
+    retries the same batch per ``intake_retry`` and says ``IntakeResumed`` when it works.
     """
 
     #: How long ``stop()`` lets deliveries in progress finish, in seconds.
@@ -50,6 +65,11 @@ class Relay:
     #: Delivered and failed journal entries older than this (seconds) are pruned at start;
     #: the message map keeps de-duplicating them.
     retention_s = 7 * 86400.0
+    #: Spooled files older than this (seconds) that no undelivered entry names are removed
+    #: at start (left behind by a crash between a delivery and the file's removal).
+    orphan_age_s = 3600.0
+    #: A chat's queue stopped by a database error is woken again after this many seconds.
+    queue_resume_s = 10.0
 
     def __init__(
         self,
@@ -67,6 +87,10 @@ class Relay:
         self.store = store
         self.login = login
         self.retry = retry or RetryPolicy()
+        #: Waits between attempts to journal a batch the database refused (never gives up).
+        self.intake_retry = RetryPolicy(attempts=0, first_delay_s=1.0, max_delay_s=30.0)
+        #: True while a batch waits because the journal cannot be written.
+        self.intake_stalled = False
         self.portals = portals or PortalDirectory(store)
         self._deliverer = Deliverer(store, login, a, b, owner=owner, portals=self.portals)
         self._ingestor = Ingestor(login, self.portals, a_stable=a.stable_addresses, a_name=a.name)
@@ -91,6 +115,7 @@ class Relay:
         pruned = await self.store.journal.prune(self._clock() - self.retention_s)
         if pruned:
             log.info("pruned %d old journal entries", pruned)
+        await media.sweep(self.store, self.orphan_age_s)
         for key in await self.store.journal.pending_keys(self.login):
             self._wake(QueueKey(key))
         for side in Side:
@@ -127,19 +152,56 @@ class Relay:
     async def _pump(self, side: Side) -> None:
         channel = self._deliverer.channel(side)
         async for batch in channel.events():
+            # The next batch is not taken (so the channel stops fetching) until this one
+            # is journaled: acknowledging a later batch would make the source forget it.
+            await self._ingest_until_journaled(side, batch)
+        log.info("%s stopped producing events", channel.name)
+
+    async def _ingest_until_journaled(self, side: Side, batch: EventBatch) -> None:
+        failures = 0
+        while True:
             try:
                 await self.ingest(side, batch)
-            except StoreError:
-                # Acknowledging a later batch would make the source forget this one.
-                log.exception("cannot journal a batch from %s; intake stopped", channel.name)
+            except CodecError:
+                # A bug, not the disk: the same batch would fail forever and block the rest.
+                log.exception("a batch from side %s cannot be encoded; skipped", side.value)
                 return
-        log.info("%s stopped producing events", channel.name)
+            except StoreError as e:
+                failures += 1
+                delay = self.intake_retry.delay(failures)
+                log.error(
+                    "cannot journal a batch from side %s (%s); nothing acknowledged, "
+                    "retry in %.0f s",
+                    side.value,
+                    e,
+                    delay,
+                )
+                if not self.intake_stalled:
+                    self.intake_stalled = True
+                    await self._pass_state(side, IntakeStalled(str(e), retry_in_s=delay))
+                await asyncio.sleep(delay)
+                continue
+            if failures:
+                log.info("journaling works again; intake of side %s resumed", side.value)
+            if self.intake_stalled:
+                self.intake_stalled = False
+                await self._pass_state(side, IntakeResumed())
+            return
 
     async def ingest(self, side: Side, batch: EventBatch) -> None:
         """Commit ``batch`` from ``side`` to the journal, then ``ack()`` it, then start its
-        deliveries. Raises ``StoreError`` (and does not ack) if the commit fails."""
-        async with self.store.transaction() as tx:
-            result = await self._ingestor.ingest(tx, side, batch.events)
+        deliveries. Files in it are spooled first (``store.media``), the journal names them.
+        Raises ``StoreError`` (and does not ack) if the spool or the commit fails."""
+        events, spooled = await media.spool_events(self.store, batch.events)
+        if spooled:
+            async with self.store.media.lock:
+                async with self.store.transaction() as tx:
+                    result = await self._ingestor.ingest(tx, side, events)
+                # A redelivered batch journals nothing new: its copies are not needed.
+                await media.discard_unused(self.store, spooled)
+        else:
+            async with self.store.transaction() as tx:
+                result = await self._ingestor.ingest(tx, side, events)
         try:
             await batch.ack()
         except Exception:
@@ -175,6 +237,7 @@ class Relay:
         try:
             while not self._stopped:
                 poke = self._pokes.get(key, 0)
+                mark = self._deliverer.notice_mark()
                 entry = await self.store.journal.next_pending(self.login, key)
                 if entry is None:
                     if self._pokes.get(key, 0) != poke:
@@ -186,18 +249,23 @@ class Relay:
                     continue
                 self._busy.add(key)
                 try:
-                    await self._attempt(entry)
+                    await self._attempt(entry, mark)
                 finally:
                     self._busy.discard(key)
         except StoreError:
-            log.exception("queue %s stopped on a database error; resumes on the next event", key)
+            log.exception(
+                "queue %s stopped on a database error; resumes in %.0f s or on the next event",
+                key,
+                self.queue_resume_s,
+            )
+            asyncio.get_running_loop().call_later(self.queue_resume_s, self._wake, key)
         finally:
             if self._queues.get(key) is asyncio.current_task():
                 del self._queues[key]
 
-    async def _attempt(self, entry: JournalEntry) -> None:
+    async def _attempt(self, entry: JournalEntry, mark: int | None) -> None:
         try:
-            await self._deliverer.deliver(entry)
+            await self._deliverer.deliver(entry, mark=mark)
         except CodecError:
             log.exception("journal entry %d is corrupt; dropped", entry.id)
             await self.store.journal.mark_failed(entry.id, "corrupt journal entry")
@@ -225,6 +293,7 @@ class Relay:
 
     async def _fail(self, entry: JournalEntry, reason: str) -> None:
         await self.store.journal.mark_failed(entry.id, reason)
+        await media.release(self.store, entry)
         log.warning("entry %d from side %s not delivered: %s", entry.id, entry.source.value, reason)
         try:
             event = entry.event()

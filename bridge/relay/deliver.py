@@ -32,7 +32,7 @@ from bridge.model import (
     Text,
     identity_address,
 )
-from bridge.relay import keys
+from bridge.relay import keys, media
 from bridge.relay.identities import is_bare
 from bridge.relay.portals import PortalDirectory
 from bridge.relay.references import References, as_sent
@@ -70,11 +70,23 @@ class Deliverer:
         # Held by a notice from its send until its message-map row exists, and by the check
         # for echoes in the same chat: a notice's echo can race in from the other pump.
         self._notice_locks: dict[tuple[Side, Address], asyncio.Lock] = {}
+        self._notices_in_flight = 0
+        self._notices_done = 0
 
     def _notice_lock(self, side: Side, chat: Address) -> asyncio.Lock:
         return self._notice_locks.setdefault((side, chat), asyncio.Lock())
 
-    async def _seen(self, entry: JournalEntry, remote_id: RemoteId) -> bool:
+    def notice_mark(self) -> int | None:
+        """A mark to take before reading an entry with ``JournalRepo.next_pending`` and to
+        pass to ``deliver``: while no notice was sent in between, the entry's ``mapped``
+        flag is still the truth and the message map need not be asked again."""
+        return None if self._notices_in_flight else self._notices_done
+
+    async def _seen(self, entry: JournalEntry, remote_id: RemoteId, mark: int | None) -> bool:
+        if entry.mapped:
+            return True
+        if mark is not None and mark == self._notices_done and not self._notices_in_flight:
+            return False  # mapped was read after every notice that could be its origin
         async with self._notice_lock(entry.source, entry.chat):
             found = await self.store.messages.by_side(self.login, entry.source, remote_id)
         return found is not None
@@ -83,8 +95,10 @@ class Deliverer:
         """The channel of ``side``."""
         return self.a if side is Side.A else self.b
 
-    async def deliver(self, entry: JournalEntry) -> None:
+    async def deliver(self, entry: JournalEntry, *, mark: int | None = None) -> None:
         """Deliver ``entry`` and mark it delivered (with its message-map row, atomically).
+        ``mark`` is the ``notice_mark()`` taken before the entry was read, if it was read by
+        ``next_pending``.
 
         Raises ``DeliveryFailed`` (retryable or not), ``CodecError`` for a corrupt payload, or
         whatever the target channel raised.
@@ -94,9 +108,9 @@ class Deliverer:
         try:
             match event:
                 case Message() if entry.source is Side.A:
-                    await self._a_to_b(entry, event)
+                    await self._a_to_b(entry, event, mark)
                 case Message():
-                    await self._b_to_a(entry, event)
+                    await self._b_to_a(entry, event, mark)
                 case Revocation():
                     await self._revoke(entry, event)
                 case ProfileUpdate() if entry.source is Side.A:
@@ -108,8 +122,8 @@ class Deliverer:
 
     # ---- messages ----------------------------------------------------------------------------
 
-    async def _a_to_b(self, entry: JournalEntry, msg: Message) -> None:
-        if await self._seen(entry, msg.remote_id):
+    async def _a_to_b(self, entry: JournalEntry, msg: Message, mark: int | None) -> None:
+        if await self._seen(entry, msg.remote_id, mark):
             await self.store.journal.mark_delivered(entry.id)  # echo of our send, or replayed
             return
         chat = await self.store.identities.get(IdentityId(entry.chat_key))
@@ -119,13 +133,15 @@ class Deliverer:
         if msg.from_self:
             sender = await self._self_profile(msg.sender)
         else:
-            ident = await self.store.identities.get(IdentityId(entry.sender_key or chat.id))
+            sender_id = IdentityId(entry.sender_key or chat.id)
+            ident = chat if sender_id == chat.id else await self.store.identities.get(sender_id)
             sender = await self.b_profile(ident or chat)
         reply_to = None
         if msg.reply_to is not None:
             link = await self.store.messages.by_remote_id(self.login, msg.reply_to)
             reply_to = None if link is None else await self._refs.quoted(link, Side.B)
-        content = await self._refs.mentions_on_b(msg.content)
+        resolved = await media.resolve(self.store, self.a, entry, msg)
+        content = await self._refs.mentions_on_b(resolved)
         sent = await _send(self.b, room, content, sender, reply_to)
         async with self.store.transaction() as tx:
             await tx.journal.mark_delivered(entry.id)
@@ -141,9 +157,11 @@ class Deliverer:
                 sent=sent,
                 quote_text=msg.content.body if isinstance(msg.content, Text) else None,
             )
+        if isinstance(msg.content, Media):
+            await media.release(self.store, entry)
 
-    async def _b_to_a(self, entry: JournalEntry, msg: Message) -> None:
-        if await self._seen(entry, msg.remote_id):
+    async def _b_to_a(self, entry: JournalEntry, msg: Message, mark: int | None) -> None:
+        if await self._seen(entry, msg.remote_id, mark):
             await self.store.journal.mark_delivered(entry.id)
             return
         identity = keys.identity_of(entry.chat_key)
@@ -157,7 +175,8 @@ class Deliverer:
         if msg.reply_to is not None:
             link = await self.store.messages.by_event_id(self.login, EventId(msg.reply_to))
             reply_to = None if link is None else await self._refs.quoted(link, Side.A)
-        content = await self._refs.mentions_on_a(msg.content)
+        resolved = await media.resolve(self.store, self.b, entry, msg)
+        content = await self._refs.mentions_on_a(resolved)
         sent = await _send(self.a, address, content, Profile(msg.sender), reply_to)
         async with self.store.transaction() as tx:
             await tx.journal.mark_delivered(entry.id)
@@ -172,6 +191,8 @@ class Deliverer:
                 timestamp=msg.timestamp,
                 sent=sent,
             )
+        if isinstance(msg.content, Media):
+            await media.release(self.store, entry)
 
     def current_address(self, ident: StoredIdentity | None) -> Address:
         """Side A's address of ``ident`` now. Raises a non-retryable ``DeliveryFailed``
@@ -305,6 +326,7 @@ class Deliverer:
         """Send a notice of the bridge into ``chat`` on ``side`` and remember it as the
         bridge's own, so its echo is not relayed. Failures are logged, not raised."""
         channel = self.channel(side)
+        self._notices_in_flight += 1
         try:
             async with self._notice_lock(side, chat):
                 sent = await channel.send(chat, content)
@@ -323,6 +345,9 @@ class Deliverer:
                 )
         except Exception:
             log.exception("could not send a notice to %s on %s", chat, channel.name)
+        finally:
+            self._notices_in_flight -= 1
+            self._notices_done += 1
 
 
 async def _send(

@@ -15,6 +15,7 @@ from bridge.store.records import (
     Side,
     StoredIdentity,
 )
+from bridge.store.spool import MediaSpool
 from bridge.store.store import Repositories, Store
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "JournalEntry",
     "Login",
     "LoginState",
+    "MediaSpool",
     "MessageLink",
     "Origin",
     "Portal",

@@ -169,13 +169,23 @@ class JournalRepo:
         return None if row is None else JournalEntry.from_row(row)
 
     async def next_pending(self, login_id: LoginId, chat_key: str) -> JournalEntry | None:
-        """The oldest ``PENDING`` entry of queue ``chat_key``, or ``None``."""
+        """The oldest ``PENDING`` entry of queue ``chat_key``, or ``None``. Its ``mapped``
+        says whether its message (dedup key ``msg:<id on its source side>``) is in the
+        message map already: the same statement answers both."""
         row = await self._db.fetchone(
-            "SELECT * FROM journal WHERE login_id = $1 AND state = $2 AND chat_key = $3"
-            " ORDER BY id LIMIT 1",
+            "SELECT j.*, CASE"
+            " WHEN j.dedup_key IS NULL OR substr(j.dedup_key, 1, 4) <> 'msg:' THEN 0"
+            " WHEN j.source = $4 THEN EXISTS (SELECT 1 FROM message_map m"
+            "  WHERE m.login_id = j.login_id AND m.remote_id = substr(j.dedup_key, 5))"
+            " ELSE EXISTS (SELECT 1 FROM message_map m"
+            "  WHERE m.login_id = j.login_id AND m.event_id = substr(j.dedup_key, 5))"
+            " END AS mapped"
+            " FROM journal j WHERE j.login_id = $1 AND j.state = $2 AND j.chat_key = $3"
+            " ORDER BY j.id LIMIT 1",
             login_id,
             EntryState.PENDING.value,
             chat_key,
+            Side.A.value,
         )
         return None if row is None else JournalEntry.from_row(row)
 
@@ -247,6 +257,26 @@ class JournalRepo:
         )
         row = await self._db.fetchone("SELECT attempts FROM journal WHERE id = $1", entry_id)
         return 0 if row is None else int(row["attempts"])
+
+    async def set_event(self, entry_id: EntryId, event: Event) -> None:
+        """Replace the entry's event (e.g. a file reference by the spooled file's name).
+        Raises ``CodecError``, ``StoreError``."""
+        await self._db.execute(
+            "UPDATE journal SET payload = $2 WHERE id = $1", entry_id, encode(event)
+        )
+
+    async def refers_to(self, text: str) -> bool:
+        """Whether an entry not yet delivered (``PENDING`` or ``HELD``, any login) has
+        ``text`` (a spooled file's SHA-256 name) in its payload."""
+        row = await self._db.fetchone(
+            # login_id IN (...) lets the queue index find the undelivered entries.
+            "SELECT 1 AS found FROM journal WHERE login_id IN (SELECT id FROM logins)"
+            " AND state IN ($1, $2) AND instr(payload, $3) > 0 LIMIT 1",
+            EntryState.PENDING.value,
+            EntryState.HELD.value,
+            text,
+        )
+        return row is not None
 
     async def release(self, entry_id: EntryId, chat_key: str, sender_key: str | None) -> None:
         """Turn a ``HELD`` entry ``PENDING`` in queue ``chat_key``."""

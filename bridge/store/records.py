@@ -198,7 +198,9 @@ class JournalEntry:
 
     ``chat`` is the chat address on the ``source`` side as received; ``chat_key`` names the
     ordered queue it belongs to; ``sender_key`` the sender's identity (side A messages).
-    ``payload`` is the ``codec`` text of the event. Times are unix seconds.
+    ``payload`` is the ``codec`` text of the event. Times are unix seconds. ``mapped`` is
+    True when the entry was read by ``JournalRepo.next_pending`` and its message was in the
+    message map at that moment (a replay, or the echo of the bridge's own send).
     """
 
     id: EntryId
@@ -214,6 +216,7 @@ class JournalEntry:
     next_attempt_at: float
     last_error: str | None
     created_at: float
+    mapped: bool = False
 
     @classmethod
     def from_row(cls, row: Row) -> JournalEntry:
@@ -232,6 +235,7 @@ class JournalEntry:
             next_attempt_at=row["next_attempt_at"],
             last_error=row["last_error"],
             created_at=row["created_at"],
+            mapped=bool(row.get("mapped", False)),
         )
 
     def event(self) -> Event:

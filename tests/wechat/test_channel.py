@@ -174,7 +174,7 @@ async def test_texts_from_a_contact_and_a_group_member_arrive_as_messages(
 async def test_media_location_and_links_arrive_with_their_bytes(
     simulator: SimulatorHandle, demo: Demo, logged_in: tuple[WeChatChannel, Tap]
 ) -> None:
-    _, tap = logged_in
+    channel, tap = logged_in
     alice = await _user_name(simulator, demo, demo.alice)
     gif = b"GIF89a" + bytes(range(256)) * 4
     pdf = b"%PDF-1.4 " + b"x" * 70_000
@@ -196,21 +196,29 @@ async def test_media_location_and_links_arrive_with_their_bytes(
     def media(kind: MediaKind) -> Callable[[Event], bool]:
         return _message(alice, lambda m: isinstance(m.content, Media) and m.content.kind is kind)
 
-    image = await tap.wait_for(media(MediaKind.IMAGE))
+    async def fetched(kind: MediaKind) -> Message:
+        # Files arrive as references (no bytes, no session secret); the bytes come on demand.
+        got = await tap.wait_for(media(kind))
+        assert isinstance(got, Message) and isinstance(got.content, Media)
+        assert got.content.is_reference and not got.content.data
+        assert "skey" not in got.content.ref and "pass_ticket" not in got.content.ref
+        return attrs.evolve(got, content=await channel.fetch_media(got.content))
+
+    image = await fetched(MediaKind.IMAGE)
     assert isinstance(image, Message) and isinstance(image.content, Media)
     assert image.content.data == b"\xff\xd8\xff" + b"i" * 5000
     assert image.content.mimetype == "image/jpeg"
-    sticker = await tap.wait_for(media(MediaKind.STICKER))
+    sticker = await fetched(MediaKind.STICKER)
     assert isinstance(sticker, Message) and isinstance(sticker.content, Media)
     assert sticker.content.data == gif and sticker.content.mimetype == "image/gif"
-    file = await tap.wait_for(media(MediaKind.FILE))
+    file = await fetched(MediaKind.FILE)
     assert isinstance(file, Message) and isinstance(file.content, Media)
     assert file.content.data == pdf and file.content.filename == "report.pdf"
     assert file.content.mimetype == "application/pdf"
-    voice = await tap.wait_for(media(MediaKind.VOICE))
+    voice = await fetched(MediaKind.VOICE)
     assert isinstance(voice, Message) and isinstance(voice.content, Media)
     assert voice.content.data == b"ID3voice" and voice.content.duration_ms == 2100
-    video = await tap.wait_for(media(MediaKind.VIDEO))
+    video = await fetched(MediaKind.VIDEO)
     assert isinstance(video, Message) and isinstance(video.content, Media)
     assert video.content.data == b"\x00\x00\x00\x18ftypmp42"
     place = await tap.wait_for(_message(alice, lambda m: isinstance(m.content, Location)))
