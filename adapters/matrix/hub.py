@@ -64,7 +64,9 @@ class MatrixHub:
     repeats it; meanwhile the homeserver holds back the appservice's later transactions, so a
     login whose relay stops consuming delays everyone until ``drop_channel`` or the timeout.
     Processed transactions are remembered in ``store.transactions`` by
-    ``Transaction.dedupe_key``. Events that cannot be bridged get a notice in their room;
+    ``Transaction.dedupe_key``, and commands by event id (``store.matrix.claim_command``), so
+    one arriving again under another transaction id is not executed twice.
+    Events that cannot be bridged get a notice in their room;
     malformed ones are logged and skipped. Portal events of a login without a channel get
     the ``NO_LOGIN`` notice.
 
@@ -130,6 +132,7 @@ class MatrixHub:
         self._started = True
         # Only a retry of a recent transaction needs its id; homeservers retry for hours.
         await self.store.transactions.prune(time.time() - TRANSACTION_MEMORY_S)
+        await self.store.matrix.prune_commands(time.time() - TRANSACTION_MEMORY_S)
         if self._server is not None:
             appservice = self.config.appservice
             await self._server.start(appservice.hostname, appservice.port)
@@ -269,7 +272,12 @@ class MatrixHub:
                 logger.exception("event %s of transaction %s skipped", event.event_id, txn.txn_id)
         await self._hand_over(batches)
         for command in commands:
-            self._spawn(self._run_command(command))
+            # By event id, not transaction: a homeserver may send an event again under a new
+            # transaction id (Synapse renumbers after a restart). At most once: claimed first.
+            if await self.store.matrix.claim_command(command.event_id):
+                self._spawn(self._run_command(command))
+            else:
+                logger.info("command %s executed before; not again", command.event_id)
 
     async def _route(
         self, event: RoomEvent, batches: dict[LoginId, list[Event]], commands: list[BotCommand]
