@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import aiosqlite
 
 from bridge.errors import StoreError
+from bridge.secretfiles import create_secret_file
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +136,15 @@ class SqliteDatabase:
 
     @classmethod
     async def open(cls, path: str | Path, *, synchronous: str = "FULL") -> SqliteDatabase:
-        """Open (creating if needed) the database file at ``path``. Raises ``StoreError``."""
+        """Open (creating if needed, mode 0600) the database file at ``path``. Raises
+        ``StoreError``."""
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise StoreError(f"invalid SQLite synchronous level {synchronous!r}")
         try:
+            if str(path) != ":memory:":
+                # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
+                # database's mode, and the database holds tokens of the logins.
+                create_secret_file(Path(path))
             # isolation_level=None: we issue BEGIN/COMMIT ourselves (see transaction()).
             conn = await aiosqlite.connect(str(path), isolation_level=None)
         except (sqlite3.Error, OSError) as e:
