@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import logging
@@ -11,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from adapters.matrix import content as mx
 from adapters.matrix import render
 from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.errors import (
@@ -19,6 +21,7 @@ from adapters.matrix.errors import (
     MatrixNotFound,
     MatrixRequestError,
 )
+from adapters.matrix.fitting import fits, split_message
 from adapters.matrix.ghosts import Ghosts
 from adapters.matrix.portals import Portals
 from adapters.matrix.puppet import DoublePuppets
@@ -215,14 +218,47 @@ class MatrixChannel:
     async def send(
         self, chat: Address, content: Content, *, sender: Profile | None = None
     ) -> RemoteId:
-        """Post ``content`` into the room ``chat``; returns the event id. Raises
-        ``MatrixRequestError`` subclasses (``DeliveryFailed``), ``MatrixRateLimited``."""
+        """Post ``content`` into the room ``chat``; returns the event id (of the first part
+        when a text too long for one event is split, ``fitting.split_message``). Raises
+        ``MatrixRequestError`` subclasses (``DeliveryFailed``), ``MatrixRateLimited``; a
+        failure that retrying cannot mend is also told in the room (``_tell_failure``)."""
         if isinstance(content, Media):
             return await self.send_media(chat, content, sender=sender)
-        author = await self._author(sender, content)
-        mentions = self._mentioned(content.mentions) if isinstance(content, Text) else ()
-        body = render.message_content(content, prefix=author.prefix, mentions=mentions)
-        return RemoteId(await self._post(RoomId(chat), author, body, operation="send"))
+        room = RoomId(chat)
+        async with self._failures_told(room):
+            author = await self._author(sender, content)
+            mentions = self._mentioned(content.mentions) if isinstance(content, Text) else ()
+            body = render.message_content(content, prefix=author.prefix, mentions=mentions)
+            first, *rest = split_message(body)
+            event_id = await self._post(room, author, first, operation="send")
+            await self._post_rest(room, author, rest, operation="send")
+            return RemoteId(event_id)
+
+    async def _post_rest(
+        self, room: RoomId, author: Author, parts: Sequence[Mapping[str, Any]], *, operation: str
+    ) -> None:
+        """Post the parts after the first of a split text, each with its own txnId."""
+        for number, part in enumerate(parts, start=2):
+            await self._post(room, author, part, operation=f"{operation}#{number}")
+
+    @contextlib.asynccontextmanager
+    async def _failures_told(self, room: RoomId) -> AsyncIterator[None]:
+        """Post a notice as the bot in ``room`` when the block raises a failure that retrying
+        will not mend, so the Matrix user learns a message is missing (the relay reports it
+        on the WeChat side too); the exception goes on."""
+        try:
+            yield
+        except MatrixRequestError as exc:
+            if not exc.retryable:
+                await self._tell_failure(room, exc)
+            raise
+
+    async def _tell_failure(self, room: RoomId, exc: MatrixRequestError) -> None:
+        text = f"⚠ A message from WeChat could not be shown here: {exc.message or exc.errcode}"
+        try:
+            await self._side.api.send_message(room, mx.text(text, notice=True))
+        except MatrixRequestError as again:
+            logger.warning("cannot tell %s about a failed message: %s", room, again)
 
     def _mentioned(self, addresses: Sequence[Address]) -> tuple[UserId, ...]:
         """Matrix users for the addresses a text mentions: Matrix user ids stay, anything else
@@ -238,12 +274,13 @@ class MatrixChannel:
     ) -> RemoteId:
         """Upload ``media`` (authenticated media repository) and post it; returns the event
         id. Raises ``MatrixTooLarge`` above the homeserver's upload limit."""
-        author = await self._author(sender, media)
-        event_type, body = await self._media_body(media, author)
         room = RoomId(chat)
-        return RemoteId(
-            await self._post(room, author, body, event_type=event_type, operation="send")
-        )
+        async with self._failures_told(room):
+            author = await self._author(sender, media)
+            event_type, body = await self._media_body(media, author)
+            return RemoteId(
+                await self._post(room, author, body, event_type=event_type, operation="send")
+            )
 
     async def _media_body(self, media: Media, author: Author) -> tuple[str, dict[str, Any]]:
         url = await self._side.api.upload(
@@ -265,21 +302,28 @@ class MatrixChannel:
         """Like ``send``, marked as a reply to the event ``reply_to`` (spec "Rich replies");
         text replies carry the quoted fallback when the original can be read."""
         room = RoomId(chat)
-        author = await self._author(sender, content)
-        event_type = "m.room.message"
-        if isinstance(content, Media):
-            event_type, body = await self._media_body(content, author)
-        else:
-            body = render.message_content(content, prefix=author.prefix)
-        original: dict[str, Any] | None = None
-        try:
-            original = await self._side.api.get_event(room, EventId(reply_to))
-        except MatrixRequestError as exc:
-            logger.info("reply to %s without fallback: %s", reply_to, exc)
-        body = render.reply_content(body, EventId(reply_to), room=room, original=original)
-        return RemoteId(
-            await self._post(room, author, body, event_type=event_type, operation="reply")
-        )
+        async with self._failures_told(room):
+            author = await self._author(sender, content)
+            event_type = "m.room.message"
+            rest: list[dict[str, Any]] = []
+            if isinstance(content, Media):
+                event_type, body = await self._media_body(content, author)
+            else:
+                body, *rest = split_message(render.message_content(content, prefix=author.prefix))
+            original: dict[str, Any] | None = None
+            try:
+                original = await self._side.api.get_event(room, EventId(reply_to))
+            except MatrixRequestError as exc:
+                logger.info("reply to %s without fallback: %s", reply_to, exc)
+            replied = render.reply_content(body, EventId(reply_to), room=room, original=original)
+            if not fits(replied):  # the quoted fallback of a long original: leave it out
+                replied = render.reply_content(body, EventId(reply_to), room=room)
+            body = replied
+            event_id = await self._post(
+                room, author, body, event_type=event_type, operation="reply"
+            )
+            await self._post_rest(room, author, rest, operation="reply")
+            return RemoteId(event_id)
 
     async def revoke(self, chat: Address, remote_id: RemoteId) -> None:
         """Redact the event ``remote_id`` as whoever posted it (its ghost, the owner's double

@@ -7,6 +7,7 @@ import logging
 
 from adapters.matrix import content as mx
 from adapters.matrix.errors import MatrixNotFound
+from adapters.matrix.fitting import MAX_ROOM_NAME_BYTES, fit_text
 from adapters.matrix.ghosts import Ghosts
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import MxcUri, RoomId, UserId
@@ -17,6 +18,12 @@ logger = logging.getLogger(__name__)
 #: How the ``m.bridge`` state event names the remote network.
 PROTOCOL_ID = "wechat"
 PROTOCOL_NAME = "WeChat"
+
+
+def room_name(remote: Profile) -> str:
+    """The portal's ``m.room.name`` for ``remote``: its display name, shortened with an
+    ellipsis to the spec's 255 bytes ("m.room.name": MUST NOT exceed 255 bytes)."""
+    return fit_text(remote.display_name, max_bytes=MAX_ROOM_NAME_BYTES)
 
 
 class Portals:
@@ -69,9 +76,10 @@ class Portals:
             current = (await api.get_state(room, "m.room.name")).get("name")
         except MatrixNotFound:
             current = None
-        if current == remote.display_name:
+        name = room_name(remote)
+        if current == name:
             return False
-        await api.set_state(room, "m.room.name", {"name": remote.display_name})
+        await api.set_state(room, "m.room.name", {"name": name})
         logger.info("portal %s renamed", room)
         return True
 
@@ -85,7 +93,7 @@ class Portals:
             protocol_id=PROTOCOL_ID,
             protocol_name=PROTOCOL_NAME,
             channel_id=remote.address,
-            channel_name=remote.display_name,
+            channel_name=room_name(remote),
             avatar_url=avatar,
         )
 
@@ -102,7 +110,7 @@ class Portals:
         ghost = await self._ghosts.ensure(remote)
         room = await side.api.create_room(
             as_user=ghost,
-            name=remote.display_name,
+            name=room_name(remote),
             topic=remote.signature or None,
             invite=[owner, side.bot],
             is_direct=True,
@@ -114,7 +122,7 @@ class Portals:
     async def _create_group(self, remote: Profile, owner: UserId) -> RoomId:
         avatar = await self._avatar(remote)
         return await self._side.api.create_room(
-            name=remote.display_name,
+            name=room_name(remote),
             topic=remote.signature or None,
             avatar_url=avatar,
             invite=[owner],
