@@ -35,13 +35,47 @@ class _JsonResponse(nio.Response):  # type: ignore[misc]  # nio ships no type hi
         return cls(content=parsed)
 
 
+#: Seconds to open a TCP connection to the homeserver (not counting the wait for a free
+#: connection of the pool).
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _timeout(read_s: float) -> aiohttp.ClientTimeout:
+    """A request timeout that leaves out the wait for a pooled connection: under load that
+    wait grows with the queue, and counting it made requests the homeserver was still doing
+    (or never got) time out and be repeated. Bounded instead: connecting, and each read."""
+    return aiohttp.ClientTimeout(total=None, connect=None, sock_connect=CONNECT_TIMEOUT_S,
+                                 sock_read=read_s)  # fmt: skip
+
+
 class _StatelessClient(nio.AsyncClient):  # type: ignore[misc]  # nio ships no type hints
     """nio's request machinery (bounded retries, response parsing) without its client state:
     one client speaks for every ghost, so no response may change ``access_token``/``user_id``
-    (nio's register/login handling would)."""
+    (nio's register/login handling would). Its timeout is ``_timeout``, not nio's total."""
 
     async def receive_response(self, response: Any) -> None:
         return None
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+        trace_context: Any = None,
+        timeout: float | None = None,  # noqa: ASYNC109  (nio's signature)
+    ) -> aiohttp.ClientResponse:
+        read_s = self.config.request_timeout if timeout is None else timeout
+        response: aiohttp.ClientResponse = await self.client_session.request(
+            method,
+            self.homeserver + path,
+            data=data,
+            ssl=self.ssl,
+            headers=headers,
+            trace_request_ctx=trace_context,
+            timeout=_timeout(read_s),
+        )
+        return response
 
 
 class AppserviceAPI:
@@ -54,6 +88,10 @@ class AppserviceAPI:
     ``request_timeout`` s (media by ``media_timeout`` s). Every method raises
     ``MatrixRequestError`` subclasses, ``MatrixRateLimited`` or ``AppserviceRejected``
     (``adapters/matrix/errors.py``) instead of returning nio error values.
+
+    ``request_timeout`` bounds connecting and each read, not the wait for one of the
+    session's pooled connections (``_timeout``). ``create_room`` is never repeated after a
+    timeout (it is not idempotent): ``adapters/matrix/rooms.py`` decides what to do.
     """
 
     def __init__(
@@ -77,12 +115,17 @@ class AppserviceAPI:
             max_timeout_retry_wait_time=10,
         )
         self._owns_session = session is None
-        self._session = session or aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=request_timeout)
-        )
+        self._session = session or aiohttp.ClientSession(timeout=_timeout(request_timeout))
         self._nio = _StatelessClient(self.homeserver, user=bot_user_id, config=config)
         self._nio.access_token = as_token
         self._nio.client_session = self._session
+        # For requests that must not be sent twice: 429s are repeated (not done), timeouts not.
+        once = nio.AsyncClientConfig(
+            max_limit_exceeded=max_retries, max_timeouts=0, request_timeout=request_timeout
+        )
+        self._nio_once = _StatelessClient(self.homeserver, user=bot_user_id, config=once)
+        self._nio_once.access_token = as_token
+        self._nio_once.client_session = self._session
         self._token = as_token
 
     async def close(self) -> None:
@@ -109,10 +152,13 @@ class AppserviceAPI:
         response_data: tuple[Any, ...] | None = None,
         content_type: str | None = None,
         media: bool = False,
+        once: bool = False,
     ) -> Any:
-        """Send one request through nio; returns its nio response or raises our error."""
+        """Send one request through nio; returns its nio response or raises our error.
+        ``once``: not repeated after a timeout or a dropped connection."""
+        client = self._nio_once if once else self._nio
         try:
-            resp = await self._nio._send(
+            resp = await client._send(
                 response_class,
                 method,
                 self._masquerade(path, as_user),
@@ -238,12 +284,15 @@ class AppserviceAPI:
         is_direct: bool = False,
         initial_state: Iterable[Mapping[str, Any]] = (),
         power_level_override: Mapping[str, Any] | None = None,
+        creation_content: Mapping[str, Any] | None = None,
     ) -> RoomId:
         """Create a private room owned by ``as_user`` and invite ``invite``.
 
         ``initial_state`` are ``{"type", "state_key", "content"}`` dicts (e.g.
-        ``content.bridge_state(...)``); ``is_direct`` flags the invites as a DM.
-        Returns the new room id (opaque).
+        ``content.bridge_state(...)``); ``is_direct`` flags the invites as a DM;
+        ``creation_content`` keys go into the ``m.room.create`` event (a marker to find the
+        room by). Returns the new room id (opaque). Sent once: after a timeout
+        (``MatrixUnavailable``) the room may or may not exist.
         """
         state = [dict(s) for s in initial_state]
         if avatar_url:
@@ -260,10 +309,22 @@ class AppserviceAPI:
             initial_state=state,
             power_level_override=dict(power_level_override) if power_level_override else None,
         )
+        if creation_content:
+            body = json.loads(data)
+            body["creation_content"] = {**body.get("creation_content", {}), **creation_content}
+            data = json.dumps(body)
         resp = await self._call(
-            "create_room", nio.RoomCreateResponse, method, path, data, as_user=as_user
+            "create_room", nio.RoomCreateResponse, method, path, data, as_user=as_user, once=True
         )
         return RoomId(resp.room_id)
+
+    async def joined_rooms(self, *, as_user: UserId | None = None) -> tuple[RoomId, ...]:
+        """The rooms ``as_user`` (a ghost; ``None``: the bot) has joined."""
+        method, path = Api.joined_rooms(self._token)
+        resp = await self._call(
+            "joined_rooms", nio.JoinedRoomsResponse, method, path, as_user=as_user
+        )
+        return tuple(RoomId(r) for r in resp.rooms)
 
     async def invite(
         self, room_id: RoomId, user_id: UserId, *, as_user: UserId | None = None

@@ -9,6 +9,7 @@ from adapters.matrix import content as mx
 from adapters.matrix.errors import MatrixNotFound
 from adapters.matrix.fitting import MAX_ROOM_NAME_BYTES, fit_text
 from adapters.matrix.ghosts import Ghosts
+from adapters.matrix.rooms import RoomCreator
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import MxcUri, RoomId, UserId
 from bridge.model import ChatKind, IdentityId, Profile
@@ -37,7 +38,9 @@ class Portals:
 
     Portals of store identities are recorded in ``store.portals`` at once, so a crash after
     creating a room does not create a second one; addresses that are no identities of the
-    store (contract checks) are remembered in memory only.
+    store (contract checks) are remembered in memory only. Rooms are created through a
+    ``RoomCreator`` (concurrency capped; a room an unanswered attempt made is found by its
+    ``m.room.create`` marker instead of being created again).
     """
 
     def __init__(self, side: MatrixSide, ghosts: Ghosts) -> None:
@@ -45,6 +48,10 @@ class Portals:
         self._ghosts = ghosts
         self._unstored: dict[str, RoomId] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._rooms = RoomCreator(side.api, known=self._is_portal)
+
+    async def _is_portal(self, room: RoomId) -> bool:
+        return await self._side.store.portals.by_room(room) is not None
 
     async def ensure(self, remote: Profile, owner: UserId) -> RoomId:
         """The portal of ``remote`` (``remote.address`` = stable identity id) for ``owner``,
@@ -108,7 +115,8 @@ class Portals:
     async def _create_direct(self, remote: Profile, owner: UserId) -> RoomId:
         side = self._side
         ghost = await self._ghosts.ensure(remote)
-        room = await side.api.create_room(
+        room = await self._rooms.create(
+            remote.address,
             as_user=ghost,
             name=room_name(remote),
             topic=remote.signature or None,
@@ -121,7 +129,8 @@ class Portals:
 
     async def _create_group(self, remote: Profile, owner: UserId) -> RoomId:
         avatar = await self._avatar(remote)
-        return await self._side.api.create_room(
+        return await self._rooms.create(
+            remote.address,
             name=room_name(remote),
             topic=remote.signature or None,
             avatar_url=avatar,
