@@ -41,6 +41,11 @@ REFUSAL = (
     "Sorry, you are not allowed to use this bridge. Ask its administrator to give your "
     "Matrix account (or your homeserver) 'user' in the permissions section of its config."
 )
+#: Times one event may fail with a passing error (homeserver unavailable, rate limited)
+#: before it is skipped: Synapse repeats a failed transaction with backoff (1 s, 2 s, 4 s...),
+#: holding back every later one, so this is about a minute of waiting.
+MAX_EVENT_FAILURES = 6
+GAVE_UP = "⚠ Not delivered: the bridge could not process this message (it kept failing)."
 #: How long processed transaction ids are remembered, in seconds.
 TRANSACTION_MEMORY_S = 7 * 24 * 3600
 NO_LOGIN = (
@@ -110,6 +115,7 @@ class MatrixHub:
         self._channels: dict[LoginId, MatrixChannel] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._room_locks: dict[UserId, asyncio.Lock] = {}
+        self._event_failures: dict[str, int] = {}
         self._started = False
         self._stopped = False
         self.bot = UserId(config.bot_user_id)
@@ -266,8 +272,12 @@ class MatrixHub:
         for event in txn.events:
             try:
                 await self._route(event, batches, commands)
-            except (StoreError, MatrixUnavailable, RateLimited):
+                self._event_failures.pop(event.event_id, None)
+            except StoreError:
                 raise  # passing: the homeserver repeats the transaction later
+            except (MatrixUnavailable, RateLimited) as exc:
+                if not await self._give_up_on(event, exc):
+                    raise  # passing: the homeserver repeats the transaction later
             except Exception:
                 logger.exception("event %s of transaction %s skipped", event.event_id, txn.txn_id)
         await self._hand_over(batches)
@@ -278,6 +288,20 @@ class MatrixHub:
                 self._spawn(self._run_command(command))
             else:
                 logger.info("command %s executed before; not again", command.event_id)
+
+    async def _give_up_on(self, event: RoomEvent, exc: Exception) -> bool:
+        """Whether ``event``, failing with a passing error again, has failed
+        ``MAX_EVENT_FAILURES`` times: then it is skipped (logged, its room told) so that the
+        homeserver stops repeating its transaction, which would hold back every later one."""
+        failures = self._event_failures.get(event.event_id, 0) + 1
+        self._event_failures[event.event_id] = failures
+        if failures < MAX_EVENT_FAILURES:
+            logger.warning("event %s failed (%d): %s", event.event_id, failures, exc)
+            return False
+        del self._event_failures[event.event_id]
+        logger.error("event %s skipped after %d failures: %s", event.event_id, failures, exc)
+        await self._notify(event.room_id, GAVE_UP)
+        return True
 
     async def _route(
         self, event: RoomEvent, batches: dict[LoginId, list[Event]], commands: list[BotCommand]

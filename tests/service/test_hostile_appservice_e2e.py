@@ -193,3 +193,22 @@ async def put_transaction(
     ):
         await resp.read()
         return resp.status
+
+
+@pytest.mark.timeout(240)
+async def test_an_event_that_keeps_failing_is_skipped_and_the_rest_goes_on(
+    bridge_process: BridgeProcess, simulator: SimulatorHandle, make_user: MakeUser
+) -> None:
+    control = simulator.control
+    user = await make_user("stuck")
+    demo, portal = await logged_in_portal(bridge_process, control, user)
+    # Media on a server this homeserver cannot reach: every download fails with a 5xx.
+    image = {"msgtype": "m.image", "body": "x.png", "url": "mxc://unreachable.invalid/abc"}
+    await user.request("PUT", f"/v3/rooms/{portal}/send/m.room.message/stuck-1", image)
+    await user.send_text(portal, "after the unreachable image")
+
+    await sent_to(control, demo.account, demo.alice, "after the unreachable image", within_s=150)
+    notice = await wait_for_message(
+        user, portal, from_=bridge_process.bot, contains="Not delivered"
+    )
+    assert notice["content"]["msgtype"] == "m.notice"
