@@ -21,7 +21,7 @@ from adapters.matrix.errors import (
     MatrixNotFound,
     MatrixRequestError,
 )
-from adapters.matrix.fitting import fits, split_message
+from adapters.matrix.fitting import fit_text, fits, split_message
 from adapters.matrix.ghosts import Ghosts
 from adapters.matrix.portals import Portals
 from adapters.matrix.puppet import DoublePuppets
@@ -225,7 +225,7 @@ class MatrixChannel:
         if isinstance(content, Media):
             return await self.send_media(chat, content, sender=sender)
         room = RoomId(chat)
-        async with self._failures_told(room):
+        async with self._failures_told(room, sender):
             author = await self._author(sender, content)
             mentions = self._mentioned(content.mentions) if isinstance(content, Text) else ()
             body = render.message_content(content, prefix=author.prefix, mentions=mentions)
@@ -242,7 +242,9 @@ class MatrixChannel:
             await self._post(room, author, part, operation=f"{operation}#{number}")
 
     @contextlib.asynccontextmanager
-    async def _failures_told(self, room: RoomId) -> AsyncIterator[None]:
+    async def _failures_told(
+        self, room: RoomId, sender: Profile | None = None
+    ) -> AsyncIterator[None]:
         """Post a notice as the bot in ``room`` when the block raises a failure that retrying
         will not mend, so the Matrix user learns a message is missing (the relay reports it
         on the WeChat side too); the exception goes on."""
@@ -250,11 +252,15 @@ class MatrixChannel:
             yield
         except MatrixRequestError as exc:
             if not exc.retryable:
-                await self._tell_failure(room, exc)
+                await self._tell_failure(room, sender, exc)
             raise
 
-    async def _tell_failure(self, room: RoomId, exc: MatrixRequestError) -> None:
-        text = f"⚠ A message from WeChat could not be shown here: {exc.message or exc.errcode}"
+    async def _tell_failure(
+        self, room: RoomId, sender: Profile | None, exc: MatrixRequestError
+    ) -> None:
+        who = fit_text(sender.display_name, max_chars=64) if sender is not None else "WeChat"
+        reason = exc.message or exc.errcode or f"HTTP {exc.status}"
+        text = f"⚠ A message from {who} could not be shown here: {reason}"
         try:
             await self._side.api.send_message(room, mx.text(text, notice=True))
         except MatrixRequestError as again:
@@ -275,7 +281,7 @@ class MatrixChannel:
         """Upload ``media`` (authenticated media repository) and post it; returns the event
         id. Raises ``MatrixTooLarge`` above the homeserver's upload limit."""
         room = RoomId(chat)
-        async with self._failures_told(room):
+        async with self._failures_told(room, sender):
             author = await self._author(sender, media)
             event_type, body = await self._media_body(media, author)
             return RemoteId(
@@ -302,7 +308,7 @@ class MatrixChannel:
         """Like ``send``, marked as a reply to the event ``reply_to`` (spec "Rich replies");
         text replies carry the quoted fallback when the original can be read."""
         room = RoomId(chat)
-        async with self._failures_told(room):
+        async with self._failures_told(room, sender):
             author = await self._author(sender, content)
             event_type = "m.room.message"
             rest: list[dict[str, Any]] = []
