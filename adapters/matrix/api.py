@@ -6,7 +6,6 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -15,67 +14,10 @@ import nio
 from nio import Api
 
 from adapters.matrix.errors import MatrixUserInUse, error_for
+from adapters.matrix.transport import JsonResponse, StatelessClient, read_timeout
 from adapters.matrix.types import Download, EventId, Member, MxcUri, RoomId, UserId
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class _JsonResponse(nio.Response):  # type: ignore[misc]  # nio ships no type hints
-    """Any JSON object answer, for endpoints nio has no response class for."""
-
-    content: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, parsed: Any) -> Any:
-        if not isinstance(parsed, dict):
-            return nio.ErrorResponse("response is not a JSON object")
-        if "errcode" in parsed:
-            return nio.ErrorResponse.from_dict(parsed)
-        return cls(content=parsed)
-
-
-#: Seconds to open a TCP connection to the homeserver (not counting the wait for a free
-#: connection of the pool).
-CONNECT_TIMEOUT_S = 10.0
-
-
-def _timeout(read_s: float) -> aiohttp.ClientTimeout:
-    """A request timeout that leaves out the wait for a pooled connection: under load that
-    wait grows with the queue, and counting it made requests the homeserver was still doing
-    (or never got) time out and be repeated. Bounded instead: connecting, and each read."""
-    return aiohttp.ClientTimeout(total=None, connect=None, sock_connect=CONNECT_TIMEOUT_S,
-                                 sock_read=read_s)  # fmt: skip
-
-
-class _StatelessClient(nio.AsyncClient):  # type: ignore[misc]  # nio ships no type hints
-    """nio's request machinery (bounded retries, response parsing) without its client state:
-    one client speaks for every ghost, so no response may change ``access_token``/``user_id``
-    (nio's register/login handling would). Its timeout is ``_timeout``, not nio's total."""
-
-    async def receive_response(self, response: Any) -> None:
-        return None
-
-    async def send(
-        self,
-        method: str,
-        path: str,
-        data: Any = None,
-        headers: dict[str, str] | None = None,
-        trace_context: Any = None,
-        timeout: float | None = None,  # noqa: ASYNC109  (nio's signature)
-    ) -> aiohttp.ClientResponse:
-        read_s = self.config.request_timeout if timeout is None else timeout
-        response: aiohttp.ClientResponse = await self.client_session.request(
-            method,
-            self.homeserver + path,
-            data=data,
-            ssl=self.ssl,
-            headers=headers,
-            trace_request_ctx=trace_context,
-            timeout=_timeout(read_s),
-        )
-        return response
 
 
 class AppserviceAPI:
@@ -90,8 +32,8 @@ class AppserviceAPI:
     (``adapters/matrix/errors.py``) instead of returning nio error values.
 
     ``request_timeout`` bounds connecting and each read, not the wait for one of the
-    session's pooled connections (``_timeout``). ``create_room`` is never repeated after a
-    timeout (it is not idempotent): ``adapters/matrix/rooms.py`` decides what to do.
+    session's pooled connections (``transport.read_timeout``). ``create_room`` is never
+    repeated after a timeout (it is not idempotent): ``adapters/matrix/rooms.py`` decides.
     """
 
     def __init__(
@@ -115,15 +57,15 @@ class AppserviceAPI:
             max_timeout_retry_wait_time=10,
         )
         self._owns_session = session is None
-        self._session = session or aiohttp.ClientSession(timeout=_timeout(request_timeout))
-        self._nio = _StatelessClient(self.homeserver, user=bot_user_id, config=config)
+        self._session = session or aiohttp.ClientSession(timeout=read_timeout(request_timeout))
+        self._nio = StatelessClient(self.homeserver, user=bot_user_id, config=config)
         self._nio.access_token = as_token
         self._nio.client_session = self._session
         # For requests that must not be sent twice: 429s are repeated (not done), timeouts not.
         once = nio.AsyncClientConfig(
             max_limit_exceeded=max_retries, max_timeouts=0, request_timeout=request_timeout
         )
-        self._nio_once = _StatelessClient(self.homeserver, user=bot_user_id, config=once)
+        self._nio_once = StatelessClient(self.homeserver, user=bot_user_id, config=once)
         self._nio_once.access_token = as_token
         self._nio_once.client_session = self._session
         self._token = as_token
@@ -194,7 +136,7 @@ class AppserviceAPI:
         body = {"type": "m.login.application_service", "username": localpart, "inhibit_login": True}
         try:
             await self._call(
-                "register", _JsonResponse, "POST", "/_matrix/client/v3/register", json.dumps(body)
+                "register", JsonResponse, "POST", "/_matrix/client/v3/register", json.dumps(body)
             )
         except MatrixUserInUse:
             return False
@@ -227,7 +169,7 @@ class AppserviceAPI:
         """
         path = f"/_matrix/client/v1/appservice/{appservice_id}/ping"
         body = json.dumps({"transaction_id": txn_id} if txn_id else {})
-        resp = await self._call("ping", _JsonResponse, "POST", path, body)
+        resp = await self._call("ping", JsonResponse, "POST", path, body)
         duration = resp.content.get("duration_ms", 0)
         return duration if isinstance(duration, int) else 0
 
@@ -237,7 +179,7 @@ class AppserviceAPI:
         Raises ``MatrixNotFound`` if the user does not exist or has no profile.
         """
         method, path = Api.profile_get(user_id, access_token=self._token)
-        resp = await self._call("get_profile", _JsonResponse, method, path)
+        resp = await self._call("get_profile", JsonResponse, method, path)
         content: dict[str, Any] = resp.content
         return content
 
@@ -428,7 +370,7 @@ class AppserviceAPI:
         Raises ``MatrixNotFound`` if it does not exist or is not visible.
         """
         method, path = Api.room_get_event(self._token, room_id, event_id)
-        resp = await self._call("get_event", _JsonResponse, method, path, as_user=as_user)
+        resp = await self._call("get_event", JsonResponse, method, path, as_user=as_user)
         content: dict[str, Any] = resp.content
         return content
 
@@ -446,7 +388,7 @@ class AppserviceAPI:
         in the room.
         """
         method, path = Api.room_get_state_event(self._token, room_id, event_type, state_key)
-        resp = await self._call("get_state", _JsonResponse, method, path, as_user=as_user)
+        resp = await self._call("get_state", JsonResponse, method, path, as_user=as_user)
         content: dict[str, Any] = resp.content
         return content
 
