@@ -44,6 +44,9 @@ from bridge.model import (
 
 logger = logging.getLogger(__name__)
 
+#: How a text too long for one event is sent when ``appservice.long_text`` is ``file``.
+LONG_TEXT_FILENAME = "message.txt"
+LONG_TEXT_MIMETYPE = "text/plain; charset=utf-8"
 #: Prefix of what the account owner wrote from the phone, when it cannot be posted as him.
 SELF_PREFIX = "You (from your phone): "
 
@@ -229,10 +232,36 @@ class MatrixChannel:
             author = await self._author(sender, content)
             mentions = self._mentioned(content.mentions) if isinstance(content, Text) else ()
             body = render.message_content(content, prefix=author.prefix, mentions=mentions)
-            first, *rest = split_message(body)
+            first, *rest = await self._fitted(body, author)
             event_id = await self._post(room, author, first, operation="send")
             await self._post_rest(room, author, rest, operation="send")
             return RemoteId(event_id)
+
+    async def _fitted(self, body: dict[str, Any], author: Author) -> list[dict[str, Any]]:
+        """``body`` as the contents to post: itself, or for a text too long for one event
+        (``fitting.split_message``) its parts, or a text file, as ``appservice.long_text``
+        says."""
+        parts = split_message(body)
+        if len(parts) == 1 or self._side.config.appservice.long_text != "file":
+            return parts
+        text = str(body.get("body", ""))
+        data = text.encode()
+        url = await self._side.api.upload(
+            data,
+            mimetype=LONG_TEXT_MIMETYPE,
+            filename=LONG_TEXT_FILENAME,
+            as_user=author.as_user if author.api is self._side.api else None,
+        )
+        caption = fit_text(text.split("\n", 1)[0], max_chars=200)
+        file = mx.media(
+            mx.MediaMsgType.FILE,
+            url,
+            filename=LONG_TEXT_FILENAME,
+            mimetype=LONG_TEXT_MIMETYPE,
+            size=len(data),
+            caption=caption,
+        )
+        return [file]
 
     async def _post_rest(
         self, room: RoomId, author: Author, parts: Sequence[Mapping[str, Any]], *, operation: str
@@ -315,7 +344,9 @@ class MatrixChannel:
             if isinstance(content, Media):
                 event_type, body = await self._media_body(content, author)
             else:
-                body, *rest = split_message(render.message_content(content, prefix=author.prefix))
+                body, *rest = await self._fitted(
+                    render.message_content(content, prefix=author.prefix), author
+                )
             original: dict[str, Any] | None = None
             try:
                 original = await self._side.api.get_event(room, EventId(reply_to))

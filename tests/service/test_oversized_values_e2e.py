@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import yaml
 
 from adapters.wechat.simulator.demo import create_demo
 from tests.matrix.conftest import BridgeSetup, TransactionRecorder
@@ -89,3 +90,46 @@ async def test_a_huge_nickname_and_a_huge_text_do_not_block_the_contact(
     assert not [e for e in dm_events if "could not" in str(e["content"].get("body", ""))]
     outbox = await control.outbox(demo.account)
     assert not [e for e in outbox if e.to == "filehelper"]  # nothing failed on the WeChat side
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def file_bridge_process(
+    bridge_setup: BridgeSetup,
+    appservice: TransactionRecorder,
+    synapse: Synapse,
+    simulator: SimulatorHandle,
+    tmp_path: Path,
+) -> AsyncIterator[BridgeProcess]:
+    """``python -m bridge`` on a fresh database with ``appservice.long_text: file``."""
+    process = BridgeProcess(bridge_setup, appservice, simulator, tmp_path)
+    raw = yaml.safe_load(process.config_path.read_text())
+    raw["appservice"]["long_text"] = "file"
+    process.config_path.write_text(yaml.safe_dump(raw))
+    await process.start()
+    yield process
+    await process.close()
+
+
+async def test_a_huge_text_can_come_as_a_text_file_instead(
+    file_bridge_process: BridgeProcess, simulator: SimulatorHandle, make_user: MakeUser
+) -> None:
+    control, bot = simulator.control, file_bridge_process.bot
+    demo = await create_demo(control)
+    user = await make_user("asfile")
+    dm = await open_dm(user, bot)
+    await user.send_text(dm, "login")
+    await wait_for_message(user, dm, from_=bot, msgtype="m.image")
+    await control.scan(demo.account)
+    await wait_for_message(user, dm, from_=bot, contains="Logged in to WeChat as")
+    await control.send_message(demo.account, demo.alice, text="hi")
+    portal = await accept_invite(user, {dm})
+    long_text = "".join(f"第{n}行: the quick brown fox\n" for n in range(4000))
+
+    await control.send_message(demo.account, demo.alice, text=long_text)
+    await control.send_message(demo.account, demo.alice, text="and after the file")
+
+    await wait_for_message(user, portal, contains="and after the file", within_s=60)
+    file = await wait_for_message(user, portal, msgtype="m.file")
+    assert file["content"]["filename"] == "message.txt"
+    assert file["content"]["body"] == "第0行: the quick brown fox"
+    assert (await user.download(file["content"]["url"])).decode() == long_text
