@@ -78,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bridge.service import BridgeService, configure_logging
 
     configure_logging(config)
+    _warn_about_exposed_secrets(args, config)
     terminal = sys.stdout if sys.stdout.isatty() else None
     try:
         asyncio.run(BridgeService(config, qr_terminal=terminal).run())
@@ -88,6 +89,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chatbridge: cannot run the bridge: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _warn_about_exposed_secrets(args: argparse.Namespace, config: Config) -> None:
+    """Warn (log) about each file with secrets that group or others can read: the config, the
+    registration, the database and its WAL/SHM, the WeChat session files."""
+    from bridge.secretfiles import database_files, warn_if_exposed
+
+    sessions = config.database.path.parent / "sessions"
+    session_files = sorted(sessions.glob("*.json")) if sessions.is_dir() else []
+    paths = [args.config, args.registration, *database_files(config.database.path)]
+    warn_if_exposed([*paths, *session_files])
 
 
 if __name__ == "__main__":

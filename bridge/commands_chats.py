@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,6 +17,8 @@ from bridge.store import StoredIdentity
 
 log = logging.getLogger(__name__)
 
+#: Portals ``sync`` creates at once (one at a time, 5,507 took 40 minutes).
+SYNC_CONCURRENCY = 8
 #: Called during ``sync`` with (chats done, chats in all).
 Progress = Callable[[int, int], Awaitable[None]]
 
@@ -49,9 +52,9 @@ class SyncResult:
 
 async def sync_portals(session: LoginSession, progress: Progress, *, every: int = 10) -> SyncResult:
     """Create the portal of every chat of the current remote session's contact book
-    (``LoginSession.book``) that is still bound to its contact; ``progress`` is awaited
-    every ``every`` chats. Raises ``NotLoggedIn``; a portal that cannot be created is
-    counted in ``failed``."""
+    (``LoginSession.book``) that is still bound to its contact, ``SYNC_CONCURRENCY`` at a
+    time; ``progress`` is awaited every ``every`` chats done. Raises ``NotLoggedIn``; a
+    portal that cannot be created is counted in ``failed``."""
     if session.account is None:
         raise NotLoggedIn(f"not logged in to {session.network}; send `login` first")
     chats = [
@@ -59,17 +62,28 @@ async def sync_portals(session: LoginSession, progress: Progress, *, every: int 
         for i in await session.store.identities.all(session.id)
         if i.id in session.book and i.address is not None and not i.ambiguous
     ]
-    created = failed = 0
+    created = failed = done = 0
     error = ""
-    for done, ident in enumerate(chats, 1):
-        try:
-            created += await _ensure_portal(session, ident)
-        except BridgeError as exc:
-            failed += 1
-            error = str(exc)
-            log.warning("sync: no portal for identity %s: %s", ident.id, exc)
+    slots = asyncio.Semaphore(SYNC_CONCURRENCY)
+
+    async def one(ident: StoredIdentity) -> None:
+        nonlocal created, failed, done, error
+        async with slots:
+            try:
+                made = await _ensure_portal(session, ident)
+            except BridgeError as exc:
+                failed += 1
+                error = str(exc)
+                log.warning("sync: no portal for identity %s: %s", ident.id, exc)
+            else:
+                created += made  # not `created += await ...`: that reads it before waiting
+        done += 1
         if done % every == 0 and done < len(chats):
             await progress(done, len(chats))
+
+    async with asyncio.TaskGroup() as group:
+        for ident in chats:
+            group.create_task(one(ident))
     return SyncResult(len(chats), created, failed, error)
 
 

@@ -85,6 +85,8 @@ class AppserviceConfig:
     hs_token: str = attrs.field(repr=False)
     username_template: str = "wechat_{identity}"
     displayname_template: str = "{name} (WeChat)"
+    #: A text too long for one Matrix event: ``split`` into several, or sent as a ``file``.
+    long_text: str = "split"
 
 
 @attrs.frozen
@@ -414,6 +416,10 @@ class Section:
                 logger.warning("config: unknown key %s ignored", self.key(str(name)))
 
 
+#: Values of ``appservice.long_text``.
+LONG_TEXT_MODES = ("split", "file")
+
+
 def _appservice(sec: Section, allow_placeholder_tokens: bool) -> AppserviceConfig:
     bot_sec = sec.section("bot", optional=True)
     bot = BotConfig(
@@ -444,6 +450,9 @@ def _appservice(sec: Section, allow_placeholder_tokens: bool) -> AppserviceConfi
         raise ConfigError(
             f"{sec.key('displayname_template')}: may use only the placeholder {{name}}"
         ) from None
+    long_text = sec.string("long_text", default="split")
+    if long_text not in LONG_TEXT_MODES:
+        raise ConfigError(f"{sec.key('long_text')}: must be one of {', '.join(LONG_TEXT_MODES)}")
     as_token = sec.token("as_token", allow_placeholder=allow_placeholder_tokens)
     hs_token = sec.token("hs_token", allow_placeholder=allow_placeholder_tokens)
     if as_token == hs_token and as_token not in TOKEN_PLACEHOLDERS:
@@ -458,6 +467,7 @@ def _appservice(sec: Section, allow_placeholder_tokens: bool) -> AppserviceConfi
         hs_token=hs_token,
         username_template=username_template,
         displayname_template=displayname_template,
+        long_text=long_text,
     )
     bot_sec.warn_unknown()
     sec.warn_unknown()

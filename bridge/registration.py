@@ -49,8 +49,9 @@ def generate_registration(config_path: str | Path, registration_path: str | Path
 
     An ``as_token``/``hs_token`` still set to a placeholder (``generate`` or empty) is replaced
     by a random token written back into the config file in place (comments kept), so the
-    bridge and the homeserver share it. Both files are written atomically; the registration
-    is mode 0600. Raises ``ConfigError`` if the config is invalid or cannot be updated.
+    bridge and the homeserver share it. Both files are written atomically and created mode
+    0600 (they hold the tokens). Raises ``ConfigError`` if the config is invalid or cannot be
+    updated.
     """
     config_path = Path(config_path)
     raw = read_yaml(config_path)
@@ -61,7 +62,7 @@ def generate_registration(config_path: str | Path, registration_path: str | Path
             _write_tokens(config_path, {k: secrets.token_urlsafe(48) for k in missing})
     config = Config.from_file(config_path)
     text = yaml.safe_dump(registration_for(config), sort_keys=False, default_flow_style=False)
-    _atomic_write(Path(registration_path), text, mode=0o600)
+    _atomic_write(Path(registration_path), text)
 
 
 def _write_tokens(config_path: Path, tokens: Mapping[str, str]) -> None:
@@ -82,11 +83,11 @@ def _write_tokens(config_path: Path, tokens: Mapping[str, str]) -> None:
             lines.insert(start, line)
             end += 1
     updated = "".join(lines)
-    mode = config_path.stat().st_mode & 0o777
-    _atomic_write(config_path, updated, mode=mode)
+    # Now holding the tokens, the config is replaced by a 0600 file whatever its mode was.
+    _atomic_write(config_path, updated)
     check = read_yaml(config_path).get("appservice", {})
     if any(check.get(k) != v for k, v in tokens.items()):
-        _atomic_write(config_path, original, mode=mode)
+        _atomic_write(config_path, original)
         raise ConfigError(
             f"appservice: could not write the generated tokens into {config_path}; "
             "set as_token and hs_token to random strings yourself"
@@ -116,13 +117,15 @@ def _appservice_block(lines: list[str], config_path: Path) -> tuple[int, int, st
     return start, end, indent or "    "
 
 
-def _atomic_write(path: Path, text: str, *, mode: int) -> None:
-    """Replace ``path`` with ``text`` via a temporary file in the same folder."""
+def _atomic_write(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` via a temporary file in the same folder, created 0600
+    (``mkstemp`` creates it so; nothing is ever readable by others in between)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        os.chmod(tmp, mode)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -6,7 +6,6 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -15,33 +14,10 @@ import nio
 from nio import Api
 
 from adapters.matrix.errors import MatrixUserInUse, error_for
+from adapters.matrix.transport import JsonResponse, StatelessClient, read_timeout
 from adapters.matrix.types import Download, EventId, Member, MxcUri, RoomId, UserId
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class _JsonResponse(nio.Response):  # type: ignore[misc]  # nio ships no type hints
-    """Any JSON object answer, for endpoints nio has no response class for."""
-
-    content: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, parsed: Any) -> Any:
-        if not isinstance(parsed, dict):
-            return nio.ErrorResponse("response is not a JSON object")
-        if "errcode" in parsed:
-            return nio.ErrorResponse.from_dict(parsed)
-        return cls(content=parsed)
-
-
-class _StatelessClient(nio.AsyncClient):  # type: ignore[misc]  # nio ships no type hints
-    """nio's request machinery (bounded retries, response parsing) without its client state:
-    one client speaks for every ghost, so no response may change ``access_token``/``user_id``
-    (nio's register/login handling would)."""
-
-    async def receive_response(self, response: Any) -> None:
-        return None
 
 
 class AppserviceAPI:
@@ -54,6 +30,10 @@ class AppserviceAPI:
     ``request_timeout`` s (media by ``media_timeout`` s). Every method raises
     ``MatrixRequestError`` subclasses, ``MatrixRateLimited`` or ``AppserviceRejected``
     (``adapters/matrix/errors.py``) instead of returning nio error values.
+
+    ``request_timeout`` bounds connecting and each read, not the wait for one of the
+    session's pooled connections (``transport.read_timeout``). ``create_room`` is never
+    repeated after a timeout (it is not idempotent): ``adapters/matrix/rooms.py`` decides.
     """
 
     def __init__(
@@ -77,12 +57,17 @@ class AppserviceAPI:
             max_timeout_retry_wait_time=10,
         )
         self._owns_session = session is None
-        self._session = session or aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=request_timeout)
-        )
-        self._nio = _StatelessClient(self.homeserver, user=bot_user_id, config=config)
+        self._session = session or aiohttp.ClientSession(timeout=read_timeout(request_timeout))
+        self._nio = StatelessClient(self.homeserver, user=bot_user_id, config=config)
         self._nio.access_token = as_token
         self._nio.client_session = self._session
+        # For requests that must not be sent twice: 429s are repeated (not done), timeouts not.
+        once = nio.AsyncClientConfig(
+            max_limit_exceeded=max_retries, max_timeouts=0, request_timeout=request_timeout
+        )
+        self._nio_once = StatelessClient(self.homeserver, user=bot_user_id, config=once)
+        self._nio_once.access_token = as_token
+        self._nio_once.client_session = self._session
         self._token = as_token
 
     async def close(self) -> None:
@@ -109,10 +94,13 @@ class AppserviceAPI:
         response_data: tuple[Any, ...] | None = None,
         content_type: str | None = None,
         media: bool = False,
+        once: bool = False,
     ) -> Any:
-        """Send one request through nio; returns its nio response or raises our error."""
+        """Send one request through nio; returns its nio response or raises our error.
+        ``once``: not repeated after a timeout or a dropped connection."""
+        client = self._nio_once if once else self._nio
         try:
-            resp = await self._nio._send(
+            resp = await client._send(
                 response_class,
                 method,
                 self._masquerade(path, as_user),
@@ -148,7 +136,7 @@ class AppserviceAPI:
         body = {"type": "m.login.application_service", "username": localpart, "inhibit_login": True}
         try:
             await self._call(
-                "register", _JsonResponse, "POST", "/_matrix/client/v3/register", json.dumps(body)
+                "register", JsonResponse, "POST", "/_matrix/client/v3/register", json.dumps(body)
             )
         except MatrixUserInUse:
             return False
@@ -181,7 +169,7 @@ class AppserviceAPI:
         """
         path = f"/_matrix/client/v1/appservice/{appservice_id}/ping"
         body = json.dumps({"transaction_id": txn_id} if txn_id else {})
-        resp = await self._call("ping", _JsonResponse, "POST", path, body)
+        resp = await self._call("ping", JsonResponse, "POST", path, body)
         duration = resp.content.get("duration_ms", 0)
         return duration if isinstance(duration, int) else 0
 
@@ -191,7 +179,7 @@ class AppserviceAPI:
         Raises ``MatrixNotFound`` if the user does not exist or has no profile.
         """
         method, path = Api.profile_get(user_id, access_token=self._token)
-        resp = await self._call("get_profile", _JsonResponse, method, path)
+        resp = await self._call("get_profile", JsonResponse, method, path)
         content: dict[str, Any] = resp.content
         return content
 
@@ -238,12 +226,15 @@ class AppserviceAPI:
         is_direct: bool = False,
         initial_state: Iterable[Mapping[str, Any]] = (),
         power_level_override: Mapping[str, Any] | None = None,
+        creation_content: Mapping[str, Any] | None = None,
     ) -> RoomId:
         """Create a private room owned by ``as_user`` and invite ``invite``.
 
         ``initial_state`` are ``{"type", "state_key", "content"}`` dicts (e.g.
-        ``content.bridge_state(...)``); ``is_direct`` flags the invites as a DM.
-        Returns the new room id (opaque).
+        ``content.bridge_state(...)``); ``is_direct`` flags the invites as a DM;
+        ``creation_content`` keys go into the ``m.room.create`` event (a marker to find the
+        room by). Returns the new room id (opaque). Sent once: after a timeout
+        (``MatrixUnavailable``) the room may or may not exist.
         """
         state = [dict(s) for s in initial_state]
         if avatar_url:
@@ -260,10 +251,22 @@ class AppserviceAPI:
             initial_state=state,
             power_level_override=dict(power_level_override) if power_level_override else None,
         )
+        if creation_content:
+            body = json.loads(data)
+            body["creation_content"] = {**body.get("creation_content", {}), **creation_content}
+            data = json.dumps(body)
         resp = await self._call(
-            "create_room", nio.RoomCreateResponse, method, path, data, as_user=as_user
+            "create_room", nio.RoomCreateResponse, method, path, data, as_user=as_user, once=True
         )
         return RoomId(resp.room_id)
+
+    async def joined_rooms(self, *, as_user: UserId | None = None) -> tuple[RoomId, ...]:
+        """The rooms ``as_user`` (a ghost; ``None``: the bot) has joined."""
+        method, path = Api.joined_rooms(self._token)
+        resp = await self._call(
+            "joined_rooms", nio.JoinedRoomsResponse, method, path, as_user=as_user
+        )
+        return tuple(RoomId(r) for r in resp.rooms)
 
     async def invite(
         self, room_id: RoomId, user_id: UserId, *, as_user: UserId | None = None
@@ -367,7 +370,7 @@ class AppserviceAPI:
         Raises ``MatrixNotFound`` if it does not exist or is not visible.
         """
         method, path = Api.room_get_event(self._token, room_id, event_id)
-        resp = await self._call("get_event", _JsonResponse, method, path, as_user=as_user)
+        resp = await self._call("get_event", JsonResponse, method, path, as_user=as_user)
         content: dict[str, Any] = resp.content
         return content
 
@@ -385,7 +388,7 @@ class AppserviceAPI:
         in the room.
         """
         method, path = Api.room_get_state_event(self._token, room_id, event_type, state_key)
-        resp = await self._call("get_state", _JsonResponse, method, path, as_user=as_user)
+        resp = await self._call("get_state", JsonResponse, method, path, as_user=as_user)
         content: dict[str, Any] = resp.content
         return content
 

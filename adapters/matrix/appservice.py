@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -12,6 +11,7 @@ from typing import Any, Protocol
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from adapters.matrix.boundedjson import JsonTooDeep, loads_bounded
 from adapters.matrix.types import (
     MalformedEvent,
     RoomAlias,
@@ -31,6 +31,26 @@ UserQuery = Callable[[UserId], Awaitable[bool]]
 RoomQuery = Callable[[RoomAlias], Awaitable[bool]]
 
 PREFIX = "/_matrix/app/v1"
+
+#: What one transaction may carry (Synapse 1.163 ``synapse/appservice/scheduler.py``): 100 room
+#: events, 100 ephemeral events and 100 to-device messages.
+MAX_TRANSACTION_ITEMS = 300
+#: Bytes one item may take on the wire: a room event is at most 64 KiB as canonical UTF-8 JSON
+#: (Synapse ``MAX_PDU_SIZE``), but Synapse sends it ASCII-escaped (a 4-byte character becomes
+#: the 12 bytes of a surrogate pair) and adds ``unsigned`` (``prev_content`` of a state event
+#: can be as large again): 2 x 3 x 64 KiB.
+MAX_ITEM_BYTES = 2 * 3 * 65536
+#: The largest request body read: every item at its largest (112.5 MiB, vs aiohttp's default
+#: 1 MiB that a flood of invites with long reasons exceeds). Only read after the hs_token
+#: matched, so only the homeserver can make the bridge buffer this much.
+MAX_TRANSACTION_BYTES = MAX_TRANSACTION_ITEMS * MAX_ITEM_BYTES
+#: Deepest JSON nesting accepted in a request body. Synapse refuses events nested more than
+#: ~127 levels (measured: M_BAD_JSON "Invalid event JSON" at 126 levels under ``content``),
+#: so twice that covers every transaction it can send; Python's recursive parser stays far
+#: from its recursion limit.
+MAX_JSON_DEPTH = 256
+#: Bodies larger than this are parsed in a worker thread so the event loop keeps serving.
+_PARSE_IN_THREAD_BYTES = 256 * 1024
 
 
 class TransactionLog(Protocol):
@@ -113,7 +133,9 @@ class AppserviceServer:
         self._room_query = room_query
         self._txn_lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
-        self.app = web.Application(middlewares=[self._auth_middleware])
+        self.app = web.Application(
+            middlewares=[self._auth_middleware], client_max_size=MAX_TRANSACTION_BYTES
+        )
         for prefix in (PREFIX, ""):
             self.app.router.add_put(prefix + "/transactions/{txn_id}", self._transaction)
             self.app.router.add_get(prefix + "/users/{user_id}", self._user)
@@ -165,8 +187,23 @@ class AppserviceServer:
         return await handler(request)
 
     async def _json_body(self, request: web.Request) -> dict[str, Any] | None:
+        """The request's JSON object, or ``None`` (logged) if it is not one, nests deeper
+        than ``MAX_JSON_DEPTH`` or exceeds ``MAX_TRANSACTION_BYTES`` (aiohttp's 413)."""
         try:
-            body = json.loads(await request.read())
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            logger.error("%s %s: refused a body over %d bytes, more than a homeserver sends",
+                         request.method, request.path, MAX_TRANSACTION_BYTES)  # fmt: skip
+            raise
+        try:
+            if len(raw) > _PARSE_IN_THREAD_BYTES:
+                body = await asyncio.to_thread(loads_bounded, raw, max_depth=MAX_JSON_DEPTH)
+            else:
+                body = loads_bounded(raw, max_depth=MAX_JSON_DEPTH)
+        except JsonTooDeep as exc:
+            logger.warning("%s %s: refused a body of %d bytes: %s", request.method,
+                           request.path, len(raw), exc)  # fmt: skip
+            return None
         except (ValueError, UnicodeDecodeError):
             return None
         return body if isinstance(body, dict) else None

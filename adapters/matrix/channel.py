@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import logging
@@ -11,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from adapters.matrix import content as mx
 from adapters.matrix import render
 from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.errors import (
@@ -19,6 +21,7 @@ from adapters.matrix.errors import (
     MatrixNotFound,
     MatrixRequestError,
 )
+from adapters.matrix.fitting import fit_text, fits, split_message
 from adapters.matrix.ghosts import Ghosts
 from adapters.matrix.portals import Portals
 from adapters.matrix.puppet import DoublePuppets
@@ -45,6 +48,9 @@ from bridge.relay.portals import PortalLookup
 
 logger = logging.getLogger(__name__)
 
+#: How a text too long for one event is sent when ``appservice.long_text`` is ``file``.
+LONG_TEXT_FILENAME = "message.txt"
+LONG_TEXT_MIMETYPE = "text/plain; charset=utf-8"
 #: Prefix of what the account owner wrote from the phone, when it cannot be posted as him.
 SELF_PREFIX = "You (from your phone): "
 
@@ -221,14 +227,79 @@ class MatrixChannel:
     async def send(
         self, chat: Address, content: Content, *, sender: Profile | None = None
     ) -> SentMessage:
-        """Post ``content`` into the room ``chat``; returns the event id. Raises
-        ``MatrixRequestError`` subclasses (``DeliveryFailed``), ``MatrixRateLimited``."""
+        """Post ``content`` into the room ``chat``; returns the event id (of the first part
+        when a text too long for one event is split, ``fitting.split_message``). Raises
+        ``MatrixRequestError`` subclasses (``DeliveryFailed``), ``MatrixRateLimited``; a
+        failure that retrying cannot mend is also told in the room (``_tell_failure``)."""
         if isinstance(content, Media):
             return await self.send_media(chat, content, sender=sender)
-        author = await self._author(sender, content)
-        mentions = self._pills(content.mentions) if isinstance(content, Text) else ()
-        body = render.message_content(content, prefix=author.prefix, mentions=mentions)
-        return _sent(await self._post(RoomId(chat), author, body, operation="send"))
+        room = RoomId(chat)
+        async with self._failures_told(room, sender):
+            author = await self._author(sender, content)
+            mentions = self._pills(content.mentions) if isinstance(content, Text) else ()
+            body = render.message_content(content, prefix=author.prefix, mentions=mentions)
+            first, *rest = await self._fitted(body, author)
+            event_id = await self._post(room, author, first, operation="send")
+            await self._post_rest(room, author, rest, operation="send")
+            return _sent(event_id)
+
+    async def _fitted(self, body: dict[str, Any], author: Author) -> list[dict[str, Any]]:
+        """``body`` as the contents to post: itself, or for a text too long for one event
+        (``fitting.split_message``) its parts, or a text file, as ``appservice.long_text``
+        says."""
+        parts = split_message(body)
+        if len(parts) == 1 or self._side.config.appservice.long_text != "file":
+            return parts
+        text = str(body.get("body", ""))
+        data = text.encode()
+        url = await self._side.api.upload(
+            data,
+            mimetype=LONG_TEXT_MIMETYPE,
+            filename=LONG_TEXT_FILENAME,
+            as_user=author.as_user if author.api is self._side.api else None,
+        )
+        caption = fit_text(text.split("\n", 1)[0], max_chars=200)
+        file = mx.media(
+            mx.MediaMsgType.FILE,
+            url,
+            filename=LONG_TEXT_FILENAME,
+            mimetype=LONG_TEXT_MIMETYPE,
+            size=len(data),
+            caption=caption,
+        )
+        return [file]
+
+    async def _post_rest(
+        self, room: RoomId, author: Author, parts: Sequence[Mapping[str, Any]], *, operation: str
+    ) -> None:
+        """Post the parts after the first of a split text, each with its own txnId."""
+        for number, part in enumerate(parts, start=2):
+            await self._post(room, author, part, operation=f"{operation}#{number}")
+
+    @contextlib.asynccontextmanager
+    async def _failures_told(
+        self, room: RoomId, sender: Profile | None = None
+    ) -> AsyncIterator[None]:
+        """Post a notice as the bot in ``room`` when the block raises a failure that retrying
+        will not mend, so the Matrix user learns a message is missing (the relay reports it
+        on the WeChat side too); the exception goes on."""
+        try:
+            yield
+        except MatrixRequestError as exc:
+            if not exc.retryable:
+                await self._tell_failure(room, sender, exc)
+            raise
+
+    async def _tell_failure(
+        self, room: RoomId, sender: Profile | None, exc: MatrixRequestError
+    ) -> None:
+        who = fit_text(sender.display_name, max_chars=64) if sender is not None else "WeChat"
+        reason = exc.message or exc.errcode or f"HTTP {exc.status}"
+        text = f"⚠ A message from {who} could not be shown here: {reason}"
+        try:
+            await self._side.api.send_message(room, mx.text(text, notice=True))
+        except MatrixRequestError as again:
+            logger.warning("cannot tell %s about a failed message: %s", room, again)
 
     def _pills(self, mentions: Sequence[Mention]) -> tuple[render.Pill, ...]:
         """Matrix users for the users a text mentions: Matrix user ids stay, anything else is
@@ -249,10 +320,13 @@ class MatrixChannel:
     ) -> SentMessage:
         """Upload ``media`` (authenticated media repository) and post it; returns the event
         id. Raises ``MatrixTooLarge`` above the homeserver's upload limit."""
-        author = await self._author(sender, media)
-        event_type, body = await self._media_body(media, author)
         room = RoomId(chat)
-        return _sent(await self._post(room, author, body, event_type=event_type, operation="send"))
+        async with self._failures_told(room, sender):
+            author = await self._author(sender, media)
+            event_type, body = await self._media_body(media, author)
+            return _sent(
+                await self._post(room, author, body, event_type=event_type, operation="send")
+            )
 
     async def _media_body(self, media: Media, author: Author) -> tuple[str, dict[str, Any]]:
         url = await self._side.api.upload(
@@ -274,19 +348,30 @@ class MatrixChannel:
         """Like ``send``, marked as a reply to the event ``reply_to.remote_id`` (spec "Rich
         replies"); text replies carry the quoted fallback when the original can be read."""
         room, target = RoomId(chat), EventId(reply_to.remote_id)
-        author = await self._author(sender, content)
-        event_type = "m.room.message"
-        if isinstance(content, Media):
-            event_type, body = await self._media_body(content, author)
-        else:
-            body = render.message_content(content, prefix=author.prefix)
-        original: dict[str, Any] | None = None
-        try:
-            original = await self._side.api.get_event(room, target)
-        except MatrixRequestError as exc:
-            logger.info("reply to %s without fallback: %s", target, exc)
-        body = render.reply_content(body, target, room=room, original=original)
-        return _sent(await self._post(room, author, body, event_type=event_type, operation="reply"))
+        async with self._failures_told(room, sender):
+            author = await self._author(sender, content)
+            event_type = "m.room.message"
+            rest: list[dict[str, Any]] = []
+            if isinstance(content, Media):
+                event_type, body = await self._media_body(content, author)
+            else:
+                body, *rest = await self._fitted(
+                    render.message_content(content, prefix=author.prefix), author
+                )
+            original: dict[str, Any] | None = None
+            try:
+                original = await self._side.api.get_event(room, target)
+            except MatrixRequestError as exc:
+                logger.info("reply to %s without fallback: %s", target, exc)
+            replied = render.reply_content(body, target, room=room, original=original)
+            if not fits(replied):  # the quoted fallback of a long original: leave it out
+                replied = render.reply_content(body, target, room=room)
+            body = replied
+            event_id = await self._post(
+                room, author, body, event_type=event_type, operation="reply"
+            )
+            await self._post_rest(room, author, rest, operation="reply")
+            return _sent(event_id)
 
     async def revoke(self, chat: Address, message: SentMessage) -> None:
         """Redact the event ``message.remote_id`` as whoever posted it (its ghost, the owner's

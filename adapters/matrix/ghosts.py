@@ -7,7 +7,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.matrix.errors import MatrixForbidden, MatrixRequestError
+from adapters.matrix.errors import MatrixForbidden, MatrixRateLimited, MatrixRequestError
+from adapters.matrix.fitting import MAX_DISPLAYNAME_CHARS, fit_text
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import EventId, MxcUri, RoomId, UserId
 from bridge.config import Config, unescape_localpart
@@ -48,11 +49,14 @@ class Ghosts:
 
     async def ensure(self, profile: Profile) -> UserId:
         """The ghost of ``profile.address`` (a stable identity id), registered, named
-        ``Config.ghost_displayname(profile.display_name)`` and with the profile's avatar when
-        it can be fetched. Raises ``MatrixRequestError`` if registering or naming fails."""
+        ``Config.ghost_displayname(profile.display_name)`` (the name shortened with an
+        ellipsis to Synapse's 256 characters) and with the profile's avatar when it can be
+        fetched. Raises ``MatrixRequestError`` if registering fails; a profile update the
+        homeserver refuses is logged and skipped, so it never keeps the ghost from posting
+        (one refused for now is tried again on the next call)."""
         side = self._side
         user = self.user_id(profile.address)
-        name = side.config.ghost_displayname(profile.display_name)
+        name = self.displayname(profile.display_name)
         wanted = (name, profile.avatar_url)
         if self._current.get(user) == wanted:
             return user
@@ -63,23 +67,48 @@ class Ghosts:
             if stored is None:
                 await side.api.ensure_registered(user)
                 stored = MatrixProfile(user)
-            if stored.displayname != name:
-                await side.api.set_displayname(user, name)
-                logger.info("ghost %s renamed", user)
-            avatar_source, avatar_mxc = stored.avatar_source, stored.avatar_mxc
-            if profile.avatar_url and profile.avatar_url != avatar_source:
-                fetched = await side.fetch_avatar(profile.avatar_url)
-                if fetched is not None:
-                    avatar_mxc = await side.api.upload(
-                        fetched.data, mimetype=fetched.mimetype, filename="avatar", as_user=user
-                    )
-                    await side.api.set_avatar_url(user, MxcUri(avatar_mxc))
-                    avatar_source = profile.avatar_url
-            await side.store.matrix.set_profile(
-                MatrixProfile(user, name, avatar_source, avatar_mxc)
-            )
+            try:
+                done = await self._update_profile(user, stored, name, profile.avatar_url)
+            except (MatrixRequestError, MatrixRateLimited) as exc:
+                if exc.retryable:
+                    logger.warning("profile of ghost %s not updated for now: %s", user, exc)
+                    return user
+                logger.warning("profile of ghost %s refused, kept as it was: %s", user, exc)
+                done = stored
+            await side.store.matrix.set_profile(done)
             self._current[user] = wanted
         return user
+
+    def displayname(self, name: str) -> str:
+        """The display name of the ghost of a contact called ``name``: the configured
+        template, ``name`` shortened with an ellipsis (on a character boundary) when the
+        result would pass ``MAX_DISPLAYNAME_CHARS``."""
+        config = self._side.config
+        full = config.ghost_displayname(name)
+        if len(full) <= MAX_DISPLAYNAME_CHARS:
+            return full
+        budget = MAX_DISPLAYNAME_CHARS - (len(full) - len(name))
+        fitted = config.ghost_displayname(fit_text(name, max_chars=max(budget, 1)))
+        return fit_text(fitted, max_chars=MAX_DISPLAYNAME_CHARS)
+
+    async def _update_profile(
+        self, user: UserId, stored: MatrixProfile, name: str, avatar_url: str
+    ) -> MatrixProfile:
+        """Set what differs from ``stored`` on ``user``'s profile; returns what is set."""
+        api = self._side.api
+        if stored.displayname != name:
+            await api.set_displayname(user, name)
+            logger.info("ghost %s renamed", user)
+        avatar_source, avatar_mxc = stored.avatar_source, stored.avatar_mxc
+        if avatar_url and avatar_url != avatar_source:
+            fetched = await self._side.fetch_avatar(avatar_url)
+            if fetched is not None:
+                avatar_mxc = await api.upload(
+                    fetched.data, mimetype=fetched.mimetype, filename="avatar", as_user=user
+                )
+                await api.set_avatar_url(user, MxcUri(avatar_mxc))
+                avatar_source = avatar_url
+        return MatrixProfile(user, name, avatar_source, avatar_mxc)
 
     async def join(self, room: RoomId, user: UserId) -> None:
         """Get ``user`` (a ghost) into ``room``: the bot invites it, then it joins.

@@ -39,6 +39,11 @@ __all__ = ["NO_LOGIN", "REFUSAL", "BotCommand", "CommandHandler", "MatrixHub"]
 
 logger = logging.getLogger(__name__)
 
+#: Times one event may fail with a passing error (homeserver unavailable, rate limited)
+#: before it is skipped: Synapse repeats a failed transaction with backoff (1 s, 2 s, 4 s...),
+#: holding back every later one, so this is about a minute of waiting.
+MAX_EVENT_FAILURES = 6
+GAVE_UP = "⚠ Not delivered: the bridge could not process this message (it kept failing)."
 #: How long processed transaction ids are remembered, in seconds.
 TRANSACTION_MEMORY_S = 7 * 24 * 3600
 NO_LOGIN = (
@@ -64,7 +69,9 @@ class MatrixHub:
     repeats it; meanwhile the homeserver holds back the appservice's later transactions, so a
     login whose relay stops consuming delays everyone until ``drop_channel`` or the timeout.
     Processed transactions are remembered in ``store.transactions`` by
-    ``Transaction.dedupe_key``. Events that cannot be bridged get a notice in their room;
+    ``Transaction.dedupe_key``, and commands by event id (``store.matrix.claim_command``), so
+    one arriving again under another transaction id is not executed twice.
+    Events that cannot be bridged get a notice in their room;
     malformed ones are logged and skipped. Portal events of a login without a channel get
     the ``NO_LOGIN`` notice.
 
@@ -112,6 +119,7 @@ class MatrixHub:
         self._channels: dict[LoginId, MatrixChannel] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._room_locks: dict[UserId, asyncio.Lock] = {}
+        self._event_failures: dict[str, int] = {}
         self._started = False
         self._stopped = False
         self.bot = UserId(config.bot_user_id)
@@ -134,6 +142,7 @@ class MatrixHub:
         self._started = True
         # Only a retry of a recent transaction needs its id; homeservers retry for hours.
         await self.store.transactions.prune(time.time() - TRANSACTION_MEMORY_S)
+        await self.store.matrix.prune_commands(time.time() - TRANSACTION_MEMORY_S)
         if self._server is not None:
             appservice = self.config.appservice
             await self._server.start(appservice.hostname, appservice.port)
@@ -268,13 +277,36 @@ class MatrixHub:
         for event in txn.events:
             try:
                 await self._route(event, batches, commands)
-            except (StoreError, MatrixUnavailable, RateLimited):
+                self._event_failures.pop(event.event_id, None)
+            except StoreError:
                 raise  # passing: the homeserver repeats the transaction later
+            except (MatrixUnavailable, RateLimited) as exc:
+                if not await self._give_up_on(event, exc):
+                    raise  # passing: the homeserver repeats the transaction later
             except Exception:
                 logger.exception("event %s of transaction %s skipped", event.event_id, txn.txn_id)
         await self._hand_over(batches)
         for command in commands:
-            self._spawn(self._run_command(command))
+            # By event id, not transaction: a homeserver may send an event again under a new
+            # transaction id (Synapse renumbers after a restart). At most once: claimed first.
+            if await self.store.matrix.claim_command(command.event_id):
+                self._spawn(self._run_command(command))
+            else:
+                logger.info("command %s executed before; not again", command.event_id)
+
+    async def _give_up_on(self, event: RoomEvent, exc: Exception) -> bool:
+        """Whether ``event``, failing with a passing error again, has failed
+        ``MAX_EVENT_FAILURES`` times: then it is skipped (logged, its room told) so that the
+        homeserver stops repeating its transaction, which would hold back every later one."""
+        failures = self._event_failures.get(event.event_id, 0) + 1
+        self._event_failures[event.event_id] = failures
+        if failures < MAX_EVENT_FAILURES:
+            logger.warning("event %s failed (%d): %s", event.event_id, failures, exc)
+            return False
+        del self._event_failures[event.event_id]
+        logger.error("event %s skipped after %d failures: %s", event.event_id, failures, exc)
+        await self._notify(event.room_id, GAVE_UP)
+        return True
 
     async def _route(
         self, event: RoomEvent, batches: dict[LoginId, list[Event]], commands: list[BotCommand]

@@ -7,7 +7,9 @@ import logging
 
 from adapters.matrix import content as mx
 from adapters.matrix.errors import MatrixNotFound
+from adapters.matrix.fitting import MAX_ROOM_NAME_BYTES, fit_text
 from adapters.matrix.ghosts import Ghosts
+from adapters.matrix.rooms import RoomCreator
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import MxcUri, RoomId, UserId
 from bridge.model import ChatKind, Profile
@@ -17,6 +19,12 @@ logger = logging.getLogger(__name__)
 #: How the ``m.bridge`` state event names the remote network.
 PROTOCOL_ID = "wechat"
 PROTOCOL_NAME = "WeChat"
+
+
+def room_name(remote: Profile) -> str:
+    """The portal's ``m.room.name`` for ``remote``: its display name, shortened with an
+    ellipsis to the spec's 255 bytes ("m.room.name": MUST NOT exceed 255 bytes)."""
+    return fit_text(remote.display_name, max_bytes=MAX_ROOM_NAME_BYTES)
 
 
 class Portals:
@@ -31,6 +39,8 @@ class Portals:
     The core records which room mirrors which identity (and asks again only for identities
     without a portal); this class remembers the rooms it created in this process only, so
     that concurrent or repeated calls for one identity get one room.
+    Rooms are created through a ``RoomCreator`` (concurrency capped; a room an unanswered
+    attempt made is found by its ``m.room.create`` marker instead of being created again).
     """
 
     def __init__(self, side: MatrixSide, ghosts: Ghosts) -> None:
@@ -38,6 +48,11 @@ class Portals:
         self._ghosts = ghosts
         self._created: dict[str, RoomId] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._rooms = RoomCreator(side.api, known=self._is_portal)
+
+    async def _is_portal(self, room: RoomId) -> bool:
+        # Rooms this process made for other identities carry other markers: skip reading them.
+        return room in self._created.values()
 
     async def ensure(self, remote: Profile, owner: UserId) -> RoomId:
         """The portal of ``remote`` (``remote.address`` = stable identity id) for ``owner``,
@@ -65,9 +80,10 @@ class Portals:
             current = (await api.get_state(room, "m.room.name")).get("name")
         except MatrixNotFound:
             current = None
-        if current == remote.display_name:
+        name = room_name(remote)
+        if current == name:
             return False
-        await api.set_state(room, "m.room.name", {"name": remote.display_name})
+        await api.set_state(room, "m.room.name", {"name": name})
         logger.info("portal %s renamed", room)
         return True
 
@@ -77,7 +93,7 @@ class Portals:
             protocol_id=PROTOCOL_ID,
             protocol_name=PROTOCOL_NAME,
             channel_id=remote.address,
-            channel_name=remote.display_name,
+            channel_name=room_name(remote),
             avatar_url=avatar,
         )
 
@@ -92,9 +108,10 @@ class Portals:
     async def _create_direct(self, remote: Profile, owner: UserId) -> RoomId:
         side = self._side
         ghost = await self._ghosts.ensure(remote)
-        room = await side.api.create_room(
+        room = await self._rooms.create(
+            remote.address,
             as_user=ghost,
-            name=remote.display_name,
+            name=room_name(remote),
             topic=remote.signature or None,
             invite=[owner, side.bot],
             is_direct=True,
@@ -105,8 +122,9 @@ class Portals:
 
     async def _create_group(self, remote: Profile, owner: UserId) -> RoomId:
         avatar = await self._avatar(remote)
-        return await self._side.api.create_room(
-            name=remote.display_name,
+        return await self._rooms.create(
+            remote.address,
+            name=room_name(remote),
             topic=remote.signature or None,
             avatar_url=avatar,
             invite=[owner],

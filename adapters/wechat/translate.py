@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from adapters.wechat.client import messages as m
 from adapters.wechat.client.text import decode_text
@@ -26,6 +27,25 @@ from bridge.model import (
 MENTION_END = "\u2005"
 #: Messages whose content is a file fetched by MsgId (PROTOCOL.md §9).
 MediaMessage = m.ImageMessage | m.VoiceMessage | m.VideoMessage | m.EmoticonMessage | m.FileMessage
+
+
+#: Query parameters of WeChat URLs that are session credentials (PROTOCOL.md §2), never stored.
+SESSION_PARAMS = frozenset({"skey", "pass_ticket"})
+
+
+def without_session_secrets(url: str) -> str:
+    """``url`` (e.g. a contact's ``HeadImgUrl``, ``/cgi-bin/mmwebwx-bin/webwxgeticon?seq=1&
+    username=@x&skey=@crypt_...``, PROTOCOL.md §3.3) without its ``skey``/``pass_ticket``
+    query parameters: what the bridge may store. Whoever fetches it adds the live session's
+    credentials again. Other parameters keep their order."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if k.lower() not in SESSION_PARAMS]
+    if len(kept) == len(pairs):
+        return url
+    return urlunsplit(parts._replace(query=urlencode(kept, safe="@")))
 
 
 def profile_from_contact(
@@ -55,7 +75,7 @@ def profile_from_contact(
         province=decode_text(contact.province),
         city=decode_text(contact.city),
         signature=decode_text(contact.signature),
-        avatar_url=contact.head_img_url,
+        avatar_url=without_session_secrets(contact.head_img_url),
         members=members,
         is_self=bool(self_user_name) and contact.user_name == self_user_name,
     )

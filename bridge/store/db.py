@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from bridge.errors import StoreError
+from bridge.secretfiles import create_secret_file
 
 log = logging.getLogger(__name__)
 
@@ -226,12 +227,17 @@ class SqliteDatabase:
 
     @classmethod
     async def open(cls, path: str | Path, *, synchronous: str = "FULL") -> SqliteDatabase:
-        """Open (creating if needed) the database file at ``path``. Raises ``StoreError``."""
+        """Open (creating if needed, mode 0600) the database file at ``path``. Raises
+        ``StoreError``."""
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise StoreError(f"invalid SQLite synchronous level {synchronous!r}")
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         loop = asyncio.get_running_loop()
         try:
+            if str(path) != ":memory:":
+                # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
+                # database's mode, and the database holds tokens of the logins.
+                create_secret_file(Path(path))
             # isolation_level=None: we issue BEGIN/COMMIT ourselves (see transaction()).
             # check_same_thread=False: the lock makes sure one thread at a time uses it.
             conn = await loop.run_in_executor(

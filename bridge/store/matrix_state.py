@@ -1,4 +1,4 @@
-"""Repository of the Matrix hub's own state: management rooms and ghost profiles."""
+"""Repository of the Matrix hub's own state: management rooms, ghost profiles, commands seen."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import attrs
 
-from bridge.ids import MatrixUserId, RoomId
+from bridge.ids import EventId, MatrixUserId, RoomId
 from bridge.store.db import Executor, Row
 
 Clock = Callable[[], float]
@@ -34,7 +34,8 @@ class MatrixProfile:
 
 
 class MatrixStateRepo:
-    """The ``matrix_management_rooms`` and ``matrix_profiles`` tables (schema 2)."""
+    """The ``matrix_management_rooms`` and ``matrix_profiles`` tables (schema 2) and
+    ``matrix_command_events`` (schema 3)."""
 
     def __init__(self, db: Executor, clock: Clock) -> None:
         self._db = db
@@ -77,4 +78,21 @@ class MatrixStateRepo:
             profile.avatar_source,
             profile.avatar_mxc,
             self._clock(),
+        )
+
+    async def claim_command(self, event_id: EventId) -> bool:
+        """Record that the bot command ``event_id`` is being executed; False if it was
+        recorded before (a replay: do not execute it again)."""
+        changed = await self._db.execute(
+            "INSERT INTO matrix_command_events (event_id, seen_at) VALUES ($1, $2)"
+            " ON CONFLICT (event_id) DO NOTHING",
+            event_id,
+            self._clock(),
+        )
+        return changed == 1
+
+    async def prune_commands(self, before: float) -> int:
+        """Forget commands recorded before ``before`` (unix s); returns how many."""
+        return await self._db.execute(
+            "DELETE FROM matrix_command_events WHERE seen_at < $1", before
         )

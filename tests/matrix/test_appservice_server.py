@@ -168,3 +168,31 @@ async def test_a_reused_txn_id_with_new_events_is_processed(harness: Harness) ->
     assert (await harness.put("1", {"events": [later]})).status == 200
     assert (await harness.put("1", {"events": [later]})).status == 200
     assert [e.event_id for t in harness.received for e in t.events] == ["$abc", "$after-restart"]
+
+
+async def test_the_largest_transaction_synapse_sends_is_accepted(harness: Harness) -> None:
+    # 100 events of 64 KiB each (Synapse's MAX_PDU_SIZE), non-ASCII so that the ASCII-escaped
+    # form Synapse sends is twice as long: ~13 MB, 13 times aiohttp's default body limit.
+    events = [
+        {**EVENT, "event_id": f"$big{n}", "content": {"msgtype": "m.text", "body": "é" * 32000}}
+        for n in range(100)
+    ]
+    resp = await harness.put("big", {"events": events, "ephemeral": []})
+    assert resp.status == 200
+    [txn] = harness.received
+    assert len(txn.events) == 100 and txn.events[99].content["body"] == "é" * 32000
+
+
+async def test_deep_nesting_is_400_not_a_crash_and_auth_comes_first(harness: Harness) -> None:
+    deep = b'{"events": [' + b"[" * 200_000 + b"]" * 200_000 + b"]}"
+    assert (await harness.put("deep", deep, token="wrong")).status == 403
+    resp = await harness.put("deep", deep)
+    assert resp.status == 400
+    nested: dict[str, Any] = {}
+    node = nested
+    for _ in range(125):  # as deep as Synapse lets into an event's content
+        node["a"] = {}
+        node = node["a"]
+    ok = {**EVENT, "content": {"msgtype": "m.text", "body": "deep", "n": nested}}
+    assert (await harness.put("ok", {"events": [ok]})).status == 200
+    assert [t.txn_id for t in harness.received] == ["ok"]

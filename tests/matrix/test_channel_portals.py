@@ -111,3 +111,19 @@ async def test_group_and_ghost_avatars_are_fetched_and_mirrored(rig: MatrixRig) 
     ghost_avatar = (await rig.user.state(room, "m.room.member", said["sender"]))["avatar_url"]
     assert await rig.user.download(room_avatar) == picture
     assert await rig.user.download(ghost_avatar) == picture
+
+
+async def test_a_message_the_homeserver_refuses_is_told_in_the_portal(rig: MatrixRig) -> None:
+    await rig.from_wechat(rig.text(FAMILY, "hi all", sender=BOB, chat_kind=ChatKind.GROUP))
+    room = await rig.joined_portal(FAMILY)
+    [said] = [e for e in await rig.user.messages(room) if e["type"] == "m.room.message"]
+    levels = await rig.api.get_state(room, "m.room.power_levels")
+    levels["users"] = {**levels.get("users", {}), said["sender"]: -1}  # Bob's ghost muted
+    await rig.api.set_state(room, "m.room.power_levels", levels)
+
+    await rig.from_wechat(rig.text(FAMILY, "muted?", sender=BOB, chat_kind=ChatKind.GROUP))
+
+    bodies = [e["content"].get("body", "") for e in await rig.user.messages(room)]
+    told = [b for b in bodies if "could not be shown here" in b]
+    assert len(told) == 1 and "Bob" in told[0]
+    assert "muted?" not in bodies

@@ -65,6 +65,7 @@ def test_secrets_stay_out_of_reprs() -> None:
         ("appservice", "displayname_template", "{nick}", "appservice.displayname_template"),
         ("appservice", "hs_token", "a" * 20, "appservice.hs_token"),
         ("appservice", "id", "has space", "appservice.id"),
+        ("appservice", "long_text", "truncate", "appservice.long_text"),
         ("appservice", "bot", {"username": "Bot!"}, "appservice.bot.username"),
         ("appservice", "bot", {"username": "wechat_bot"}, "appservice.bot.username"),
         ("permissions", "@admin:example.com", "superuser", "permissions.@admin:example.com"),
