@@ -167,11 +167,17 @@ def mutated_response(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def timed(run: Any, *args: Any) -> Any:
-    start = time.perf_counter()
-    result = run(*args)
-    elapsed = time.perf_counter() - start
-    assert elapsed < BOUND_S, f"{run.__name__} took {elapsed * 1000:.1f} ms"
-    return result
+    """``run(*args)``, asserting that its CPU time stays under ``BOUND_S``. A run over the
+    bound is repeated and the best of three counts: a quadratic input is slow every time,
+    while a pause of the shared machine (another process, the garbage collector) is not."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.thread_time()
+        result = run(*args)
+        best = min(best, time.thread_time() - start)
+        if best < BOUND_S:
+            return result
+    raise AssertionError(f"{run.__name__} took {best * 1000:.1f} ms of CPU, best of 3")
 
 
 @FUZZ
