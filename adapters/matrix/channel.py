@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from adapters.matrix import media as files
 from adapters.matrix import render
 from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.errors import (
@@ -69,8 +70,9 @@ class _Pending:
 class MatrixChannel:
     """The Matrix side (side B) of one login: ``owner``'s portals, ghosts and messages.
 
-    Implements ``Channel``, ``SupportsMedia``, ``SupportsRevoke``, ``SupportsReplies``,
-    ``SupportsPortals``, ``SupportsPortalUpdates`` and ``SupportsMembers``. Addresses are
+    Implements ``Channel``, ``SupportsMedia``, ``SupportsMediaFetch``, ``SupportsRevoke``,
+    ``SupportsReplies``, ``SupportsPortals``, ``SupportsPortalUpdates`` and
+    ``SupportsMembers``. Addresses are
     room ids (chats) and Matrix user ids (users); a ``sender`` profile's address is a stable
     identity id (its ghost posts), or the owner's user id with ``is_self``. Built by
     ``MatrixHub.channel_for``.
@@ -262,6 +264,12 @@ class MatrixChannel:
             as_user=author.as_user if author.api is self._side.api else None,
         )
         return render.media_content(media, url, prefix=author.prefix)
+
+    async def fetch_media(self, media: Media) -> Media:
+        """The file of a portal event this channel received (``SupportsMediaFetch``; the
+        reference is ``adapters.matrix.media.FileRef``), downloaded now by the chat's queue.
+        Raises ``DeliveryFailed``: retryable while the homeserver is unreachable or busy."""
+        return await files.fetch(self._side.api, media)
 
     async def send_reply(
         self,

@@ -1,0 +1,98 @@
+"""Matrix files off the receive path: journaled as a reference, downloaded by the chat's queue.
+
+A portal event's file is not downloaded while its appservice transaction is handled: the
+event becomes a ``Media`` whose ``ref`` says where the file is (``FileRef``), and the
+relay's queue for that chat calls ``MatrixChannel.fetch_media`` when it delivers it
+(``bridge.channel.SupportsMediaFetch``). So a slow or large download holds up its own chat
+only, never the transaction or another portal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from adapters.matrix.api import AppserviceAPI
+from adapters.matrix.render import MediaRef
+from adapters.matrix.types import MxcUri
+from bridge.errors import DeliveryFailed, Unsupported
+from bridge.model import Media
+
+#: ``Media.mimetype`` when neither the event nor the download says.
+UNKNOWN_MIMETYPE = "application/octet-stream"
+
+
+@attrs.frozen
+class FileRef:
+    """Where a Matrix file is: its ``url`` (``mxc://server/media_id``), and for an encrypted
+    attachment the event's ``file`` object (spec "Sending encrypted attachments": ``url``,
+    ``key``, ``iv``, ``hashes``, ``v``), else ``None``.
+
+    Encoded in ``Media.ref`` as the mxc URI itself for a plain file, as the JSON object
+    ``{"file": {...}}`` for an encrypted one. Neither holds a credential: the download uses
+    the appservice's token at fetch time.
+    """
+
+    url: MxcUri
+    file: Mapping[str, Any] | None = None
+
+    def encode(self) -> str:
+        """This reference as ``Media.ref``."""
+        if self.file is None:
+            return str(self.url)
+        return json.dumps({"file": dict(self.file)}, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def decode(cls, ref: str) -> FileRef:
+        """The reference ``encode`` wrote. Raises ``DeliveryFailed`` (not retryable) for
+        anything else."""
+        if ref.startswith("mxc://"):
+            return cls(MxcUri(ref))
+        try:
+            value = json.loads(ref) if ref.startswith("{") else None
+        except ValueError:
+            value = None
+        file = value.get("file") if isinstance(value, dict) else None
+        url = file.get("url") if isinstance(file, dict) else None
+        if not isinstance(url, str) or not url.startswith("mxc://"):
+            raise DeliveryFailed("the file's reference is not a Matrix one")
+        return cls(MxcUri(url), file)
+
+
+def reference(ref: MediaRef) -> Media:
+    """The ``Media`` to journal for the file ``ref`` of a portal event: no bytes, ``ref``
+    set (``FileRef.encode``), the event's mimetype, name, caption, size in bytes, pixels
+    and duration in milliseconds (0 = not said)."""
+    return Media(
+        kind=ref.kind,
+        mimetype=ref.mimetype or UNKNOWN_MIMETYPE,
+        filename=ref.filename,
+        duration_ms=ref.duration_ms,
+        width=ref.width,
+        height=ref.height,
+        caption=ref.caption,
+        ref=FileRef(ref.url).encode(),
+        expected_size=ref.size,
+    )
+
+
+async def fetch(api: AppserviceAPI, media: Media) -> Media:
+    """The file ``media.ref`` names, downloaded now through the authenticated media API
+    (spec v1.11 "GET /_matrix/client/v1/media/download"): ``media`` with ``data`` filled in
+    and ``ref`` cleared; the event's mimetype wins over the download's content type.
+
+    Raises ``DeliveryFailed``: ``MatrixUnavailable``/``MatrixRateLimited`` (retryable) while
+    the homeserver is unreachable or busy, ``MatrixNotFound`` (not retryable) when the file
+    is gone, ``Unsupported`` for an encrypted attachment (not decrypted yet).
+    """
+    ref = FileRef.decode(media.ref)
+    if ref.file is not None:
+        raise Unsupported("encrypted Matrix attachments cannot be carried yet")
+    download = await api.download(ref.url)
+    mimetype = media.mimetype
+    if mimetype == UNKNOWN_MIMETYPE and download.content_type:
+        mimetype = download.content_type
+    return attrs.evolve(media, data=download.data, mimetype=mimetype, ref="")

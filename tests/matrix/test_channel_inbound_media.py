@@ -1,0 +1,176 @@
+"""A file posted in a portal is fetched by that chat's queue, not while the appservice
+transaction is handled (issue 7, deliverable 4, Matrix side).
+
+The bridge's client talks to Synapse through a small HTTP proxy in this test that holds the
+download of one file until the test lets it go: a slow media repository, over the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from adapters.matrix.api import AppserviceAPI
+from adapters.matrix.types import UserId
+from bridge.model import Media, MediaKind, Notice, Text
+from tests.matrix.conftest import BridgeSetup, TransactionRecorder
+from tests.matrix.matrix_rig import ALICE, BOB, MatrixRig, make_rig, quiet_bot
+from tests.matrix.synapse import Synapse
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+class SlowMedia:
+    """A reverse proxy to ``upstream`` that holds downloads of the media ids in ``held``
+    until ``release`` is set; ``waiting`` is set once such a download has arrived."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.held: set[str] = set()
+        self.waiting = asyncio.Event()
+        self.release = asyncio.Event()
+        self._session = aiohttp.ClientSession(auto_decompress=False)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def close(self) -> None:
+        self.release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self._session.close()
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        if "/media/download/" in request.path and request.path.rsplit("/", 1)[-1] in self.held:
+            self.waiting.set()
+            await self.release.wait()
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host",)}
+        async with self._session.request(
+            request.method,
+            self.upstream + request.path_qs,
+            headers=headers,
+            data=await request.read(),
+        ) as upstream:
+            body = await upstream.read()
+            passed = {
+                k: v
+                for k, v in upstream.headers.items()
+                if k.lower() not in ("transfer-encoding", "content-length", "connection")
+            }
+            return web.Response(status=upstream.status, body=body, headers=passed)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def slow_rig(
+    synapse: Synapse,
+    bridge_setup: BridgeSetup,
+    appservice: TransactionRecorder,
+    tmp_path: Path,
+) -> AsyncIterator[tuple[MatrixRig, SlowMedia]]:
+    """A rig whose appservice client reaches Synapse through ``SlowMedia``."""
+    proxy = SlowMedia(synapse.url)
+    await proxy.start()
+    config = bridge_setup.config
+    api = AppserviceAPI(
+        proxy.url, config.appservice.as_token, UserId(config.bot_user_id), request_timeout=60
+    )
+    user = await synapse.register_user(f"slowmedia{secrets.token_hex(4)}")
+    rig = await make_rig(quiet_bot(config), tmp_path, user, api, appservice)
+    try:
+        yield rig, proxy
+    finally:
+        await rig.stop()
+        await rig.store.close()
+        await api.close()
+        await proxy.close()
+
+
+def _journaled_payloads(db_path: Path) -> list[str]:
+    with sqlite3.connect(db_path) as conn:
+        return [row[0] for row in conn.execute("SELECT payload FROM journal")]
+
+
+async def test_a_slow_download_in_one_portal_delays_neither_the_transaction_nor_another_portal(
+    slow_rig: tuple[MatrixRig, SlowMedia], tmp_path: Path
+) -> None:
+    rig, proxy = slow_rig
+    await rig.from_wechat(rig.text(ALICE, "send me the photo"), rig.text(BOB, "hi"))
+    alice_room, bob_room = await rig.joined_portal(ALICE), await rig.joined_portal(BOB)
+    photo = os.urandom(300_000)
+    url = await rig.api.upload(photo, mimetype="image/jpeg", filename="photo.jpg")
+    proxy.held.add(url.rsplit("/", 1)[-1])
+    image = {
+        "msgtype": "m.image",
+        "body": "photo.jpg",
+        "url": url,
+        "info": {"mimetype": "image/jpeg", "size": len(photo), "w": 640, "h": 480},
+    }
+
+    image_id = await rig.user.send(alice_room, image)
+    # The homeserver got its answer: the transaction holding the image is journaled...
+    await rig.recorder.wait_for(lambda e: e.event_id == image_id)
+    # ... as a reference, while the chat's queue waits for the file.
+    async with asyncio.timeout(20):
+        await proxy.waiting.wait()
+    [payload] = [p for p in _journaled_payloads(tmp_path / "bridge.db") if url in p]
+    assert len(payload) < 2000 and json.loads(payload)
+    text_id = await rig.user.send_text(bob_room, "the photo is on its way")
+    await rig.recorder.wait_for(lambda e: e.event_id == text_id)
+
+    async with asyncio.timeout(20):
+        while rig.wechat_texts(BOB) != ["the photo is on its way"]:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)  # MemoryChannel has no event to wait on
+    assert rig.wechat.messages(ALICE) == [] and not proxy.release.is_set()
+
+    proxy.release.set()
+    await rig.relay.drain()
+    [sent] = rig.wechat.messages(ALICE)
+    assert sent.content == Media(
+        MediaKind.IMAGE,
+        photo,
+        "image/jpeg",
+        "photo.jpg",
+        width=640,
+        height=480,
+        expected_size=len(photo),
+    )
+
+
+async def test_a_file_the_homeserver_no_longer_has_becomes_a_notice_and_the_next_passes(
+    slow_rig: tuple[MatrixRig, SlowMedia],
+) -> None:
+    rig, _ = slow_rig
+    await rig.from_wechat(rig.text(ALICE, "send it"))
+    room = await rig.joined_portal(ALICE)
+    gone = {
+        "msgtype": "m.file",
+        "body": "lost.pdf",
+        "url": "mxc://localhost/doesnotexist",
+        "info": {"mimetype": "application/pdf", "size": 10},
+    }
+
+    await rig.arrived(await rig.user.send(room, gone))
+    await rig.arrived(await rig.user.send_text(room, "never mind"))
+
+    first, second = (s.content for s in rig.wechat.messages(ALICE))
+    assert isinstance(first, Notice) and "could not be fetched" in first.text
+    assert second == Text("never mind")
