@@ -71,8 +71,7 @@ class MatrixChannel:
     """The Matrix side (side B) of one login: ``owner``'s portals, ghosts and messages.
 
     Implements ``Channel``, ``SupportsMedia``, ``SupportsMediaFetch``, ``SupportsRevoke``,
-    ``SupportsReplies``, ``SupportsPortals``, ``SupportsPortalUpdates`` and
-    ``SupportsMembers``. Addresses are
+    ``SupportsReplies``, ``SupportsPortals`` and ``SupportsPortalUpdates``. Addresses are
     room ids (chats) and Matrix user ids (users); a ``sender`` profile's address is a stable
     identity id (its ghost posts), or the owner's user id with ``is_self``. Built by
     ``MatrixHub.channel_for``.
@@ -346,21 +345,6 @@ class MatrixChannel:
             state = {}
         name = state.get("name")
         return Profile(address, kind=kind, name=name if isinstance(name, str) else "")
-
-    async def get_members(self, chat: Address) -> Sequence[Profile]:
-        """The joined members of the room ``chat`` except the bot. Raises ``BridgeError``
-        (``MatrixForbidden``) if the bot is not in it."""
-        members = await self._side.api.get_members(RoomId(chat))
-        return [
-            Profile(
-                Address(m.user_id),
-                name=m.displayname or "",
-                avatar_url=m.avatar_url or "",
-                is_self=m.user_id == self.owner,
-            )
-            for m in members
-            if m.user_id != self._side.bot
-        ]
 
     async def ensure_portal(self, remote: Profile, *, owner: Address) -> Address:
         """The portal room of ``remote`` (``remote.address`` = stable identity id), created
