@@ -325,14 +325,15 @@ class MatrixChannel:
         (``@user``). Raises ``BridgeError`` for anything else or an unknown one."""
         api = self._side.api
         if address.startswith("@"):
-            data = await api.get_profile(UserId(address))
+            user = UserId(address)
+            data = await api.get_profile(user)
             name = data.get("displayname")
             avatar = data.get("avatar_url")
             return Profile(
                 address,
                 name=name if isinstance(name, str) else "",
                 avatar_url=avatar if isinstance(avatar, str) else "",
-                is_self=UserId(address) == self.owner,
+                is_self=user == self.owner,
             )
         if not address.startswith("!"):
             raise BridgeError(f"{address!r} is neither a Matrix room nor a user id")
