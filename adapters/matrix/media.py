@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from adapters.matrix.api import AppserviceAPI
+from adapters.matrix.errors import MatrixNotFound, MatrixRequestError
 from adapters.matrix.render import MediaRef
 from adapters.matrix.types import MxcUri
 from bridge.errors import DeliveryFailed, Unsupported
@@ -85,13 +86,22 @@ async def fetch(api: AppserviceAPI, media: Media) -> Media:
     and ``ref`` cleared; the event's mimetype wins over the download's content type.
 
     Raises ``DeliveryFailed``: ``MatrixUnavailable``/``MatrixRateLimited`` (retryable) while
-    the homeserver is unreachable or busy, ``MatrixNotFound`` (not retryable) when the file
-    is gone, ``Unsupported`` for an encrypted attachment (not decrypted yet).
+    the homeserver is unreachable or busy; not retryable when the file is gone or the
+    download is refused, ``Unsupported`` for an encrypted attachment (not decrypted yet).
     """
     ref = FileRef.decode(media.ref)
     if ref.file is not None:
         raise Unsupported("encrypted Matrix attachments cannot be carried yet")
-    download = await api.download(ref.url)
+    try:
+        download = await api.download(ref.url)
+    except MatrixNotFound:
+        raise DeliveryFailed("the homeserver no longer has the file") from None
+    except MatrixRequestError as exc:
+        if exc.retryable:
+            raise
+        raise DeliveryFailed(
+            f"the homeserver refused the download ({exc.errcode or exc.status})"
+        ) from exc
     mimetype = media.mimetype
     if mimetype == UNKNOWN_MIMETYPE and download.content_type:
         mimetype = download.content_type

@@ -175,7 +175,8 @@ class Deliverer:
         if msg.reply_to is not None:
             link = await self.store.messages.by_event_id(self.login, EventId(msg.reply_to))
             reply_to = None if link is None else await self._refs.quoted(link, Side.A)
-        resolved = await media.resolve(self.store, self.b, entry, msg)
+        # A file of the user's that Matrix cannot provide fails the entry: the user is told.
+        resolved = await media.resolve(self.store, self.b, entry, msg, notice_if_gone=False)
         content = await self._refs.mentions_on_a(resolved)
         sent = await _send(self.a, address, content, Profile(msg.sender), reply_to)
         async with self.store.transaction() as tx:

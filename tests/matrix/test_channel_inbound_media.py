@@ -22,7 +22,7 @@ from aiohttp import web
 
 from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.types import UserId
-from bridge.model import Media, MediaKind, Notice, Text
+from bridge.model import Media, MediaKind, Text
 from tests.matrix.conftest import BridgeSetup, TransactionRecorder
 from tests.matrix.matrix_rig import ALICE, BOB, MatrixRig, make_rig, quiet_bot
 from tests.matrix.synapse import Synapse
@@ -155,7 +155,7 @@ async def test_a_slow_download_in_one_portal_delays_neither_the_transaction_nor_
     )
 
 
-async def test_a_file_the_homeserver_no_longer_has_becomes_a_notice_and_the_next_passes(
+async def test_a_file_the_homeserver_does_not_have_is_reported_to_the_user_and_the_next_passes(
     slow_rig: tuple[MatrixRig, SlowMedia],
 ) -> None:
     rig, _ = slow_rig
@@ -171,6 +171,12 @@ async def test_a_file_the_homeserver_no_longer_has_becomes_a_notice_and_the_next
     await rig.arrived(await rig.user.send(room, gone))
     await rig.arrived(await rig.user.send_text(room, "never mind"))
 
-    first, second = (s.content for s in rig.wechat.messages(ALICE))
-    assert isinstance(first, Notice) and "could not be fetched" in first.text
-    assert second == Text("never mind")
+    assert [s.content for s in rig.wechat.messages(ALICE)] == [Text("never mind")]
+    notices = [
+        e["content"]["body"]
+        for e in await rig.user.messages(room)
+        if e["content"].get("msgtype") == "m.notice"
+    ]
+    assert notices == [
+        "⚠ Not delivered to wechat: [file: lost.pdf] — the homeserver no longer has the file"
+    ]
