@@ -54,7 +54,7 @@ class _Transient(Exception):
 
 
 @attrs.frozen
-class Reply:
+class HttpAnswer:
     """A whole HTTP answer. ``cookies`` are this answer's Set-Cookie name → value (secrets;
     kept out of ``repr``, as is the body)."""
 
@@ -149,7 +149,7 @@ class Http:
         allow_redirects: bool = True,
         ok_status: frozenset[int] = frozenset({200}),
         multipart: Callable[[], aiohttp.FormData] | None = None,
-    ) -> Reply:
+    ) -> HttpAnswer:
         """Send ``call`` to ``hosts`` and read the whole answer.
 
         ``time_limit`` (seconds) overrides the default timeout; ``retry`` enables the bounded
@@ -184,7 +184,7 @@ class Http:
         allow_redirects: bool,
         ok_status: frozenset[int],
         multipart: Callable[[], aiohttp.FormData] | None,
-    ) -> Reply:
+    ) -> HttpAnswer:
         kwargs: dict[str, Any] = {"allow_redirects": allow_redirects}
         headers = dict(call.headers)
         if time_limit is not None:
@@ -201,7 +201,7 @@ class Http:
                 call.method, call.url(hosts), headers=headers, **kwargs
             ) as resp:
                 body = await resp.read()
-                reply = Reply(
+                reply = HttpAnswer(
                     endpoint=call.endpoint,
                     status=resp.status,
                     body=body,
