@@ -1,7 +1,7 @@
 """A file posted in a portal is fetched by that chat's queue, not while the appservice
 transaction is handled (issue 7, deliverable 4, Matrix side).
 
-The bridge's client talks to Synapse through a small HTTP proxy in this test that holds the
+The bridge's client talks to Synapse through ``SlowMedia``, an HTTP proxy that holds the
 download of one file until the test lets it go: a slow media repository, over the wire.
 """
 
@@ -15,68 +15,18 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
 from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.types import UserId
 from bridge.model import Media, MediaKind, Text
 from tests.matrix.conftest import BridgeSetup, TransactionRecorder
 from tests.matrix.matrix_rig import ALICE, BOB, MatrixRig, make_rig, quiet_bot
+from tests.matrix.slowmedia import SlowMedia
 from tests.matrix.synapse import Synapse
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-class SlowMedia:
-    """A reverse proxy to ``upstream`` that holds downloads of the media ids in ``held``
-    until ``release`` is set; ``waiting`` is set once such a download has arrived."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream.rstrip("/")
-        self.held: set[str] = set()
-        self.waiting = asyncio.Event()
-        self.release = asyncio.Event()
-        self._session = aiohttp.ClientSession(auto_decompress=False)
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
-
-    async def close(self) -> None:
-        self.release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-        await self._session.close()
-
-    async def _forward(self, request: web.Request) -> web.Response:
-        if "/media/download/" in request.path and request.path.rsplit("/", 1)[-1] in self.held:
-            self.waiting.set()
-            await self.release.wait()
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host",)}
-        async with self._session.request(
-            request.method,
-            self.upstream + request.path_qs,
-            headers=headers,
-            data=await request.read(),
-        ) as upstream:
-            body = await upstream.read()
-            passed = {
-                k: v
-                for k, v in upstream.headers.items()
-                if k.lower() not in ("transfer-encoding", "content-length", "connection")
-            }
-            return web.Response(status=upstream.status, body=body, headers=passed)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -117,7 +67,7 @@ async def test_a_slow_download_in_one_portal_delays_neither_the_transaction_nor_
     alice_room, bob_room = await rig.joined_portal(ALICE), await rig.joined_portal(BOB)
     photo = os.urandom(300_000)
     url = await rig.api.upload(photo, mimetype="image/jpeg", filename="photo.jpg")
-    proxy.held.add(url.rsplit("/", 1)[-1])
+    proxy.hold(url)
     image = {
         "msgtype": "m.image",
         "body": "photo.jpg",
