@@ -11,7 +11,6 @@ from typing import Any
 
 import attrs
 
-from adapters.matrix import media as files
 from adapters.matrix import render
 from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.errors import (
@@ -21,6 +20,7 @@ from adapters.matrix.errors import (
     MatrixRequestError,
 )
 from adapters.matrix.ghosts import Ghosts
+from adapters.matrix.media import fetch as fetch_file
 from adapters.matrix.portals import Portals
 from adapters.matrix.puppet import DoublePuppets
 from adapters.matrix.side import MatrixSide, txn_id
@@ -268,7 +268,7 @@ class MatrixChannel:
         """The file of a portal event this channel received (``SupportsMediaFetch``; the
         reference is ``adapters.matrix.media.FileRef``), downloaded now by the chat's queue.
         Raises ``DeliveryFailed``: retryable while the homeserver is unreachable or busy."""
-        return await files.fetch(self._side.api, media)
+        return await fetch_file(self._side.api, media)
 
     async def send_reply(
         self,

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
 from adapters.matrix.api import AppserviceAPI
-from adapters.matrix.errors import MatrixNotFound, MatrixRequestError
+from adapters.matrix.errors import MatrixNotFound, MatrixRequestError, MatrixUnavailable
 from adapters.matrix.render import MediaRef
 from adapters.matrix.types import MxcUri
 from bridge.errors import DeliveryFailed, Unsupported
@@ -24,6 +25,9 @@ from bridge.model import Media
 
 #: ``Media.mimetype`` when neither the event nor the download says.
 UNKNOWN_MIMETYPE = "application/octet-stream"
+#: The HTTP status with which a homeserver answers (with a Matrix error body) that it could
+#: not get a file from the server the mxc URI names.
+REMOTE_MEDIA_FAILED = 502
 
 
 @attrs.frozen
@@ -86,8 +90,11 @@ async def fetch(api: AppserviceAPI, media: Media) -> Media:
     and ``ref`` cleared; the event's mimetype wins over the download's content type.
 
     Raises ``DeliveryFailed``: ``MatrixUnavailable``/``MatrixRateLimited`` (retryable) while
-    the homeserver is unreachable or busy; not retryable when the file is gone or the
-    download is refused, ``Unsupported`` for an encrypted attachment (not decrypted yet).
+    the homeserver is unreachable or busy; not retryable when the file is gone, the
+    download is refused, or the homeserver answers that it cannot fetch a remote server's
+    file (Synapse: 502 ``M_UNKNOWN`` "Failed to fetch remote media"; retrying would hold
+    the chat's later messages back for minutes), ``Unsupported`` for an encrypted attachment
+    (not decrypted yet).
     """
     ref = FileRef.decode(media.ref)
     if ref.file is not None:
@@ -96,6 +103,11 @@ async def fetch(api: AppserviceAPI, media: Media) -> Media:
         download = await api.download(ref.url)
     except MatrixNotFound:
         raise DeliveryFailed("the homeserver no longer has the file") from None
+    except MatrixUnavailable as exc:
+        if exc.status != REMOTE_MEDIA_FAILED or not exc.errcode:
+            raise  # the homeserver itself is unreachable (no Matrix error): retry later
+        server = urlsplit(ref.url).netloc
+        raise DeliveryFailed(f"the homeserver could not fetch the file from {server}") from exc
     except MatrixRequestError as exc:
         if exc.retryable:
             raise

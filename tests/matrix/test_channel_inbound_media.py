@@ -130,3 +130,27 @@ async def test_a_file_the_homeserver_does_not_have_is_reported_to_the_user_and_t
     assert notices == [
         "⚠ Not delivered to wechat: [file: lost.pdf] — the homeserver no longer has the file"
     ]
+
+
+async def test_a_file_on_a_server_the_homeserver_cannot_reach_is_reported_at_once(
+    slow_rig: tuple[MatrixRig, SlowMedia],
+) -> None:
+    rig, _ = slow_rig
+    await rig.from_wechat(rig.text(ALICE, "send it"))
+    room = await rig.joined_portal(ALICE)
+    far = {"msgtype": "m.image", "body": "x.png", "url": "mxc://unreachable.invalid/abc"}
+
+    await rig.arrived(await rig.user.send(room, far))
+    # Not retried for minutes: the chat's next message follows at once.
+    await rig.arrived(await rig.user.send_text(room, "and this"))
+
+    assert [s.content for s in rig.wechat.messages(ALICE)] == [Text("and this")]
+    notices = [
+        e["content"]["body"]
+        for e in await rig.user.messages(room)
+        if e["content"].get("msgtype") == "m.notice"
+    ]
+    assert notices == [
+        "⚠ Not delivered to wechat: [image: x.png] — the homeserver could not fetch the file "
+        "from unreachable.invalid"
+    ]
