@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
-from adapters.matrix import media as files
 from adapters.matrix import render
 from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.channel import MatrixChannel
@@ -137,7 +136,9 @@ class MatrixHarness:
     async def _content(self, event: RoomEvent) -> Content:
         try:
             if render.is_media(event):
-                return await files.fetch(self.hub.api, files.reference(render.media_ref(event)))
+                ref = render.media_ref(event)
+                download = await self.hub.api.download(ref.url)
+                return ref.with_data(download.data, download.content_type)
             if event.msgtype == "m.location":
                 return render.parse_location(event)
             return render.parse_text(event)

@@ -15,12 +15,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
+from nio.crypto.attachments import decrypt_attachment
+from nio.exceptions import EncryptionError
 
+from adapters.matrix import render
 from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.errors import MatrixNotFound, MatrixRequestError, MatrixUnavailable
-from adapters.matrix.render import MediaRef
-from adapters.matrix.types import MxcUri
-from bridge.errors import DeliveryFailed, Unsupported
+from adapters.matrix.types import MxcUri, RoomEvent
+from bridge.errors import DeliveryFailed
 from bridge.model import Media
 
 #: ``Media.mimetype`` when neither the event nor the download says.
@@ -33,11 +35,12 @@ REMOTE_MEDIA_FAILED = 502
 @attrs.frozen
 class FileRef:
     """Where a Matrix file is: its ``url`` (``mxc://server/media_id``), and for an encrypted
-    attachment the event's ``file`` object (spec "Sending encrypted attachments": ``url``,
-    ``key``, ``iv``, ``hashes``, ``v``), else ``None``.
+    attachment the event's ``file`` object as sent (spec "Sending encrypted attachments":
+    ``url``, ``key`` (a JWK), ``iv``, ``hashes``, ``v``), else ``None``.
 
     Encoded in ``Media.ref`` as the mxc URI itself for a plain file, as the JSON object
-    ``{"file": {...}}`` for an encrypted one. Neither holds a credential: the download uses
+    ``{"file": {...}}`` for an encrypted one. The journal thus holds an encrypted file's key
+    (as the homeserver's event store does); no credential of the bridge: the download uses
     the appservice's token at fetch time.
     """
 
@@ -67,10 +70,17 @@ class FileRef:
         return cls(MxcUri(url), file)
 
 
-def reference(ref: MediaRef) -> Media:
-    """The ``Media`` to journal for the file ``ref`` of a portal event: no bytes, ``ref``
-    set (``FileRef.encode``), the event's mimetype, name, caption, size in bytes, pixels
-    and duration in milliseconds (0 = not said)."""
+def reference(event: RoomEvent) -> Media:
+    """The ``Media`` to journal for the file of the media event ``event``
+    (``render.media_ref``): no bytes, ``ref`` set (``FileRef.encode``; an encrypted
+    attachment's ``file`` object when the event has it instead of a ``url``), the event's
+    mimetype, name, caption, size in bytes (``info.size``), pixels and duration in
+    milliseconds (0 = not said). Raises ``render.UnbridgeableEvent``."""
+    ref = render.media_ref(event)
+    file = event.content.get("file")
+    encrypted = file if isinstance(file, Mapping) and "url" not in event.content else None
+    info = event.content.get("info")
+    size = info.get("size") if isinstance(info, Mapping) else None
     return Media(
         kind=ref.kind,
         mimetype=ref.mimetype or UNKNOWN_MIMETYPE,
@@ -79,26 +89,24 @@ def reference(ref: MediaRef) -> Media:
         width=ref.width,
         height=ref.height,
         caption=ref.caption,
-        ref=FileRef(ref.url).encode(),
-        expected_size=ref.size,
+        ref=FileRef(ref.url, encrypted).encode(),
+        expected_size=size if isinstance(size, int) and not isinstance(size, bool) else 0,
     )
 
 
 async def fetch(api: AppserviceAPI, media: Media) -> Media:
     """The file ``media.ref`` names, downloaded now through the authenticated media API
-    (spec v1.11 "GET /_matrix/client/v1/media/download"): ``media`` with ``data`` filled in
-    and ``ref`` cleared; the event's mimetype wins over the download's content type.
+    (spec v1.11 "GET /_matrix/client/v1/media/download") and, for an encrypted attachment,
+    decrypted (``decrypt``): ``media`` with ``data`` filled in and ``ref`` cleared; the
+    event's mimetype wins over the download's content type.
 
     Raises ``DeliveryFailed``: ``MatrixUnavailable``/``MatrixRateLimited`` (retryable) while
     the homeserver is unreachable or busy; not retryable when the file is gone, the
-    download is refused, or the homeserver answers that it cannot fetch a remote server's
-    file (Synapse: 502 ``M_UNKNOWN`` "Failed to fetch remote media"; retrying would hold
-    the chat's later messages back for minutes), ``Unsupported`` for an encrypted attachment
-    (not decrypted yet).
+    download is refused, an encrypted file does not decrypt, or the homeserver answers that
+    it cannot fetch a remote server's file (Synapse: 502 ``M_UNKNOWN`` "Failed to fetch
+    remote media"; retrying would hold the chat's later messages back for minutes).
     """
     ref = FileRef.decode(media.ref)
-    if ref.file is not None:
-        raise Unsupported("encrypted Matrix attachments cannot be carried yet")
     try:
         download = await api.download(ref.url)
     except MatrixNotFound:
@@ -115,6 +123,27 @@ async def fetch(api: AppserviceAPI, media: Media) -> Media:
             f"the homeserver refused the download ({exc.errcode or exc.status})"
         ) from exc
     mimetype = media.mimetype
-    if mimetype == UNKNOWN_MIMETYPE and download.content_type:
-        mimetype = download.content_type
-    return attrs.evolve(media, data=download.data, mimetype=mimetype, ref="")
+    if ref.file is not None:
+        data = decrypt(download.data, ref.file)
+    else:
+        data = download.data
+        if mimetype == UNKNOWN_MIMETYPE and download.content_type:
+            mimetype = download.content_type
+    return attrs.evolve(media, data=data, mimetype=mimetype, ref="")
+
+
+def decrypt(ciphertext: bytes, file: Mapping[str, Any]) -> bytes:
+    """The plaintext of an encrypted attachment (spec "Sending encrypted attachments":
+    AES-CTR-256 with the JWK's ``k`` and ``iv``, after checking the ciphertext against
+    ``hashes.sha256``; matrix-nio's ``decrypt_attachment``). Raises ``DeliveryFailed`` (not
+    retryable) for a malformed ``file`` object or a download that does not match it."""
+    key, hashes, iv = file.get("key"), file.get("hashes"), file.get("iv")
+    secret = key.get("k") if isinstance(key, Mapping) else None
+    sha256 = hashes.get("sha256") if isinstance(hashes, Mapping) else None
+    if not isinstance(secret, str) or not isinstance(sha256, str) or not isinstance(iv, str):
+        raise DeliveryFailed("the encrypted file has no key, iv or hash")
+    try:
+        plaintext: bytes = decrypt_attachment(ciphertext, secret, sha256, iv)
+    except (EncryptionError, ValueError) as exc:
+        raise DeliveryFailed(f"the encrypted file could not be decrypted ({exc})") from None
+    return plaintext

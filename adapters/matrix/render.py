@@ -202,7 +202,7 @@ def _with_pills(body: str, pills: Sequence[Pill]) -> str | None:
 @attrs.frozen
 class MediaRef:
     """A media event before its file is downloaded: ``url`` and what the event says about it
-    (``size`` in bytes, sizes in pixels, ``duration_ms`` in milliseconds; 0 = unknown)."""
+    (sizes in pixels, ``duration_ms`` in milliseconds; 0 = unknown)."""
 
     kind: MediaKind
     url: MxcUri
@@ -212,7 +212,20 @@ class MediaRef:
     width: int = 0
     height: int = 0
     duration_ms: int = 0
-    size: int = 0
+
+    def with_data(self, data: bytes, content_type: str) -> Media:
+        """The ``Media`` with the downloaded bytes (the event's mimetype wins over the
+        download's ``content_type``)."""
+        return Media(
+            kind=self.kind,
+            data=data,
+            mimetype=self.mimetype or content_type or "application/octet-stream",
+            filename=self.filename,
+            duration_ms=self.duration_ms,
+            width=self.width,
+            height=self.height,
+            caption=self.caption,
+        )
 
 
 def reply_target(event: RoomEvent) -> EventId | None:
@@ -358,7 +371,6 @@ def media_ref(event: RoomEvent) -> MediaRef:
         width=_int(info, "w"),
         height=_int(info, "h"),
         duration_ms=_int(info, "duration"),
-        size=_int(info, "size"),
     )
 
 

@@ -132,7 +132,7 @@ class Router:
                 raise render.UnbridgeableEvent("redaction without 'redacts'")
             return Revocation(chat, sender, RemoteId(event.redacts), timestamp)
         if render.is_media(event):
-            content: Content = media.reference(render.media_ref(event))
+            content: Content = media.reference(event)
         elif event.msgtype == "m.location":
             content = render.parse_location(event)
         elif event.msgtype in render.TEXT_MSGTYPES:

@@ -15,11 +15,15 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import attrs
 import pytest
 import pytest_asyncio
+from nio.crypto.attachments import encrypt_attachment
 
 from adapters.matrix.api import AppserviceAPI
+from adapters.matrix.media import FileRef
 from adapters.matrix.types import UserId
+from bridge.errors import DeliveryFailed
 from bridge.model import Media, MediaKind, Text
 from tests.matrix.conftest import BridgeSetup, TransactionRecorder
 from tests.matrix.matrix_rig import ALICE, BOB, MatrixRig, make_rig, quiet_bot
@@ -154,3 +158,24 @@ async def test_a_file_on_a_server_the_homeserver_cannot_reach_is_reported_at_onc
         "⚠ Not delivered to wechat: [image: x.png] — the homeserver could not fetch the file "
         "from unreachable.invalid"
     ]
+
+
+async def test_an_encrypted_attachment_is_fetched_and_decrypted_and_a_tampered_one_refused(
+    slow_rig: tuple[MatrixRig, SlowMedia],
+) -> None:
+    # The form Element and matrix-commander send files in (spec "Sending encrypted
+    # attachments"): the homeserver holds ciphertext, the event's ``file`` has the key.
+    rig, _ = slow_rig
+    photo = os.urandom(50_000)
+    ciphertext, keys = encrypt_attachment(photo)
+    url = await rig.api.upload(ciphertext, mimetype="application/octet-stream", filename="")
+    file = {**keys, "url": url}
+    media = Media(MediaKind.IMAGE, mimetype="image/jpeg", ref=FileRef(url, file).encode())
+
+    fetched = await rig.channel.fetch_media(media)
+
+    assert fetched.data == photo and fetched.ref == "" and fetched.mimetype == "image/jpeg"
+    tampered = {**file, "hashes": {"sha256": keys["hashes"]["sha256"][::-1]}}
+    with pytest.raises(DeliveryFailed) as caught:
+        await rig.channel.fetch_media(attrs.evolve(media, ref=FileRef(url, tampered).encode()))
+    assert not caught.value.retryable and "could not be decrypted" in caught.value.reason
