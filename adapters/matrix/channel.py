@@ -266,8 +266,9 @@ class MatrixChannel:
 
     async def fetch_media(self, media: Media) -> Media:
         """The file of a portal event this channel received (``SupportsMediaFetch``; the
-        reference is ``adapters.matrix.media.FileRef``), downloaded now by the chat's queue.
-        Raises ``DeliveryFailed``: retryable while the homeserver is unreachable or busy."""
+        reference is ``adapters.matrix.media.FileRef``), downloaded now by the chat's queue
+        and decrypted if it is an encrypted attachment. Raises ``DeliveryFailed``: retryable
+        while the homeserver is unreachable or busy, else not (see ``media.fetch``)."""
         return await fetch_file(self._side.api, media)
 
     async def send_reply(
