@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -130,15 +130,6 @@ class SupportsReplies(Protocol):
 
 
 @runtime_checkable
-class SupportsMembers(Protocol):
-    """Optional: list the members of a group chat."""
-
-    async def get_members(self, chat: Address) -> Sequence[Profile]:
-        """Profiles of the members of ``chat``. Raises ``BridgeError`` if the chat is unknown."""
-        ...
-
-
-@runtime_checkable
 class SupportsPortals(Protocol):
     """Optional: create the local chat (portal) that mirrors a chat of the other side."""
 
@@ -162,14 +153,6 @@ class SupportsPortalUpdates(Protocol):
         whoever stands for them (a ghost); what already shows it is left alone, so a repeat
         changes nothing. Raises ``BridgeError``.
         """
-
-
-@runtime_checkable
-class SupportsTyping(Protocol):
-    """Optional: typing notifications."""
-
-    async def set_typing(self, chat: Address, typing: bool) -> None:
-        """Show or hide the typing indicator in ``chat``."""
 
 
 @runtime_checkable

@@ -16,6 +16,7 @@ from bridge.config import Config
 from bridge.errors import ConfigError
 from bridge.ids import EventId, LoginId, MatrixUserId, RoomId
 from bridge.plugins import MATRIX, load_adapter
+from bridge.relay.portals import PortalLookup
 from bridge.store import Store
 
 
@@ -97,9 +98,17 @@ class Hub(Protocol):
 
 class HubFactory(Protocol):
     """What the ``matrix`` entry point names: builds the ``Hub`` for ``config`` on
-    ``store``, calling ``on_command`` for every ``BotCommand``."""
+    ``store``, calling ``on_command`` for every ``BotCommand`` and asking ``portal_of`` which
+    portal a room is (the core's one ``PortalDirectory``, shared with every relay)."""
 
-    def __call__(self, config: Config, store: Store, *, on_command: CommandHandler) -> Hub:
+    def __call__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        on_command: CommandHandler,
+        portal_of: PortalLookup,
+    ) -> Hub:
         """A new, unstarted hub."""
         ...
 

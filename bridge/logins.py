@@ -37,6 +37,7 @@ from bridge.model import (
 )
 from bridge.plugins import ConfiguredNetwork
 from bridge.relay import Relay, RetryPolicy
+from bridge.relay.portals import PortalDirectory
 from bridge.store import Login, LoginState, Side, Store
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,8 @@ class LoginSession:
 
     ``network`` names the remote network for the user ("WeChat"). The management room is the
     DM the user last sent ``login`` in, else the hub's ``management_room(owner)``.
-    ``qr_terminal``, if given, also gets every QR code as text.
+    ``qr_terminal``, if given, also gets every QR code as text. ``portals`` is the core's one
+    ``PortalDirectory`` (the hub asks it too).
     """
 
     def __init__(
@@ -110,6 +112,7 @@ class LoginSession:
         remote: LoginChannel,
         *,
         network: str,
+        portals: PortalDirectory,
         retry: RetryPolicy | None = None,
         qr_terminal: TextIO | None = None,
         resume_grace_s: float = 30.0,
@@ -128,6 +131,7 @@ class LoginSession:
             remote,
             self.matrix,
             owner=Address(record.matrix_user),
+            portals=portals,
             retry=retry,
             on_state=self.on_state,
         )
@@ -435,7 +439,8 @@ class LoginManager:
 
     Session files live in ``<data_dir>/sessions/<login id>.json`` (0600, written by the
     adapter; the folder is 0700). ``restore()`` resumes every login of the store made on
-    this network.
+    this network. Every login's relay records and looks up portals through ``portals``, the
+    directory the hub asks as well.
     """
 
     def __init__(
@@ -445,6 +450,7 @@ class LoginManager:
         hub: Hub,
         network: ConfiguredNetwork,
         *,
+        portals: PortalDirectory,
         data_dir: Path,
         retry: RetryPolicy | None = None,
         qr_terminal: TextIO | None = None,
@@ -454,6 +460,7 @@ class LoginManager:
         self.store = store
         self.hub = hub
         self.network = network
+        self.portals = portals
         self.sessions_dir = data_dir / "sessions"
         self._retry = retry
         self._terminal = qr_terminal
@@ -521,6 +528,7 @@ class LoginManager:
             self.hub,
             self.network.open_login(path),
             network=self.network.display_name,
+            portals=self.portals,
             retry=self._retry,
             qr_terminal=self._terminal,
             resume_grace_s=self._resume_grace_s,

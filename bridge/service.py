@@ -19,6 +19,7 @@ from bridge.hub import BotCommand, Hub, load_hub_factory
 from bridge.logins import LoginManager
 from bridge.plugins import load_network
 from bridge.relay import RetryPolicy
+from bridge.relay.portals import PortalDirectory
 from bridge.store import Store
 
 log = logging.getLogger(__name__)
@@ -136,12 +137,17 @@ class BridgeService:
             data_dir = config.database.path.parent
             data_dir.mkdir(parents=True, exist_ok=True)
             self._store = await Store.open(config.database.path)
-            self._hub = hub_factory(config, self._store, on_command=self._on_command)
+            # One directory of portals for the hub and every relay (one cache, one writer).
+            portals = PortalDirectory(self._store)
+            self._hub = hub_factory(
+                config, self._store, on_command=self._on_command, portal_of=portals.by_room
+            )
             self._logins = LoginManager(
                 config,
                 self._store,
                 self._hub,
                 network,
+                portals=portals,
                 data_dir=data_dir,
                 retry=self._retry,
                 qr_terminal=self._qr_terminal,

@@ -23,6 +23,7 @@ from adapters.matrix.errors import (
 )
 from adapters.matrix.fitting import fit_text, fits, split_message
 from adapters.matrix.ghosts import Ghosts
+from adapters.matrix.media import fetch as fetch_file
 from adapters.matrix.portals import Portals
 from adapters.matrix.puppet import DoublePuppets
 from adapters.matrix.side import MatrixSide, txn_id
@@ -75,8 +76,8 @@ class _Pending:
 class MatrixChannel:
     """The Matrix side (side B) of one login: ``owner``'s portals, ghosts and messages.
 
-    Implements ``Channel``, ``SupportsMedia``, ``SupportsRevoke``, ``SupportsReplies``,
-    ``SupportsPortals``, ``SupportsPortalUpdates`` and ``SupportsMembers``. Addresses are
+    Implements ``Channel``, ``SupportsMedia``, ``SupportsMediaFetch``, ``SupportsRevoke``,
+    ``SupportsReplies``, ``SupportsPortals`` and ``SupportsPortalUpdates``. Addresses are
     room ids (chats) and Matrix user ids (users); a ``sender`` profile's address is a stable
     identity id (its ghost posts), or the owner's user id with ``is_self``. Built by
     ``MatrixHub.channel_for``.
@@ -337,6 +338,13 @@ class MatrixChannel:
         )
         return render.media_content(media, url, prefix=author.prefix)
 
+    async def fetch_media(self, media: Media) -> Media:
+        """The file of a portal event this channel received (``SupportsMediaFetch``; the
+        reference is ``adapters.matrix.media.FileRef``), downloaded now by the chat's queue
+        and decrypted if it is an encrypted attachment. Raises ``DeliveryFailed``: retryable
+        while the homeserver is unreachable or busy, else not (see ``media.fetch``)."""
+        return await fetch_file(self._side.api, media)
+
     async def send_reply(
         self,
         chat: Address,
@@ -403,14 +411,15 @@ class MatrixChannel:
         (``@user``). Raises ``BridgeError`` for anything else or an unknown one."""
         api = self._side.api
         if address.startswith("@"):
-            data = await api.get_profile(UserId(address))
+            user = UserId(address)
+            data = await api.get_profile(user)
             name = data.get("displayname")
             avatar = data.get("avatar_url")
             return Profile(
                 address,
                 name=name if isinstance(name, str) else "",
                 avatar_url=avatar if isinstance(avatar, str) else "",
-                is_self=UserId(address) == self.owner,
+                is_self=user == self.owner,
             )
         if not address.startswith("!"):
             raise BridgeError(f"{address!r} is neither a Matrix room nor a user id")
@@ -423,21 +432,6 @@ class MatrixChannel:
             state = {}
         name = state.get("name")
         return Profile(address, kind=kind, name=name if isinstance(name, str) else "")
-
-    async def get_members(self, chat: Address) -> Sequence[Profile]:
-        """The joined members of the room ``chat`` except the bot. Raises ``BridgeError``
-        (``MatrixForbidden``) if the bot is not in it."""
-        members = await self._side.api.get_members(RoomId(chat))
-        return [
-            Profile(
-                Address(m.user_id),
-                name=m.displayname or "",
-                avatar_url=m.avatar_url or "",
-                is_self=m.user_id == self.owner,
-            )
-            for m in members
-            if m.user_id != self._side.bot
-        ]
 
     async def ensure_portal(self, remote: Profile, *, owner: Address) -> Address:
         """The portal room of ``remote`` (``remote.address`` = stable identity id), created

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import unittest
 from collections.abc import AsyncIterator, Sequence
@@ -13,10 +14,11 @@ from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.channel import MatrixChannel
 from adapters.matrix.errors import MatrixRequestError
 from adapters.matrix.hub import BotCommand, MatrixHub
-from adapters.matrix.types import MalformedEvent, RoomEvent, RoomId
+from adapters.matrix.types import MalformedEvent, RoomEvent
 from bridge.config import Config
 from bridge.ids import MatrixUserId
 from bridge.model import Address, ChatKind, Content, Profile, RemoteId, Text
+from bridge.relay.portals import PortalDirectory
 from bridge.store import Store
 from bridge.testing.harness import ContractHarness, Observed
 
@@ -74,7 +76,15 @@ class MatrixHarness:
     ) -> MatrixHarness:
         """A started hub with a login of ``user`` that has one contact and one group, both
         with portals ``user`` joined. Raises ``BridgeError`` if the homeserver refuses."""
-        hub = MatrixHub(config, store, on_command=_ignore, api=api, serve=serve)
+        directory = PortalDirectory(store)
+        hub = MatrixHub(
+            config,
+            store,
+            on_command=_ignore,
+            portal_of=directory.by_room,
+            api=api,
+            serve=serve,
+        )
         await hub.start()
         owner, user_address = MatrixUserId(user.user_id), Address(user.user_id)
         login = await store.logins.create(owner, "wechat")
@@ -85,8 +95,10 @@ class MatrixHarness:
             profile = Profile(address, kind, name=name, nick_name=name)
             ident = await store.identities.create(login.id, profile, address=address)
             remote = Profile(Address(ident.id), kind, name=name)
-            room = await hub.channel_for(login.id, owner).ensure_portal(remote, owner=user_address)
-            await store.portals.set(ident.id, RoomId(room))  # as the core records it
+            channel = hub.channel_for(login.id, owner)
+            room, _ = await directory.ensure(
+                ident.id, functools.partial(channel.ensure_portal, remote, owner=user_address)
+            )
             await user.join(room)
             portals.append(room)
         return cls(hub, hub.channel_for(login.id, owner), user, portals[0], portals[1])

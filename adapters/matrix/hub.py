@@ -32,7 +32,7 @@ from bridge.errors import BridgeError, RateLimited, StoreError
 from bridge.hub import HubFactory
 from bridge.ids import LoginId, MatrixUserId
 from bridge.model import Event
-from bridge.relay.portals import PortalDirectory, PortalInfo, PortalLookup
+from bridge.relay.portals import PortalInfo, PortalLookup
 from bridge.store import Store
 
 __all__ = ["NO_LOGIN", "REFUSAL", "BotCommand", "CommandHandler", "MatrixHub"]
@@ -77,8 +77,8 @@ class MatrixHub:
 
     ``serve=False`` runs no HTTP server: the caller feeds ``handle_transaction`` (tests that
     share one registered appservice port). ``portal_of`` is how the core tells which portal a
-    room is (asked once per event; by default the core's ``PortalDirectory`` of ``store``);
-    the hub writes no table of the core.
+    room is (asked once per event: ``PortalDirectory.by_room`` of the one directory the core
+    shares with its relays); the hub writes no table of the core.
     """
 
     def __init__(
@@ -87,10 +87,10 @@ class MatrixHub:
         store: Store,
         *,
         on_command: CommandHandler,
+        portal_of: PortalLookup,
         api: AppserviceAPI | None = None,
         serve: bool = True,
         ack_timeout_s: float = 50.0,
-        portal_of: PortalLookup | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -104,7 +104,7 @@ class MatrixHub:
         self._ghosts = Ghosts(self._side)
         self._portals = Portals(self._side, self._ghosts)
         self._puppets = DoublePuppets(self._side)
-        self._portal_of = portal_of or PortalDirectory(store).by_room
+        self._portal_of = portal_of
         self._router = Router(self._side, self._portal_of)
         self._server = (
             AppserviceServer(
@@ -271,7 +271,8 @@ class MatrixHub:
     async def handle_transaction(self, txn: Transaction) -> None:
         """Route ``txn``'s events (see the class doc) and return once every batch it produced
         is acked. Raises (so the homeserver repeats the transaction) when an ack does not come
-        within ``ack_timeout_s`` or a file cannot be downloaded for now."""
+        within ``ack_timeout_s``, or the database or the homeserver fails for now. Files are not
+        downloaded here: they are journaled as references (``adapters.matrix.media``)."""
         batches: dict[LoginId, list[Event]] = {}
         commands: list[BotCommand] = []
         for event in txn.events:
@@ -338,12 +339,6 @@ class MatrixHub:
             await self._notify(
                 event.room_id, f"⚠ Not delivered: the bridge cannot carry it ({exc})"
             )
-            return
-        except MatrixRequestError as exc:
-            if exc.retryable:
-                raise
-            logger.warning("event %s: file not downloaded: %s", event.event_id, exc)
-            await self._notify(event.room_id, "⚠ Not delivered: the file could not be downloaded")
             return
         batches.setdefault(portal.login, []).append(converted)
 

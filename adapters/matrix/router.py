@@ -6,7 +6,7 @@ import enum
 import functools
 import logging
 
-from adapters.matrix import render
+from adapters.matrix import media, render
 from adapters.matrix.errors import MatrixForbidden, MatrixNotFound
 from adapters.matrix.ghosts import ghost_identity
 from adapters.matrix.side import MatrixSide
@@ -120,10 +120,10 @@ class Router:
         )
 
     async def to_bridge(self, event: RoomEvent, portal: PortalInfo) -> Message | Revocation:
-        """The owner's portal event in the bridge's model; media is downloaded.
+        """The owner's portal event in the bridge's model. A file is not downloaded here:
+        it becomes a reference (``adapters.matrix.media``) that the chat's own queue fetches.
 
-        Raises ``render.UnbridgeableEvent`` for what cannot be carried, ``MatrixRequestError``
-        subclasses if the download fails.
+        Raises ``render.UnbridgeableEvent`` for what cannot be carried.
         """
         chat, sender = Address(event.room_id), Address(event.sender)
         timestamp = event.timestamp_ms / 1000
@@ -132,9 +132,7 @@ class Router:
                 raise render.UnbridgeableEvent("redaction without 'redacts'")
             return Revocation(chat, sender, RemoteId(event.redacts), timestamp)
         if render.is_media(event):
-            ref = render.media_ref(event)
-            download = await self._side.api.download(ref.url)
-            content: Content = ref.with_data(download.data, download.content_type)
+            content: Content = media.reference(event)
         elif event.msgtype == "m.location":
             content = render.parse_location(event)
         elif event.msgtype in render.TEXT_MSGTYPES:

@@ -90,11 +90,6 @@ class RoomEvent:
         )
 
     @property
-    def is_state(self) -> bool:
-        """Whether this is a state event (it has a ``state_key``, possibly empty)."""
-        return self.state_key is not None
-
-    @property
     def msgtype(self) -> str:
         """``content.msgtype`` of an ``m.room.message`` (``m.text``, ``m.image``, ...), else ''."""
         value = self.content.get("msgtype")

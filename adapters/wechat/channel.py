@@ -6,7 +6,7 @@ import asyncio
 import logging
 import mimetypes
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 
@@ -93,8 +93,8 @@ class WeChatSettings:
 
 
 class WeChatChannel:
-    """A WeChat web account behind the ``Channel`` interface (plus media, revoke, replies,
-    members, login). Addresses are UserNames, valid for one login session only, hence
+    """A WeChat web account behind the ``Channel`` interface (plus media, media fetch,
+    revoke, replies, login). Addresses are UserNames, valid for one login session only, hence
     ``stable_addresses = False``: the core maps them to stable identities.
 
     Inbound batches are acknowledged by persisting their SyncKey (PROTOCOL.md §5), so a batch
@@ -486,13 +486,6 @@ class WeChatChannel:
             return (await self.get_profile(chat)).display_name
         except BridgeError:
             return "a chat"
-
-    async def get_members(self, chat: Address) -> Sequence[Profile]:
-        """Profiles of the members of the group ``chat`` (PROTOCOL.md §3.4)."""
-        group = self._contacts.get(UserName(chat))
-        if group is None or not group.is_group:
-            raise BridgeError("not a WeChat group known in this session")
-        return [await self.get_profile(Address(mb.user_name)) for mb in group.members]
 
 
 def _client_id() -> str:

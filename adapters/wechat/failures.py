@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from adapters.wechat.client.errors import ApiError, NetworkError, NotAFriend, WeChatError
-from adapters.wechat.client.errors import LoggedOut as WireLoggedOut
-from adapters.wechat.client.errors import RateLimited as WireRateLimited
+from adapters.wechat.client.errors import (
+    ApiError,
+    NetworkError,
+    NotAFriend,
+    SessionInvalid,
+    TooFrequent,
+    WeChatError,
+)
 from bridge.errors import BridgeError, DeliveryFailed, NotLoggedIn, RateLimited
 
 
 def delivery_error(exc: WeChatError) -> BridgeError:
     """Translate a protocol error into the bridge hierarchy, with a user-facing reason."""
     match exc:
-        case WireLoggedOut():
+        case SessionInvalid():
             return NotLoggedIn("WeChat logged this session out; send 'login' to the bot")
-        case WireRateLimited():
+        case TooFrequent():
             return RateLimited("WeChat says the account is sending too fast (1205)")
         case NotAFriend():
             return DeliveryFailed("WeChat refused it: the recipient is not a friend (1204)")
@@ -26,7 +31,7 @@ def revoke_refusal(exc: WeChatError) -> str:
     """Why a recall failed, for the user. WeChat refusing one (a non-zero Ret) almost always
     means its 2-minute limit, which our own check misses when the message was sent before a
     restart or the clocks differ; its ErrMsg is Chinese, so the limit is named (§8)."""
-    if isinstance(exc, ApiError) and not isinstance(exc, WireLoggedOut):
+    if isinstance(exc, ApiError) and not isinstance(exc, SessionInvalid):
         detail = exc.errmsg or f"Ret {exc.ret}"
         return (
             "WeChat refused the recall: it only allows recalling a message within 2 minutes "

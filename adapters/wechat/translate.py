@@ -104,7 +104,7 @@ def _notice_text(msg: m.WeChatMessage) -> str | None:
         case m.MergedHistoryMessage(title=title, items=items):
             lines = [f"{it.source_name}: {it.text}" for it in items]
             return "\n".join([f"[chat history] {title}", *lines])
-        case m.Unsupported(msg_type=msg_type, app_msg_type=app_type, title=title):
+        case m.UnknownMessage(msg_type=msg_type, app_msg_type=app_type, title=title):
             kind = f"{msg_type}/{app_type}" if app_type else str(msg_type)
             what = f" “{title}”" if title else ""
             return f"[a WeChat message of type {kind}{what} that the bridge cannot show]"

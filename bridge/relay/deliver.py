@@ -129,7 +129,7 @@ class Deliverer:
         chat = await self.store.identities.get(IdentityId(entry.chat_key))
         if chat is None:
             raise DeliveryFailed("the chat is unknown to the bridge")
-        room = await self._portal(chat)
+        room, _ = await self.ensure_portal(chat)
         if msg.from_self:
             sender = await self._self_profile(msg.sender)
         else:
@@ -142,7 +142,7 @@ class Deliverer:
             reply_to = None if link is None else await self._refs.quoted(link, Side.B)
         resolved = await media.resolve(self.store, self.a, entry, msg)
         content = await self._refs.mentions_on_b(resolved)
-        sent = await _send(self.b, room, content, sender, reply_to)
+        sent = await _send(self.b, Address(room), content, sender, reply_to)
         async with self.store.transaction() as tx:
             await tx.journal.mark_delivered(entry.id)
             await tx.messages.add(
@@ -152,7 +152,7 @@ class Deliverer:
                 remote_id=msg.remote_id,
                 event_id=EventId(sent.remote_id),
                 identity_id=chat.id,
-                room=RoomId(room),
+                room=room,
                 timestamp=msg.timestamp,
                 sent=sent,
                 quote_text=msg.content.body if isinstance(msg.content, Text) else None,
@@ -175,7 +175,8 @@ class Deliverer:
         if msg.reply_to is not None:
             link = await self.store.messages.by_event_id(self.login, EventId(msg.reply_to))
             reply_to = None if link is None else await self._refs.quoted(link, Side.A)
-        resolved = await media.resolve(self.store, self.b, entry, msg)
+        # A file of the user's that Matrix cannot provide fails the entry: the user is told.
+        resolved = await media.resolve(self.store, self.b, entry, msg, notice_if_gone=False)
         content = await self._refs.mentions_on_a(resolved)
         sent = await _send(self.a, address, content, Profile(msg.sender), reply_to)
         async with self.store.transaction() as tx:
@@ -208,10 +209,6 @@ class Deliverer:
                 f"{self.a.name} login"
             )
         return ident.address
-
-    async def _portal(self, chat: StoredIdentity) -> Address:
-        room, _ = await self.ensure_portal(chat)
-        return Address(room)
 
     async def ensure_portal(self, ident: StoredIdentity) -> tuple[RoomId, bool]:
         """The portal room of ``ident``, created on side B (``SupportsPortals``) and recorded

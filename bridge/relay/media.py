@@ -50,14 +50,24 @@ async def sweep(store: Store, age_s: float) -> None:
                 await store.media.discard(sha)
 
 
-async def resolve(store: Store, source: Channel, entry: JournalEntry, msg: Message) -> Content:
+async def resolve(
+    store: Store,
+    source: Channel,
+    entry: JournalEntry,
+    msg: Message,
+    *,
+    notice_if_gone: bool = True,
+) -> Content:
     """``msg``'s content ready to send (``msg`` is ``entry``'s event; ``source`` the
     channel it came from). A file the journal only names is read from the spool, or fetched
     from ``source`` (``SupportsMediaFetch``) and spooled, the entry then naming the spooled
     copy so a retry does not fetch it again. Other content is returned as it is.
 
-    A file its source cannot provide any more becomes a ``Notice`` saying so. Raises
-    ``DeliveryFailed`` (retryable while the source may still provide it), ``StoreError``.
+    A file its source cannot provide any more becomes a ``Notice`` saying so for the
+    recipient; with ``notice_if_gone=False`` (the sender is the bridge's user, who should
+    hear of it) the non-retryable ``DeliveryFailed`` is raised instead, so the entry fails
+    and its origin chat is told. Raises ``DeliveryFailed`` (retryable while the source may
+    still provide it), ``StoreError``.
     """
     media = msg.content
     if not isinstance(media, Media) or not media.is_reference:
@@ -74,7 +84,7 @@ async def resolve(store: Store, source: Channel, entry: JournalEntry, msg: Messa
     try:
         fetched = await source.fetch_media(attrs.evolve(media, sha256=""))
     except DeliveryFailed as e:
-        if e.retryable:
+        if e.retryable or not notice_if_gone:
             raise
         log.warning("entry %d: the %s is not available: %s", entry.id, media.kind.value, e)
         return Notice(f"[a {media.kind.value} that could not be fetched: {e.reason}]")

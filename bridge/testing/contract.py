@@ -11,12 +11,10 @@ from bridge.channel import (
     Channel,
     SupportsLogin,
     SupportsMedia,
-    SupportsMembers,
     SupportsPortals,
     SupportsReceipts,
     SupportsReplies,
     SupportsRevoke,
-    SupportsTyping,
 )
 from bridge.errors import BridgeError, NotLoggedIn
 from bridge.model import (
@@ -216,20 +214,6 @@ async def check_send_reply(h: ContractHarness) -> None:
     _expect(isinstance(seen.content, Text) and body in seen.content.body, "the reply's text")
 
 
-async def check_members(h: ContractHarness) -> None:
-    """``get_members`` of a group returns its members' profiles."""
-    channel = h.channel
-    if not isinstance(channel, SupportsMembers):
-        raise NotApplicable("the adapter does not declare SupportsMembers")
-    async with running(h):
-        # Read after ready(): a harness may only know its addresses once logged in.
-        if h.group is None:
-            raise NotApplicable("the harness offers no group chat")
-        members = await channel.get_members(h.group)
-    _expect(len(members) > 0, "a group has members")
-    _expect(all(isinstance(m, Profile) for m in members), "members are Profiles")
-
-
 async def check_portal(h: ContractHarness) -> None:
     """``ensure_portal`` is idempotent per remote address and distinct across addresses."""
     channel = h.channel
@@ -249,23 +233,17 @@ async def check_portal(h: ContractHarness) -> None:
     _expect(first != other, "different remote chats get different portals")
 
 
-async def check_typing_and_receipts(h: ContractHarness) -> None:
-    """``set_typing`` and ``mark_read`` accept a known chat and an inbound message."""
+async def check_receipts(h: ContractHarness) -> None:
+    """``mark_read`` accepts a known chat and an inbound message."""
     channel = h.channel
-    typing = isinstance(channel, SupportsTyping)
-    receipts = isinstance(channel, SupportsReceipts)
-    if not typing and not receipts:
-        raise NotApplicable("the adapter declares neither SupportsTyping nor SupportsReceipts")
+    if not isinstance(channel, SupportsReceipts):
+        raise NotApplicable("the adapter does not declare SupportsReceipts")
     body = _unique("to read")
     async with running(h) as tap:
-        if isinstance(channel, SupportsTyping):
-            await channel.set_typing(h.chat, True)
-            await channel.set_typing(h.chat, False)
-        if isinstance(channel, SupportsReceipts):
-            await h.make_inbound_text(h.chat, body)
-            event, _ = await tap.wait_for(_text_message(h.chat, body), "inbound message")
-            assert isinstance(event, Message)
-            await channel.mark_read(h.chat, event.remote_id)
+        await h.make_inbound_text(h.chat, body)
+        event, _ = await tap.wait_for(_text_message(h.chat, body), "inbound message")
+        assert isinstance(event, Message)
+        await channel.mark_read(h.chat, event.remote_id)
 
 
 async def check_logout(h: ContractHarness) -> None:
@@ -294,9 +272,8 @@ CHECKS: dict[str, Check] = {
     "send_media": check_send_media,
     "revoke": check_revoke,
     "send_reply": check_send_reply,
-    "members": check_members,
     "portal": check_portal,
-    "typing_and_receipts": check_typing_and_receipts,
+    "receipts": check_receipts,
     "logout": check_logout,
 }
 """Every check by name, in the order a new adapter usually gets them to pass."""

@@ -58,14 +58,6 @@ class Revoked:
 
 
 @attrs.frozen
-class TypingSet:
-    """A ``set_typing`` call."""
-
-    chat: Address
-    typing: bool
-
-
-@attrs.frozen
 class MarkedRead:
     """A ``mark_read`` call."""
 
@@ -81,7 +73,7 @@ class PortalUpdated:
     remote: Profile
 
 
-Outbound = Sent | Revoked | TypingSet | MarkedRead | PortalUpdated
+Outbound = Sent | Revoked | MarkedRead | PortalUpdated
 
 
 def _png_1x1() -> bytes:
@@ -111,7 +103,7 @@ class MemoryChannel:
     An un-acked batch is delivered again after ``stop()`` + ``start()`` (a restart), as a real
     adapter redelivers what its source still holds.
 
-    Outbound: ``sent`` records every send, reply, media, revoke, typing, read and portal
+    Outbound: ``sent`` records every send, reply, media, revoke, read and portal
     update call in order (``messages()`` filters the messages, ``portal_updates()`` the
     portal updates). Remote ids are ``"<name>:out:<n>"``.
 
@@ -139,7 +131,6 @@ class MemoryChannel:
             address=Address(f"{name}:me"), name="Me", nick_name="Me", is_self=True
         )
         self.profiles: dict[Address, Profile] = {p.address: p for p in profiles}
-        self.members: dict[Address, tuple[Address, ...]] = {}
         self.portals: dict[Address, Address] = {}
         self.sent: list[Outbound] = []
         self.acked: list[int] = []
@@ -257,19 +248,12 @@ class MemoryChannel:
         for profile in profiles:
             self.profiles[profile.address] = profile
 
-    def set_members(self, chat: Address, members: Iterable[Profile]) -> None:
-        """Set the members of group ``chat`` (their profiles are registered too)."""
-        members = tuple(members)
-        self.add_profiles(*members)
-        self.members[chat] = tuple(m.address for m in members)
-
     def scan(self, book: Sequence[Profile] | None = None) -> None:
         """Complete a login as if the QR code was scanned: emits ``LoggedIn`` and the
         ``ContactBook``. ``book`` replaces the registered profiles first (a WeChat re-login
         gives every contact a new address)."""
         if book is not None:
             self.profiles = {p.address: p for p in book}
-            self.members = {}
         self.logged_in = True
         self.inject(LoggedIn(self.account), ContactBook(tuple(self.profiles.values())))
 
@@ -357,14 +341,6 @@ class MemoryChannel:
         except KeyError:
             raise BridgeError(f"{self.name}: unknown address {address!r}") from None
 
-    async def get_members(self, chat: Address) -> Sequence[Profile]:
-        """The profiles set with ``set_members``. Raises ``BridgeError`` for an unknown chat."""
-        try:
-            addresses = self.members[chat]
-        except KeyError:
-            raise BridgeError(f"{self.name}: no member list for {chat!r}") from None
-        return [self.profiles[a] for a in addresses]
-
     async def ensure_portal(self, remote: Profile, *, owner: Address) -> Address:
         """The portal for ``remote``: ``"<name>:portal:<remote.address>"``, created (and its
         profile registered, named after ``remote.display_name``) on first call."""
@@ -383,10 +359,6 @@ class MemoryChannel:
         self.sent.append(PortalUpdated(chat, remote))
         portal = self.profiles[chat]
         self.add_profiles(attrs.evolve(portal, name=remote.display_name))
-
-    async def set_typing(self, chat: Address, typing: bool) -> None:
-        """Record the typing notification."""
-        self.sent.append(TypingSet(chat, typing))
 
     async def mark_read(self, chat: Address, remote_id: RemoteId) -> None:
         """Record the read marker."""

@@ -27,7 +27,7 @@ class MemoryHarness:
             self.group, ChatKind.GROUP, name="Family", members=frozenset({"Alice", "Bob"})
         )
         self.channel = MemoryChannel(profiles=(alice, family))
-        self.channel.set_members(self.group, (alice, bob))
+        self.channel.add_profiles(bob)
 
     async def ready(self) -> None:
         """Nothing to do: a ``MemoryChannel`` starts logged in."""

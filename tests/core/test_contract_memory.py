@@ -39,7 +39,7 @@ from bridge.testing.contract import (
     check_unacked_redelivered,
 )
 from bridge.testing.harness import ContractViolation
-from bridge.testing.memory import MarkedRead, MemoryChannel, Revoked, Sent, TypingSet
+from bridge.testing.memory import MarkedRead, MemoryChannel, Revoked, Sent
 from bridge.testing.memory_harness import MemoryHarness
 
 ALICE = Address("memory:alice")
@@ -101,9 +101,8 @@ async def test_sends_are_recorded_with_sender_and_reply() -> None:
         Sent(ALICE, Text("hi"), one, ghost),
         Sent(ALICE, Text("re"), two, None, reply_to=one),
     ]
-    await channel.set_typing(ALICE, True)
     await channel.mark_read(ALICE, RemoteId("x"))
-    assert channel.sent[2:] == [TypingSet(ALICE, True), MarkedRead(ALICE, RemoteId("x"))]
+    assert channel.sent[2:] == [MarkedRead(ALICE, RemoteId("x"))]
 
 
 async def test_injected_failures_hit_the_next_sends_only() -> None:
@@ -164,7 +163,7 @@ async def test_login_scan_logout() -> None:
         await channel.send(Address("@abc"), Text("hi"))
 
 
-async def test_portals_profiles_members() -> None:
+async def test_portals_and_profiles() -> None:
     channel = MemoryChannel()
     remote = Profile(Address("@@g"), ChatKind.GROUP, nick_name="Family")
     owner = Address("@me:localhost")
@@ -173,11 +172,6 @@ async def test_portals_profiles_members() -> None:
     assert (await channel.get_profile(portal)).name == "Family"
     with pytest.raises(BridgeError):
         await channel.get_profile(Address("nobody"))
-    with pytest.raises(BridgeError):
-        await channel.get_members(Address("@@g"))
-    bob = Profile(Address("@bob"), nick_name="Bob")
-    channel.set_members(Address("@@g"), [bob])
-    assert list(await channel.get_members(Address("@@g"))) == [bob]
 
 
 # ---- the suite must fail adapters that break their promises -----------------------------------

@@ -24,6 +24,7 @@ from bridge.ids import LoginId, MatrixUserId
 from bridge.model import Address, ChatKind, Message, Profile, RemoteId, Text
 from bridge.relay import Relay, RetryPolicy
 from bridge.relay.keys import message_key
+from bridge.relay.portals import PortalDirectory
 from bridge.store import Login, Side, Store
 from bridge.testing.memory import MemoryChannel
 from tests.matrix.conftest import BridgeSetup, TransactionRecorder
@@ -61,8 +62,15 @@ class MatrixRig:
         self.recorder = recorder
         self.commands: list[BotCommand] = []
         self._command_seen = asyncio.Event()
+        self.portals = PortalDirectory(store)
         self.hub = MatrixHub(
-            config, store, on_command=self._command, api=api, serve=False, ack_timeout_s=15
+            config,
+            store,
+            on_command=self._command,
+            portal_of=self.portals.by_room,
+            api=api,
+            serve=False,
+            ack_timeout_s=15,
         )
         self.wechat = MemoryChannel(
             "wechat",
@@ -83,6 +91,7 @@ class MatrixRig:
             self.wechat,
             self.channel,
             owner=Address(self.user.user_id),
+            portals=self.portals,
             retry=RetryPolicy(attempts=3, first_delay_s=0.01, max_delay_s=0.05),
         )
 

@@ -77,7 +77,8 @@ async def test_image_file_and_location_from_matrix_arrive_intact(rig: MatrixRig)
     await rig.from_wechat(rig.text(ALICE, "send me the photo"))
     room = await rig.joined_portal(ALICE)
     photo, report = os.urandom(70_000), os.urandom(150_000)
-    # Who uploaded a file does not matter to the bridge: it downloads what the event names.
+    # Who uploaded a file does not matter to the bridge: the chat's queue downloads what the
+    # event names.
     photo_url = await rig.api.upload(photo, mimetype="image/jpeg", filename="photo.jpg")
     report_url = await rig.api.upload(report, mimetype="application/pdf", filename="r.pdf")
     image = {
@@ -100,9 +101,22 @@ async def test_image_file_and_location_from_matrix_arrive_intact(rig: MatrixRig)
 
     got = [s.content for s in rig.wechat.messages(ALICE)]
     assert got == [
-        Media(MediaKind.IMAGE, photo, "image/jpeg", "photo.jpg", width=640, height=480),
         Media(
-            MediaKind.FILE, report, "application/pdf", "report.pdf", caption="the quarterly report"
+            MediaKind.IMAGE,
+            photo,
+            "image/jpeg",
+            "photo.jpg",
+            width=640,
+            height=480,
+            expected_size=len(photo),
+        ),
+        Media(
+            MediaKind.FILE,
+            report,
+            "application/pdf",
+            "report.pdf",
+            caption="the quarterly report",
+            expected_size=len(report),
         ),
         Location(31.23, 121.47, "Café Zhang"),
     ]

@@ -18,6 +18,7 @@ from adapters.matrix.hub import REFUSAL, BotCommand, MatrixHub
 from adapters.matrix.types import RoomEvent, RoomId
 from bridge.config import PermissionLevel, Permissions
 from bridge.ids import MatrixUserId
+from bridge.relay.portals import PortalDirectory
 from bridge.store import Store
 from tests.matrix.conftest import BridgeSetup, TransactionRecorder
 from tests.matrix.matrix_rig import quiet_bot, unname_bot
@@ -63,7 +64,14 @@ async def bot(
     async def on_command(command: BotCommand) -> None:
         commands.append(command)
 
-    hub = MatrixHub(config, store, on_command=on_command, api=as_api, serve=False)
+    hub = MatrixHub(
+        config,
+        store,
+        on_command=on_command,
+        portal_of=PortalDirectory(store).by_room,
+        api=as_api,
+        serve=False,
+    )
     await hub.start()
     await unname_bot(as_api)
     appservice.forward_to = hub.handle_transaction
@@ -184,7 +192,14 @@ async def test_start_gives_the_bot_its_configured_name(
     tmp_path: Path,
 ) -> None:
     store = await Store.open(tmp_path / "named.db", synchronous="NORMAL")
-    hub = MatrixHub(bridge_setup.config, store, on_command=_ignore, api=as_api, serve=False)
+    hub = MatrixHub(
+        bridge_setup.config,
+        store,
+        on_command=_ignore,
+        portal_of=PortalDirectory(store).by_room,
+        api=as_api,
+        serve=False,
+    )
     try:
         await hub.start()
         await hub.start()

@@ -16,7 +16,6 @@ from bridge.channel import (
     Channel,
     SupportsLogin,
     SupportsMedia,
-    SupportsMembers,
     SupportsRevoke,
 )
 from bridge.errors import BridgeError, NotLoggedIn, RevokeRefused
@@ -110,7 +109,7 @@ def _message(
 
 async def test_declares_its_capabilities() -> None:
     channel = WeChatChannel()
-    for protocol in (Channel, SupportsMedia, SupportsRevoke, SupportsMembers, SupportsLogin):
+    for protocol in (Channel, SupportsMedia, SupportsRevoke, SupportsLogin):
         assert isinstance(channel, protocol)
     assert channel.stable_addresses is False
 

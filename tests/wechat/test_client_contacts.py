@@ -10,8 +10,7 @@ import pytest
 
 from adapters.wechat.client.client import WeChatClient
 from adapters.wechat.client.connection import ClientConfig
-from adapters.wechat.client.errors import NotAFriend
-from adapters.wechat.client.http import RetryPolicy
+from adapters.wechat.client.http import HttpRetry
 from adapters.wechat.client.qr import QRCode
 from adapters.wechat.client.types import Contact, UserName
 from adapters.wechat.simulator.control import SimulatorControl
@@ -24,7 +23,7 @@ async def logged_in(control: SimulatorControl, account: str, base_url: str) -> W
     cfg = ClientConfig(
         base_url=base_url,
         long_poll_timeout=10,
-        retry=RetryPolicy(attempts=3, wait=0.01, wait_max=0.05),
+        retry=HttpRetry(attempts=3, wait=0.01, wait_max=0.05),
     )
     client = WeChatClient(cfg)
     await client.login(on_qr)
@@ -66,35 +65,6 @@ async def test_batch_get_contacts_in_batches_of_fifty(simulator: Any) -> None:
         assert member in {m.user_name for m in big.members}
         (details,) = await client.batch_get_contacts([member], chat_room=big.user_name)
         assert details.nick_name == "Stranger"
-
-
-async def test_remark_and_group_operations(simulator: Any) -> None:
-    control = simulator.control
-    account = await control.create_account("Alice")
-    bob = await control.add_contact(account, "Bob")
-    carol = await control.add_contact(account, "Carol")
-    sam = await control.add_contact(account, "Sam", friend=False)
-    group = await control.add_group(account, "Team", [bob], owner=account)
-    async with await logged_in(control, account, simulator.base_url) as client:
-        names = (await control.session(account)).user_names
-        room = UserName(names[group])
-        await client.set_remark(UserName(names[bob]), "Bob from work")
-        await client.set_topic(room, "Team 2")
-        added = await client.add_members(room, [UserName(names[carol])])
-        assert [m.user_name for m in added.members] == [names[carol]]
-        with pytest.raises(NotAFriend):
-            await client.add_members(room, [UserName(names[sam])])
-        await client.remove_members(room, [UserName(names[carol])])
-        by_name = {c.user_name: c for c in await client.get_contacts()}
-        assert by_name[UserName(names[bob])].remark_name == "Bob from work"
-        assert by_name[room].nick_name == "Team 2"
-    kinds = [(e.kind, e.to) for e in await control.outbox(account)]
-    assert kinds == [
-        ("remark", bob),
-        ("modtopic", group),
-        ("addmember", group),
-        ("delmember", group),
-    ]
 
 
 def identity(contact: Contact) -> tuple[str, str, str]:

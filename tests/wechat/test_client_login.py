@@ -13,15 +13,15 @@ import pytest
 
 from adapters.wechat.client.client import WeChatClient
 from adapters.wechat.client.connection import ClientConfig
-from adapters.wechat.client.errors import LoginCancelled, LoginRefused, NotLoggedIn, QRExpired
-from adapters.wechat.client.http import RetryPolicy
+from adapters.wechat.client.errors import LoginCancelled, LoginRefused, NoSession, QRExpired
+from adapters.wechat.client.http import HttpRetry
 from adapters.wechat.client.qr import QRCode
 from adapters.wechat.client.receive import SyncBatch
 from adapters.wechat.client.results import LoginMethod
 from adapters.wechat.client.types import UserName
 from adapters.wechat.client.wire import LoginScanned
 
-FAST = RetryPolicy(attempts=3, wait=0.01, wait_max=0.05)
+FAST = HttpRetry(attempts=3, wait=0.01, wait_max=0.05)
 
 
 def config(base_url: str, tmp_path: Path | None = None, **kwargs: Any) -> ClientConfig:
@@ -118,7 +118,7 @@ async def test_refused_account_gets_login_refused(simulator: Any) -> None:
             await client.login(scanner(simulator, account))
         assert "当前登录环境异常" in caught.value.message
         assert not client.logged_in
-        with pytest.raises(NotLoggedIn):
+        with pytest.raises(NoSession):
             await client.send_text(UserName("filehelper"), "hi")
 
 
@@ -209,7 +209,7 @@ async def test_logout_forgets_the_session(simulator: Any, tmp_path: Path) -> Non
         await client.start(scanner(simulator, account))
         await client.logout()
         assert not client.logged_in
-        with pytest.raises(NotLoggedIn):
+        with pytest.raises(NoSession):
             client.events()
     assert cfg.session_path is not None and not cfg.session_path.exists()
     assert not (await simulator.control.session(account)).logged_in

@@ -12,12 +12,12 @@ import pytest
 from adapters.wechat.client.client import WeChatClient
 from adapters.wechat.client.connection import ClientConfig
 from adapters.wechat.client.errors import ApiError, NetworkError
-from adapters.wechat.client.http import RetryPolicy
+from adapters.wechat.client.http import HttpRetry
 from adapters.wechat.client.qr import QRCode
 from adapters.wechat.client.receive import SessionEnded, SyncBatch
 from adapters.wechat.simulator.control import SimulatorControl
 
-FAST = RetryPolicy(attempts=3, wait=0.01, wait_max=0.05)
+FAST = HttpRetry(attempts=3, wait=0.01, wait_max=0.05)
 Message = dict[str, Any]
 
 

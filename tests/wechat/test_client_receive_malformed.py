@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from adapters.wechat.channel import WeChatChannel, WeChatSettings
-from adapters.wechat.client.messages import TextMessage, Unsupported
+from adapters.wechat.client.messages import TextMessage, UnknownMessage
 from adapters.wechat.client.parse import parse_sync_messages
 from adapters.wechat.client.receive import SyncBatch
 from adapters.wechat.client.types import UserName
@@ -66,8 +66,8 @@ async def test_malformed_entries_and_envelopes_do_not_stop_later_messages(
         got = await collect(client, has(first))
         parsed = {m.msg_id: m for m in parse_sync_messages(got, UserName(me.user_name))}
         assert isinstance(parsed[first], TextMessage) and parsed[first].text == "after the bad ones"
-        assert isinstance(parsed["7100000000000000001"], Unsupported)
-        assert isinstance(parsed["7100000000000000003"], Unsupported)  # nested too deep
+        assert isinstance(parsed["7100000000000000001"], UnknownMessage)
+        assert isinstance(parsed["7100000000000000003"], UnknownMessage)  # nested too deep
         emoji = parsed["7100000000000000004"]
         assert isinstance(emoji, TextMessage) and emoji.text.startswith('<span class="emoji')
 

@@ -16,20 +16,18 @@ from adapters.wechat.client.calls_msg import ImageSize, UploadMediaType, UploadP
 from adapters.wechat.client.connection import ClientConfig, Connection
 from adapters.wechat.client.errors import (
     ApiError,
-    LoggedOut,
     LoginRefused,
     NotAFriend,
-    RateLimited,
+    SessionInvalid,
+    TooFrequent,
 )
 from adapters.wechat.client.login import api_base_for
 from adapters.wechat.client.results import (
-    ChatroomMembers,
     ContactPage,
-    CreatedChatroom,
     InitResult,
     RevokeResult,
     SendResult,
-    SyncResult,
+    SyncResponse,
     UploadResult,
     contacts_from_batch,
 )
@@ -244,7 +242,7 @@ def test_webwxinit_response() -> None:
 def test_webwxinit_error_ret1() -> None:
     with pytest.raises(ApiError) as caught:
         check_base_response("webwxinit", load("webwxinit-error-ret1-response.json"))
-    assert caught.value.ret == 1 and not isinstance(caught.value, LoggedOut)
+    assert caught.value.ret == 1 and not isinstance(caught.value, SessionInvalid)
 
 
 def test_webwxstatusnotify_request_and_responses() -> None:
@@ -255,7 +253,7 @@ def test_webwxstatusnotify_request_and_responses() -> None:
     obj = load("webwxstatusnotify-response.json")
     check_base_response("webwxstatusnotify", obj)
     assert obj["MsgID"] == "8032721323945545465"
-    with pytest.raises(LoggedOut):
+    with pytest.raises(SessionInvalid):
         check_base_response("webwxstatusnotify", load("webwxstatusnotify-1101-response.json"))
 
 
@@ -304,19 +302,17 @@ def test_contact_entry_filehelper() -> None:
     assert not helper.is_group and not helper.is_official_account
 
 
-def test_chatroom_operations() -> None:
-    with pytest.raises(RateLimited) as caught:
+def test_chatroom_operation_answers() -> None:
+    # The client does not manage groups; their answers still show the Ret codes it handles.
+    with pytest.raises(TooFrequent) as caught:
         check_base_response("webwxupdatechatroom", load("webwxupdatechatroom-1205-response.json"))
     assert caught.value.errmsg == "操作太频繁，请稍后再试。"
-    added = ChatroomMembers.from_wire(load("webwxupdatechatroom-addmember-response-redacted.json"))
-    assert added.member_count == 1 and added.members[0].nick_name == "xxxx"
-    assert ChatroomMembers.from_wire(load("webwxupdatechatroom-modtopic-response.json")) == (
-        ChatroomMembers(0, ())
-    )
-    created_obj = load("webwxcreatechatroom-response-redacted.json")
-    check_base_response("webwxcreatechatroom", created_obj)
-    created = CreatedChatroom.from_wire(created_obj)
-    assert created.chat_room_name.startswith("@@") and len(created.members) == 2
+    for sample in (
+        "webwxupdatechatroom-addmember-response-redacted.json",
+        "webwxupdatechatroom-modtopic-response.json",
+        "webwxcreatechatroom-response-redacted.json",
+    ):
+        check_base_response(sample.split("-")[0], load(sample))
 
 
 # --- synccheck and webwxsync (§4, §5) ------------------------------------------------------
@@ -382,7 +378,7 @@ def test_webwxsync_request() -> None:
 def test_webwxsync_response_and_set_cookie() -> None:
     obj = load("webwxsync-response-emoticon-statusnotify-video-text.json")
     check_base_response("webwxsync", obj)
-    result = SyncResult.from_wire(obj)
+    result = SyncResponse.from_wire(obj)
     # The publisher merged several answers into this one file: 4 messages.
     assert [m["MsgType"] for m in result.messages] == [m["MsgType"] for m in obj["AddMsgList"]]
     assert len(result.messages) == 4
@@ -395,13 +391,13 @@ def test_webwxsync_response_and_set_cookie() -> None:
 
 async def test_webwxsync_error_1100_keeps_the_old_keys() -> None:
     obj = load("webwxsync-error-1100-response.json")
-    with pytest.raises(LoggedOut) as caught:
+    with pytest.raises(SessionInvalid) as caught:
         check_base_response("webwxsync", obj)
     assert caught.value.ret == 1100
     conn = Connection(ClientConfig())
     before = SyncKey(((1, 1), (2, 2)))
     conn.sync_key = conn.sync_check_key = before
-    result = SyncResult.from_wire(obj)
+    result = SyncResponse.from_wire(obj)
     conn.apply_sync_keys(result.sync_key, result.sync_check_key)
     assert conn.sync_key == conn.sync_check_key == before
     await conn.http.close()

@@ -12,8 +12,8 @@ import pytest
 from adapters.wechat.client.calls_msg import CHUNK_SIZE, ImageSize
 from adapters.wechat.client.client import WeChatClient
 from adapters.wechat.client.connection import ClientConfig
-from adapters.wechat.client.errors import ApiError, NotAFriend, RateLimited
-from adapters.wechat.client.http import RetryPolicy
+from adapters.wechat.client.errors import ApiError, NotAFriend, TooFrequent
+from adapters.wechat.client.http import HttpRetry
 from adapters.wechat.client.qr import QRCode
 from adapters.wechat.client.receive import SyncBatch
 from adapters.wechat.client.types import MsgId, UserName
@@ -36,7 +36,7 @@ async def logged_in(control: SimulatorControl, account: str, base_url: str) -> W
     cfg = ClientConfig(
         base_url=base_url,
         long_poll_timeout=10,
-        retry=RetryPolicy(attempts=3, wait=0.01, wait_max=0.05),
+        retry=HttpRetry(attempts=3, wait=0.01, wait_max=0.05),
     )
     client = WeChatClient(cfg)
     await client.login(on_qr)
@@ -129,7 +129,7 @@ async def test_send_errors_are_typed(simulator: Any) -> None:
         with pytest.raises(NotAFriend):
             await client.send_text(UserName(names[sam]), "not a friend")
         await control.add_fault("webwxsendmsg", retcode=1205)
-        with pytest.raises(RateLimited):
+        with pytest.raises(TooFrequent):
             await client.send_text(UserName(names[bob]), "too fast")
         assert (await client.send_text(UserName(names[bob]), "fine again")).msg_id
     assert [e.text for e in await control.outbox(account)] == ["fine again"]

@@ -1,4 +1,4 @@
-"""Fuzzing the message parser and ``SyncResult.from_wire`` with mutated genuine captures
+"""Fuzzing the message parser and ``SyncResponse.from_wire`` with mutated genuine captures
 (tests/data/wechat): no exception escapes and no case takes more than a few milliseconds.
 
 Hypothesis drives the mutations (derandomized, so CI runs the same cases every time): a field
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from adapters.wechat.client.messages import WeChatMessage
 from adapters.wechat.client.parse import parse_message, parse_sync_messages
-from adapters.wechat.client.results import SyncResult
+from adapters.wechat.client.results import SyncResponse
 from adapters.wechat.client.types import UserName
 from tests.wechat import samples
 
@@ -197,7 +197,7 @@ def test_parse_sync_messages_never_raises_and_stays_fast(add_msg_list: Any) -> N
 @FUZZ
 @given(mutated_response())
 def test_sync_result_from_wire_never_raises_and_stays_fast(response: dict[str, Any]) -> None:
-    result = timed(SyncResult.from_wire, response)
+    result = timed(SyncResponse.from_wire, response)
     if result.key_problem:
         assert not result.sync_key or result.key_problem.startswith("SyncCheckKey")
     else:
@@ -207,4 +207,4 @@ def test_sync_result_from_wire_never_raises_and_stays_fast(response: dict[str, A
 
 def test_the_mutation_sources_are_genuine_captures() -> None:
     assert len(ENTRIES) >= 20 and len(RESPONSES) == 4
-    assert all(isinstance(SyncResult.from_wire(r), SyncResult) for r in RESPONSES)
+    assert all(isinstance(SyncResponse.from_wire(r), SyncResponse) for r in RESPONSES)

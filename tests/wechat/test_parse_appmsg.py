@@ -19,7 +19,7 @@ from adapters.wechat.client.messages import (
     RedPacketNotice,
     TextMessage,
     TransferNotice,
-    Unsupported,
+    UnknownMessage,
     WeChatMessage,
 )
 from adapters.wechat.client.parse import parse_message
@@ -99,7 +99,7 @@ def test_link_falls_back_to_entry_fields_when_xml_is_garbage() -> None:
 
 def test_link_without_url_is_unsupported() -> None:
     msg = app(5, "<title>T</title>")
-    assert isinstance(msg, Unsupported) and msg.app_msg_type == 5
+    assert isinstance(msg, UnknownMessage) and msg.app_msg_type == 5
 
 
 def test_video_link_type_4() -> None:
@@ -129,7 +129,7 @@ def test_file_size_from_xml_when_field_missing() -> None:
 
 def test_file_without_media_id_is_unsupported() -> None:
     msg = app(6, "<title>a.bin</title>")
-    assert isinstance(msg, Unsupported) and msg.reason == "file without MediaId"
+    assert isinstance(msg, UnknownMessage) and msg.reason == "file without MediaId"
 
 
 def test_music() -> None:
@@ -254,7 +254,7 @@ def test_type_from_xml_when_field_is_zero() -> None:
 @pytest.mark.parametrize("app_type", [2, 7, 17, 36, 99999])
 def test_unsupported_app_types_keep_title(app_type: int) -> None:
     msg = app(app_type, "<title>我发起了位置共享</title>", FileName="我发起了位置共享")
-    assert isinstance(msg, Unsupported)
+    assert isinstance(msg, UnknownMessage)
     assert msg.app_msg_type == app_type and msg.title == "我发起了位置共享"
     assert msg.reason == f"unsupported AppMsgType {app_type}"
 
@@ -269,7 +269,7 @@ def test_unreadable_xml_of_a_type_that_needs_it_is_unsupported() -> None:
         "Content": "not xml at all",
     }
     msg = parse_message(raw, SELF)
-    assert isinstance(msg, Unsupported)
+    assert isinstance(msg, UnknownMessage)
     assert msg.reason == "app message XML unreadable" and msg.raw_content == "not xml at all"
 
 

@@ -1,4 +1,4 @@
-"""Malformed AddMsgList entries become Unsupported (or are dropped), never an exception."""
+"""Malformed AddMsgList entries become UnknownMessage (or are dropped), never an exception."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from adapters.wechat.client.messages import (
     EmoticonMessage,
     FriendRequest,
     TextMessage,
-    Unsupported,
+    UnknownMessage,
     WeChatMessage,
 )
 from adapters.wechat.client.parse import parse_message, parse_sync_messages
@@ -44,7 +44,9 @@ def entry(**fields: Any) -> dict[str, Any]:
 def test_entry_that_is_not_an_object(raw: Any) -> None:
     msg = parse_message(raw, SELF)
     assert (
-        isinstance(msg, Unsupported) and msg.msg_id == "" and msg.reason == "entry is not an object"
+        isinstance(msg, UnknownMessage)
+        and msg.msg_id == ""
+        and msg.reason == "entry is not an object"
     )
 
 
@@ -66,7 +68,7 @@ def test_entry_that_is_not_an_object(raw: Any) -> None:
 )
 def test_malformed_common_fields(fields: dict[str, Any], reason: str) -> None:
     msg = parse_message(entry(**fields), SELF)
-    assert isinstance(msg, Unsupported) and msg.reason == reason
+    assert isinstance(msg, UnknownMessage) and msg.reason == reason
 
 
 class Hostile(Mapping[str, Any]):
@@ -84,7 +86,7 @@ class Hostile(Mapping[str, Any]):
 
 def test_a_failure_inside_the_parser_becomes_unsupported() -> None:
     msg = parse_message(Hostile(), SELF)
-    assert isinstance(msg, Unsupported) and msg.reason == "parser error: RuntimeError"
+    assert isinstance(msg, UnknownMessage) and msg.reason == "parser error: RuntimeError"
     assert parse_sync_messages([Hostile(), entry()], SELF)[0].msg_id == "3000000000000000001"
 
 
@@ -99,7 +101,7 @@ def test_lenient_field_types_are_accepted() -> None:
 def test_huge_content_is_unsupported_not_parsed() -> None:
     content = "&lt;msg&gt;" + "x" * (MAX_CONTENT_CHARS + 1)
     msg = parse_message(entry(MsgType=49, Content=content, AppMsgType=5), SELF)
-    assert isinstance(msg, Unsupported) and msg.reason.startswith("Content too large")
+    assert isinstance(msg, UnknownMessage) and msg.reason.startswith("Content too large")
     assert msg.msg_id == "3000000000000000001"
 
 
@@ -122,7 +124,7 @@ def test_large_but_allowed_text_is_kept() -> None:
 def test_garbage_xml_in_app_message_and_recall(content: str) -> None:
     for msg_type in (49, 10002):
         msg = parse_message(entry(MsgType=msg_type, Content=content, AppMsgType=6), SELF)
-        assert isinstance(msg, Unsupported) and msg.raw_content == content
+        assert isinstance(msg, UnknownMessage) and msg.raw_content == content
 
 
 def test_garbage_xml_in_types_with_enough_fields_still_parses() -> None:
@@ -137,7 +139,7 @@ def test_garbage_xml_in_types_with_enough_fields_still_parses() -> None:
 def test_recommend_info_with_wrong_types() -> None:
     info = {"UserName": "@77aa", "NickName": 5, "Sex": "x", "Scene": None, "VerifyFlag": [1]}
     msg = parse_message(entry(MsgType=42, Content="", RecommendInfo=info), SELF)
-    assert msg.msg_type == 42 and not isinstance(msg, Unsupported)
+    assert msg.msg_type == 42 and not isinstance(msg, UnknownMessage)
 
 
 def test_parse_sync_messages_drops_entries_without_msg_id() -> None:
@@ -151,7 +153,7 @@ def test_parse_sync_messages_drops_entries_without_msg_id() -> None:
     ]
     parsed = parse_sync_messages(entries, SELF)
     assert [m.msg_id for m in parsed] == ["1", "2", "3", "4"]
-    assert [type(m) for m in parsed] == [TextMessage, Unsupported, Unsupported, TextMessage]
+    assert [type(m) for m in parsed] == [TextMessage, UnknownMessage, UnknownMessage, TextMessage]
 
 
 @pytest.mark.parametrize("value", [None, {}, "list", 5, {"AddMsgList": []}])
@@ -198,7 +200,7 @@ wireish = st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=5), max_size=40
 def test_parse_message_never_raises_on_arbitrary_dicts(raw: dict[str, Any]) -> None:
     msg = parse_message(raw, SELF)
     assert isinstance(msg, EVENT_TYPES)
-    assert not (isinstance(msg, Unsupported) and msg.reason.startswith("parser error")), msg
+    assert not (isinstance(msg, UnknownMessage) and msg.reason.startswith("parser error")), msg
 
 
 @settings(derandomize=True, max_examples=400, deadline=None)
@@ -216,4 +218,4 @@ def test_parse_message_never_raises_on_wire_like_content(
                 OriContent=ori, StatusNotifyCode=4, StatusNotifyUserName=content)  # fmt: skip
     msg = parse_message(raw, SELF)
     assert isinstance(msg, EVENT_TYPES) and msg.msg_id == "3000000000000000001"
-    assert not (isinstance(msg, Unsupported) and msg.reason.startswith("parser error")), msg
+    assert not (isinstance(msg, UnknownMessage) and msg.reason.startswith("parser error")), msg

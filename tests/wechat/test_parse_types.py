@@ -18,7 +18,7 @@ from adapters.wechat.client.messages import (
     StatusNotify,
     SystemMessage,
     TextMessage,
-    Unsupported,
+    UnknownMessage,
     VideoMessage,
     VoiceMessage,
     VoipMessage,
@@ -210,7 +210,7 @@ def test_friend_request_without_chatroom() -> None:
 
 def test_friend_request_without_recommend_info_is_unsupported() -> None:
     msg = parse(entry(37, "&lt;msg/&gt;", frm="fmessage"))
-    assert isinstance(msg, Unsupported) and "RecommendInfo" in msg.reason
+    assert isinstance(msg, UnknownMessage) and "RecommendInfo" in msg.reason
 
 
 def test_possible_friend_and_voip() -> None:
@@ -299,7 +299,7 @@ def test_revokemsg_typed_as_text_by_a_user_is_text() -> None:
 )
 def test_10002_without_usable_revokemsg_is_unsupported(content: str) -> None:
     msg = parse(entry(10002, content))
-    assert isinstance(msg, Unsupported) and msg.raw_content == content and msg.msg_type == 10002
+    assert isinstance(msg, UnknownMessage) and msg.raw_content == content and msg.msg_type == 10002
 
 
 # ---- status notify (51) ----------------------------------------------------------------------
@@ -336,7 +336,7 @@ def test_status_notify_4_pairs_persons_and_groups() -> None:
 
 def test_unknown_msg_type_is_unsupported() -> None:
     msg = parse(entry(12345, "whatever"))
-    assert isinstance(msg, Unsupported)
+    assert isinstance(msg, UnknownMessage)
     assert (msg.reason, msg.raw_content, msg.msg_type) == (
         "unknown MsgType 12345",
         "whatever",

@@ -272,36 +272,3 @@ def webwxsync(creds: Credentials, sync_key: SyncKey, *, ms: int) -> Call:
     params = (("sid", creds.sid), ("skey", creds.skey), ("lang", LANG), _pt(creds))
     body = {"BaseRequest": creds.base_request(), "SyncKey": sync_key.to_wire(), "rr": js_not(ms)}
     return _cgi("webwxsync", method="POST", params=params, json=body)
-
-
-def oplog_remark(creds: Credentials, user_name: UserName, remark: str) -> Call:
-    """webwxoplog CmdId 2: set a contact's RemarkName (§10)."""
-    body = {
-        "BaseRequest": creds.base_request(),
-        "UserName": user_name,
-        "CmdId": 2,
-        "RemarkName": remark,
-    }
-    return _cgi("webwxoplog", method="POST", params=(("lang", LANG), _pt(creds)), json=body)
-
-
-def updatechatroom(creds: Credentials, room: UserName, fun: str, fields: Mapping[str, str]) -> Call:
-    """webwxupdatechatroom ``fun=addmember|invitemember|delmember|modtopic|quitchatroom`` (§10).
-
-    ``fields`` is e.g. ``{"AddMemberList": "@a,@b"}`` or ``{"NewTopic": "…"}``.
-    """
-    body = {"BaseRequest": creds.base_request(), "ChatRoomName": room, **fields}
-    params = (("fun", fun), ("lang", LANG), _pt(creds))
-    return _cgi("webwxupdatechatroom", method="POST", params=params, json=body)
-
-
-def createchatroom(creds: Credentials, members: Sequence[UserName], topic: str, *, ms: int) -> Call:
-    """webwxcreatechatroom (§10): a new group with ``members`` (UserNames) and ``topic``."""
-    body = {
-        "BaseRequest": creds.base_request(),
-        "MemberCount": len(members),
-        "MemberList": [{"UserName": m} for m in members],
-        "Topic": topic,
-    }
-    params = (("r", str(ms)), ("lang", LANG), _pt(creds))
-    return _cgi("webwxcreatechatroom", method="POST", params=params, json=body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 
 from adapters.wechat.client import calls_msg, contacts, login, media
@@ -14,14 +14,12 @@ from adapters.wechat.client.errors import (
     ApiError,
     HttpStatusError,
     LoginError,
-    NotLoggedIn,
+    NoSession,
     QRExpired,
 )
 from adapters.wechat.client.qr import QRCode
 from adapters.wechat.client.receive import ReceiveEvent, Receiver, SyncBatch
 from adapters.wechat.client.results import (
-    ChatroomMembers,
-    CreatedChatroom,
     Download,
     LoginInfo,
     LoginMethod,
@@ -46,7 +44,7 @@ class WeChatClient:
     Typical use: ``info = await client.start(on_qr)`` (resume, else push login, else QR), then
     ``async for event in client.events()``: for each ``SyncBatch``, handle it and ``await
     client.commit(batch)``; a ``SessionEnded`` ends the stream (log in again). ``close()``
-    when done. Every method raises ``NotLoggedIn`` when it needs a session and has none.
+    when done. Every method raises ``NoSession`` when it needs a session and has none.
     """
 
     def __init__(self, config: ClientConfig | None = None) -> None:
@@ -139,7 +137,7 @@ class WeChatClient:
         on_push: Callable[[], Awaitable[None]] | None = None,
     ) -> LoginInfo:
         """Push login (§2.5): the phone of the previous session is asked to confirm (then
-        ``on_push`` is awaited). Raises ``NotLoggedIn`` without a previous session,
+        ``on_push`` is awaited). Raises ``NoSession`` without a previous session,
         ``LoginError`` (``QRExpired`` when not confirmed in time, ``LoginCancelled``),
         ``ApiError``, ``NetworkError``."""
         uuid = await login.push_login_uuid(self._conn)
@@ -200,7 +198,7 @@ class WeChatClient:
 
     def _rx(self) -> Receiver:
         if self._receiver is None:
-            raise NotLoggedIn("not logged in to WeChat")
+            raise NoSession("not logged in to WeChat")
         return self._receiver
 
     def events(self) -> AsyncIterator[ReceiveEvent]:
@@ -234,41 +232,10 @@ class WeChatClient:
         """Mark the chat with ``user_name`` read (status notify Code 1, §3.2)."""
         await contacts.status_notify(self._conn, StatusNotifyCode.READ, user_name)
 
-    async def set_remark(self, user_name: UserName, remark: str) -> None:
-        """Set a contact's RemarkName (webwxoplog CmdId 2, §10)."""
-        await contacts.set_remark(self._conn, user_name, remark)
-
-    async def add_members(self, room: UserName, members: Sequence[UserName]) -> ChatroomMembers:
-        """webwxupdatechatroom ``fun=addmember`` (§10)."""
-        joined = ",".join(members)
-        return await contacts.update_chatroom(self._conn, room, "addmember", AddMemberList=joined)
-
-    async def invite_members(self, room: UserName, members: Sequence[UserName]) -> ChatroomMembers:
-        """webwxupdatechatroom ``fun=invitemember`` (groups of 40+ members, §10)."""
-        joined = ",".join(members)
-        return await contacts.update_chatroom(
-            self._conn, room, "invitemember", InviteMemberList=joined
-        )
-
-    async def remove_members(self, room: UserName, members: Sequence[UserName]) -> ChatroomMembers:
-        """webwxupdatechatroom ``fun=delmember`` (owner only, §10)."""
-        joined = ",".join(members)
-        return await contacts.update_chatroom(self._conn, room, "delmember", DelMemberList=joined)
-
-    async def set_topic(self, room: UserName, topic: str) -> None:
-        """Rename a group (webwxupdatechatroom ``fun=modtopic``, §10)."""
-        await contacts.update_chatroom(self._conn, room, "modtopic", NewTopic=topic)
-
-    async def create_chatroom(
-        self, members: Sequence[UserName], topic: str = ""
-    ) -> CreatedChatroom:
-        """webwxcreatechatroom (§10)."""
-        return await contacts.create_chatroom(self._conn, members, topic)
-
     # --- sending ---------------------------------------------------------------------------
 
     async def send_text(self, to_user: UserName, text: str) -> SendResult:
-        """Send a text (§7). Raises ``NotAFriend`` (1204), ``RateLimited`` (1205), ``ApiError``."""
+        """Send a text (§7). Raises ``NotAFriend`` (1204), ``TooFrequent`` (1205), ``ApiError``."""
         return await media.send_text(self._conn, to_user, text)
 
     async def send_image(

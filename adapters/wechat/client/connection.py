@@ -10,8 +10,8 @@ from typing import Any
 import attrs
 
 from adapters.wechat.client.calls import Call, now_ms
-from adapters.wechat.client.errors import NotLoggedIn
-from adapters.wechat.client.http import DEFAULT_USER_AGENT, Http, RetryPolicy
+from adapters.wechat.client.errors import NoSession
+from adapters.wechat.client.http import DEFAULT_USER_AGENT, Http, HttpRetry
 from adapters.wechat.client.session import (
     SessionState,
     jar_cookies,
@@ -49,7 +49,7 @@ class ClientConfig:
     request_timeout: float = 30.0
     long_poll_timeout: float = 35.0
     transfer_timeout: float = 300.0
-    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    retry: HttpRetry = attrs.field(factory=HttpRetry)
     rate_limit_wait: float = 60.0
     rate_limit_wait_max: float = 600.0
     max_qr_codes: int = 5
@@ -84,15 +84,15 @@ class Connection:
         self._persist_lock = asyncio.Lock()
 
     def creds(self) -> Credentials:
-        """The credentials; raises ``NotLoggedIn`` before login."""
+        """The credentials; raises ``NoSession`` before login."""
         if self.credentials is None:
-            raise NotLoggedIn("not logged in to WeChat")
+            raise NoSession("not logged in to WeChat")
         return self.credentials
 
     def me(self) -> UserName:
-        """Self's UserName; raises ``NotLoggedIn`` before login."""
+        """Self's UserName; raises ``NoSession`` before login."""
         if self.self_user is None or self.credentials is None:
-            raise NotLoggedIn("not logged in to WeChat")
+            raise NoSession("not logged in to WeChat")
         return self.self_user.user_name
 
     def next_counter(self) -> int:
@@ -111,13 +111,10 @@ class Connection:
         call: Call,
         *,
         retry: bool = True,
-        also_ok: frozenset[int] = frozenset(),
         time_limit: float | None = None,
     ) -> dict[str, Any]:
         """``Http.call_json`` on the current hosts."""
-        return await self.http.call_json(
-            call, self.hosts, retry=retry, also_ok=also_ok, time_limit=time_limit
-        )
+        return await self.http.call_json(call, self.hosts, retry=retry, time_limit=time_limit)
 
     def apply_sync_keys(self, sync_key: SyncKey, sync_check_key: SyncKey) -> None:
         """Adopt new keys; each is replaced only when the new one is non-empty (§5)."""

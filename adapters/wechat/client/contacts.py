@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import attrs
 
 from adapters.wechat.client import calls
 from adapters.wechat.client.connection import Connection
 from adapters.wechat.client.results import (
-    ChatroomMembers,
     ContactPage,
-    CreatedChatroom,
     InitResult,
     StatusNotifyCode,
     contacts_from_batch,
@@ -25,7 +23,7 @@ log = logging.getLogger(__name__)
 async def init(conn: Connection) -> InitResult:
     """webwxinit (§3.1): sets self, the re-issued skey and both SyncKeys on ``conn``.
 
-    Raises ``ApiError`` (``LoggedOut`` for 1100–1102), ``NetworkError``.
+    Raises ``ApiError`` (``SessionInvalid`` for 1100–1102), ``NetworkError``.
     """
     obj = await conn.call_json(calls.webwxinit(conn.creds(), ms=calls.now_ms()))
     result = InitResult.from_wire(obj)
@@ -84,26 +82,3 @@ async def batch_get_contacts(
         call = calls.batchgetcontact(conn.creds(), batch, ms=calls.now_ms())
         found.extend(contacts_from_batch(await conn.call_json(call)))
     return found
-
-
-async def set_remark(conn: Connection, user_name: UserName, remark: str) -> None:
-    """webwxoplog CmdId 2: set ``user_name``'s RemarkName (§10). Raises ``ApiError``."""
-    await conn.call_json(calls.oplog_remark(conn.creds(), user_name, remark), retry=False)
-
-
-async def update_chatroom(
-    conn: Connection, room: UserName, fun: str, **fields: str
-) -> ChatroomMembers:
-    """webwxupdatechatroom ``fun`` with body ``fields`` (§10). Raises ``ApiError``
-    (``RateLimited`` for 1205)."""
-    call = calls.updatechatroom(conn.creds(), room, fun, fields)
-    return ChatroomMembers.from_wire(await conn.call_json(call, retry=False))
-
-
-async def create_chatroom(
-    conn: Connection, members: Sequence[UserName], topic: str = ""
-) -> CreatedChatroom:
-    """webwxcreatechatroom (§10); Ret -2013 counts as success like the official client."""
-    call = calls.createchatroom(conn.creds(), members, topic, ms=calls.now_ms())
-    obj = await conn.call_json(call, retry=False, also_ok=frozenset({-2013}))
-    return CreatedChatroom.from_wire(obj)

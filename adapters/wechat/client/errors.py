@@ -27,8 +27,10 @@ class HttpStatusError(ProtocolError):
         super().__init__(f"{endpoint} answered HTTP {status}")
 
 
-class NotLoggedIn(WeChatError):
-    """An API that needs a session was called before login (or after logout/session end)."""
+class NoSession(WeChatError):
+    """An API that needs a session was called while the client has none: before login, or
+    after a logout or the end of the session. (The bridge's ``NotLoggedIn`` is what the
+    channel raises for it.)"""
 
 
 class ApiError(WeChatError):
@@ -45,12 +47,15 @@ class ApiError(WeChatError):
         super().__init__(f"{endpoint} failed with Ret {ret}{detail}")
 
 
-class LoggedOut(ApiError):
-    """The session is gone: Ret/retcode 1100, 1101 or 1102 (PROTOCOL.md §4, §5). Log in again."""
+class SessionInvalid(ApiError):
+    """The session is no longer valid: Ret/retcode 1100, 1101 or 1102 (PROTOCOL.md §4, §5),
+    e.g. logged out on the phone or by another web login. Log in again. (The receive loop
+    reports it as its ``SessionEnded`` event.)"""
 
 
-class RateLimited(ApiError):
-    """Ret/retcode 1205, "operation too frequent" (PROTOCOL.md §12). Back off and retry later."""
+class TooFrequent(ApiError):
+    """Ret/retcode 1205, "operation too frequent" (PROTOCOL.md §12). Back off and retry later
+    (the channel raises the bridge's ``RateLimited`` for it)."""
 
 
 class NotAFriend(ApiError):
@@ -82,11 +87,11 @@ class LoginCancelled(LoginError):
 
 #: Ret code -> exception class, used at every JSON API boundary.
 RET_ERRORS: dict[int, type[ApiError]] = {
-    1100: LoggedOut,
-    1101: LoggedOut,
-    1102: LoggedOut,
+    1100: SessionInvalid,
+    1101: SessionInvalid,
+    1102: SessionInvalid,
     1204: NotAFriend,
-    1205: RateLimited,
+    1205: TooFrequent,
 }
 
 

@@ -36,9 +36,10 @@ DEFAULT_USER_AGENT = (
 
 
 @attrs.frozen
-class RetryPolicy:
-    """Bounded retries of transport failures: ``attempts`` tries in all, exponential waits
-    starting at ``wait`` seconds, capped at ``wait_max`` seconds."""
+class HttpRetry:
+    """Bounded retries of one HTTP request's transport failures (connection errors,
+    timeouts, 5xx): ``attempts`` tries in all, exponential waits starting at ``wait``
+    seconds, capped at ``wait_max`` seconds."""
 
     attempts: int = 4
     wait: float = 1.0
@@ -53,7 +54,7 @@ class _Transient(Exception):
 
 
 @attrs.frozen
-class Reply:
+class HttpAnswer:
     """A whole HTTP answer. ``cookies`` are this answer's Set-Cookie name → value (secrets;
     kept out of ``repr``, as is the body)."""
 
@@ -95,7 +96,7 @@ class Http:
         self,
         *,
         timeout: float,
-        retry: RetryPolicy,
+        retry: HttpRetry,
         user_agent: str = DEFAULT_USER_AGENT,
     ) -> None:
         self._timeout = timeout
@@ -148,7 +149,7 @@ class Http:
         allow_redirects: bool = True,
         ok_status: frozenset[int] = frozenset({200}),
         multipart: Callable[[], aiohttp.FormData] | None = None,
-    ) -> Reply:
+    ) -> HttpAnswer:
         """Send ``call`` to ``hosts`` and read the whole answer.
 
         ``time_limit`` (seconds) overrides the default timeout; ``retry`` enables the bounded
@@ -183,7 +184,7 @@ class Http:
         allow_redirects: bool,
         ok_status: frozenset[int],
         multipart: Callable[[], aiohttp.FormData] | None,
-    ) -> Reply:
+    ) -> HttpAnswer:
         kwargs: dict[str, Any] = {"allow_redirects": allow_redirects}
         headers = dict(call.headers)
         if time_limit is not None:
@@ -200,7 +201,7 @@ class Http:
                 call.method, call.url(hosts), headers=headers, **kwargs
             ) as resp:
                 body = await resp.read()
-                reply = Reply(
+                reply = HttpAnswer(
                     endpoint=call.endpoint,
                     status=resp.status,
                     body=body,
@@ -229,17 +230,16 @@ class Http:
         hosts: Hosts,
         *,
         retry: bool = True,
-        also_ok: frozenset[int] = frozenset(),
         time_limit: float | None = None,
     ) -> dict[str, Any]:
         """Send a JSON API call and return the body after checking ``BaseResponse.Ret``.
 
-        Raises the ``ApiError`` subclass of a non-zero Ret (``also_ok`` codes excepted), and
+        Raises the ``ApiError`` subclass of a non-zero Ret, and
         the errors of ``send``. Logs the endpoint and Ret.
         """
         obj = (await self.send(call, hosts, retry=retry, time_limit=time_limit)).json()
         ret, _ = base_ret(obj)
         if ret != 0:
             log.info("%s answered Ret %s", call.endpoint, ret)
-        check_base_response(call.endpoint, obj, also_ok=also_ok)
+        check_base_response(call.endpoint, obj)
         return obj

@@ -113,7 +113,7 @@ async def open_session(conn: Connection, redirect_uri: str) -> Credentials:
 
 async def push_login_uuid(conn: Connection) -> Uuid:
     """webwxpushloginurl (§2.5) with the uin and cookies of a previous session: asks the phone
-    to confirm; returns the uuid to poll. Raises ``NotLoggedIn`` without a previous session,
+    to confirm; returns the uuid to poll. Raises ``NoSession`` without a previous session,
     ``LoginError`` when refused, ``NetworkError``."""
     uin = conn.creds().uin
     reply = await conn.http.send(calls.pushloginurl(uin, uos=conn.config.uos), conn.hosts)

@@ -99,7 +99,7 @@ async def _send(conn: Connection, call: Call, local_id: str) -> SendResult:
 
 
 async def send_text(conn: Connection, to_user: UserName, text: str) -> SendResult:
-    """webwxsendmsg (§7). Raises ``ApiError`` (``NotAFriend`` 1204, ``RateLimited`` 1205)."""
+    """webwxsendmsg (§7). Raises ``ApiError`` (``NotAFriend`` 1204, ``TooFrequent`` 1205)."""
     local_id = calls.new_client_msg_id()
     call = calls_msg.sendmsg(conn.creds(), conn.me(), to_user, text, local_id)
     return await _send(conn, call, local_id)

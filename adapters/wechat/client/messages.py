@@ -357,7 +357,7 @@ class PossibleFriend(BaseMessage):
 
 
 @attrs.frozen(kw_only=True)
-class Unsupported(BaseMessage):
+class UnknownMessage(BaseMessage):
     """Anything not understood: unknown MsgType/AppMsgType, malformed entry or content
     (PROTOCOL.md §6). ``raw_content`` is the wire Content (``""`` if it was not a string),
     ``reason`` a short English explanation, ``title`` the decoded FileName if any. A
@@ -391,6 +391,6 @@ WeChatMessage = (
     | StatusNotify
     | VoipMessage
     | PossibleFriend
-    | Unsupported
+    | UnknownMessage
 )
 """Every event ``parse_message`` can return; match on it with ``match``."""

@@ -183,7 +183,7 @@ def _system(e: Entry) -> m.WeChatMessage:
     return m.SystemMessage(**e.common, text=text)
 
 
-def _recall_or_none(e: Entry) -> m.Recall | m.Unsupported | None:
+def _recall_or_none(e: Entry) -> m.Recall | m.UnknownMessage | None:
     """A ``<sysmsg type="revokemsg">`` (§6.5), or None when the body is no revokemsg."""
     root, sender = decode_xml(e.body), e.common["sender"]
     if root is None and is_group(e.common["chat"]) and not e.common["from_self"]:
@@ -269,7 +269,7 @@ def _parse(raw: object, self_user_name: UserName) -> m.WeChatMessage:
         log.warning("Skipping AddMsgList entry that is not an object: %s", type(raw).__name__)
         return _bare_unsupported(raw, self_user_name, "entry is not an object")
     e = read_entry(raw, self_user_name)
-    if isinstance(e, m.Unsupported):
+    if isinstance(e, m.UnknownMessage):
         return e
     msg_type = e.common["msg_type"]
     if msg_type not in USER_CONTENT_TYPES and "revokemsg" in e.body:
@@ -282,8 +282,8 @@ def _parse(raw: object, self_user_name: UserName) -> m.WeChatMessage:
     return handler(e)
 
 
-def _bare_unsupported(raw: object, self_user_name: UserName, reason: str) -> m.Unsupported:
-    """An Unsupported with whatever common fields can be read without trusting ``raw``."""
+def _bare_unsupported(raw: object, self_user_name: UserName, reason: str) -> m.UnknownMessage:
+    """An UnknownMessage with whatever common fields can be read without trusting ``raw``."""
 
     def get(key: str) -> object:
         try:
@@ -292,7 +292,7 @@ def _bare_unsupported(raw: object, self_user_name: UserName, reason: str) -> m.U
             return None
 
     content = get("Content")
-    return m.Unsupported(
+    return m.UnknownMessage(
         msg_id=parse_msg_id(get("MsgId")),
         msg_type=max(to_int(get("MsgType")), 0),
         from_user_name=UserName(""),
@@ -311,7 +311,7 @@ def parse_message(raw: Mapping[str, Any], self_user_name: UserName) -> m.WeChatM
 
     ``self_user_name`` is the logged-in account's UserName (webwxinit ``User.UserName``); it
     decides ``chat``/``sender``/``from_self`` (§6.1). Never raises: unknown MsgTypes and
-    malformed entries or contents become :class:`Unsupported` (logged; Content only at
+    malformed entries or contents become :class:`UnknownMessage` (logged; Content only at
     DEBUG); an entry without a usable MsgId yields ``msg_id == ""``.
     """
     try:
@@ -326,7 +326,7 @@ def parse_sync_messages(add_msg_list: object, self_user_name: UserName) -> list[
     """Parse a webwxsync ``AddMsgList`` (PROTOCOL.md §5, §6) in order.
 
     Entries without a usable MsgId are logged and dropped (nothing could refer to them);
-    other malformed or unknown ones come back as :class:`Unsupported`. A missing or non-list
+    other malformed or unknown ones come back as :class:`UnknownMessage`. A missing or non-list
     ``add_msg_list`` gives ``[]``. De-duplication on MsgId is the caller's job (§5).
     """
     if add_msg_list is None:

@@ -62,14 +62,14 @@ class Entry:
     def i(self, key: str) -> int:
         return to_int(self.raw.get(key))
 
-    def unsupported(self, reason: str, app_msg_type: int = 0, title: str = "") -> m.Unsupported:
+    def unsupported(self, reason: str, app_msg_type: int = 0, title: str = "") -> m.UnknownMessage:
         log.info(
             "Unsupported WeChat message %s (MsgType %d): %s",
             self.common["msg_id"],
             self.common["msg_type"],
             reason,
         )
-        return m.Unsupported(
+        return m.UnknownMessage(
             **self.common,
             raw_content=self.s("Content"),
             reason=reason,
@@ -116,7 +116,7 @@ def parse_msg_id(value: object) -> MsgId:
     return MsgId(value) if isinstance(value, str) and MSG_ID_RE.fullmatch(value) else MsgId("")
 
 
-def read_entry(raw: Mapping[str, Any], self_user_name: UserName) -> Entry | m.Unsupported:
+def read_entry(raw: Mapping[str, Any], self_user_name: UserName) -> Entry | m.UnknownMessage:
     """Common fields and peer/sender resolution (PROTOCOL.md §6.1, §6.2)."""
     problems = []
     msg_id = parse_msg_id(raw.get("MsgId"))
@@ -160,7 +160,7 @@ def read_entry(raw: Mapping[str, Any], self_user_name: UserName) -> Entry | m.Un
             "; ".join(problems),
         )
         log.debug("Malformed WeChat message Content: %r", (content or "")[:2000])
-        return m.Unsupported(
+        return m.UnknownMessage(
             **common, raw_content=content or "", reason="; ".join(problems), title=""
         )
     return entry

@@ -12,8 +12,8 @@ import attrs
 
 from adapters.wechat.client import calls, contacts
 from adapters.wechat.client.connection import Connection
-from adapters.wechat.client.errors import ApiError, LoggedOut, ProtocolError
-from adapters.wechat.client.results import SyncResult
+from adapters.wechat.client.errors import ApiError, ProtocolError, SessionInvalid
+from adapters.wechat.client.results import SyncResponse
 from adapters.wechat.client.types import Contact, SyncKey, UserName
 from adapters.wechat.client.wire import SyncCheck, parse_synccheck
 
@@ -95,11 +95,11 @@ class Receiver:
     async def sync(self, selector: int = 0) -> SyncBatch:
         """One webwxsync with the in-memory SyncKey; adopts the returned keys in memory.
 
-        Raises ``LoggedOut``, ``RateLimited``, ``ApiError``, ``NetworkError``.
+        Raises ``SessionInvalid``, ``TooFrequent``, ``ApiError``, ``NetworkError``.
         """
         conn = self._conn
         call = calls.webwxsync(conn.creds(), conn.sync_key, ms=calls.now_ms())
-        result = SyncResult.from_wire(await conn.call_json(call))
+        result = SyncResponse.from_wire(await conn.call_json(call))
         if result.key_problem:
             self.bad_keys += 1
             log.warning(
@@ -217,7 +217,7 @@ class Receiver:
             return None
         try:
             return await self.sync(check.selector)
-        except LoggedOut as exc:
+        except SessionInvalid as exc:
             return self._ended(exc.ret)
         except ApiError as exc:
             return _Failure("webwxsync", exc.ret)
@@ -251,7 +251,7 @@ class Receiver:
         await asyncio.sleep(wait)
         try:
             await contacts.init(conn)
-        except LoggedOut as exc:
+        except SessionInvalid as exc:
             return self._ended(exc.ret)
         self.reinits += 1
         self.bad_keys = 0

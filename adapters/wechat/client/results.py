@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from adapters.wechat.client.types import ClientMsgId, Contact, Member, MsgId, SyncKey, UserName
+from adapters.wechat.client.types import ClientMsgId, Contact, MsgId, SyncKey, UserName
 
 
 def _str(obj: Mapping[str, Any], key: str) -> str:
@@ -127,7 +127,7 @@ def contacts_from_batch(obj: Mapping[str, Any]) -> tuple[Contact, ...]:
 
 
 @attrs.frozen
-class SyncResult:
+class SyncResponse:
     """A webwxsync response (PROTOCOL.md §5).
 
     ``messages`` are the raw ``AddMsgList`` objects (parsed by the message parser),
@@ -151,7 +151,7 @@ class SyncResult:
     key_problem: str = ""
 
     @classmethod
-    def from_wire(cls, obj: Mapping[str, Any]) -> SyncResult:
+    def from_wire(cls, obj: Mapping[str, Any]) -> SyncResponse:
         """Build from a webwxsync response object (BaseResponse already checked).
 
         Never raises: lists that are not lists read as empty, entries that are not objects
@@ -233,35 +233,6 @@ class RevokeResult:
     def from_wire(cls, obj: Mapping[str, Any]) -> RevokeResult:
         """Build from a webwxrevokemsg response object."""
         return cls(_str(obj, "Introduction"), _str(obj, "SysWording"))
-
-
-@attrs.frozen
-class ChatroomMembers:
-    """webwxupdatechatroom answer (§10): the members added (``fun=addmember``), else empty."""
-
-    member_count: int
-    members: tuple[Member, ...]
-
-    @classmethod
-    def from_wire(cls, obj: Mapping[str, Any]) -> ChatroomMembers:
-        """Build from a webwxupdatechatroom response object."""
-        members = tuple(Member.from_wire(m) for m in _objects(obj, "MemberList"))
-        return cls(_int(obj, "MemberCount"), members)
-
-
-@attrs.frozen
-class CreatedChatroom:
-    """webwxcreatechatroom answer (§10): the new group's UserName, topic and members."""
-
-    chat_room_name: UserName
-    topic: str
-    members: tuple[Member, ...]
-
-    @classmethod
-    def from_wire(cls, obj: Mapping[str, Any]) -> CreatedChatroom:
-        """Build from a webwxcreatechatroom response object."""
-        members = tuple(Member.from_wire(m) for m in _objects(obj, "MemberList"))
-        return cls(UserName(_str(obj, "ChatRoomName")), _str(obj, "Topic"), members)
 
 
 class StatusNotifyCode(enum.IntEnum):

@@ -242,15 +242,10 @@ def base_ret(obj: Mapping[str, Any]) -> tuple[int, str]:
     return ret, str(base.get("ErrMsg") or "")
 
 
-def check_base_response(
-    endpoint: str, obj: Mapping[str, Any], *, also_ok: frozenset[int] = frozenset()
-) -> None:
-    """Raise the ``ApiError`` subclass for a non-zero ``BaseResponse.Ret`` (PROTOCOL.md §1).
-
-    ``also_ok`` lists extra codes that mean success (e.g. -2013 for webwxcreatechatroom).
-    """
+def check_base_response(endpoint: str, obj: Mapping[str, Any]) -> None:
+    """Raise the ``ApiError`` subclass for a non-zero ``BaseResponse.Ret`` (PROTOCOL.md §1)."""
     ret, errmsg = base_ret(obj)
-    if ret != 0 and ret not in also_ok:
+    if ret != 0:
         raise api_error(endpoint, ret, errmsg)
 
 
