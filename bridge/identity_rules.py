@@ -45,6 +45,7 @@ class Matcher:
         self.free_p = dict(self.book)
         self.binds: dict[Address, IdentityId] = {}
         self.claims: dict[IdentityId, tuple[Address, ...]] = {}
+        self.firm: dict[Address, IdentityId] = {}  # binds by a real id or Alias
         self.groups: list[Ambiguity] = []
 
     def run(self, new_id: NewId) -> MatchResult:
@@ -53,31 +54,42 @@ class Matcher:
         self._stage(
             lambda p: p.alias, lambda old, new: not _differs(old.real_id, new.real_id), firm=True
         )
+        self.firm = dict(self.binds)
         self._drop_identities_of_present_keys()
         unique = self._unique_remarks()
         self._stage(
             lambda p: p.remark_name if p.remark_name in unique else "",
-            lambda old, new: not _strong_conflict(old, new),
+            lambda old, new: not _conflict(old, new),
             firm=False,
         )
         self._stage(_topic, self._weak_fits, firm=False)
+        if not self.mid_session:
+            self._hold_moves()
+        # Evidence that never binds on its own: the pairs it finds are held for the user.
+        self._stage(_topic, self._fits_but_remark, firm=False, hold=True)
+        self._stage(_attr_status, lambda old, new: not _conflict(old, new), firm=False, hold=True)
+        self._hold_member_overlaps()
         return self._result(new_id)
 
     def _weak_fits(self, old: Profile, new: Profile) -> bool:
-        if new.kind is ChatKind.DIRECT:
-            return _caption_fits(old, new)
-        if _strong_conflict(old, new) or _differs(old.remark_name, new.remark_name):
+        """Rule 4: no conflict, no differing RemarkName, and for groups enough overlap."""
+        return not _differs(old.remark_name, new.remark_name) and self._fits_but_remark(old, new)
+
+    def _fits_but_remark(self, old: Profile, new: Profile) -> bool:
+        if _conflict(old, new):
             return False
         # A member list not fetched yet is no evidence either way.
         return (
-            not old.members
+            new.kind is ChatKind.DIRECT
+            or not old.members
             or not new.members
             or (_overlap(old.members, new.members) >= self.min_overlap)
         )
 
-    def _stage(self, key: Key, fits: Fits, *, firm: bool) -> None:
+    def _stage(self, key: Key, fits: Fits, *, firm: bool, hold: bool = False) -> None:
         """Bucket free identities and contacts by ``(kind, key)``; settle each bucket.
-        ``firm``: the key is a real id or Alias, which nobody else can hold."""
+        ``firm``: the key is a real id or Alias, which nobody else can hold. ``hold``: the
+        key is only evidence: whatever it pairs is held (ambiguous), never bound."""
         # Keyed by "is a group" rather than the enum: bool hashing is far cheaper.
         index: dict[tuple[bool, str], list[Identity]] = defaultdict(list)
         for ident in self.free_k.values():
@@ -89,7 +101,7 @@ class Matcher:
             if value and (bucket := (profile.kind is ChatKind.GROUP, value)) in index:
                 buckets[bucket].append(profile)
         for bucket, profiles in buckets.items():
-            self._settle_bucket(index[bucket], profiles, fits, firm=firm)
+            self._settle_bucket(index[bucket], profiles, fits, firm=firm, hold=hold)
 
     def _settle_bucket(
         self,
@@ -98,6 +110,7 @@ class Matcher:
         fits: Fits,
         *,
         firm: bool,
+        hold: bool = False,
     ) -> None:
         """Split the candidate graph of one bucket into connected parts and settle each.
 
@@ -108,7 +121,7 @@ class Matcher:
             ident, profile = identities[0], profiles[0]
             if fits(ident.fingerprint, profile):
                 pair = {ident.id: (profile.address,)}
-                self._settle([ident.id], [profile.address], pair, firm=firm)
+                self._settle([ident.id], [profile.address], pair, firm=firm, hold=hold)
             return
         ids_of: dict[_Fields, list[IdentityId]] = defaultdict(list)
         old: dict[_Fields, Profile] = {}
@@ -152,7 +165,7 @@ class Matcher:
                             if other not in seen_k:
                                 seen_k.add(other)
                                 stack.append(other)
-            self._settle(ids, addresses, candidates, firm=firm)
+            self._settle(ids, addresses, candidates, firm=firm, hold=hold)
 
     def _settle(
         self,
@@ -161,8 +174,9 @@ class Matcher:
         candidates: Mapping[IdentityId, tuple[Address, ...]],
         *,
         firm: bool,
+        hold: bool = False,
     ) -> None:
-        """Bind a one-to-one part; otherwise make all of it ambiguous."""
+        """Bind a one-to-one part (unless ``hold``); otherwise make all of it ambiguous."""
         if firm and len(addresses) == 1 and len(ids) > 1:
             # Several identities share one real id or Alias: they are all this contact's, so
             # binding the one whose fingerprint still fits cannot misdeliver.
@@ -178,7 +192,7 @@ class Matcher:
                     del self.free_k[i]
                 self._bind(fitting[0], addresses[0])
                 return
-        if len(ids) == 1 and len(addresses) == 1 and self._bindable(ids[0], firm):
+        if not hold and len(ids) == 1 and len(addresses) == 1 and self._bindable(ids[0], firm):
             del self.free_k[ids[0]]
             self._bind(ids[0], addresses[0])
             return
@@ -188,6 +202,119 @@ class Matcher:
         for address in addresses:
             del self.free_p[address]
         self.groups.append(Ambiguity(tuple(sorted(ids)), tuple(addresses)))
+
+    def _hold_moves(self) -> None:
+        """Rule 6: a RemarkName or NickName/topic that left one identity and arrived at a
+        contact bound to another, which the contact could also be, makes both held.
+
+        E.g. two friends' RemarkNames swapped, or a remark given to someone else while a
+        look-alike kept the old one: the value proves nothing any more. The contacts that
+        still carry an involved identity's old values (and could be it) join as candidates.
+        Binds by a real id or Alias stay.
+        """
+        links: dict[IdentityId, set[IdentityId]] = defaultdict(set)
+        bound_to = {ident: address for address, ident in self.binds.items()}
+        for field in (_remark, _topic):
+            owners: dict[tuple[bool, str], list[IdentityId]] = defaultdict(list)
+            for known in self.known.values():
+                if value := field(known.fingerprint):
+                    owners[(known.kind is ChatKind.GROUP, value)].append(known.id)
+            for address, ident in self.binds.items():
+                new = self.book[address]
+                value = field(new)
+                if address in self.firm or not value:
+                    continue
+                if field(self.known[ident].fingerprint) == value:
+                    continue
+                for other in owners.get((new.kind is ChatKind.GROUP, value), ()):
+                    if other == ident or (other not in self.free_k and other not in bound_to):
+                        continue
+                    at = bound_to.get(other)
+                    if at is not None and (at in self.firm or field(self.book[at]) == value):
+                        continue  # it kept the value, or an identifier bound it
+                    if not _conflict(self.known[other].fingerprint, new):
+                        links[ident].add(other)
+                        links[other].add(ident)
+        seen: set[IdentityId] = set()
+        for start in list(links):
+            if start in seen:
+                continue
+            ids: list[IdentityId] = []
+            stack = [start]
+            seen.add(start)
+            while stack:
+                ident = stack.pop()
+                ids.append(ident)
+                for other in links[ident] - seen:
+                    seen.add(other)
+                    stack.append(other)
+            addresses = [bound_to[i] for i in ids if i in bound_to]
+            for ident in ids:
+                old = self.known[ident].fingerprint
+                for address, profile in list(self.free_p.items()):
+                    if (
+                        profile.kind is old.kind
+                        and not _conflict(old, profile)
+                        and any(
+                            field(old) and field(old) == field(profile)
+                            for field in (_remark, _topic)
+                        )
+                    ):
+                        addresses.append(address)
+                        del self.free_p[address]
+            for address in addresses:
+                self.binds.pop(address, None)
+            for ident in ids:
+                self.free_k.pop(ident, None)
+            addresses = list(dict.fromkeys(addresses))
+            self.claims.update(dict.fromkeys(ids, tuple(addresses)))
+            self.groups.append(Ambiguity(tuple(sorted(ids)), tuple(addresses)))
+
+    def _hold_member_overlaps(self) -> None:
+        """Groups still free whose member sets overlap enough but whose topics differ (a
+        renamed group, or another group of the same people): held, never bound."""
+        index: dict[str, list[Identity]] = defaultdict(list)
+        for free in self.free_k.values():
+            if free.kind is ChatKind.GROUP:
+                for member in free.fingerprint.members:
+                    index[member].append(free)
+        if not index:
+            return
+        edges: dict[IdentityId, list[Address]] = defaultdict(list)
+        for profile in self.free_p.values():
+            if profile.kind is not ChatKind.GROUP:
+                continue
+            shared = Counter(i.id for m in profile.members for i in index.get(m, ()))
+            for ident, _common in shared.items():
+                old = self.free_k[ident].fingerprint
+                if not _conflict(old, profile) and (
+                    _overlap(old.members, profile.members) >= self.min_overlap
+                ):
+                    edges[ident].append(profile.address)
+        by_address: dict[Address, list[IdentityId]] = defaultdict(list)
+        for ident, addresses in edges.items():
+            for address in addresses:
+                by_address[address].append(ident)
+        seen: set[IdentityId] = set()
+        for start in list(edges):
+            if start in seen:
+                continue
+            ids: list[IdentityId] = []
+            addresses_: dict[Address, None] = {}
+            stack = [start]
+            seen.add(start)
+            while stack:
+                ident = stack.pop()
+                ids.append(ident)
+                for address in edges[ident]:
+                    if address not in addresses_:
+                        addresses_[address] = None
+                        for other in by_address[address]:
+                            if other not in seen:
+                                seen.add(other)
+                                stack.append(other)
+            candidates = {i: tuple(edges[i]) for i in ids}
+            self._settle(ids, list(addresses_), candidates, firm=False, hold=True)
 
     def _bindable(self, ident: IdentityId, firm: bool) -> bool:
         # Once ambiguous, only a real id or Alias at a login, or the user, binds an identity:
@@ -264,7 +391,7 @@ class Matcher:
 
 
 #: Every field a rule reads: contacts (or identities) equal in all of them match alike.
-_Fields = tuple[str, str, str, str, int, str, str, str, str, frozenset[str]]
+_Fields = tuple[str, str, str, str, int, str, str, str, str, frozenset[str], int]
 
 
 def _fields(p: Profile) -> _Fields:
@@ -279,6 +406,7 @@ def _fields(p: Profile) -> _Fields:
         p.city,
         p.signature,
         p.members,
+        p.attr_status,
     )
 
 
@@ -290,16 +418,25 @@ def _strong_conflict(old: Profile, new: Profile) -> bool:
     return _differs(old.real_id, new.real_id) or _differs(old.alias, new.alias)
 
 
-def _caption_fits(old: Profile, new: Profile) -> bool:
-    """Rule 4 for a contact: nothing non-empty differs (NickName is the bucket key)."""
-    return not (
+def _conflict(old: Profile, new: Profile) -> bool:
+    """A non-empty stable field differs: an identifier (real id, Alias), or Sex, Province,
+    City, Signature, AttrStatus. Such a pair is never matched, by any rule."""
+    return (
         _strong_conflict(old, new)
-        or _differs(old.remark_name, new.remark_name)
         or (old.sex != 0 and new.sex != 0 and old.sex != new.sex)
         or _differs(old.province, new.province)
         or _differs(old.city, new.city)
         or _differs(old.signature, new.signature)
+        or (old.attr_status != 0 and new.attr_status != 0 and old.attr_status != new.attr_status)
     )
+
+
+def _remark(profile: Profile) -> str:
+    return profile.remark_name
+
+
+def _attr_status(profile: Profile) -> str:
+    return str(profile.attr_status) if profile.attr_status else ""
 
 
 def _overlap(a: frozenset[str], b: frozenset[str]) -> float:

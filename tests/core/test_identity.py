@@ -135,17 +135,37 @@ def test_nickname_with_compatible_fields_matches_and_empty_fields_never_conflict
         {"province": "Lyon"},
         {"city": "Nice"},
         {"signature": "other"},
-        {"remark_name": "Ann"},
+        {"attr_status": 7},
         {"alias": "x"},
         {"real_id": "wxid_x"},
     ],
 )
 def test_a_conflicting_field_rejects_the_nickname_match(field: dict[str, Any]) -> None:
-    base = {"sex": 2, "province": "IDF", "city": "Paris", "signature": "s"}
+    base = {"sex": 2, "province": "IDF", "city": "Paris", "signature": "s", "attr_status": 5}
     old_fields = base | {"remark_name": "Al", "alias": "a", "real_id": "wxid_a"}
     (alice,) = first_login(contact("@1", "Alice", **old_fields))
     result = relogin([alice], contact("@2", "Alice", **(base | field)))
     assert bound(result)["@2"] != alice.id
+    assert len(result.created) == 1
+
+
+def test_a_changed_remark_name_with_nothing_else_against_it_is_held() -> None:
+    base = {"sex": 2, "province": "IDF", "attr_status": 5}
+    (alice,) = first_login(contact("@1", "Alice", remark_name="Al", **base))
+    result = relogin([alice], contact("@2", "Alice", remark_name="Ann", **base))
+    assert result.bound == {}
+    assert [(a.identities, a.addresses) for a in result.ambiguous] == [((alice.id,), ("@2",))]
+
+
+@pytest.mark.parametrize(
+    "field",
+    [{"sex": 1}, {"province": "Lyon"}, {"city": "Nice"}, {"signature": "x"}, {"attr_status": 7}],
+)
+def test_a_conflicting_field_rejects_the_remark_name_match(field: dict[str, Any]) -> None:
+    base = {"sex": 2, "province": "IDF", "city": "Paris", "signature": "s", "attr_status": 5}
+    (boss,) = first_login(contact("@1", "Alice", remark_name="Boss", **base))
+    result = relogin([boss], contact("@2", "Bea", remark_name="Boss", **(base | field)))
+    assert bound(result)["@2"] != boss.id
     assert len(result.created) == 1
 
 
