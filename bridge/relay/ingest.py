@@ -83,12 +83,14 @@ class Ingestor:
                 case Message() | Revocation():
                     await self._journal(tx, side, event, keys, notices)
                 case ContactBook(profiles=profiles) if side is Side.A:
-                    names = _names(await tx.identities.all(self._login))
+                    names = await tx.identities.display_names(self._login)
                     if self._a_stable:
                         await identities.apply_stable_book(tx, self._login, profiles)
                     elif await matching.apply_matched_book(tx, self._login, profiles):
                         keys.update(await identities.release_held(tx, self._login))
-                    now = await tx.identities.all(self._login)
+                    names_now = await tx.identities.display_names(self._login)
+                    renamed = [i for i, n in names_now.items() if names.get(i, n) != n]
+                    now = [i for i in [await tx.identities.get(i) for i in renamed] if i]
                     keys.update(await self._journal_renames(tx, names, now))
                 case ProfileUpdate(profile=profile) if side is Side.A:
                     bound = await tx.identities.by_address(self._login, profile.address)

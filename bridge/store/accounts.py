@@ -144,6 +144,18 @@ class IdentityRepo:
         )
         return await self._load(rows)
 
+    async def display_names(self, login_id: LoginId) -> dict[IdentityId, str]:
+        """``profile.display_name`` of every unambiguous identity of ``login_id``, read from
+        the key columns (no fingerprint is decoded)."""
+        rows = await self._db.fetchall(
+            "SELECT id, COALESCE(NULLIF(remark_name, ''), NULLIF(topic, ''),"
+            " json_extract(fingerprint, '$.value.address')) AS name"
+            " FROM identities WHERE login_id = $1 AND state = $2",
+            login_id,
+            IdentityState.NORMAL.value,
+        )
+        return {IdentityId(r["id"]): str(r["name"]) for r in rows}
+
     async def related(
         self,
         login_id: LoginId,
