@@ -36,21 +36,68 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bridge_bench import Client, Syncer, table, write_configs  # noqa: E402
+from bridge_bench import Client, Syncer, table, write_configs
 
-from adapters.matrix.localsynapse import Synapse, free_port  # noqa: E402
-from adapters.wechat.simulator import SimulatorControl, start_simulator  # noqa: E402
-from adapters.wechat.simulator.control import SimulatorControlError  # noqa: E402
-from adapters.wechat.simulator.model import Account, Contact, Group  # noqa: E402
+from adapters.matrix.localsynapse import Synapse, free_port
+from adapters.wechat.simulator import SimulatorControl, start_simulator
+from adapters.wechat.simulator.control import SimulatorControlError
+from adapters.wechat.simulator.model import Account, Contact, Group
 
 REPO = Path(__file__).resolve().parents[1]
 Event = dict[str, Any]
 TICK = os.sysconf("SC_CLK_TCK")
 
-FIRST = "Wei Fang Li Min Jing Lei Jun Yan Hui Hong Yu Ling Tao Bin Xin Ying Jie Qiang".split()
-LAST = "Wang Li Zhang Liu Chen Yang Huang Zhao Wu Zhou Xu Sun Ma Zhu Hu Guo He Lin".split()
-PROVINCES = "Guangdong Beijing Shanghai Zhejiang Jiangsu Sichuan Hubei Fujian".split()
-CITIES = "Shenzhen Guangzhou Hangzhou Nanjing Chengdu Wuhan Xiamen Suzhou".split()
+FIRST = [
+    "Wei",
+    "Fang",
+    "Li",
+    "Min",
+    "Jing",
+    "Lei",
+    "Jun",
+    "Yan",
+    "Hui",
+    "Hong",
+    "Yu",
+    "Ling",
+    "Tao",
+    "Bin",
+    "Xin",
+    "Ying",
+    "Jie",
+    "Qiang",
+]
+LAST = [
+    "Wang",
+    "Li",
+    "Zhang",
+    "Liu",
+    "Chen",
+    "Yang",
+    "Huang",
+    "Zhao",
+    "Wu",
+    "Zhou",
+    "Xu",
+    "Sun",
+    "Ma",
+    "Zhu",
+    "Hu",
+    "Guo",
+    "He",
+    "Lin",
+]
+PROVINCES = [
+    "Guangdong",
+    "Beijing",
+    "Shanghai",
+    "Zhejiang",
+    "Jiangsu",
+    "Sichuan",
+    "Hubei",
+    "Fujian",
+]
+CITIES = ["Shenzhen", "Guangzhou", "Hangzhou", "Nanjing", "Chengdu", "Wuhan", "Xiamen", "Suzhou"]
 
 
 def populate(account: Account, friends: int, groups: int, members: int, seed: int) -> None:
@@ -97,7 +144,9 @@ class Phase:
 
     def row(self) -> list[str]:
         worst = max([*self.probes, self.unanswered_s], default=0.0)
-        waiting = f"{worst:.2f}" + ("" if self.unanswered_s < worst or not self.unanswered_s else "+")
+        waiting = f"{worst:.2f}" + (
+            "" if self.unanswered_s < worst or not self.unanswered_s else "+"
+        )
         return [
             self.name,
             f"{self.to_logged_in_s:.2f}",
@@ -130,11 +179,11 @@ class Run:
     """One bridge (from ``tree``) through a first login and a re-login of the big account."""
 
     def __init__(
-        self, label: str, tree: Path, folder: Path, synapse: Synapse, sim: Any, args: Any
+        self, label: str, tree: Path, folder: Path, synapse: Synapse, sim_url: str, args: Any
     ) -> None:
-        self.label, self.tree, self.folder, self.synapse, self.sim = label, tree, folder, synapse, sim
+        self.label, self.tree, self.folder, self.synapse = label, tree, folder, synapse
         self.args = args
-        self.control = SimulatorControl(sim.base_url)
+        self.control = SimulatorControl(sim_url)
         self.phases: list[Phase] = []
         self.notes: list[str] = []
         self._closers: list[Callable[[], Awaitable[object]]] = [self.control.close]
@@ -142,18 +191,8 @@ class Run:
     async def start(self, config_path: Path, bot: str) -> None:
         """A fresh account, a fresh bridge database, the bridge process, a fresh user."""
         self.bot = bot
-        wxid = f"wxid_bench_{secrets.token_hex(3)}"
-        self.account = await self.control.create_account("Bench User", wxid=wxid)
-        began = time.perf_counter()
-        populate(
-            self.sim.world.accounts[self.account],
-            self.args.friends,
-            self.args.groups,
-            self.args.members,
-            seed=self.args.seed,
-        )
-        self.notes.append(f"account generated in {time.perf_counter() - began:.1f} s")
-        raw = yaml.safe_load(config_path.read_text())
+        self.account = self.args.accounts.pop(0)
+        raw = yaml.safe_load(config_path.read_text())  # noqa: ASYNC240 (a small file)
         raw["database"]["path"] = str(self.folder / "chatbridge.db")
         own = self.folder / "config.yaml"
         own.write_text(yaml.safe_dump(raw))
@@ -299,6 +338,11 @@ class Run:
     def log_tail(self, lines: int = 15) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
+    def keep_log(self) -> None:
+        if self.args.keep_logs:
+            target = Path(self.args.keep_logs) / f"bridge-{self.label.replace(' ', '-')}.log"
+            target.write_bytes(self.log_path.read_bytes())
+
 
 class _NoArrivals:
     def saw(self, text: str, now: float) -> None:
@@ -347,6 +391,8 @@ Method:
 - The re-login follows a logout from the phone (retcode 1101): every UserName is new, so the
   whole contact book is matched against the identities of the first login (PROTOCOL.md §11).
 - Each bridge gets its own fresh database and simulator account, generated from the same seed.
+- The simulator runs in a process of its own, so its work serving the big contact book does not
+  delay this process's /sync client (the Matrix user).
 """
 
 
@@ -354,20 +400,26 @@ async def main_async(args: argparse.Namespace) -> int:
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="login-bench-") as tmp:
         folder = Path(tmp)
-        sim = await start_simulator(
-            "127.0.0.1", 0, send_burst_limit=10**9, synccheck_hold_s=25, login_poll_hold_s=5
-        )
+        trees = [("this tree", REPO)]
+        if args.baseline:
+            trees.insert(0, (args.baseline, extract(args.baseline, folder / "baseline")))
+        sim = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--serve-simulator", str(len(trees)),
+            "--friends", str(args.friends), "--groups", str(args.groups),
+            "--members", str(args.members), "--seed", str(args.seed),
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert sim.stdout is not None
+        sim_url = (await sim.stdout.readline()).decode().strip()
+        args.accounts = (await sim.stdout.readline()).decode().split()
         hs_port, rx_port = free_port(), free_port()
-        config, config_path = write_configs(folder, hs_port, sim.base_url, rx_port)
+        config, config_path = write_configs(folder, hs_port, sim_url, rx_port)
         (folder / "receiver.yaml").unlink()
         synapse = Synapse(
             folder / "synapse",
             app_service_config_files=[folder / "registration.yaml"],
             port=hs_port,
         )
-        trees = [("this tree", REPO)]
-        if args.baseline:
-            trees.insert(0, (args.baseline, extract(args.baseline, folder / "baseline")))
         runs: list[Run] = []
         failed = False
         try:
@@ -375,7 +427,7 @@ async def main_async(args: argparse.Namespace) -> int:
             for label, tree in trees:
                 sub = folder / f"run{len(runs)}"
                 sub.mkdir()
-                run = Run(label, tree, sub, synapse, sim, args)
+                run = Run(label, tree, sub, synapse, sim_url, args)
                 runs.append(run)
                 try:
                     await run.start(config_path, config.bot_user_id)
@@ -386,9 +438,11 @@ async def main_async(args: argparse.Namespace) -> int:
                     print(f"bridge log ({label}):\n{run.log_tail()}", file=sys.stderr)
                 finally:
                     await run.close()
+                    run.keep_log()
         finally:
             await synapse.stop()
-            await sim.close()
+            sim.terminate()
+            await sim.wait()
         rows = [[f"{r.label}: {p.row()[0]}", *p.row()[1:]] for r in runs for p in r.phases]
         print(
             f"chatbridge login benchmark: {args.friends} friends, {args.friends // 2} strangers, "
@@ -404,6 +458,24 @@ async def main_async(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+async def serve_simulator(args: argparse.Namespace) -> None:
+    """The simulator with ``args.serve_simulator`` generated accounts, in this process: prints
+    its URL, then the accounts' wxids, and serves until terminated."""
+    sim = await start_simulator(
+        "127.0.0.1", 0, send_burst_limit=10**9, synccheck_hold_s=25, login_poll_hold_s=5
+    )
+    control = SimulatorControl(sim.base_url)
+    accounts = []
+    for n in range(args.serve_simulator):
+        account = await control.create_account("Bench User", wxid=f"wxid_bench_{n}")
+        populate(sim.world.accounts[account], args.friends, args.groups, args.members, args.seed)
+        accounts.append(account)
+    await control.close()
+    print(sim.base_url, flush=True)
+    print(" ".join(accounts), flush=True)
+    await asyncio.Event().wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--friends", type=int, default=5000)
@@ -412,7 +484,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--settle-cap", type=float, default=90.0, help="longest phase (s)")
     parser.add_argument("--baseline", default="", help="git revision to compare with")
-    return asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--keep-logs", default="", help="copy the bridge logs to this folder")
+    parser.add_argument("--serve-simulator", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_simulator:
+        asyncio.run(serve_simulator(args))
+        return 0
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":
