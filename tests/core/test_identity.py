@@ -396,3 +396,72 @@ def test_a_crowd_of_lookalikes_is_one_ambiguity() -> None:
     (crowd,) = result.ambiguous
     assert len(crowd.identities) == len(crowd.addresses) == 300
     assert all(len(i.candidates) == 300 for i in result.updated)
+
+
+# ---- adversarial changes between logins (issue 12) --------------------------------------------
+
+
+def held_pairs(result: MatchResult) -> set[tuple[frozenset[str], frozenset[str]]]:
+    return {(frozenset(a.identities), frozenset(a.addresses)) for a in result.ambiguous}
+
+
+def test_swapped_nick_names_are_held_by_their_attr_status() -> None:
+    nina, olga = first_login(
+        contact("@1", "Nina", sex=2, attr_status=11), contact("@2", "Olga", sex=2, attr_status=22)
+    )
+    result = relogin(
+        [nina, olga],
+        contact("@3", "Olga", sex=2, attr_status=11),
+        contact("@4", "Nina", sex=2, attr_status=22),
+    )
+    assert result.bound == {}
+    assert held_pairs(result) == {
+        (frozenset({nina.id}), frozenset({"@3"})),
+        (frozenset({olga.id}), frozenset({"@4"})),
+    }
+
+
+def test_swapped_remark_names_of_people_apart_are_held_not_swapped() -> None:
+    boss, landlord = first_login(
+        contact("@1", "Peter", sex=1, remark_name="Boss"),
+        contact("@2", "Paula", sex=2, remark_name="Landlord"),
+    )
+    result = relogin(
+        [boss, landlord],
+        contact("@3", "Peter", sex=1, remark_name="Landlord"),
+        contact("@4", "Paula", sex=2, remark_name="Boss"),
+    )
+    assert result.bound == {}
+    assert held_pairs(result) == {
+        (frozenset({boss.id}), frozenset({"@3"})),
+        (frozenset({landlord.id}), frozenset({"@4"})),
+    }
+
+
+def test_a_remark_name_moved_to_someone_who_could_be_either_holds_both() -> None:
+    # The user gave "Boss" to Yan (nothing tells Yan from Xu's old self but the NickName),
+    # Xu lost it: the remark proves nothing now.
+    xu, yan = first_login(contact("@1", "Xu", remark_name="Boss"), contact("@2", "Yan"))
+    result = relogin([xu, yan], contact("@3", "Xu"), contact("@4", "Yan", remark_name="Boss"))
+    assert "@4" not in result.bound
+    assert {xu.id, yan.id} <= {i for a in result.ambiguous for i in a.identities}
+
+
+def test_a_deleted_contact_and_a_new_look_alike_are_told_apart_by_attr_status() -> None:
+    (quinn,) = first_login(contact("@1", "Quinn", sex=1, province="Hubei", attr_status=7))
+    result = relogin([quinn], contact("@2", "Quinn", sex=1, province="Hubei", attr_status=8))
+    assert bound(result)["@2"] != quinn.id
+    assert [i.fingerprint.attr_status for i in result.created] == [8]
+
+
+def test_a_group_renamed_to_another_groups_topic_is_held_by_its_members() -> None:
+    club, climbing = first_login(
+        group("@@1", "Book Club", ["a", "b", "c"]), group("@@2", "Climbing", ["x", "y", "z"])
+    )
+    result = relogin(
+        [club, climbing],
+        group("@@3", "Climbing", ["a", "b", "c"]),
+        group("@@4", "Climbing", ["x", "y", "z"]),
+    )
+    assert result.bound == {"@@4": climbing.id}
+    assert held_pairs(result) == {(frozenset({club.id}), frozenset({"@@3"}))}

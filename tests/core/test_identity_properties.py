@@ -324,23 +324,21 @@ class Simulation:
     def adversary(self) -> None:
         """One adversarial change while the bridge is logged out, where still decidable."""
         move = self.draw(st.sampled_from(("none", "swap_nick", "swap_remark", "readd", "retopic")))
-        singles = sorted(
-            n
-            for n in self.present
-            if self.people[n].kind is ChatKind.DIRECT and not self.people[n].twin
-        )
-        if move in ("swap_nick", "swap_remark") and len(singles) >= 2:
-            a, b = (self.people[n] for n in self.draw(st.permutations(singles))[:2])
-            apart = stable_conflict(a.profile(Address(""), False), b.profile(Address(""), False))
-            if move == "swap_nick":
-                new_keys = {(b.nick, a.city), (a.nick, b.city)}
-                others = self.keys_ever - {(a.nick, a.city), (b.nick, b.city)}
-                if (apart or a.city != b.city) and not new_keys & others and a.nick != b.nick:
+        people = sorted(n for n in self.present if self.people[n].kind is ChatKind.DIRECT)
+        singles = [n for n in people if not self.people[n].twin]
+        if move in ("swap_nick", "swap_remark"):
+            pairs = [
+                (self.people[x], self.people[y])
+                for x, y in itertools.combinations(people, 2)
+                if self._swappable(self.people[x], self.people[y], move)
+            ]
+            if pairs:
+                a, b = self.draw(st.sampled_from(pairs))
+                if move == "swap_nick":
+                    self.keys_ever |= {(b.nick, a.city), (a.nick, b.city)}
                     a.nick, b.nick = b.nick, a.nick
-                    self.keys_ever |= new_keys
-                    self._changed(a, b)
-            elif (apart or a.city != b.city) and (a.remark or b.remark):
-                a.remark, b.remark = b.remark, a.remark
+                else:
+                    a.remark, b.remark = b.remark, a.remark
                 self._changed(a, b)
         elif move == "readd" and singles:
             old = self.people[self.draw(st.sampled_from(singles))]
@@ -362,10 +360,26 @@ class Simulation:
                 group.nick = self.draw(st.sampled_from([t for t in TOPICS if t != group.nick]))
                 self._changed(group)
 
+    def _swappable(self, a: Person, b: Person, move: str) -> bool:
+        """Whether swapping ``move``'s field of ``a`` and ``b`` leaves them decidable: a
+        stable field tells them apart, and no one else ever showed what they get."""
+        if (a.twin or b.twin) and a.city == b.city:
+            return False  # one would take the look of the other's twins
+        apart = a.city != b.city or stable_conflict(
+            a.profile(Address(""), False), b.profile(Address(""), False)
+        )
+        if move == "swap_remark":
+            return apart and bool(a.remark or b.remark)
+        others = self.keys_ever - {(a.nick, a.city), (b.nick, b.city)}
+        new_keys = {(b.nick, a.city), (a.nick, b.city)}
+        return apart and a.nick != b.nick and not new_keys & others
+
     def _changed(self, *people: Person) -> None:
         for person in people:
             self.up_to_date.discard(person.number)
-            person.klass = -1 - person.number  # a class of its own from now on
+            if person.twin:  # its stale identity still looks like its twins
+                self.closed.add(person.klass)
+            person.klass, person.twin = -1 - person.number, False  # a class of its own now
 
     def change_offline(self, next_login: int) -> None:
         self.adversary()

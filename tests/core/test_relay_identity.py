@@ -153,3 +153,22 @@ async def test_resolving_with_a_wrong_address_is_refused(wechat_rig: Rig) -> Non
     assert bob is not None
     with pytest.raises(BridgeError):
         await rig.relay.resolve(bob.id, Address("@nobody"))  # Bob is not ambiguous
+
+
+async def test_a_leaked_real_id_that_contradicts_the_binding_unbinds_it(wechat_rig: Rig) -> None:
+    rig = wechat_rig
+    rig.a.inject(ProfileUpdate(attrs.evolve(BOB, real_id="wxid_bob")))
+    rig.a.inject(rig.a.incoming_text(BOB.address, "the real Bob"))
+    await rig.settle()
+    bob_portal = await rig.portal_of(BOB.address)
+
+    rig.a.scan(session(2, ALICE, BOB))  # another "Bob", nothing in the book tells
+    await rig.settle()
+    impostor = Address("@s2-bob")
+    rig.a.inject(ProfileUpdate(attrs.evolve(BOB, address=impostor, real_id="wxid_other")))
+    rig.a.inject(rig.a.incoming_text(impostor, "not the same Bob"))
+    await rig.settle()
+
+    landed = rig.b.messages()[-1]
+    assert landed.content.body == "not the same Bob"  # type: ignore[union-attr]
+    assert landed.chat != bob_portal
