@@ -132,8 +132,9 @@ class Relay:
     async def ingest(self, side: Side, batch: EventBatch) -> None:
         """Commit ``batch`` from ``side`` to the journal, then ``ack()`` it, then start its
         deliveries. Raises ``StoreError`` (and does not ack) if the commit fails."""
+        prepared = await self._ingestor.prepare(self.store, side, batch.events)
         async with self.store.transaction() as tx:
-            result = await self._ingestor.ingest(tx, side, batch.events)
+            result = await self._ingestor.ingest(tx, side, batch.events, prepared)
         try:
             await batch.ack()
         except Exception:

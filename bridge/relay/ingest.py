@@ -65,20 +65,40 @@ class Ingestor:
         self._a_stable = a_stable
         self._a_name = a_name
 
-    async def ingest(self, tx: Repositories, side: Side, events: Sequence[Event]) -> Ingested:
+    async def prepare(
+        self, repos: Repositories, side: Side, events: Sequence[Event]
+    ) -> dict[int, matching.PreparedBook]:
+        """Before the transaction of ``ingest``: match side A's contact books (by position in
+        ``events``) outside it, so that the transaction only writes (``prepare_book``)."""
+        if side is not Side.A or self._a_stable:
+            return {}
+        return {
+            n: await matching.prepare_book(repos, self._login, event.profiles)
+            for n, event in enumerate(events)
+            if isinstance(event, ContactBook)
+        }
+
+    async def ingest(
+        self,
+        tx: Repositories,
+        side: Side,
+        events: Sequence[Event],
+        prepared: Mapping[int, matching.PreparedBook] | None = None,
+    ) -> Ingested:
         """Journal ``events`` from ``side`` inside transaction ``tx``.
 
         Messages and revocations become journal entries, skipped when their remote id was
         journaled or bridged before (a redelivery, or the echo of the bridge's own send).
         Side-A contact books and profile updates update identities at once, so the messages
-        after them in the stream are keyed by the new bindings; an identity with a portal
+        after them in the stream are keyed by the new bindings (``prepared``: contact books
+        matched by ``prepare``, by position in ``events``); an identity with a portal
         whose display name they change gets a ``ProfileUpdate`` entry in its chat's queue
         (see ``_journal_renames``). Raises ``StoreError``.
         """
         keys: set[str] = set()
         notices: list[tuple[RoomId, str]] = []
         states: list[StateEvent] = []
-        for event in events:
+        for n, event in enumerate(events):
             match event:
                 case Message() | Revocation():
                     await self._journal(tx, side, event, keys, notices)
@@ -86,7 +106,9 @@ class Ingestor:
                     names = await tx.identities.display_names(self._login)
                     if self._a_stable:
                         await identities.apply_stable_book(tx, self._login, profiles)
-                    elif await matching.apply_matched_book(tx, self._login, profiles):
+                    elif await matching.apply_matched_book(
+                        tx, self._login, profiles, (prepared or {}).get(n)
+                    ):
                         keys.update(await identities.release_held(tx, self._login))
                     names_now = await tx.identities.display_names(self._login)
                     renamed = [i for i, n in names_now.items() if names.get(i, n) != n]

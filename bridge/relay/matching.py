@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+
+import attrs
 
 from bridge import identity as matcher
 from bridge.errors import BridgeError
@@ -56,18 +59,54 @@ async def apply_result(
     await tx.identities.bind_many(login, bindings)
 
 
-async def apply_matched_book(tx: Repositories, login: LoginId, book: Sequence[Profile]) -> bool:
+@attrs.frozen
+class PreparedBook:
+    """A contact book matched outside the transaction that stores it (``prepare_book``):
+    the identities as read at identity ``generation``, and the match (None when the book
+    comes from a resumed session, which is applied contact by contact)."""
+
+    generation: int
+    stored: tuple[StoredIdentity, ...]
+    result: matcher.MatchResult | None
+
+
+async def prepare_book(
+    repos: Repositories, login: LoginId, book: Sequence[Profile]
+) -> PreparedBook:
+    """Read the identities of ``login`` and match ``book`` against them, outside any
+    transaction: reads take the database only briefly, and the match (CPU only) holds no
+    lock, so the other side's transactions go on meanwhile. ``apply_matched_book`` stores the
+    result if no identity changed since (else it matches again)."""
+    generation = await repos.identities.generation()
+    stored = tuple(await repos.identities.all(login))
+    contacts = [p for p in book if not p.is_self]
+    if is_resumed(stored, contacts):
+        return PreparedBook(generation, stored, None)
+    known = [as_identity(i) for i in stored]
+    await asyncio.sleep(0)  # let the other side in between the read and the match
+    return PreparedBook(generation, stored, matcher.match_book(known, contacts, new_id=_new_id))
+
+
+async def apply_matched_book(
+    tx: Repositories,
+    login: LoginId,
+    book: Sequence[Profile],
+    prepared: PreparedBook | None = None,
+) -> bool:
     """A login session's contact book. A new session: every old address expires, then the
     book is matched against every identity of ``login`` (PROTOCOL.md §11) and the result
     stored. A resumed one (``is_resumed``) keeps its bindings: its contacts are applied as
     mid-session profiles. Returns True when that answered an ambiguity (release held entries).
+
+    ``prepared`` (from ``prepare_book`` for this ``book``) is used when no identity changed
+    since it was made, so the transaction only writes.
     """
     contacts = [p for p in book if not p.is_self]
-    stored = await tx.identities.all(login)
-    if is_resumed(stored, contacts):
-        return await _apply_resumed_book(tx, login, stored, contacts)
-    known = [as_identity(i) for i in stored]
-    result = matcher.match_book(known, contacts, new_id=_new_id)
+    if prepared is None or prepared.generation != await tx.identities.generation():
+        prepared = await prepare_book(tx, login, contacts)
+    if prepared.result is None:
+        return await _apply_resumed_book(tx, login, prepared.stored, contacts)
+    result = prepared.result
     await tx.identities.unbind_all(login)
     await apply_result(tx, login, result, {p.address: p for p in contacts})
     log.info(

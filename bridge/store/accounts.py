@@ -144,6 +144,12 @@ class IdentityRepo:
         )
         return await self._load(rows)
 
+    async def generation(self) -> int:
+        """A number that changes whenever any identity or candidate is written (triggers of
+        schema 3): equal readings mean nothing changed in between."""
+        row = await self._db.fetchone("SELECT n FROM identity_generation")
+        return 0 if row is None else int(row["n"])
+
     async def display_names(self, login_id: LoginId) -> dict[IdentityId, str]:
         """``profile.display_name`` of every unambiguous identity of ``login_id``, read from
         the key columns (no fingerprint is decoded)."""

@@ -24,3 +24,18 @@ UPDATE identity_candidates SET
 CREATE INDEX identity_candidates_remark_name ON identity_candidates (remark_name)
     WHERE remark_name <> '';
 
+
+-- A counter bumped by every change to identities or their candidates: a contact book matched
+-- outside a transaction is applied inside one only if nothing changed meanwhile.
+CREATE TABLE identity_generation (n INTEGER NOT NULL);
+INSERT INTO identity_generation (n) VALUES (0);
+CREATE TRIGGER identities_insert_generation AFTER INSERT ON identities
+BEGIN UPDATE identity_generation SET n = n + 1; END;
+CREATE TRIGGER identities_update_generation AFTER UPDATE ON identities
+BEGIN UPDATE identity_generation SET n = n + 1; END;
+CREATE TRIGGER identities_delete_generation AFTER DELETE ON identities
+BEGIN UPDATE identity_generation SET n = n + 1; END;
+CREATE TRIGGER candidates_insert_generation AFTER INSERT ON identity_candidates
+BEGIN UPDATE identity_generation SET n = n + 1; END;
+CREATE TRIGGER candidates_delete_generation AFTER DELETE ON identity_candidates
+BEGIN UPDATE identity_generation SET n = n + 1; END;
