@@ -13,8 +13,9 @@ say it is worth (PROTOCOL.md §3.3, §11):
   conflicts: a RemarkName unique in the book and among the identities (set by the user, so
   it persists), the NickName of a contact, the topic of a group with a member-set overlap.
 * **Evidence that never binds**, only holds: the same NickName with a changed RemarkName,
-  the same ``AttrStatus`` (a bitfield stable per account but shared by many), overlapping
-  member sets under a new topic. Such pairs become ambiguous: the user is asked.
+  the same ``AttrStatus`` (a bitfield stable per account but shared by many: only a value
+  unique in the book and among the identities counts), overlapping member sets under a new
+  topic. Such pairs become ambiguous: the user is asked.
 * **Conflicts only**: Sex, Province, City, Signature and ``AttrStatus``. Two non-empty values
   that differ veto a pair at every rule, the RemarkName rule included; an empty one (0 for
   Sex and AttrStatus) says nothing. The avatar (``HeadImgUrl`` ``seq``, image bytes) is not
@@ -74,9 +75,9 @@ def match_book(
     AttrStatus conflicts (two non-empty values that differ; an empty one never does).
     5. A RemarkName or NickName/topic that moved from one identity to a contact bound to
     another holds both (see the module docstring). 6. Held, never bound: the same NickName
-    with another RemarkName, the same non-zero AttrStatus, or (groups) enough member overlap
-    under another topic, without a conflict. 7. Anything else gets a new identity from
-    ``new_id``.
+    with another RemarkName, the same AttrStatus (non-zero, unique in the book and among
+    ``known``), or (groups) enough member overlap under another topic, without a conflict.
+    7. Anything else gets a new identity from ``new_id``.
 
     Never misdelivers: when several contacts could be one identity, or one contact several
     identities, none of them is bound and the identities become ambiguous. Runs in time

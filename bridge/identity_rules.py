@@ -67,7 +67,13 @@ class Matcher:
             self._hold_moves()
         # Evidence that never binds on its own: the pairs it finds are held for the user.
         self._stage(_topic, self._fits_but_remark, firm=False, hold=True)
-        self._stage(_attr_status, lambda old, new: not _conflict(old, new), firm=False, hold=True)
+        single = self._unique_attr_statuses()
+        self._stage(
+            lambda p: _attr_status(p) if p.attr_status in single else "",
+            lambda old, new: not _conflict(old, new),
+            firm=False,
+            hold=True,
+        )
         self._hold_member_overlaps()
         return self._result(new_id)
 
@@ -343,6 +349,13 @@ class Matcher:
                 fp.alias,
             ) in present:
                 del self.free_k[ident.id]
+
+    def _unique_attr_statuses(self) -> set[int]:
+        """AttrStatus values held by one contact and one identity: many accounts share a
+        value, and only a unique one is worth asking the user about."""
+        contacts = Counter(p.attr_status for p in (*self.book.values(), *self.context))
+        known = Counter(i.fingerprint.attr_status for i in self.known.values())
+        return {a for a, n in contacts.items() if a and n == 1 and known[a] == 1}
 
     def _unique_remarks(self) -> set[str]:
         contacts = Counter(p.remark_name for p in (*self.book.values(), *self.context))

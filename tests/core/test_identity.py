@@ -465,3 +465,12 @@ def test_a_group_renamed_to_another_groups_topic_is_held_by_its_members() -> Non
     )
     assert result.bound == {"@@4": climbing.id}
     assert held_pairs(result) == {(frozenset({club.id}), frozenset({"@@3"}))}
+
+
+def test_an_attr_status_many_share_holds_nobody() -> None:
+    ann, bea = first_login(contact("@1", "Ann", attr_status=4), contact("@2", "Bea", attr_status=4))
+    result = relogin(
+        [ann, bea], contact("@3", "Cleo", attr_status=4), contact("@4", "Dora", attr_status=4)
+    )
+    assert result.ambiguous == ()
+    assert len(result.created) == 2
