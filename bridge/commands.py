@@ -10,6 +10,7 @@ import attrs
 
 from adapters.matrix.hub import BotCommand, MatrixHub
 from bridge.commands_chats import Reply, chat_list, resolve_command, sync_portals
+from bridge.commands_identity import audit_command, split_command
 from bridge.config import Config, PermissionLevel
 from bridge.errors import BridgeError
 from bridge.ids import MatrixUserId, RoomId
@@ -116,6 +117,13 @@ class Bot:
                     "say which contact an ambiguous chat is after a WeChat re-login",
                     self._resolve,
                 ),
+                Command(
+                    "split",
+                    "split <chat>",
+                    "say the WeChat contact of a chat is someone else (undoes `resolve`)",
+                    self._split,
+                ),
+                Command("audit", "audit", "show the last identity decisions", self._audit),
             )
         }
         self._locks: dict[MatrixUserId, asyncio.Lock] = {}
@@ -217,6 +225,12 @@ class Bot:
 
     async def _resolve(self, ctx: CommandContext) -> Reply:
         return await resolve_command(self._require(ctx), ctx.args)
+
+    async def _split(self, ctx: CommandContext) -> Reply:
+        return await split_command(self._require(ctx), ctx.args)
+
+    async def _audit(self, ctx: CommandContext) -> Reply:
+        return await audit_command(self._require(ctx))
 
     def _require(self, ctx: CommandContext) -> LoginSession:
         session = self.logins.session(ctx.user)

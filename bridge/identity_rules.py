@@ -46,34 +46,44 @@ class Matcher:
         self.binds: dict[Address, IdentityId] = {}
         self.claims: dict[IdentityId, tuple[Address, ...]] = {}
         self.firm: dict[Address, IdentityId] = {}  # binds by a real id or Alias
+        self.reason = ""  # the evidence of the stage being run, for ``evidence``
+        self.evidence: dict[IdentityId, str] = {}
         self.groups: list[Ambiguity] = []
 
     def run(self, new_id: NewId) -> MatchResult:
         """Apply the rules strongest first; contacts left free get identities from ``new_id``."""
+        self.reason = "the same real id"
         self._stage(lambda p: p.real_id, lambda old, new: True, firm=True)
+        self.reason = "the same Alias"
         self._stage(
             lambda p: p.alias, lambda old, new: not _differs(old.real_id, new.real_id), firm=True
         )
         self.firm = dict(self.binds)
         self._drop_identities_of_present_keys()
         unique = self._unique_remarks()
+        self.reason = "the same RemarkName, nothing against it"
         self._stage(
             lambda p: p.remark_name if p.remark_name in unique else "",
             lambda old, new: not _conflict(old, new),
             firm=False,
         )
+        self.reason = "the same name, nothing against it"
         self._stage(_topic, self._weak_fits, firm=False)
         if not self.mid_session:
+            self.reason = "a RemarkName or name moved from another chat"
             self._hold_moves()
         # Evidence that never binds on its own: the pairs it finds are held for the user.
+        self.reason = "the same name, but another RemarkName"
         self._stage(_topic, self._fits_but_remark, firm=False, hold=True)
         single = self._unique_attr_statuses()
+        self.reason = "the same AttrStatus under another name"
         self._stage(
             lambda p: _attr_status(p) if p.attr_status in single else "",
             lambda old, new: not _conflict(old, new),
             firm=False,
             hold=True,
         )
+        self.reason = "the same members under another topic"
         self._hold_member_overlaps()
         return self._result(new_id)
 
@@ -274,7 +284,8 @@ class Matcher:
                 self.free_k.pop(ident, None)
             addresses = list(dict.fromkeys(addresses))
             self.claims.update(dict.fromkeys(ids, tuple(addresses)))
-            self.groups.append(Ambiguity(tuple(sorted(ids)), tuple(addresses)))
+            self.groups.append(Ambiguity(tuple(sorted(ids)), tuple(addresses), self.reason))
+            self.evidence.update(dict.fromkeys(ids, self.reason))
 
     def _hold_member_overlaps(self) -> None:
         """Groups still free whose member sets overlap enough but whose topics differ (a
@@ -331,6 +342,7 @@ class Matcher:
     def _bind(self, ident: IdentityId, address: Address) -> None:
         del self.free_p[address]
         self.binds[address] = ident
+        self.evidence[ident] = self.reason
 
     def _drop_identities_of_present_keys(self) -> None:
         """A free identity whose real id or Alias some present contact holds is that
@@ -400,7 +412,8 @@ class Matcher:
             ambiguous = group_ambiguities(claimed, self.known.values())
         else:
             ambiguous = tuple(self.groups)
-        return MatchResult(bound, tuple(created), updated, ambiguous)
+        kept = {i: self.evidence.get(i, "") for i in {*self.binds.values(), *self.claims}}
+        return MatchResult(bound, tuple(created), updated, ambiguous, kept)
 
 
 #: Every field a rule reads: contacts (or identities) equal in all of them match alike.

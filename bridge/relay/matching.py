@@ -13,7 +13,8 @@ from bridge.errors import BridgeError
 from bridge.ids import LoginId
 from bridge.model import Address, IdentityId, Profile
 from bridge.store import Repositories, StoredIdentity
-from bridge.store.accounts import new_identity_id
+from bridge.store.accounts import Decision, new_identity_id
+from bridge.store.codec import encode
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +39,16 @@ async def apply_result(
     login: LoginId,
     result: matcher.MatchResult,
     profiles: Mapping[Address, Profile],
+    encoded: Mapping[IdentityId, str] | None = None,
 ) -> None:
     """Write ``result`` for ``login``: new identities, changed fingerprints and ambiguity,
-    then the address bindings. ``profiles`` gives the profile of every address it names.
-    A whole contact book takes a handful of statements (``IdentityRepo.*_many``)."""
-    await tx.identities.create_many(login, [(i.id, i.fingerprint) for i in result.created])
-    await tx.identities.update_profiles([(i.id, i.fingerprint) for i in result.updated])
+    then the address bindings. ``profiles`` gives the profile of every address it names;
+    ``encoded`` fingerprints already encoded, by identity id (``encode_result``). A whole
+    contact book takes a handful of statements (``IdentityRepo.*_many``)."""
+    created = [(i.id, i.fingerprint) for i in result.created]
+    await tx.identities.create_many(login, created, encoded)
+    updated = [(i.id, i.fingerprint) for i in result.updated]
+    await tx.identities.update_profiles(updated, encoded)
     await tx.identities.mark_ambiguous_many(
         [
             (i.id, [profiles[a] for a in i.candidates if a in profiles])
@@ -68,6 +73,7 @@ class PreparedBook:
     generation: int
     stored: tuple[StoredIdentity, ...]
     result: matcher.MatchResult | None
+    encoded: Mapping[IdentityId, str] = attrs.field(factory=dict)
 
 
 async def prepare_book(
@@ -83,8 +89,18 @@ async def prepare_book(
     if is_resumed(stored, contacts):
         return PreparedBook(generation, stored, None)
     known = [as_identity(i) for i in stored]
-    await asyncio.sleep(0)  # let the other side in between the read and the match
-    return PreparedBook(generation, stored, matcher.match_book(known, contacts, new_id=_new_id))
+    # CPU only (0.1-0.3 s for thousands of contacts): in a worker thread, so that the event
+    # loop goes on serving the other side meanwhile.
+    result, encoded = await asyncio.to_thread(_match_and_encode, known, contacts)
+    return PreparedBook(generation, stored, result, encoded)
+
+
+def _match_and_encode(
+    known: Sequence[matcher.Identity], contacts: Sequence[Profile]
+) -> tuple[matcher.MatchResult, dict[IdentityId, str]]:
+    result = matcher.match_book(known, contacts, new_id=_new_id)
+    changed = (*result.created, *result.updated)
+    return result, {i.id: encode(i.fingerprint) for i in changed}
 
 
 async def apply_matched_book(
@@ -108,7 +124,9 @@ async def apply_matched_book(
         return await _apply_resumed_book(tx, login, prepared.stored, contacts)
     result = prepared.result
     await tx.identities.unbind_all(login)
-    await apply_result(tx, login, result, {p.address: p for p in contacts})
+    by_address = {p.address: p for p in contacts}
+    await apply_result(tx, login, result, by_address, prepared.encoded)
+    await tx.audit.record(login, _decisions(prepared.stored, result, by_address))
     log.info(
         "contact book: %d contacts, %d new identities, %d ambiguities",
         len(contacts),
@@ -116,6 +134,33 @@ async def apply_matched_book(
         len(result.ambiguous),
     )
     return False
+
+
+#: Evidence that identifies a contact: decisions resting on it are not audited.
+IDENTIFIERS = frozenset({"the same real id", "the same Alias"})
+
+
+def _decisions(
+    stored: Sequence[StoredIdentity],
+    result: matcher.MatchResult,
+    profiles: Mapping[Address, Profile],
+) -> list[Decision]:
+    """The audit of a contact book's match: every chat held, and every chat bound on evidence
+    weaker than an identifier whose name changed (a rename taken on trust)."""
+    before = {i.id: i.profile for i in stored}
+    decisions = []
+    for ident in result.updated:
+        if ident.ambiguous and ident.id in result.evidence:
+            names = ", ".join(profiles[a].display_name for a in ident.candidates if a in profiles)
+            decisions.append(Decision(ident.id, "held", result.evidence[ident.id], names))
+    for address, ident_id in result.bound.items():
+        evidence = result.evidence.get(ident_id)
+        old, new = before.get(ident_id), profiles[address]
+        if evidence is None or evidence in IDENTIFIERS or old is None:
+            continue
+        if (old.display_name, old.nick_name) != (new.display_name, new.nick_name):
+            decisions.append(Decision(ident_id, "bound", evidence, new.display_name, old))
+    return decisions
 
 
 def is_resumed(stored: Sequence[StoredIdentity], book: Sequence[Profile]) -> bool:
@@ -179,6 +224,9 @@ async def apply_matched_profile(tx: Repositories, login: LoginId, profile: Profi
                 bound.id,
             )
             await tx.identities.bind(bound.id, None)
+            evidence = "a real id or Alias that leaked contradicts it"
+            decision = Decision(bound.id, "unbound", evidence, profile.display_name)
+            await tx.audit.record(login, [decision])
         else:
             try:
                 updated = matcher.update_fingerprint(as_identity(bound), profile)
@@ -323,6 +371,40 @@ async def resolve_identity(
     except ValueError as e:
         raise BridgeError(f"cannot resolve {identity_id}: {e}") from e
     await apply_result(tx, login, result, profiles)
+    chosen = "none of its candidates" if address is None else profiles[address].display_name
+    decision = Decision(identity_id, "resolved", "the user's answer", chosen, target.profile)
+    await tx.audit.record(login, [decision])
+
+
+async def split_identity(tx: Repositories, login: LoginId, identity_id: IdentityId) -> IdentityId:
+    """The inverse of ``resolve_identity``, and of a binding a re-login made on evidence
+    weaker than an identifier: the contact bound to ``identity_id`` is someone else.
+
+    The contact gets a new identity (its messages open a new chat); ``identity_id`` is
+    unbound and gets back the fingerprint it had before the last audited decision that bound
+    it (``resolved`` or ``bound``), so the next login does not take that contact for it
+    again; without one, both identities claim the contact at the next login and the user is
+    asked. Returns the new identity's id. Raises ``BridgeError`` if ``identity_id`` is not a
+    chat of ``login`` bound to a contact now.
+    """
+    ident = await tx.identities.get(identity_id)
+    if ident is None or ident.login_id != login:
+        raise BridgeError(f"cannot split {identity_id}: no such chat")
+    if ident.address is None or ident.ambiguous:
+        raise BridgeError(f"cannot split {identity_id}: it is bound to no contact now")
+    contact = ident.profile
+    history = await tx.audit.recent(login, 50, identity_id=identity_id)
+    binding = next(
+        (d for d in reversed(history) if d.decision in ("resolved", "bound") and d.before), None
+    )
+    await tx.identities.bind(identity_id, None)
+    if binding is not None and binding.before is not None:
+        await tx.identities.update_profile(identity_id, binding.before)
+    fresh = _new_id(contact)
+    await tx.identities.create(login, contact, address=ident.address, identity_id=fresh)
+    evidence = "the user's answer" + ("" if binding else " (no earlier fingerprint)")
+    await tx.audit.record(login, [Decision(identity_id, "split", evidence, contact.display_name)])
+    return fresh
 
 
 def _candidate_profiles(stored: Sequence[StoredIdentity]) -> dict[Address, Profile]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+
+import attrs
 
 from bridge.ids import LoginId, MatrixUserId, RoomId
 from bridge.model import Address, ChatKind, IdentityId, Profile
@@ -20,6 +23,8 @@ from bridge.store.records import (
 )
 
 Clock = Callable[[], float]
+#: From this many identities, ``IdentityRepo`` decodes fingerprints in a worker thread.
+_DECODE_IN_THREAD = 500
 
 
 def new_identity_id() -> IdentityId:
@@ -121,7 +126,14 @@ class IdentityRepo:
             )
             for r in cand_rows:
                 candidates.setdefault(r["identity_id"], []).append(decode_profile(r["profile"]))
-        return [StoredIdentity.from_row(r, tuple(candidates.get(r["id"], ()))) for r in rows]
+
+        def build() -> list[StoredIdentity]:
+            return [StoredIdentity.from_row(r, tuple(candidates.get(r["id"], ()))) for r in rows]
+
+        if len(rows) < _DECODE_IN_THREAD:
+            return build()
+        # A whole contact book: decode it off the event loop, which goes on serving.
+        return await asyncio.to_thread(build)
 
     async def get(self, identity_id: IdentityId) -> StoredIdentity | None:
         """The identity ``identity_id`` with its candidates, or ``None``."""
@@ -259,12 +271,17 @@ class IdentityRepo:
         )
 
     async def create_many(
-        self, login_id: LoginId, identities: Sequence[tuple[IdentityId, Profile]]
+        self,
+        login_id: LoginId,
+        identities: Sequence[tuple[IdentityId, Profile]],
+        encoded: Mapping[IdentityId, str] | None = None,
     ) -> None:
-        """Add unbound identities (id, fingerprint) in one statement."""
+        """Add unbound identities (id, fingerprint) in one statement. ``encoded``: fingerprints
+        already encoded (``codec.encode``) by identity id, e.g. in a worker thread."""
         if not identities:
             return
-        rows = [[i, p.kind.value, encode(p), *match_keys(p)] for i, p in identities]
+        done = encoded or {}
+        rows = [[i, p.kind.value, done.get(i) or encode(p), *match_keys(p)] for i, p in identities]
         await self._db.execute(
             "INSERT INTO identities (id, login_id, kind, fingerprint, address, state,"
             " created_at, updated_at, real_id, alias, remark_name, topic)"
@@ -288,11 +305,17 @@ class IdentityRepo:
             *match_keys(profile),
         )
 
-    async def update_profiles(self, updates: Sequence[tuple[IdentityId, Profile]]) -> None:
-        """``update_profile`` for many identities in one statement."""
+    async def update_profiles(
+        self,
+        updates: Sequence[tuple[IdentityId, Profile]],
+        encoded: Mapping[IdentityId, str] | None = None,
+    ) -> None:
+        """``update_profile`` for many identities in one statement (``encoded``: as for
+        ``create_many``)."""
         if not updates:
             return
-        rows = [[i, p.kind.value, encode(p), *match_keys(p)] for i, p in updates]
+        done = encoded or {}
+        rows = [[i, p.kind.value, done.get(i) or encode(p), *match_keys(p)] for i, p in updates]
         await self._db.execute(
             "UPDATE identities SET fingerprint = v.fingerprint, kind = v.kind,"
             " updated_at = $2, real_id = v.real_id, alias = v.alias,"
@@ -430,6 +453,70 @@ class IdentityRepo:
             IdentityState.AMBIGUOUS.value,
         )
         return [IdentityId(r["identity_id"]) for r in rows]
+
+
+@attrs.frozen
+class Decision:
+    """One identity decision for the audit: ``decision`` is ``bound``, ``held``, ``resolved``,
+    ``split`` or ``unbound``; ``evidence`` what it rested on; ``contact`` the display name of
+    the contact it concerned; ``before`` the identity's fingerprint before it (if changed);
+    ``at`` unix seconds (0 until stored)."""
+
+    identity_id: IdentityId
+    decision: str
+    evidence: str
+    contact: str = ""
+    before: Profile | None = None
+    at: float = 0.0
+
+
+class AuditRepo:
+    """The ``identity_audit`` table: identity decisions, newest last."""
+
+    def __init__(self, db: Executor, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def record(self, login_id: LoginId, decisions: Sequence[Decision]) -> None:
+        """Store ``decisions`` (one statement)."""
+        if not decisions:
+            return
+        rows = [
+            [d.identity_id, d.decision, d.evidence, d.contact, d.before and encode(d.before)]
+            for d in decisions
+        ]
+        await self._db.execute(
+            "INSERT INTO identity_audit (login_id, identity_id, decision, evidence, contact,"
+            " before, created_at) SELECT $1, value ->> 0, value ->> 1, value ->> 2,"
+            " value ->> 3, value ->> 4, $3 FROM json_each($2)",
+            login_id,
+            json.dumps(rows, ensure_ascii=False),
+            self._clock(),
+        )
+
+    async def recent(
+        self, login_id: LoginId, limit: int = 20, *, identity_id: IdentityId | None = None
+    ) -> list[Decision]:
+        """The last ``limit`` decisions of ``login_id`` (of ``identity_id`` only, if given),
+        oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM identity_audit WHERE login_id = $1"
+            " AND ($2 IS NULL OR identity_id = $2) ORDER BY id DESC LIMIT $3",
+            login_id,
+            identity_id,
+            limit,
+        )
+        return [
+            Decision(
+                IdentityId(r["identity_id"]),
+                r["decision"],
+                r["evidence"],
+                r["contact"],
+                None if r["before"] is None else decode_profile(r["before"]),
+                float(r["created_at"]),
+            )
+            for r in reversed(rows)
+        ]
 
 
 def match_keys(profile: Profile) -> tuple[str, str, str, str]:

@@ -7,7 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
-from bridge.store.accounts import Clock, GhostRepo, IdentityRepo, LoginRepo, PortalRepo
+from bridge.store.accounts import (
+    AuditRepo,
+    Clock,
+    GhostRepo,
+    IdentityRepo,
+    LoginRepo,
+    PortalRepo,
+)
 from bridge.store.db import Database, Executor, SqliteDatabase
 from bridge.store.matrix_state import MatrixStateRepo
 from bridge.store.messages import JournalRepo, MessageMapRepo, TransactionRepo
@@ -20,6 +27,7 @@ class Repositories:
     def __init__(self, db: Executor, clock: Clock) -> None:
         self.logins = LoginRepo(db, clock)
         self.identities = IdentityRepo(db, clock)
+        self.audit = AuditRepo(db, clock)
         self.portals = PortalRepo(db, clock)
         self.ghosts = GhostRepo(db, clock)
         self.messages = MessageMapRepo(db, clock)

@@ -39,3 +39,18 @@ CREATE TRIGGER candidates_insert_generation AFTER INSERT ON identity_candidates
 BEGIN UPDATE identity_generation SET n = n + 1; END;
 CREATE TRIGGER candidates_delete_generation AFTER DELETE ON identity_candidates
 BEGIN UPDATE identity_generation SET n = n + 1; END;
+
+-- Identity decisions worth a user's review: chats held or bound on evidence weaker than an
+-- identifier, the user's resolve and split. before: the fingerprint before the decision.
+CREATE TABLE identity_audit (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    login_id    TEXT NOT NULL REFERENCES logins (id) ON DELETE CASCADE,
+    identity_id TEXT NOT NULL,
+    decision    TEXT NOT NULL,
+    evidence    TEXT NOT NULL,
+    contact     TEXT NOT NULL DEFAULT '',
+    before      TEXT,
+    created_at  REAL NOT NULL
+);
+CREATE INDEX identity_audit_login ON identity_audit (login_id, id);
+CREATE INDEX identity_audit_identity ON identity_audit (identity_id, id);
