@@ -194,8 +194,9 @@ class IdentityRepo:
             "remark_name": [v for v in remark_names if v],
             "topic": [v for v in topics if v],
         }
+        # "<> ''" lets SQLite use the partial indexes (an OR of index look-ups, no scan).
         parts = [
-            f"{column} IN (SELECT value FROM json_each(${n}))"
+            f"({column} <> '' AND {column} IN (SELECT value FROM json_each(${n})))"
             for n, column in enumerate(keys, start=3)
         ]
         rows = await self._db.fetchall(
@@ -232,7 +233,8 @@ class IdentityRepo:
         rows = await self._db.fetchall(
             "SELECT DISTINCT c.address, c.profile FROM identity_candidates c"
             " JOIN identities i ON i.id = c.identity_id"
-            " WHERE c.remark_name = $2 AND i.login_id = $1 AND i.state = $3",
+            " WHERE c.remark_name <> '' AND c.remark_name = $2 AND i.login_id = $1"
+            " AND i.state = $3",
             login_id,
             remark_name,
             IdentityState.AMBIGUOUS.value,
