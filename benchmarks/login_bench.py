@@ -228,7 +228,10 @@ class Run:
                 self.dm = (await self.user.call("POST", "/v3/createRoom", body))["room_id"]
                 break
             await asyncio.sleep(0.5)
-        await self.syncer.until(lambda: self._find(self._bot_joined))
+        try:
+            await asyncio.wait_for(self.syncer.until(lambda: self._find(self._bot_joined)), 60)
+        except TimeoutError:
+            raise RuntimeError(f"the bot never joined; bridge log:\n{self.log_tail()}") from None
 
     async def _stop_bridge(self) -> None:
         if self.bridge.returncode is None:

@@ -12,7 +12,7 @@ from bridge.ids import RoomId
 from bridge.logins import LoginSession
 from bridge.model import IdentityId
 from bridge.relay.matching import split_identity
-from bridge.store.accounts import Decision
+from bridge.store.audit import Decision
 
 #: How many decisions ``audit`` shows.
 AUDIT_LINES = 20

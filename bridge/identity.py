@@ -36,7 +36,8 @@ from collections.abc import Sequence
 
 import attrs
 
-from bridge.identity_rules import Matcher, fresh_id, group_ambiguities, merge
+from bridge.identity_evidence import fresh_id, group_ambiguities, merge
+from bridge.identity_rules import Matcher
 from bridge.identity_types import Ambiguity, Identity, MatchResult, NewId
 from bridge.model import Address, IdentityId, Profile
 

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 
+from bridge.identity_evidence import (
+    Fields,
+    attr_status_key,
+    conflict,
+    differs,
+    fields_of,
+    fresh_id,
+    group_ambiguities,
+    merge,
+    overlap,
+    remark_key,
+    topic,
+)
 from bridge.identity_types import Ambiguity, Identity, MatchResult, NewId
 from bridge.model import Address, ChatKind, IdentityId, Profile
 
@@ -56,7 +69,7 @@ class Matcher:
         self._stage(lambda p: p.real_id, lambda old, new: True, firm=True)
         self.reason = "the same Alias"
         self._stage(
-            lambda p: p.alias, lambda old, new: not _differs(old.real_id, new.real_id), firm=True
+            lambda p: p.alias, lambda old, new: not differs(old.real_id, new.real_id), firm=True
         )
         self.firm = dict(self.binds)
         self._drop_identities_of_present_keys()
@@ -64,22 +77,22 @@ class Matcher:
         self.reason = "the same RemarkName, nothing against it"
         self._stage(
             lambda p: p.remark_name if p.remark_name in unique else "",
-            lambda old, new: not _conflict(old, new),
+            lambda old, new: not conflict(old, new),
             firm=False,
         )
         self.reason = "the same name, nothing against it"
-        self._stage(_topic, self._weak_fits, firm=False)
+        self._stage(topic, self._weak_fits, firm=False)
         if not self.mid_session:
             self.reason = "a RemarkName or name moved from another chat"
             self._hold_moves()
         # Evidence that never binds on its own: the pairs it finds are held for the user.
         self.reason = "the same name, but another RemarkName"
-        self._stage(_topic, self._fits_but_remark, firm=False, hold=True)
+        self._stage(topic, self._fits_but_remark, firm=False, hold=True)
         single = self._unique_attr_statuses()
         self.reason = "the same AttrStatus under another name"
         self._stage(
-            lambda p: _attr_status(p) if p.attr_status in single else "",
-            lambda old, new: not _conflict(old, new),
+            lambda p: attr_status_key(p) if p.attr_status in single else "",
+            lambda old, new: not conflict(old, new),
             firm=False,
             hold=True,
         )
@@ -89,17 +102,17 @@ class Matcher:
 
     def _weak_fits(self, old: Profile, new: Profile) -> bool:
         """Rule 4: no conflict, no differing RemarkName, and for groups enough overlap."""
-        return not _differs(old.remark_name, new.remark_name) and self._fits_but_remark(old, new)
+        return not differs(old.remark_name, new.remark_name) and self._fits_but_remark(old, new)
 
     def _fits_but_remark(self, old: Profile, new: Profile) -> bool:
-        if _conflict(old, new):
+        if conflict(old, new):
             return False
         # A member list not fetched yet is no evidence either way.
         return (
             new.kind is ChatKind.DIRECT
             or not old.members
             or not new.members
-            or (_overlap(old.members, new.members) >= self.min_overlap)
+            or (overlap(old.members, new.members) >= self.min_overlap)
         )
 
     def _stage(self, key: Key, fits: Fits, *, firm: bool, hold: bool = False) -> None:
@@ -139,27 +152,27 @@ class Matcher:
                 pair = {ident.id: (profile.address,)}
                 self._settle([ident.id], [profile.address], pair, firm=firm, hold=hold)
             return
-        ids_of: dict[_Fields, list[IdentityId]] = defaultdict(list)
-        old: dict[_Fields, Profile] = {}
+        ids_of: dict[Fields, list[IdentityId]] = defaultdict(list)
+        old: dict[Fields, Profile] = {}
         for ident in identities:
-            key = _fields(ident.fingerprint)
+            key = fields_of(ident.fingerprint)
             ids_of[key].append(ident.id)
             old.setdefault(key, ident.fingerprint)
-        addresses_of: dict[_Fields, list[Address]] = defaultdict(list)
-        new: dict[_Fields, Profile] = {}
+        addresses_of: dict[Fields, list[Address]] = defaultdict(list)
+        new: dict[Fields, Profile] = {}
         for profile in profiles:
-            key = _fields(profile)
+            key = fields_of(profile)
             addresses_of[key].append(profile.address)
             new.setdefault(key, profile)
-        edges_k: dict[_Fields, list[_Fields]] = defaultdict(list)
-        edges_p: dict[_Fields, list[_Fields]] = defaultdict(list)
+        edges_k: dict[Fields, list[Fields]] = defaultdict(list)
+        edges_p: dict[Fields, list[Fields]] = defaultdict(list)
         for key_k, fingerprint in old.items():
             for key_p, profile in new.items():
                 if fits(fingerprint, profile):
                     edges_k[key_k].append(key_p)
                     edges_p[key_p].append(key_k)
-        seen_k: set[_Fields] = set()
-        seen_p: set[_Fields] = set()
+        seen_k: set[Fields] = set()
+        seen_p: set[Fields] = set()
         for start in old:
             if start in seen_k or start not in edges_k:
                 continue
@@ -200,7 +213,7 @@ class Matcher:
             fitting = [
                 i
                 for i in ids
-                if _topic(self.known[i].fingerprint) == _topic(profile)
+                if topic(self.known[i].fingerprint) == topic(profile)
                 and self._weak_fits(self.known[i].fingerprint, profile)
             ]
             if len(fitting) == 1 and self._bindable(fitting[0], firm):
@@ -230,7 +243,7 @@ class Matcher:
         """
         links: dict[IdentityId, set[IdentityId]] = defaultdict(set)
         bound_to = {ident: address for address, ident in self.binds.items()}
-        for field in (_remark, _topic):
+        for field in (remark_key, topic):
             owners: dict[tuple[bool, str], list[IdentityId]] = defaultdict(list)
             for known in self.known.values():
                 if value := field(known.fingerprint):
@@ -248,7 +261,7 @@ class Matcher:
                     at = bound_to.get(other)
                     if at is not None and (at in self.firm or field(self.book[at]) == value):
                         continue  # it kept the value, or an identifier bound it
-                    if not _conflict(self.known[other].fingerprint, new):
+                    if not conflict(self.known[other].fingerprint, new):
                         links[ident].add(other)
                         links[other].add(ident)
         seen: set[IdentityId] = set()
@@ -270,10 +283,10 @@ class Matcher:
                 for address, profile in list(self.free_p.items()):
                     if (
                         profile.kind is old.kind
-                        and not _conflict(old, profile)
+                        and not conflict(old, profile)
                         and any(
                             field(old) and field(old) == field(profile)
-                            for field in (_remark, _topic)
+                            for field in (remark_key, topic)
                         )
                     ):
                         addresses.append(address)
@@ -304,8 +317,8 @@ class Matcher:
             shared = Counter(i.id for m in profile.members for i in index.get(m, ()))
             for ident, _common in shared.items():
                 old = self.free_k[ident].fingerprint
-                if not _conflict(old, profile) and (
-                    _overlap(old.members, profile.members) >= self.min_overlap
+                if not conflict(old, profile) and (
+                    overlap(old.members, profile.members) >= self.min_overlap
                 ):
                     edges[ident].append(profile.address)
         by_address: dict[Address, list[IdentityId]] = defaultdict(list)
@@ -414,124 +427,3 @@ class Matcher:
             ambiguous = tuple(self.groups)
         kept = {i: self.evidence.get(i, "") for i in {*self.binds.values(), *self.claims}}
         return MatchResult(bound, tuple(created), updated, ambiguous, kept)
-
-
-#: Every field a rule reads: contacts (or identities) equal in all of them match alike.
-_Fields = tuple[str, str, str, str, int, str, str, str, str, frozenset[str], int]
-
-
-def _fields(p: Profile) -> _Fields:
-    return (
-        p.nick_name,
-        p.name,
-        p.real_id,
-        p.alias,
-        p.sex,
-        p.remark_name,
-        p.province,
-        p.city,
-        p.signature,
-        p.members,
-        p.attr_status,
-    )
-
-
-def _differs(a: str, b: str) -> bool:
-    return bool(a) and bool(b) and a != b
-
-
-def _strong_conflict(old: Profile, new: Profile) -> bool:
-    return _differs(old.real_id, new.real_id) or _differs(old.alias, new.alias)
-
-
-def _conflict(old: Profile, new: Profile) -> bool:
-    """A non-empty stable field differs: an identifier (real id, Alias), or Sex, Province,
-    City, Signature, AttrStatus. Such a pair is never matched, by any rule."""
-    return (
-        _strong_conflict(old, new)
-        or (old.sex != 0 and new.sex != 0 and old.sex != new.sex)
-        or _differs(old.province, new.province)
-        or _differs(old.city, new.city)
-        or _differs(old.signature, new.signature)
-        or (old.attr_status != 0 and new.attr_status != 0 and old.attr_status != new.attr_status)
-    )
-
-
-def _remark(profile: Profile) -> str:
-    return profile.remark_name
-
-
-def _attr_status(profile: Profile) -> str:
-    return str(profile.attr_status) if profile.attr_status else ""
-
-
-def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
-    common = len(a & b)
-    return common / (len(a) + len(b) - common)
-
-
-def _topic(profile: Profile) -> str:
-    return profile.nick_name or profile.name
-
-
-def merge(old: Profile, new: Profile) -> Profile:
-    """``new``, keeping the real id, Alias and members of ``old`` that it lacks."""
-    # Real ids leak only in some payloads and member lists come only from batchgetcontact:
-    # what was learnt once stays until contradicted.
-    learnt = (
-        (old.real_id and not new.real_id)
-        or (old.alias and not new.alias)
-        or (old.members and not new.members)
-    )
-    if not learnt:
-        return new
-    return attrs.evolve(
-        new,
-        real_id=new.real_id or old.real_id,
-        alias=new.alias or old.alias,
-        members=new.members or old.members,
-    )
-
-
-def fresh_id(new_id: NewId, profile: Profile, taken: set[IdentityId]) -> IdentityId:
-    """``new_id(profile)``, added to ``taken``; raises ``ValueError`` if it was taken."""
-    ident = new_id(profile)
-    if ident in taken:
-        raise ValueError(f"new_id returned {ident!r}, which is already taken")
-    taken.add(ident)
-    return ident
-
-
-def group_ambiguities(
-    identities: Iterable[Identity], others: Iterable[Identity]
-) -> tuple[Ambiguity, ...]:
-    """Ambiguities formed by ``identities`` and the ambiguous ``others`` sharing candidates."""
-    by_address: dict[Address, list[Identity]] = defaultdict(list)
-    pool = {i.id: i for i in others if i.ambiguous}
-    pool.update({i.id: i for i in identities})
-    for ident in pool.values():
-        for address in ident.candidates:
-            by_address[address].append(ident)
-    seen: set[IdentityId] = set()
-    result: list[Ambiguity] = []
-    for start in identities:
-        if start.id in seen:
-            continue
-        ids: list[IdentityId] = []
-        addresses: dict[Address, None] = {}  # an ordered set
-        stack = [start]
-        seen.add(start.id)
-        while stack:
-            ident = stack.pop()
-            ids.append(ident.id)
-            for address in ident.candidates:
-                if address in addresses:
-                    continue
-                addresses[address] = None
-                for neighbour in by_address[address]:
-                    if neighbour.id not in seen:
-                        seen.add(neighbour.id)
-                        stack.append(neighbour)
-        if addresses:
-            result.append(Ambiguity(tuple(sorted(ids)), tuple(addresses)))
-    return tuple(result)

@@ -13,7 +13,8 @@ from bridge.errors import BridgeError
 from bridge.ids import LoginId
 from bridge.model import Address, IdentityId, Profile
 from bridge.store import Repositories, StoredIdentity
-from bridge.store.accounts import Decision, new_identity_id
+from bridge.store.accounts import new_identity_id
+from bridge.store.audit import Decision
 from bridge.store.codec import encode
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,8 @@ def _decisions(
     for ident in result.updated:
         if ident.ambiguous and ident.id in result.evidence:
             names = ", ".join(profiles[a].display_name for a in ident.candidates if a in profiles)
-            decisions.append(Decision(ident.id, "held", result.evidence[ident.id], names))
+            why = result.evidence[ident.id]
+            decisions.append(Decision(ident.id, "held", why, names, before.get(ident.id)))
     for address, ident_id in result.bound.items():
         evidence = result.evidence.get(ident_id)
         old, new = before.get(ident_id), profiles[address]

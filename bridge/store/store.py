@@ -7,15 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
-from bridge.store.accounts import (
-    AuditRepo,
-    Clock,
-    GhostRepo,
-    IdentityRepo,
-    LoginRepo,
-    PortalRepo,
-)
+from bridge.store.accounts import Clock, GhostRepo, LoginRepo, PortalRepo
+from bridge.store.audit import AuditRepo
 from bridge.store.db import Database, Executor, SqliteDatabase
+from bridge.store.identities import IdentityRepo
 from bridge.store.matrix_state import MatrixStateRepo
 from bridge.store.messages import JournalRepo, MessageMapRepo, TransactionRepo
 from bridge.store.migrate import migrate

@@ -212,6 +212,22 @@ async def test_adversarial_relogins_never_misdeliver(
         tallies.append(await scenario.probe(f"relogin{round_ + 1}", people))
     assert [t.misdelivered for t in tallies] == [[], [], []]
 
+    # The audit says why the chats wait; the user answers for Nina (now called "Olga"): what
+    # she sent meanwhile arrives in her chat, in order. Then `split` undoes that answer.
+    audit = await bridge.command(user, dm, "audit", expect="Identity decisions")
+    assert "held Nina" in audit["content"]["body"]
+    nina_room = scenario.chats[nina].room
+    await bridge.command(user, dm, f"resolve {nina_room} 1", expect="is now")
+    for round_ in range(3):
+        await wait_for_message(user, nina_room, contains=f"in-relogin{round_ + 1}-{nina}")
+    events = [str(e["content"].get("body", "")) for e in await user.messages(nina_room, 100)]
+    released = [b for b in events if b.startswith("in-relogin")]
+    assert released == [f"in-relogin{n}-{nina}" for n in (1, 2, 3)]
+    await bridge.command(user, dm, f"split {nina_room}", expect="no longer bound")
+    await control.send_message(account, nina, text="after the split")
+    elsewhere = await accept_invite(user, scenario.known_rooms)
+    await wait_for_message(user, elsewhere, contains="after the split")
+
 
 async def relogin_after_logout(
     bridge: BridgeHarness, user: MatrixUser, dm: str, demo: Demo
