@@ -270,9 +270,9 @@ class LoginSession:
                 self.outage.clear()
                 # The relay stored the ContactBook that came with LoggedIn before passing
                 # it on. (A resumed session also keeps the bindings of group members.)
-                idents = await self.store.identities.all(self.id)
+                bound = await self.store.identities.bound_addresses(self.id)
                 contacts = self.wechat.contact_addresses
-                self.book = frozenset(i.id for i in idents if i.address in contacts)
+                self.book = frozenset(i for a, i in bound.items() if a in contacts)
                 await self._drop_qr("logged in")
                 log.info("login %s: logged in to WeChat", self.id)
                 if self._announce:

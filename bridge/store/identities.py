@@ -80,6 +80,15 @@ class IdentityRepo:
         row = await self._db.fetchone("SELECT n FROM identity_generation")
         return 0 if row is None else int(row["n"])
 
+    async def bound_addresses(self, login_id: LoginId) -> dict[Address, IdentityId]:
+        """Address -> identity id of every identity of ``login_id`` bound now (nothing is
+        decoded: cheap for a whole contact book)."""
+        rows = await self._db.fetchall(
+            "SELECT id, address FROM identities WHERE login_id = $1 AND address IS NOT NULL",
+            login_id,
+        )
+        return {Address(r["address"]): IdentityId(r["id"]) for r in rows}
+
     async def display_names(self, login_id: LoginId) -> dict[IdentityId, str]:
         """``profile.display_name`` of every unambiguous identity of ``login_id``, read from
         the key columns (no fingerprint is decoded)."""
