@@ -203,3 +203,25 @@ async def test_split_undoes_a_wrong_resolve_and_the_audit_keeps_both(wechat_rig:
     with pytest.raises(BridgeError):
         async with rig.store.transaction() as tx:
             await split_identity(tx, rig.login.id, bob.id)  # bound to nothing now
+
+
+async def test_a_long_run_of_real_id_leaks_is_applied_in_chunks_then_the_batch(
+    store: Store, login: Login
+) -> None:
+    people = [Profile(Address(f"@s1-p{n}"), nick_name=f"P{n}") for n in range(130)]
+    a = MemoryChannel("wechat", stable_addresses=False)
+    rig = await make_rig(store, login, a=a)
+    try:
+        a.scan(people)
+        await rig.settle()
+        before = await store.identities.generation()
+        leaks = [ProfileUpdate(attrs.evolve(p, real_id=f"wxid_{p.nick_name}")) for p in people]
+        a.inject_batch([*leaks, a.incoming_text(people[-1].address, "after the leaks")])
+        await rig.settle()
+        # Each leak bumps the identity generation: they were all applied, once each.
+        assert await store.identities.generation() > before
+        learnt = {i.profile.real_id for i in await store.identities.all(login.id)}
+        assert learnt >= {f"wxid_P{n}" for n in range(130)}
+        assert rig.texts(rig.b) == ["after the leaks"]
+    finally:
+        await rig.relay.stop()
