@@ -277,6 +277,13 @@ class LoginSession:
                 log.info("login %s: logged in to WeChat", self.id)
                 if self._announce:
                     await self.say(f"Logged in to WeChat as {self.account_name}.")
+                    held = await self.store.identities.count_ambiguous(self.id)
+                    if held:
+                        await self.say(
+                            f"{held} chat(s) could be more than one WeChat contact now; their "
+                            "messages wait. Send `resolve` to say who is who (`audit` shows "
+                            "why)."
+                        )
                 self._announce = False
             case LoggedOut(reason=reason):
                 self.account, self.logging_in, self._announce = None, False, False

@@ -80,6 +80,16 @@ class IdentityRepo:
         row = await self._db.fetchone("SELECT n FROM identity_generation")
         return 0 if row is None else int(row["n"])
 
+    async def count_ambiguous(self, login_id: LoginId) -> int:
+        """How many identities of ``login_id`` wait for the user to say which contact they
+        are."""
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) AS n FROM identities WHERE login_id = $1 AND state = $2",
+            login_id,
+            IdentityState.AMBIGUOUS.value,
+        )
+        return 0 if row is None else int(row["n"])
+
     async def bound_addresses(self, login_id: LoginId) -> dict[Address, IdentityId]:
         """Address -> identity id of every identity of ``login_id`` bound now (nothing is
         decoded: cheap for a whole contact book)."""

@@ -210,7 +210,12 @@ async def test_adversarial_relogins_never_misdeliver(
         )
         if round_ == 0:
             await offline_changes()
-        await relogin_after_logout(bridge, user, dm, demo)
+        logged_in = await relogin_after_logout(bridge, user, dm, demo)
+        told = await wait_for_message(
+            user, dm, from_=bridge.bot, contains="could be more than one", after=logged_in
+        )
+        # Swapped names and remarks, and the renamed group until its real id leaks.
+        assert int(str(told["content"]["body"]).split()[0]) in (4, 5)
         tallies.append(await scenario.probe(f"relogin{round_ + 1}", people))
     assert [t.misdelivered for t in tallies] == [[], [], []]
 
@@ -230,13 +235,13 @@ async def test_adversarial_relogins_never_misdeliver(
     await wait_for_message(user, elsewhere, contains="after the split")
 
 
-async def relogin_after_logout(
-    bridge: BridgeHarness, user: MatrixUser, dm: str, demo: Demo
-) -> None:
-    """The user logs in again (WeChat ended the session); the phone confirms."""
+async def relogin_after_logout(bridge: BridgeHarness, user: MatrixUser, dm: str, demo: Demo) -> str:
+    """The user logs in again (WeChat ended the session); the phone confirms. Returns the
+    event id of the bot's "Logged in" message."""
     control = bridge.simulator.control
     started = await bridge.command(user, dm, "login", expect="Starting the WeChat login")
     await wait_until(lambda: _confirm_on_the_phone(control, demo.account))
-    await wait_for_message(
+    done = await wait_for_message(
         user, dm, from_=bridge.bot, contains="Logged in to WeChat as", after=started["event_id"]
     )
+    return str(done["event_id"])
