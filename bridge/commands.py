@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 import attrs
 
 from bridge.commands_chats import Reply, chat_list, resolve_command, sync_portals
+from bridge.commands_identity import audit_command, split_command
 from bridge.config import REFUSAL, Config
 from bridge.errors import BridgeError
 from bridge.hub import BotCommand, Hub, command_words, is_command
@@ -117,6 +118,13 @@ class Bot:
                     f"say which contact an ambiguous chat is after a {network} re-login",
                     self._resolve,
                 ),
+                Command(
+                    "split",
+                    "split <chat>",
+                    f"say the {network} contact of a chat is someone else (undoes `resolve`)",
+                    self._split,
+                ),
+                Command("audit", "audit", "show the last identity decisions", self._audit),
             )
         }
         self._locks: dict[MatrixUserId, asyncio.Lock] = {}
@@ -245,6 +253,12 @@ class Bot:
                 )
         reply = await session.submit_input(ctx.command.text)
         return None if reply is None else Reply(reply)
+
+    async def _split(self, ctx: CommandContext) -> Reply:
+        return await split_command(self._require(ctx), ctx.args)
+
+    async def _audit(self, ctx: CommandContext) -> Reply:
+        return await audit_command(self._require(ctx))
 
     def _require(self, ctx: CommandContext) -> LoginSession:
         session = self.logins.session(ctx.user)

@@ -1,4 +1,34 @@
-"""Stable identities of WeChat contacts and groups, matched after each login (PROTOCOL.md §11)."""
+"""Stable identities of WeChat contacts and groups, matched after each login (PROTOCOL.md §11).
+
+A WeChat UserName is new at every login, so after each one the contact book is matched
+against the identities the bridge knows. What WeChat shows is weighed by what the sources
+say it is worth (PROTOCOL.md §3.3, §11):
+
+* **Identifiers** bind on their own and veto when they differ: the real id (``wxid_…``,
+  ``gh_…``, ``NNN@chatroom``) from the payloads that leak it (51/code 4 ``<username>`` list,
+  10002 ``<session>``, 37 ``fromusername``, 34/43 old XML, 49 ``<fromusername>``), and the
+  Alias (微信号), unique when set. A real id learnt mid-session that contradicts the bound
+  identity's unbinds it (``relay.matching``).
+* **Supporting evidence** proposes a pair but binds only when it is one-to-one and nothing
+  conflicts: a RemarkName unique in the book and among the identities (set by the user, so
+  it persists), the NickName of a contact, the topic of a group with a member-set overlap.
+* **Evidence that never binds**, only holds: the same NickName with a changed RemarkName,
+  the same ``AttrStatus`` (a bitfield stable per account but shared by many: only a value
+  unique in the book and among the identities counts), overlapping member sets under a new
+  topic. Such pairs become ambiguous: the user is asked.
+* **Conflicts only**: Sex, Province, City, Signature and ``AttrStatus``. Two non-empty values
+  that differ veto a pair at every rule, the RemarkName rule included; an empty one (0 for
+  Sex and AttrStatus) says nothing. The avatar (``HeadImgUrl`` ``seq``, image bytes) is not
+  used: fetching icons for a whole book at every login is how accounts get flagged, and the
+  default avatar is shared by many. ``KeyWord`` (3 characters of the real id) and group
+  ``DisplayName`` belong to group members, who get no identity across logins yet.
+* **Changes that move between people** are suspicious: a RemarkName or NickName/topic that
+  left one identity and arrived at a contact bound to another, which the contact could also
+  be, holds both identities (unless a real id or Alias bound them). A contact deleted while
+  a look-alike is added in the same re-login is told apart only by a conflicting stable
+  field (AttrStatus, in practice); when none differs, nothing WeChat sends can tell them
+  apart.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +36,8 @@ from collections.abc import Sequence
 
 import attrs
 
-from bridge.identity_rules import Matcher, fresh_id, group_ambiguities, merge
+from bridge.identity_evidence import fresh_id, group_ambiguities, merge
+from bridge.identity_rules import Matcher
 from bridge.identity_types import Ambiguity, Identity, MatchResult, NewId
 from bridge.model import Address, IdentityId, Profile
 
@@ -38,11 +69,16 @@ def match_book(
     Rules, strongest first (PROTOCOL.md §11); a rule binds a contact to an identity only when
     each is the other's single candidate: 1. the same real id (wxid, ``NNN@chatroom``);
     2. the same Alias; 3. the same RemarkName, unique in the book and among ``known``;
-    4. contacts: the same NickName with no conflicting Sex/Province/City/Signature/RemarkName;
-    groups: the same topic (NickName, else name) and a member-set Jaccard overlap of at
-    least ``min_overlap`` when both member sets are known. Two non-empty values that differ
-    conflict; an empty one never does. A differing real id or Alias rules a candidate out at
-    every rule. 5. Anything else gets a new identity from ``new_id``.
+    4. contacts: the same NickName and no differing RemarkName; groups: the same topic
+    (NickName, else name), no differing RemarkName and a member-set Jaccard overlap of at
+    least ``min_overlap`` when both member sets are known. Rules 3 and 4 never pair a
+    contact with an identity whose real id, Alias, Sex, Province, City, Signature or
+    AttrStatus conflicts (two non-empty values that differ; an empty one never does).
+    5. A RemarkName or NickName/topic that moved from one identity to a contact bound to
+    another holds both (see the module docstring). 6. Held, never bound: the same NickName
+    with another RemarkName, the same AttrStatus (non-zero, unique in the book and among
+    ``known``), or (groups) enough member overlap under another topic, without a conflict.
+    7. Anything else gets a new identity from ``new_id``.
 
     Never misdelivers: when several contacts could be one identity, or one contact several
     identities, none of them is bound and the identities become ambiguous. Runs in time

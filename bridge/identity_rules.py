@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 
+from bridge.identity_evidence import (
+    Fields,
+    attr_status_key,
+    conflict,
+    differs,
+    fields_of,
+    fresh_id,
+    group_ambiguities,
+    merge,
+    overlap,
+    remark_key,
+    topic,
+)
 from bridge.identity_types import Ambiguity, Identity, MatchResult, NewId
 from bridge.model import Address, ChatKind, IdentityId, Profile
 
@@ -45,39 +58,67 @@ class Matcher:
         self.free_p = dict(self.book)
         self.binds: dict[Address, IdentityId] = {}
         self.claims: dict[IdentityId, tuple[Address, ...]] = {}
+        self.firm: dict[Address, IdentityId] = {}  # binds by a real id or Alias
+        self.reason = ""  # the evidence of the stage being run, for ``evidence``
+        self.evidence: dict[IdentityId, str] = {}
         self.groups: list[Ambiguity] = []
 
     def run(self, new_id: NewId) -> MatchResult:
         """Apply the rules strongest first; contacts left free get identities from ``new_id``."""
+        self.reason = "the same real id"
         self._stage(lambda p: p.real_id, lambda old, new: True, firm=True)
+        self.reason = "the same Alias"
         self._stage(
-            lambda p: p.alias, lambda old, new: not _differs(old.real_id, new.real_id), firm=True
+            lambda p: p.alias, lambda old, new: not differs(old.real_id, new.real_id), firm=True
         )
+        self.firm = dict(self.binds)
         self._drop_identities_of_present_keys()
         unique = self._unique_remarks()
+        self.reason = "the same RemarkName, nothing against it"
         self._stage(
             lambda p: p.remark_name if p.remark_name in unique else "",
-            lambda old, new: not _strong_conflict(old, new),
+            lambda old, new: not conflict(old, new),
             firm=False,
         )
-        self._stage(_topic, self._weak_fits, firm=False)
+        self.reason = "the same name, nothing against it"
+        self._stage(topic, self._weak_fits, firm=False)
+        if not self.mid_session:
+            self.reason = "a RemarkName or name moved from another chat"
+            self._hold_moves()
+        # Evidence that never binds on its own: the pairs it finds are held for the user.
+        self.reason = "the same name, but another RemarkName"
+        self._stage(topic, self._fits_but_remark, firm=False, hold=True)
+        single = self._unique_attr_statuses()
+        self.reason = "the same AttrStatus under another name"
+        self._stage(
+            lambda p: attr_status_key(p) if p.attr_status in single else "",
+            lambda old, new: not conflict(old, new),
+            firm=False,
+            hold=True,
+        )
+        self.reason = "the same members under another topic"
+        self._hold_member_overlaps()
         return self._result(new_id)
 
     def _weak_fits(self, old: Profile, new: Profile) -> bool:
-        if new.kind is ChatKind.DIRECT:
-            return _caption_fits(old, new)
-        if _strong_conflict(old, new) or _differs(old.remark_name, new.remark_name):
+        """Rule 4: no conflict, no differing RemarkName, and for groups enough overlap."""
+        return not differs(old.remark_name, new.remark_name) and self._fits_but_remark(old, new)
+
+    def _fits_but_remark(self, old: Profile, new: Profile) -> bool:
+        if conflict(old, new):
             return False
         # A member list not fetched yet is no evidence either way.
         return (
-            not old.members
+            new.kind is ChatKind.DIRECT
+            or not old.members
             or not new.members
-            or (_overlap(old.members, new.members) >= self.min_overlap)
+            or (overlap(old.members, new.members) >= self.min_overlap)
         )
 
-    def _stage(self, key: Key, fits: Fits, *, firm: bool) -> None:
+    def _stage(self, key: Key, fits: Fits, *, firm: bool, hold: bool = False) -> None:
         """Bucket free identities and contacts by ``(kind, key)``; settle each bucket.
-        ``firm``: the key is a real id or Alias, which nobody else can hold."""
+        ``firm``: the key is a real id or Alias, which nobody else can hold. ``hold``: the
+        key is only evidence: whatever it pairs is held (ambiguous), never bound."""
         # Keyed by "is a group" rather than the enum: bool hashing is far cheaper.
         index: dict[tuple[bool, str], list[Identity]] = defaultdict(list)
         for ident in self.free_k.values():
@@ -89,7 +130,7 @@ class Matcher:
             if value and (bucket := (profile.kind is ChatKind.GROUP, value)) in index:
                 buckets[bucket].append(profile)
         for bucket, profiles in buckets.items():
-            self._settle_bucket(index[bucket], profiles, fits, firm=firm)
+            self._settle_bucket(index[bucket], profiles, fits, firm=firm, hold=hold)
 
     def _settle_bucket(
         self,
@@ -98,6 +139,7 @@ class Matcher:
         fits: Fits,
         *,
         firm: bool,
+        hold: bool = False,
     ) -> None:
         """Split the candidate graph of one bucket into connected parts and settle each.
 
@@ -108,29 +150,29 @@ class Matcher:
             ident, profile = identities[0], profiles[0]
             if fits(ident.fingerprint, profile):
                 pair = {ident.id: (profile.address,)}
-                self._settle([ident.id], [profile.address], pair, firm=firm)
+                self._settle([ident.id], [profile.address], pair, firm=firm, hold=hold)
             return
-        ids_of: dict[_Fields, list[IdentityId]] = defaultdict(list)
-        old: dict[_Fields, Profile] = {}
+        ids_of: dict[Fields, list[IdentityId]] = defaultdict(list)
+        old: dict[Fields, Profile] = {}
         for ident in identities:
-            key = _fields(ident.fingerprint)
+            key = fields_of(ident.fingerprint)
             ids_of[key].append(ident.id)
             old.setdefault(key, ident.fingerprint)
-        addresses_of: dict[_Fields, list[Address]] = defaultdict(list)
-        new: dict[_Fields, Profile] = {}
+        addresses_of: dict[Fields, list[Address]] = defaultdict(list)
+        new: dict[Fields, Profile] = {}
         for profile in profiles:
-            key = _fields(profile)
+            key = fields_of(profile)
             addresses_of[key].append(profile.address)
             new.setdefault(key, profile)
-        edges_k: dict[_Fields, list[_Fields]] = defaultdict(list)
-        edges_p: dict[_Fields, list[_Fields]] = defaultdict(list)
+        edges_k: dict[Fields, list[Fields]] = defaultdict(list)
+        edges_p: dict[Fields, list[Fields]] = defaultdict(list)
         for key_k, fingerprint in old.items():
             for key_p, profile in new.items():
                 if fits(fingerprint, profile):
                     edges_k[key_k].append(key_p)
                     edges_p[key_p].append(key_k)
-        seen_k: set[_Fields] = set()
-        seen_p: set[_Fields] = set()
+        seen_k: set[Fields] = set()
+        seen_p: set[Fields] = set()
         for start in old:
             if start in seen_k or start not in edges_k:
                 continue
@@ -152,7 +194,7 @@ class Matcher:
                             if other not in seen_k:
                                 seen_k.add(other)
                                 stack.append(other)
-            self._settle(ids, addresses, candidates, firm=firm)
+            self._settle(ids, addresses, candidates, firm=firm, hold=hold)
 
     def _settle(
         self,
@@ -161,8 +203,9 @@ class Matcher:
         candidates: Mapping[IdentityId, tuple[Address, ...]],
         *,
         firm: bool,
+        hold: bool = False,
     ) -> None:
-        """Bind a one-to-one part; otherwise make all of it ambiguous."""
+        """Bind a one-to-one part (unless ``hold``); otherwise make all of it ambiguous."""
         if firm and len(addresses) == 1 and len(ids) > 1:
             # Several identities share one real id or Alias: they are all this contact's, so
             # binding the one whose fingerprint still fits cannot misdeliver.
@@ -170,7 +213,7 @@ class Matcher:
             fitting = [
                 i
                 for i in ids
-                if _topic(self.known[i].fingerprint) == _topic(profile)
+                if topic(self.known[i].fingerprint) == topic(profile)
                 and self._weak_fits(self.known[i].fingerprint, profile)
             ]
             if len(fitting) == 1 and self._bindable(fitting[0], firm):
@@ -178,7 +221,7 @@ class Matcher:
                     del self.free_k[i]
                 self._bind(fitting[0], addresses[0])
                 return
-        if len(ids) == 1 and len(addresses) == 1 and self._bindable(ids[0], firm):
+        if not hold and len(ids) == 1 and len(addresses) == 1 and self._bindable(ids[0], firm):
             del self.free_k[ids[0]]
             self._bind(ids[0], addresses[0])
             return
@@ -189,6 +232,120 @@ class Matcher:
             del self.free_p[address]
         self.groups.append(Ambiguity(tuple(sorted(ids)), tuple(addresses)))
 
+    def _hold_moves(self) -> None:
+        """Rule 6: a RemarkName or NickName/topic that left one identity and arrived at a
+        contact bound to another, which the contact could also be, makes both held.
+
+        E.g. two friends' RemarkNames swapped, or a remark given to someone else while a
+        look-alike kept the old one: the value proves nothing any more. The contacts that
+        still carry an involved identity's old values (and could be it) join as candidates.
+        Binds by a real id or Alias stay.
+        """
+        links: dict[IdentityId, set[IdentityId]] = defaultdict(set)
+        bound_to = {ident: address for address, ident in self.binds.items()}
+        for field in (remark_key, topic):
+            owners: dict[tuple[bool, str], list[IdentityId]] = defaultdict(list)
+            for known in self.known.values():
+                if value := field(known.fingerprint):
+                    owners[(known.kind is ChatKind.GROUP, value)].append(known.id)
+            for address, ident in self.binds.items():
+                new = self.book[address]
+                value = field(new)
+                if address in self.firm or not value:
+                    continue
+                if field(self.known[ident].fingerprint) == value:
+                    continue
+                for other in owners.get((new.kind is ChatKind.GROUP, value), ()):
+                    if other == ident or (other not in self.free_k and other not in bound_to):
+                        continue
+                    at = bound_to.get(other)
+                    if at is not None and (at in self.firm or field(self.book[at]) == value):
+                        continue  # it kept the value, or an identifier bound it
+                    if not conflict(self.known[other].fingerprint, new):
+                        links[ident].add(other)
+                        links[other].add(ident)
+        seen: set[IdentityId] = set()
+        for start in list(links):
+            if start in seen:
+                continue
+            ids: list[IdentityId] = []
+            stack = [start]
+            seen.add(start)
+            while stack:
+                ident = stack.pop()
+                ids.append(ident)
+                for other in links[ident] - seen:
+                    seen.add(other)
+                    stack.append(other)
+            addresses = [bound_to[i] for i in ids if i in bound_to]
+            for ident in ids:
+                old = self.known[ident].fingerprint
+                for address, profile in list(self.free_p.items()):
+                    if (
+                        profile.kind is old.kind
+                        and not conflict(old, profile)
+                        and any(
+                            field(old) and field(old) == field(profile)
+                            for field in (remark_key, topic)
+                        )
+                    ):
+                        addresses.append(address)
+                        del self.free_p[address]
+            for address in addresses:
+                self.binds.pop(address, None)
+            for ident in ids:
+                self.free_k.pop(ident, None)
+            addresses = list(dict.fromkeys(addresses))
+            self.claims.update(dict.fromkeys(ids, tuple(addresses)))
+            self.groups.append(Ambiguity(tuple(sorted(ids)), tuple(addresses), self.reason))
+            self.evidence.update(dict.fromkeys(ids, self.reason))
+
+    def _hold_member_overlaps(self) -> None:
+        """Groups still free whose member sets overlap enough but whose topics differ (a
+        renamed group, or another group of the same people): held, never bound."""
+        index: dict[str, list[Identity]] = defaultdict(list)
+        for free in self.free_k.values():
+            if free.kind is ChatKind.GROUP:
+                for member in free.fingerprint.members:
+                    index[member].append(free)
+        if not index:
+            return
+        edges: dict[IdentityId, list[Address]] = defaultdict(list)
+        for profile in self.free_p.values():
+            if profile.kind is not ChatKind.GROUP:
+                continue
+            shared = Counter(i.id for m in profile.members for i in index.get(m, ()))
+            for ident, _common in shared.items():
+                old = self.free_k[ident].fingerprint
+                if not conflict(old, profile) and (
+                    overlap(old.members, profile.members) >= self.min_overlap
+                ):
+                    edges[ident].append(profile.address)
+        by_address: dict[Address, list[IdentityId]] = defaultdict(list)
+        for ident, addresses in edges.items():
+            for address in addresses:
+                by_address[address].append(ident)
+        seen: set[IdentityId] = set()
+        for start in list(edges):
+            if start in seen:
+                continue
+            ids: list[IdentityId] = []
+            addresses_: dict[Address, None] = {}
+            stack = [start]
+            seen.add(start)
+            while stack:
+                ident = stack.pop()
+                ids.append(ident)
+                for address in edges[ident]:
+                    if address not in addresses_:
+                        addresses_[address] = None
+                        for other in by_address[address]:
+                            if other not in seen:
+                                seen.add(other)
+                                stack.append(other)
+            candidates = {i: tuple(edges[i]) for i in ids}
+            self._settle(ids, list(addresses_), candidates, firm=False, hold=True)
+
     def _bindable(self, ident: IdentityId, firm: bool) -> bool:
         # Once ambiguous, only a real id or Alias at a login, or the user, binds an identity:
         # the lookalike that made it ambiguous may still be around, not in this book, and a
@@ -198,6 +355,7 @@ class Matcher:
     def _bind(self, ident: IdentityId, address: Address) -> None:
         del self.free_p[address]
         self.binds[address] = ident
+        self.evidence[ident] = self.reason
 
     def _drop_identities_of_present_keys(self) -> None:
         """A free identity whose real id or Alias some present contact holds is that
@@ -216,6 +374,13 @@ class Matcher:
                 fp.alias,
             ) in present:
                 del self.free_k[ident.id]
+
+    def _unique_attr_statuses(self) -> set[int]:
+        """AttrStatus values held by one contact and one identity: many accounts share a
+        value, and only a unique one is worth asking the user about."""
+        contacts = Counter(p.attr_status for p in (*self.book.values(), *self.context))
+        known = Counter(i.fingerprint.attr_status for i in self.known.values())
+        return {a for a, n in contacts.items() if a and n == 1 and known[a] == 1}
 
     def _unique_remarks(self) -> set[str]:
         contacts = Counter(p.remark_name for p in (*self.book.values(), *self.context))
@@ -260,115 +425,5 @@ class Matcher:
             ambiguous = group_ambiguities(claimed, self.known.values())
         else:
             ambiguous = tuple(self.groups)
-        return MatchResult(bound, tuple(created), updated, ambiguous)
-
-
-#: Every field a rule reads: contacts (or identities) equal in all of them match alike.
-_Fields = tuple[str, str, str, str, int, str, str, str, str, frozenset[str]]
-
-
-def _fields(p: Profile) -> _Fields:
-    return (
-        p.nick_name,
-        p.name,
-        p.real_id,
-        p.alias,
-        p.sex,
-        p.remark_name,
-        p.province,
-        p.city,
-        p.signature,
-        p.members,
-    )
-
-
-def _differs(a: str, b: str) -> bool:
-    return bool(a) and bool(b) and a != b
-
-
-def _strong_conflict(old: Profile, new: Profile) -> bool:
-    return _differs(old.real_id, new.real_id) or _differs(old.alias, new.alias)
-
-
-def _caption_fits(old: Profile, new: Profile) -> bool:
-    """Rule 4 for a contact: nothing non-empty differs (NickName is the bucket key)."""
-    return not (
-        _strong_conflict(old, new)
-        or _differs(old.remark_name, new.remark_name)
-        or (old.sex != 0 and new.sex != 0 and old.sex != new.sex)
-        or _differs(old.province, new.province)
-        or _differs(old.city, new.city)
-        or _differs(old.signature, new.signature)
-    )
-
-
-def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
-    common = len(a & b)
-    return common / (len(a) + len(b) - common)
-
-
-def _topic(profile: Profile) -> str:
-    return profile.nick_name or profile.name
-
-
-def merge(old: Profile, new: Profile) -> Profile:
-    """``new``, keeping the real id, Alias and members of ``old`` that it lacks."""
-    # Real ids leak only in some payloads and member lists come only from batchgetcontact:
-    # what was learnt once stays until contradicted.
-    learnt = (
-        (old.real_id and not new.real_id)
-        or (old.alias and not new.alias)
-        or (old.members and not new.members)
-    )
-    if not learnt:
-        return new
-    return attrs.evolve(
-        new,
-        real_id=new.real_id or old.real_id,
-        alias=new.alias or old.alias,
-        members=new.members or old.members,
-    )
-
-
-def fresh_id(new_id: NewId, profile: Profile, taken: set[IdentityId]) -> IdentityId:
-    """``new_id(profile)``, added to ``taken``; raises ``ValueError`` if it was taken."""
-    ident = new_id(profile)
-    if ident in taken:
-        raise ValueError(f"new_id returned {ident!r}, which is already taken")
-    taken.add(ident)
-    return ident
-
-
-def group_ambiguities(
-    identities: Iterable[Identity], others: Iterable[Identity]
-) -> tuple[Ambiguity, ...]:
-    """Ambiguities formed by ``identities`` and the ambiguous ``others`` sharing candidates."""
-    by_address: dict[Address, list[Identity]] = defaultdict(list)
-    pool = {i.id: i for i in others if i.ambiguous}
-    pool.update({i.id: i for i in identities})
-    for ident in pool.values():
-        for address in ident.candidates:
-            by_address[address].append(ident)
-    seen: set[IdentityId] = set()
-    result: list[Ambiguity] = []
-    for start in identities:
-        if start.id in seen:
-            continue
-        ids: list[IdentityId] = []
-        addresses: dict[Address, None] = {}  # an ordered set
-        stack = [start]
-        seen.add(start.id)
-        while stack:
-            ident = stack.pop()
-            ids.append(ident.id)
-            for address in ident.candidates:
-                if address in addresses:
-                    continue
-                addresses[address] = None
-                for neighbour in by_address[address]:
-                    if neighbour.id not in seen:
-                        seen.add(neighbour.id)
-                        stack.append(neighbour)
-        if addresses:
-            result.append(Ambiguity(tuple(sorted(ids)), tuple(addresses)))
-    return tuple(result)
+        kept = {i: self.evidence.get(i, "") for i in {*self.binds.values(), *self.claims}}
+        return MatchResult(bound, tuple(created), updated, ambiguous, kept)

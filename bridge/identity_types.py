@@ -38,10 +38,12 @@ class Identity:
 
 @attrs.frozen
 class Ambiguity:
-    """Contacts at ``addresses`` that could be any of ``identities``: none of them is bound."""
+    """Contacts at ``addresses`` that could be any of ``identities``: none of them is bound.
+    ``reason``: the evidence that paired them, for the user (empty when not known)."""
 
     identities: tuple[IdentityId, ...]
     addresses: tuple[Address, ...]
+    reason: str = ""
 
 
 @attrs.frozen
@@ -51,10 +53,13 @@ class MatchResult:
     ``bound``: address -> identity for every contact that is safely known (matched or new).
     ``created``: identities made for contacts nothing matched. ``updated``: known identities
     that changed (new fingerprint, or ambiguity flag/candidates). ``ambiguous``: the contacts
-    left unbound because they could be more than one identity or vice versa.
+    left unbound because they could be more than one identity or vice versa. ``evidence``:
+    for each known identity bound or held by the match, the evidence that did it (e.g.
+    "the same real id"), for the audit of identity decisions.
     """
 
     bound: Mapping[Address, IdentityId]
     created: tuple[Identity, ...] = ()
     updated: tuple[Identity, ...] = ()
     ambiguous: tuple[Ambiguity, ...] = ()
+    evidence: Mapping[IdentityId, str] = attrs.field(factory=dict)

@@ -322,16 +322,23 @@ class LoginSession:
                 self.outage.clear()
                 # The relay stored the ContactBook that came with LoggedIn before passing
                 # it on. (A resumed session also keeps the bindings of group members.)
-                idents = await self.store.identities.all(self.id)
+                bound = await self.store.identities.bound_addresses(self.id)
                 if isinstance(self.remote, SupportsContactBook):
                     contacts = self.remote.contact_addresses
-                    self.book = frozenset(i.id for i in idents if i.address in contacts)
+                    self.book = frozenset(i for a, i in bound.items() if a in contacts)
                 else:
-                    self.book = frozenset(i.id for i in idents if i.address is not None)
+                    self.book = frozenset(bound.values())
                 await self._drop_qr("logged in")
                 log.info("login %s: logged in", self.id)
                 if self._announce:
                     await self.say(f"Logged in to {self.network} as {self.account_name}.")
+                    held = await self.store.identities.count_ambiguous(self.id)
+                    if held:
+                        await self.say(
+                            f"{held} chat(s) could be more than one {self.network} contact now; "
+                            "their messages wait. Send `resolve` to say who is who (`audit` "
+                            "shows why)."
+                        )
                 self._announce = False
             case LoggedOut(reason=reason):
                 self.account, self.logging_in, self._announce = None, False, False

@@ -39,6 +39,7 @@ class Profile:
     identity matching uses (see ``bridge/identity.py``). Empty string = unknown.
 
     ``members`` (groups only) holds member display names or real ids, for member-set overlap.
+    ``attr_status`` is WeChat's ``AttrStatus`` bitfield (PROTOCOL.md §3.3, §11; 0 = unknown).
     """
 
     address: Address
@@ -52,6 +53,7 @@ class Profile:
     province: str = ""
     city: str = ""
     signature: str = ""
+    attr_status: int = 0
     avatar_url: str = ""
     members: frozenset[str] = frozenset()
     is_self: bool = False

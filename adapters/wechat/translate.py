@@ -75,6 +75,7 @@ def profile_from_contact(
         province=decode_text(contact.province),
         city=decode_text(contact.city),
         signature=decode_text(contact.signature),
+        attr_status=contact.attr_status,
         avatar_url=without_session_secrets(contact.head_img_url),
         members=members,
         is_self=bool(self_user_name) and contact.user_name == self_user_name,

@@ -190,18 +190,21 @@ class Relay:
 
     async def ingest(self, side: Side, batch: EventBatch) -> None:
         """Commit ``batch`` from ``side`` to the journal, then ``ack()`` it, then start its
-        deliveries. Files in it are spooled first (``store.media``), the journal names them.
-        Raises ``StoreError`` (and does not ack) if the spool or the commit fails."""
+        deliveries. Files in it are spooled first (``store.media``), the journal names them;
+        contact books are matched and long runs of profile updates applied before the
+        transaction (``Ingestor.prepare``). Raises ``StoreError`` (and does not ack) if the
+        spool or the commit fails."""
         events, spooled = await media.spool_events(self.store, batch.events)
+        prepared = await self._ingestor.prepare(self.store, side, events)
         if spooled:
             async with self.store.media.lock:
                 async with self.store.transaction() as tx:
-                    result = await self._ingestor.ingest(tx, side, events)
+                    result = await self._ingestor.ingest(tx, side, events, prepared)
                 # A redelivered batch journals nothing new: its copies are not needed.
                 await media.discard_unused(self.store, spooled)
         else:
             async with self.store.transaction() as tx:
-                result = await self._ingestor.ingest(tx, side, events)
+                result = await self._ingestor.ingest(tx, side, events, prepared)
         try:
             await batch.ack()
         except Exception:

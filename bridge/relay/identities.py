@@ -72,6 +72,15 @@ async def place_event(tx: Repositories, login: LoginId, event: Message | Revocat
     return await place(tx, login, event.chat, event.sender, kind=ChatKind.DIRECT, with_sender=False)
 
 
+async def _expired(tx: Repositories, login: LoginId, event: Message | Revocation) -> bool:
+    for address in dict.fromkeys([event.chat, event.sender]):
+        if await tx.identities.claimants(login, address):
+            return False
+        if await tx.identities.by_address(login, address) is not None:
+            return False
+    return True
+
+
 async def _bound_or_new(
     tx: Repositories, login: LoginId, address: Address, kind: ChatKind
 ) -> StoredIdentity:
@@ -106,7 +115,11 @@ async def apply_stable_book(tx: Repositories, login: LoginId, book: Sequence[Pro
 
 async def release_held(tx: Repositories, login: LoginId) -> set[QueueKey]:
     """Move held entries whose addresses are no longer ambiguous back into their queues (in
-    their original order); returns the queues that got entries."""
+    their original order); returns the queues that got entries.
+
+    An entry whose address nothing claims or binds any more came from an earlier login
+    session (its UserName expired, PROTOCOL.md §11): it stays held rather than open a chat
+    for a dead address."""
     woken: set[QueueKey] = set()
     for entry in await tx.journal.entries(login, EntryState.HELD):
         try:
@@ -116,6 +129,8 @@ async def release_held(tx: Repositories, login: LoginId) -> set[QueueKey]:
             await tx.journal.mark_failed(entry.id, "corrupt journal entry")
             continue
         if not isinstance(event, Message | Revocation):
+            continue
+        if await _expired(tx, login, event):
             continue
         placement = await place_event(tx, login, event)
         if not placement.held:

@@ -15,6 +15,7 @@ from bridge.model import (
     LoggedIn,
     LoggedOut,
     Message,
+    Profile,
     ProfileUpdate,
     Revocation,
     StateEvent,
@@ -24,9 +25,24 @@ from bridge.relay import identities, matching
 from bridge.relay.keys import QueueKey, dedup_key, identity_key, room_key
 from bridge.relay.notices import held
 from bridge.relay.portals import PortalDirectory
-from bridge.store import EntryState, LoginState, Repositories, Side, StoredIdentity
+from bridge.store import EntryState, LoginState, Repositories, Side, Store, StoredIdentity
 
 log = logging.getLogger(__name__)
+
+
+#: Profile updates per transaction when ``Ingestor.prepare`` applies a long run of them.
+PROFILE_CHUNK = 50
+
+
+@attrs.frozen
+class Prepared:
+    """What ``Ingestor.prepare`` did before a batch's transaction: side-A contact books
+    matched (by position in the batch), and the first ``applied`` events (profile updates)
+    applied in transactions of their own, waking ``keys``."""
+
+    books: Mapping[int, matching.PreparedBook] = attrs.field(factory=dict)
+    applied: int = 0
+    keys: frozenset[QueueKey] = frozenset()
 
 
 @attrs.frozen
@@ -59,41 +75,75 @@ class Ingestor:
         self._a_stable = a_stable
         self._a_name = a_name
 
-    async def ingest(self, tx: Repositories, side: Side, events: Sequence[Event]) -> Ingested:
+    async def prepare(self, store: Store, side: Side, events: Sequence[Event]) -> Prepared:
+        """Before the transaction of ``ingest``: match side A's contact books outside it
+        (``prepare_book``), so that the transaction only writes; and apply a long leading run
+        of side-A profile updates (a login's real-id leaks: hundreds) in transactions of
+        ``PROFILE_CHUNK`` each, so that no transaction holds the database for long. Profile
+        updates are idempotent: if the batch is redelivered they are applied again."""
+        if side is not Side.A:
+            return Prepared()
+        books = {}
+        if not self._a_stable:
+            books = {
+                n: await matching.prepare_book(store, self._login, event.profiles)
+                for n, event in enumerate(events)
+                if isinstance(event, ContactBook)
+            }
+        leading = 0
+        while leading < len(events) and isinstance(events[leading], ProfileUpdate):
+            leading += 1
+        if leading <= PROFILE_CHUNK:
+            return Prepared(books)
+        keys: set[QueueKey] = set()
+        for start in range(0, leading, PROFILE_CHUNK):
+            async with store.transaction() as tx:
+                for event in events[start : min(start + PROFILE_CHUNK, leading)]:
+                    assert isinstance(event, ProfileUpdate)
+                    keys |= await self._profile_update(tx, event.profile)
+        return Prepared(books, leading, frozenset(keys))
+
+    async def ingest(
+        self,
+        tx: Repositories,
+        side: Side,
+        events: Sequence[Event],
+        prepared: Prepared | None = None,
+    ) -> Ingested:
         """Journal ``events`` from ``side`` inside transaction ``tx``.
 
         Messages and revocations become journal entries, skipped when their remote id was
         journaled or bridged before (a redelivery, or the echo of the bridge's own send).
         Side-A contact books and profile updates update identities at once, so the messages
-        after them in the stream are keyed by the new bindings; an identity with a portal
-        whose display name they change gets a ``ProfileUpdate`` entry in its chat's queue
-        (see ``_journal_renames``). Raises ``StoreError``.
+        after them in the stream are keyed by the new bindings (``prepared``: what
+        ``prepare`` did for these ``events``); an identity with a portal whose display name
+        they change gets a ``ProfileUpdate`` entry in its chat's queue (see
+        ``_journal_renames``). Raises ``StoreError``.
         """
-        keys: set[QueueKey] = set()
+        prepared = prepared or Prepared()
+        keys: set[QueueKey] = set(prepared.keys)
         notices: list[tuple[RoomId, str]] = []
         states: list[StateEvent] = []
-        for event in events:
+        for n, event in enumerate(events):
+            if n < prepared.applied:
+                continue
             match event:
                 case Message() | Revocation():
                     await self._journal(tx, side, event, keys, notices)
                 case ContactBook(profiles=profiles) if side is Side.A:
-                    names = _names(await tx.identities.all(self._login))
+                    names = await tx.identities.display_names(self._login)
                     if self._a_stable:
                         await identities.apply_stable_book(tx, self._login, profiles)
-                    elif await matching.apply_matched_book(tx, self._login, profiles):
+                    elif await matching.apply_matched_book(
+                        tx, self._login, profiles, prepared.books.get(n)
+                    ):
                         keys.update(await identities.release_held(tx, self._login))
-                    now = await tx.identities.all(self._login)
+                    names_now = await tx.identities.display_names(self._login)
+                    renamed = [i for i, n in names_now.items() if names.get(i, n) != n]
+                    now = [i for i in [await tx.identities.get(i) for i in renamed] if i]
                     keys.update(await self._journal_renames(tx, names, now))
                 case ProfileUpdate(profile=profile) if side is Side.A:
-                    bound = await tx.identities.by_address(self._login, profile.address)
-                    names = _names([] if bound is None else [bound])
-                    if self._a_stable:
-                        await identities.apply_profile(tx, self._login, profile)
-                    elif await matching.apply_matched_profile(tx, self._login, profile):
-                        keys.update(await identities.release_held(tx, self._login))
-                    after = None if bound is None else await tx.identities.get(bound.id)
-                    now = [] if after is None else [after]
-                    keys.update(await self._journal_renames(tx, names, now))
+                    keys.update(await self._profile_update(tx, profile))
                 case ContactBook() | ProfileUpdate():
                     log.debug("ignored %s from side %s", type(event).__name__, side.value)
                 case LoggedIn(account=account):
@@ -108,6 +158,20 @@ class Ingestor:
                 case _:
                     states.append(event)
         return Ingested(frozenset(keys), tuple(notices), tuple(states))
+
+    async def _profile_update(self, tx: Repositories, profile: Profile) -> set[QueueKey]:
+        """A side-A contact appeared or changed; returns the queues woken."""
+        keys: set[QueueKey] = set()
+        bound = await tx.identities.by_address(self._login, profile.address)
+        names = _names([] if bound is None else [bound])
+        if self._a_stable:
+            await identities.apply_profile(tx, self._login, profile)
+        elif await matching.apply_matched_profile(tx, self._login, profile):
+            keys.update(await identities.release_held(tx, self._login))
+        after = None if bound is None else await tx.identities.get(bound.id)
+        now = [] if after is None else [after]
+        keys.update(await self._journal_renames(tx, names, now))
+        return keys
 
     async def _journal_renames(
         self, tx: Repositories, before: Mapping[IdentityId, str], now: Sequence[StoredIdentity]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+
+import attrs
 
 from bridge import identity as matcher
 from bridge.errors import BridgeError
@@ -11,6 +14,8 @@ from bridge.ids import LoginId
 from bridge.model import Address, IdentityId, Profile
 from bridge.store import Repositories, StoredIdentity
 from bridge.store.accounts import new_identity_id
+from bridge.store.audit import Decision
+from bridge.store.codec import encode
 
 log = logging.getLogger(__name__)
 
@@ -35,36 +40,94 @@ async def apply_result(
     login: LoginId,
     result: matcher.MatchResult,
     profiles: Mapping[Address, Profile],
+    encoded: Mapping[IdentityId, str] | None = None,
 ) -> None:
     """Write ``result`` for ``login``: new identities, changed fingerprints and ambiguity,
-    then the address bindings. ``profiles`` gives the profile of every address it names."""
-    for ident in result.created:
-        await tx.identities.create(login, ident.fingerprint, address=None, identity_id=ident.id)
-    for ident in result.updated:
-        await tx.identities.update_profile(ident.id, ident.fingerprint)
-        if ident.ambiguous:
-            cands = [profiles[a] for a in ident.candidates if a in profiles]
-            await tx.identities.mark_ambiguous(ident.id, cands)
-        elif ident.id not in result.bound.values():
-            await tx.identities.bind(ident.id, None)
-    for address, identity_id in result.bound.items():
-        await tx.identities.bind(identity_id, address)
+    then the address bindings. ``profiles`` gives the profile of every address it names;
+    ``encoded`` fingerprints already encoded, by identity id (``encode_result``). A whole
+    contact book takes a handful of statements (``IdentityRepo.*_many``)."""
+    created = [(i.id, i.fingerprint) for i in result.created]
+    await tx.identities.create_many(login, created, encoded)
+    updated = [(i.id, i.fingerprint) for i in result.updated]
+    await tx.identities.update_profiles(updated, encoded)
+    await tx.identities.mark_ambiguous_many(
+        [
+            (i.id, [profiles[a] for a in i.candidates if a in profiles])
+            for i in result.updated
+            if i.ambiguous
+        ]
+    )
+    bound = set(result.bound.values())
+    bindings: list[tuple[IdentityId, Address | None]] = [
+        (i.id, None) for i in result.updated if not i.ambiguous and i.id not in bound
+    ]
+    bindings += [(identity_id, address) for address, identity_id in result.bound.items()]
+    await tx.identities.bind_many(login, bindings)
 
 
-async def apply_matched_book(tx: Repositories, login: LoginId, book: Sequence[Profile]) -> bool:
+@attrs.frozen
+class PreparedBook:
+    """A contact book matched outside the transaction that stores it (``prepare_book``):
+    the identities as read at identity ``generation``, and the match (None when the book
+    comes from a resumed session, which is applied contact by contact)."""
+
+    generation: int
+    stored: tuple[StoredIdentity, ...]
+    result: matcher.MatchResult | None
+    encoded: Mapping[IdentityId, str] = attrs.field(factory=dict)
+
+
+async def prepare_book(
+    repos: Repositories, login: LoginId, book: Sequence[Profile]
+) -> PreparedBook:
+    """Read the identities of ``login`` and match ``book`` against them, outside any
+    transaction: reads take the database only briefly, and the match (CPU only) holds no
+    lock, so the other side's transactions go on meanwhile. ``apply_matched_book`` stores the
+    result if no identity changed since (else it matches again)."""
+    generation = await repos.identities.generation()
+    stored = tuple(await repos.identities.all(login))
+    contacts = [p for p in book if not p.is_self]
+    if is_resumed(stored, contacts):
+        return PreparedBook(generation, stored, None)
+    known = [as_identity(i) for i in stored]
+    # CPU only (0.1-0.3 s for thousands of contacts): in a worker thread, so that the event
+    # loop goes on serving the other side meanwhile.
+    result, encoded = await asyncio.to_thread(_match_and_encode, known, contacts)
+    return PreparedBook(generation, stored, result, encoded)
+
+
+def _match_and_encode(
+    known: Sequence[matcher.Identity], contacts: Sequence[Profile]
+) -> tuple[matcher.MatchResult, dict[IdentityId, str]]:
+    result = matcher.match_book(known, contacts, new_id=_new_id)
+    changed = (*result.created, *result.updated)
+    return result, {i.id: encode(i.fingerprint) for i in changed}
+
+
+async def apply_matched_book(
+    tx: Repositories,
+    login: LoginId,
+    book: Sequence[Profile],
+    prepared: PreparedBook | None = None,
+) -> bool:
     """A login session's contact book. A new session: every old address expires, then the
     book is matched against every identity of ``login`` (PROTOCOL.md §11) and the result
     stored. A resumed one (``is_resumed``) keeps its bindings: its contacts are applied as
     mid-session profiles. Returns True when that answered an ambiguity (release held entries).
+
+    ``prepared`` (from ``prepare_book`` for this ``book``) is used when no identity changed
+    since it was made, so the transaction only writes.
     """
     contacts = [p for p in book if not p.is_self]
-    stored = await tx.identities.all(login)
-    if is_resumed(stored, contacts):
-        return await _apply_resumed_book(tx, login, stored, contacts)
-    known = [as_identity(i) for i in stored]
-    result = matcher.match_book(known, contacts, new_id=_new_id)
+    if prepared is None or prepared.generation != await tx.identities.generation():
+        prepared = await prepare_book(tx, login, contacts)
+    if prepared.result is None:
+        return await _apply_resumed_book(tx, login, prepared.stored, contacts)
+    result = prepared.result
     await tx.identities.unbind_all(login)
-    await apply_result(tx, login, result, {p.address: p for p in contacts})
+    by_address = {p.address: p for p in contacts}
+    await apply_result(tx, login, result, by_address, prepared.encoded)
+    await tx.audit.record(login, _decisions(prepared.stored, result, by_address))
     log.info(
         "contact book: %d contacts, %d new identities, %d ambiguities",
         len(contacts),
@@ -72,6 +135,34 @@ async def apply_matched_book(tx: Repositories, login: LoginId, book: Sequence[Pr
         len(result.ambiguous),
     )
     return False
+
+
+#: Evidence that identifies a contact: decisions resting on it are not audited.
+IDENTIFIERS = frozenset({"the same real id", "the same Alias"})
+
+
+def _decisions(
+    stored: Sequence[StoredIdentity],
+    result: matcher.MatchResult,
+    profiles: Mapping[Address, Profile],
+) -> list[Decision]:
+    """The audit of a contact book's match: every chat held, and every chat bound on evidence
+    weaker than an identifier whose name changed (a rename taken on trust)."""
+    before = {i.id: i.profile for i in stored}
+    decisions = []
+    for ident in result.updated:
+        if ident.ambiguous and ident.id in result.evidence:
+            names = ", ".join(profiles[a].display_name for a in ident.candidates if a in profiles)
+            why = result.evidence[ident.id]
+            decisions.append(Decision(ident.id, "held", why, names, before.get(ident.id)))
+    for address, ident_id in result.bound.items():
+        evidence = result.evidence.get(ident_id)
+        old, new = before.get(ident_id), profiles[address]
+        if evidence is None or evidence in IDENTIFIERS or old is None:
+            continue
+        if (old.display_name, old.nick_name) != (new.display_name, new.nick_name):
+            decisions.append(Decision(ident_id, "bound", evidence, new.display_name, old))
+    return decisions
 
 
 def is_resumed(stored: Sequence[StoredIdentity], book: Sequence[Profile]) -> bool:
@@ -90,40 +181,69 @@ async def _apply_resumed_book(
     # (leaked real ids, group members' bindings) and make lookalikes ambiguous.
     by_address = {i.address: i for i in stored if i.address is not None}
     answered = False
+    changed: list[tuple[IdentityId, Profile]] = []
     for profile in book:
         ident = by_address.get(profile.address)
-        if ident is None or ident.kind is not profile.kind:
+        if ident is None or ident.kind is not profile.kind or _contradicts(ident.profile, profile):
             answered |= await apply_matched_profile(tx, login, profile)
             continue
         fingerprint = matcher.update_fingerprint(as_identity(ident), profile).fingerprint
         if fingerprint != ident.profile:
-            await tx.identities.update_profile(ident.id, fingerprint)
+            changed.append((ident.id, fingerprint))
+    await tx.identities.update_profiles(changed)
     log.info("contact book of a resumed session: %d contacts", len(book))
     return answered
+
+
+def _contradicts(fingerprint: Profile, profile: Profile) -> bool:
+    """True when an identifier of ``profile`` (real id, Alias) differs from the one the
+    identity learnt: the contact at this address is someone else (PROTOCOL.md §11)."""
+    return _differs(fingerprint.real_id, profile.real_id) or _differs(
+        fingerprint.alias, profile.alias
+    )
 
 
 async def apply_matched_profile(tx: Repositories, login: LoginId, profile: Profile) -> bool:
     """A contact appeared or changed mid-session: refresh the fingerprint of the identity
     bound to its address, or match it against the unbound identities. Returns True when the
     profile may have settled an ambiguity (a ``firm_answer``, or its address was a candidate
-    of one): held entries may be released now."""
+    of one): held entries may be released now.
+
+    Reads only what can bear on ``profile``: the identity bound to its address, the
+    identities sharing its real id, Alias, RemarkName or topic, and the ambiguities it is a
+    candidate of (indexed look-ups; see ``_neighbourhood``), so a login's hundreds of real-id
+    updates cost milliseconds each whatever the size of the contact book. An identity bound
+    to the address whose real id or Alias the update contradicts is unbound first: the
+    identifier says the contact is someone else.
+    """
     if profile.is_self:
         return False
-    stored = await tx.identities.all(login)
-    bound = next((i for i in stored if i.address == profile.address), None)
+    bound = await tx.identities.by_address(login, profile.address)
     if bound is not None:
-        try:
-            updated = matcher.update_fingerprint(as_identity(bound), profile)
-        except ValueError as e:
-            log.warning("profile update for identity %s ignored: %s", bound.id, e)
+        if _contradicts(bound.profile, profile) and bound.kind is profile.kind:
+            log.warning(
+                "identity %s: a leaked identifier of its contact contradicts it; unbound",
+                bound.id,
+            )
+            await tx.identities.bind(bound.id, None)
+            evidence = "a real id or Alias that leaked contradicts it"
+            decision = Decision(bound.id, "unbound", evidence, profile.display_name)
+            await tx.audit.record(login, [decision])
+        else:
+            try:
+                updated = matcher.update_fingerprint(as_identity(bound), profile)
+            except ValueError as e:
+                log.warning("profile update for identity %s ignored: %s", bound.id, e)
+                return False
+            if updated.fingerprint != bound.profile:
+                await tx.identities.update_profile(bound.id, updated.fingerprint)
             return False
-        await tx.identities.update_profile(bound.id, updated.fingerprint)
-        return False
-    profiles = {**_candidate_profiles(stored), profile.address: profile}
-    answered = firm_answer(stored, profile)
+    pool, session = await _neighbourhood(tx, login, profile)
+    profiles = {**_candidate_profiles(pool), profile.address: profile}
+    answered = firm_answer(pool, profile)
     if answered is not None:
         result = matcher.resolve(
-            [as_identity(i) for i in stored],
+            [as_identity(i) for i in pool],
             answered.id,
             profile.address,
             list(profiles.values()),
@@ -134,25 +254,63 @@ async def apply_matched_profile(tx: Repositories, login: LoginId, profile: Profi
         return True
     # Held messages wait on addresses claimed by an ambiguity: if this one was, the match may
     # have settled it, and release_held re-checks every held entry.
-    was_claimed = profile.address in _candidate_profiles(stored)
-    unbound = [as_identity(i) for i in stored if i.address is None]
-    # Contacts held in an ambiguity are part of the session too: a RemarkName one of them
-    # holds must not look unique.
-    held = [p for a, p in _candidate_profiles(stored).items() if a != profile.address]
-    session = [i.profile for i in stored if i.address is not None] + held
+    was_claimed = profile.address in _candidate_profiles(pool)
+    unbound = [as_identity(i) for i in pool if i.address is None]
     result = matcher.match_contact(profile, unbound, new_id=_new_id, session=session)
     await apply_result(tx, login, result, profiles)
     await _refresh_candidate(tx, login, profile)
     return was_claimed
 
 
+async def _neighbourhood(
+    tx: Repositories, login: LoginId, profile: Profile
+) -> tuple[list[StoredIdentity], list[Profile]]:
+    """What matching ``profile`` mid-session needs, by indexed look-ups: the identities that
+    share a key with it or claim its address, and the ambiguous ones claiming their
+    candidates (``pool``); and the session's other contacts that hold those keys (bound
+    identities' fingerprints, held candidates with its RemarkName), so that a key they hold
+    is not taken as unique (``session``)."""
+    topic = profile.nick_name or profile.name
+    related = await tx.identities.related(
+        login,
+        profile.kind,
+        real_ids=[profile.real_id],
+        aliases=[profile.alias],
+        remark_names=[profile.remark_name],
+        topics=[topic],
+    )
+    pool = {i.id: i for i in related}
+    for ident in await tx.identities.claiming(login, [profile.address]):
+        pool.setdefault(ident.id, ident)
+    others = {c.address for i in pool.values() for c in i.candidates} - {profile.address}
+    if others:
+        for ident in await tx.identities.claiming(login, sorted(others)):
+            pool.setdefault(ident.id, ident)
+    unbound = [i for i in pool.values() if i.address is None]
+    holders = await tx.identities.related(
+        login,
+        profile.kind,
+        real_ids=sorted({i.profile.real_id for i in unbound} | {profile.real_id}),
+        aliases=sorted({i.profile.alias for i in unbound} | {profile.alias}),
+        remark_names=[profile.remark_name],
+        bound=True,
+    )
+    session = [i.profile for i in holders if i.address != profile.address]
+    session += [
+        p
+        for p in await tx.identities.held_with_remark(login, profile.remark_name)
+        if p.address != profile.address
+    ]
+    return list(pool.values()), session
+
+
 async def _refresh_candidate(tx: Repositories, login: LoginId, profile: Profile) -> None:
     """Store ``profile`` as it is now wherever it is a candidate of an ambiguity: ``resolve``
     shows the candidates so that the user can tell them apart, e.g. by a RemarkName just
     given on the phone (a match that keeps the same candidates does not rewrite them)."""
-    for ident in await tx.identities.all(login):
+    for ident in await tx.identities.claiming(login, [profile.address]):
         stale = [c for c in ident.candidates if c.address == profile.address and c != profile]
-        if ident.ambiguous and stale:
+        if stale:
             fresh = [profile if c.address == profile.address else c for c in ident.candidates]
             await tx.identities.mark_ambiguous(ident.id, fresh)
 
@@ -164,17 +322,15 @@ def firm_answer(stored: Sequence[StoredIdentity], profile: Profile) -> StoredIde
     message listing recent chats, group payloads; PROTOCOL.md §11), so a re-login's contact
     book leaves namesakes ambiguous even when the bridge knew their real ids. A real id or
     Alias learnt later is the same proof as at a login: it answers the ambiguity when exactly
-    one identity of ``profile``'s kind holds that key, without a conflicting one, and it is
-    ambiguous with ``profile``'s address among its candidates.
+    one identity of ``profile``'s kind in ``stored`` (which must hold every identity with
+    that real id or Alias) holds that key, without a conflicting one, and it is ambiguous
+    with ``profile``'s address among its candidates.
     """
 
     def holds(fingerprint: Profile) -> bool:
         same_id = bool(profile.real_id) and fingerprint.real_id == profile.real_id
         same_alias = bool(profile.alias) and fingerprint.alias == profile.alias
-        conflict = _differs(fingerprint.real_id, profile.real_id) or _differs(
-            fingerprint.alias, profile.alias
-        )
-        return (same_id or same_alias) and not conflict
+        return (same_id or same_alias) and not _contradicts(fingerprint, profile)
 
     holders = [i for i in stored if i.kind is profile.kind and holds(i.profile)]
     if len(holders) != 1:
@@ -197,7 +353,14 @@ async def resolve_identity(
     Raises ``BridgeError`` if ``identity_id`` is not an ambiguous identity of ``login`` or
     ``address`` is not one of its candidates.
     """
-    stored = await tx.identities.all(login)
+    target = await tx.identities.get(identity_id)
+    if target is None or target.login_id != login:
+        raise BridgeError(f"cannot resolve {identity_id}: no such identity")
+    pool = {target.id: target}
+    addresses = sorted({c.address for c in target.candidates})
+    for ident in await tx.identities.claiming(login, addresses):
+        pool.setdefault(ident.id, ident)
+    stored = list(pool.values())
     profiles = _candidate_profiles(stored)
     try:
         result = matcher.resolve(
@@ -210,6 +373,40 @@ async def resolve_identity(
     except ValueError as e:
         raise BridgeError(f"cannot resolve {identity_id}: {e}") from e
     await apply_result(tx, login, result, profiles)
+    chosen = "none of its candidates" if address is None else profiles[address].display_name
+    decision = Decision(identity_id, "resolved", "the user's answer", chosen, target.profile)
+    await tx.audit.record(login, [decision])
+
+
+async def split_identity(tx: Repositories, login: LoginId, identity_id: IdentityId) -> IdentityId:
+    """The inverse of ``resolve_identity``, and of a binding a re-login made on evidence
+    weaker than an identifier: the contact bound to ``identity_id`` is someone else.
+
+    The contact gets a new identity (its messages open a new chat); ``identity_id`` is
+    unbound and gets back the fingerprint it had before the last audited decision that bound
+    it (``resolved`` or ``bound``), so the next login does not take that contact for it
+    again; without one, both identities claim the contact at the next login and the user is
+    asked. Returns the new identity's id. Raises ``BridgeError`` if ``identity_id`` is not a
+    chat of ``login`` bound to a contact now.
+    """
+    ident = await tx.identities.get(identity_id)
+    if ident is None or ident.login_id != login:
+        raise BridgeError(f"cannot split {identity_id}: no such chat")
+    if ident.address is None or ident.ambiguous:
+        raise BridgeError(f"cannot split {identity_id}: it is bound to no contact now")
+    contact = ident.profile
+    history = await tx.audit.recent(login, 50, identity_id=identity_id)
+    binding = next(
+        (d for d in reversed(history) if d.decision in ("resolved", "bound") and d.before), None
+    )
+    await tx.identities.bind(identity_id, None)
+    if binding is not None and binding.before is not None:
+        await tx.identities.update_profile(identity_id, binding.before)
+    fresh = _new_id(contact)
+    await tx.identities.create(login, contact, address=ident.address, identity_id=fresh)
+    evidence = "the user's answer" + ("" if binding else " (no earlier fingerprint)")
+    await tx.audit.record(login, [Decision(identity_id, "split", evidence, contact.display_name)])
+    return fresh
 
 
 def _candidate_profiles(stored: Sequence[StoredIdentity]) -> dict[Address, Profile]:

@@ -1,20 +1,17 @@
-"""Repositories of logins, identities and portals."""
+"""Repositories of logins and portals (identities: ``bridge.store.identities``)."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from bridge.ids import LoginId, MatrixUserId, RoomId
-from bridge.model import Address, IdentityId, Profile
-from bridge.store.codec import decode_profile, encode
-from bridge.store.db import Executor, Row
+from bridge.model import IdentityId
+from bridge.store.db import Executor
 from bridge.store.records import (
-    IdentityState,
     Login,
     LoginState,
     Portal,
-    StoredIdentity,
 )
 
 Clock = Callable[[], float]
@@ -91,161 +88,6 @@ class LoginRepo:
     async def delete(self, login_id: LoginId) -> None:
         """Forget a login with its identities, portals, message map and journal."""
         await self._db.execute("DELETE FROM logins WHERE id = $1", login_id)
-
-
-class IdentityRepo:
-    """The ``identities`` and ``identity_candidates`` tables."""
-
-    def __init__(self, db: Executor, clock: Clock) -> None:
-        self._db = db
-        self._clock = clock
-
-    async def _load(self, rows: list[Row]) -> list[StoredIdentity]:
-        result = []
-        for row in rows:
-            candidates: tuple[Profile, ...] = ()
-            if row["state"] == IdentityState.AMBIGUOUS.value:
-                cand_rows = await self._db.fetchall(
-                    "SELECT profile FROM identity_candidates WHERE identity_id = $1"
-                    " ORDER BY address",
-                    str(row["id"]),
-                )
-                candidates = tuple(decode_profile(r["profile"]) for r in cand_rows)
-            result.append(StoredIdentity.from_row(row, candidates))
-        return result
-
-    async def get(self, identity_id: IdentityId) -> StoredIdentity | None:
-        """The identity ``identity_id`` with its candidates, or ``None``."""
-        rows = await self._db.fetchall("SELECT * FROM identities WHERE id = $1", identity_id)
-        found = await self._load(rows)
-        return found[0] if found else None
-
-    async def by_address(self, login_id: LoginId, address: Address) -> StoredIdentity | None:
-        """The identity currently bound to ``address`` in ``login_id``, or ``None``."""
-        rows = await self._db.fetchall(
-            "SELECT * FROM identities WHERE login_id = $1 AND address = $2", login_id, address
-        )
-        found = await self._load(rows)
-        return found[0] if found else None
-
-    async def all(self, login_id: LoginId) -> list[StoredIdentity]:
-        """Every identity of ``login_id``, oldest first."""
-        rows = await self._db.fetchall(
-            "SELECT * FROM identities WHERE login_id = $1 ORDER BY created_at, id", login_id
-        )
-        return await self._load(rows)
-
-    async def create(
-        self,
-        login_id: LoginId,
-        profile: Profile,
-        *,
-        address: Address | None,
-        identity_id: IdentityId | None = None,
-    ) -> StoredIdentity:
-        """Add an identity with fingerprint ``profile``, bound to ``address`` (or unbound).
-
-        Raises ``StoreError`` if ``address`` is bound to another identity already.
-        """
-        identity_id = identity_id or new_identity_id()
-        now = self._clock()
-        await self._db.execute(
-            "INSERT INTO identities (id, login_id, kind, fingerprint, address, state,"
-            " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-            identity_id,
-            login_id,
-            profile.kind.value,
-            encode(profile),
-            address,
-            IdentityState.NORMAL.value,
-            now,
-        )
-        return StoredIdentity(
-            identity_id, login_id, profile.kind, profile, address, IdentityState.NORMAL
-        )
-
-    async def update_profile(self, identity_id: IdentityId, profile: Profile) -> None:
-        """Replace the fingerprint of ``identity_id`` (its kind follows ``profile.kind``)."""
-        await self._db.execute(
-            "UPDATE identities SET fingerprint = $2, kind = $3, updated_at = $4 WHERE id = $1",
-            identity_id,
-            encode(profile),
-            profile.kind.value,
-            self._clock(),
-        )
-
-    async def bind(self, identity_id: IdentityId, address: Address | None) -> None:
-        """Bind ``identity_id`` to ``address`` (``None``: unbind); it becomes ``NORMAL`` and
-        loses its candidates. Whatever identity held ``address`` before is unbound."""
-        now = self._clock()
-        if address is not None:
-            await self._db.execute(
-                "UPDATE identities SET address = NULL, updated_at = $3"
-                " WHERE address = $2 AND id <> $1"
-                " AND login_id = (SELECT login_id FROM identities WHERE id = $1)",
-                identity_id,
-                address,
-                now,
-            )
-        await self._db.execute(
-            "UPDATE identities SET address = $2, state = $3, updated_at = $4 WHERE id = $1",
-            identity_id,
-            address,
-            IdentityState.NORMAL.value,
-            now,
-        )
-        await self._db.execute(
-            "DELETE FROM identity_candidates WHERE identity_id = $1", identity_id
-        )
-
-    async def unbind_all(self, login_id: LoginId) -> None:
-        """Forget every address of ``login_id`` (they expired with the old session)."""
-        await self._db.execute(
-            "UPDATE identities SET address = NULL, updated_at = $2"
-            " WHERE login_id = $1 AND address IS NOT NULL",
-            login_id,
-            self._clock(),
-        )
-
-    async def mark_ambiguous(self, identity_id: IdentityId, candidates: Sequence[Profile]) -> None:
-        """Make ``identity_id`` ``AMBIGUOUS`` between ``candidates`` (by their addresses)."""
-        await self._db.execute(
-            "UPDATE identities SET address = NULL, state = $2, updated_at = $3 WHERE id = $1",
-            identity_id,
-            IdentityState.AMBIGUOUS.value,
-            self._clock(),
-        )
-        await self._db.execute(
-            "DELETE FROM identity_candidates WHERE identity_id = $1", identity_id
-        )
-        for profile in candidates:
-            await self._db.execute(
-                "INSERT INTO identity_candidates (identity_id, address, profile)"
-                " VALUES ($1, $2, $3)",
-                identity_id,
-                profile.address,
-                encode(profile),
-            )
-
-    async def remove_candidate(self, identity_id: IdentityId, address: Address) -> None:
-        """Strike ``address`` off the candidates of ``identity_id``."""
-        await self._db.execute(
-            "DELETE FROM identity_candidates WHERE identity_id = $1 AND address = $2",
-            identity_id,
-            address,
-        )
-
-    async def claimants(self, login_id: LoginId, address: Address) -> list[IdentityId]:
-        """The ambiguous identities of ``login_id`` that ``address`` could be."""
-        rows = await self._db.fetchall(
-            "SELECT c.identity_id FROM identity_candidates c"
-            " JOIN identities i ON i.id = c.identity_id"
-            " WHERE i.login_id = $1 AND c.address = $2 AND i.state = $3 ORDER BY c.identity_id",
-            login_id,
-            address,
-            IdentityState.AMBIGUOUS.value,
-        )
-        return [IdentityId(r["identity_id"]) for r in rows]
 
 
 class PortalRepo:

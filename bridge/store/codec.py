@@ -107,7 +107,23 @@ def _from_json(value: Any) -> Any:
 
 def encode(obj: Event | Profile) -> str:
     """Serialize an event or profile to a JSON text. Raises ``CodecError``."""
+    if type(obj) is Profile:  # identity fingerprints: thousands per contact book
+        return json.dumps({"format": FORMAT, "value": _profile_json(obj)}, ensure_ascii=False)
     return json.dumps({"format": FORMAT, "value": _to_json(obj)}, ensure_ascii=False)
+
+
+_PROFILE_FIELDS = tuple(f.name for f in attrs.fields(Profile))
+_PROFILE_NAMES = frozenset(_PROFILE_FIELDS)
+
+
+def _profile_json(profile: Profile) -> dict[str, Any]:
+    """``_to_json(profile)`` without the generic walk (the same JSON)."""
+    value: dict[str, Any] = {"@": "profile"}
+    for name in _PROFILE_FIELDS:
+        value[name] = getattr(profile, name)
+    value["kind"] = {"@enum": "chat_kind", "value": profile.kind.value}
+    value["members"] = {"@set": sorted(profile.members)}
+    return value
 
 
 def decode(text: str | bytes) -> Any:
@@ -146,6 +162,17 @@ def decode_event(text: str | bytes) -> Event:
 
 def decode_profile(text: str | bytes) -> Profile:
     """``decode`` restricted to a ``Profile``. Raises ``CodecError`` for anything else."""
+    try:  # the common case first, without the generic walk
+        document = json.loads(text)
+        value = document["value"] if document.get("format") == FORMAT else None
+        if isinstance(value, dict) and value.get("@") == "profile":
+            fields = {k: v for k, v in value.items() if k in _PROFILE_NAMES}
+            fields["kind"] = ChatKind(fields["kind"]["value"])
+            fields["members"] = frozenset(fields["members"]["@set"])
+            if all(isinstance(v, str | int | ChatKind | frozenset) for v in fields.values()):
+                return Profile(**fields)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass  # the generic decoder says what is wrong
     value = decode(text)
     if not isinstance(value, Profile):
         raise CodecError(f"payload is a {type(value).__name__}, not a profile")

@@ -35,7 +35,7 @@ class MatrixProfile:
 
 class MatrixStateRepo:
     """The ``matrix_management_rooms`` and ``matrix_profiles`` tables (schema 2) and
-    ``matrix_command_events`` (schema 3)."""
+    ``matrix_command_events`` (schema 4)."""
 
     def __init__(self, db: Executor, clock: Clock) -> None:
         self._db = db

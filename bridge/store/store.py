@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
-from bridge.store.accounts import Clock, IdentityRepo, LoginRepo, PortalRepo
+from bridge.store.accounts import Clock, LoginRepo, PortalRepo
+from bridge.store.audit import AuditRepo
 from bridge.store.db import Database, Executor, SqliteDatabase
+from bridge.store.identities import IdentityRepo
 from bridge.store.matrix_state import MatrixStateRepo
 from bridge.store.messages import JournalRepo, MessageMapRepo, TransactionRepo
 from bridge.store.migrate import migrate
@@ -22,6 +24,7 @@ class Repositories:
     def __init__(self, db: Executor, clock: Clock) -> None:
         self.logins = LoginRepo(db, clock)
         self.identities = IdentityRepo(db, clock)
+        self.audit = AuditRepo(db, clock)
         self.portals = PortalRepo(db, clock)
         self.messages = MessageMapRepo(db, clock)
         self.journal = JournalRepo(db, clock)

@@ -135,17 +135,37 @@ def test_nickname_with_compatible_fields_matches_and_empty_fields_never_conflict
         {"province": "Lyon"},
         {"city": "Nice"},
         {"signature": "other"},
-        {"remark_name": "Ann"},
+        {"attr_status": 7},
         {"alias": "x"},
         {"real_id": "wxid_x"},
     ],
 )
 def test_a_conflicting_field_rejects_the_nickname_match(field: dict[str, Any]) -> None:
-    base = {"sex": 2, "province": "IDF", "city": "Paris", "signature": "s"}
+    base = {"sex": 2, "province": "IDF", "city": "Paris", "signature": "s", "attr_status": 5}
     old_fields = base | {"remark_name": "Al", "alias": "a", "real_id": "wxid_a"}
     (alice,) = first_login(contact("@1", "Alice", **old_fields))
     result = relogin([alice], contact("@2", "Alice", **(base | field)))
     assert bound(result)["@2"] != alice.id
+    assert len(result.created) == 1
+
+
+def test_a_changed_remark_name_with_nothing_else_against_it_is_held() -> None:
+    base = {"sex": 2, "province": "IDF", "attr_status": 5}
+    (alice,) = first_login(contact("@1", "Alice", remark_name="Al", **base))
+    result = relogin([alice], contact("@2", "Alice", remark_name="Ann", **base))
+    assert result.bound == {}
+    assert [(a.identities, a.addresses) for a in result.ambiguous] == [((alice.id,), ("@2",))]
+
+
+@pytest.mark.parametrize(
+    "field",
+    [{"sex": 1}, {"province": "Lyon"}, {"city": "Nice"}, {"signature": "x"}, {"attr_status": 7}],
+)
+def test_a_conflicting_field_rejects_the_remark_name_match(field: dict[str, Any]) -> None:
+    base = {"sex": 2, "province": "IDF", "city": "Paris", "signature": "s", "attr_status": 5}
+    (boss,) = first_login(contact("@1", "Alice", remark_name="Boss", **base))
+    result = relogin([boss], contact("@2", "Bea", remark_name="Boss", **(base | field)))
+    assert bound(result)["@2"] != boss.id
     assert len(result.created) == 1
 
 
@@ -376,3 +396,81 @@ def test_a_crowd_of_lookalikes_is_one_ambiguity() -> None:
     (crowd,) = result.ambiguous
     assert len(crowd.identities) == len(crowd.addresses) == 300
     assert all(len(i.candidates) == 300 for i in result.updated)
+
+
+# ---- adversarial changes between logins (issue 12) --------------------------------------------
+
+
+def held_pairs(result: MatchResult) -> set[tuple[frozenset[str], frozenset[str]]]:
+    return {(frozenset(a.identities), frozenset(a.addresses)) for a in result.ambiguous}
+
+
+def test_swapped_nick_names_are_held_by_their_attr_status() -> None:
+    nina, olga = first_login(
+        contact("@1", "Nina", sex=2, attr_status=11), contact("@2", "Olga", sex=2, attr_status=22)
+    )
+    result = relogin(
+        [nina, olga],
+        contact("@3", "Olga", sex=2, attr_status=11),
+        contact("@4", "Nina", sex=2, attr_status=22),
+    )
+    assert result.bound == {}
+    assert held_pairs(result) == {
+        (frozenset({nina.id}), frozenset({"@3"})),
+        (frozenset({olga.id}), frozenset({"@4"})),
+    }
+
+
+def test_swapped_remark_names_of_people_apart_are_held_not_swapped() -> None:
+    boss, landlord = first_login(
+        contact("@1", "Peter", sex=1, remark_name="Boss"),
+        contact("@2", "Paula", sex=2, remark_name="Landlord"),
+    )
+    result = relogin(
+        [boss, landlord],
+        contact("@3", "Peter", sex=1, remark_name="Landlord"),
+        contact("@4", "Paula", sex=2, remark_name="Boss"),
+    )
+    assert result.bound == {}
+    assert held_pairs(result) == {
+        (frozenset({boss.id}), frozenset({"@3"})),
+        (frozenset({landlord.id}), frozenset({"@4"})),
+    }
+
+
+def test_a_remark_name_moved_to_someone_who_could_be_either_holds_both() -> None:
+    # The user gave "Boss" to Yan (nothing tells Yan from Xu's old self but the NickName),
+    # Xu lost it: the remark proves nothing now.
+    xu, yan = first_login(contact("@1", "Xu", remark_name="Boss"), contact("@2", "Yan"))
+    result = relogin([xu, yan], contact("@3", "Xu"), contact("@4", "Yan", remark_name="Boss"))
+    assert "@4" not in result.bound
+    assert {xu.id, yan.id} <= {i for a in result.ambiguous for i in a.identities}
+
+
+def test_a_deleted_contact_and_a_new_look_alike_are_told_apart_by_attr_status() -> None:
+    (quinn,) = first_login(contact("@1", "Quinn", sex=1, province="Hubei", attr_status=7))
+    result = relogin([quinn], contact("@2", "Quinn", sex=1, province="Hubei", attr_status=8))
+    assert bound(result)["@2"] != quinn.id
+    assert [i.fingerprint.attr_status for i in result.created] == [8]
+
+
+def test_a_group_renamed_to_another_groups_topic_is_held_by_its_members() -> None:
+    club, climbing = first_login(
+        group("@@1", "Book Club", ["a", "b", "c"]), group("@@2", "Climbing", ["x", "y", "z"])
+    )
+    result = relogin(
+        [club, climbing],
+        group("@@3", "Climbing", ["a", "b", "c"]),
+        group("@@4", "Climbing", ["x", "y", "z"]),
+    )
+    assert result.bound == {"@@4": climbing.id}
+    assert held_pairs(result) == {(frozenset({club.id}), frozenset({"@@3"}))}
+
+
+def test_an_attr_status_many_share_holds_nobody() -> None:
+    ann, bea = first_login(contact("@1", "Ann", attr_status=4), contact("@2", "Bea", attr_status=4))
+    result = relogin(
+        [ann, bea], contact("@3", "Cleo", attr_status=4), contact("@4", "Dora", attr_status=4)
+    )
+    assert result.ambiguous == ()
+    assert len(result.created) == 2

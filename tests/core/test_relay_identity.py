@@ -9,6 +9,7 @@ import pytest
 
 from bridge.errors import BridgeError
 from bridge.model import Address, Profile, ProfileUpdate
+from bridge.relay.matching import split_identity
 from bridge.store import EntryState, IdentityState, Login, Store
 from bridge.testing.memory import MemoryChannel
 from tests.core.conftest import Rig, make_rig
@@ -153,3 +154,74 @@ async def test_resolving_with_a_wrong_address_is_refused(wechat_rig: Rig) -> Non
     assert bob is not None
     with pytest.raises(BridgeError):
         await rig.relay.resolve(bob.id, Address("@nobody"))  # Bob is not ambiguous
+
+
+async def test_a_leaked_real_id_that_contradicts_the_binding_unbinds_it(wechat_rig: Rig) -> None:
+    rig = wechat_rig
+    rig.a.inject(ProfileUpdate(attrs.evolve(BOB, real_id="wxid_bob")))
+    rig.a.inject(rig.a.incoming_text(BOB.address, "the real Bob"))
+    await rig.settle()
+    bob_portal = await rig.portal_of(BOB.address)
+
+    rig.a.scan(session(2, ALICE, BOB))  # another "Bob", nothing in the book tells
+    await rig.settle()
+    impostor = Address("@s2-bob")
+    rig.a.inject(ProfileUpdate(attrs.evolve(BOB, address=impostor, real_id="wxid_other")))
+    rig.a.inject(rig.a.incoming_text(impostor, "not the same Bob"))
+    await rig.settle()
+
+    landed = rig.b.messages()[-1]
+    assert landed.content.body == "not the same Bob"  # type: ignore[union-attr]
+    assert landed.chat != bob_portal
+
+
+async def test_split_undoes_a_wrong_resolve_and_the_audit_keeps_both(wechat_rig: Rig) -> None:
+    rig = wechat_rig
+    rig.a.inject(rig.a.incoming_text(BOB.address, "the real Bob"))
+    await rig.settle()
+    bob_portal = await rig.portal_of(BOB.address)
+    bob = await rig.store.identities.by_address(rig.login.id, BOB.address)
+    assert bob is not None
+    twin1, twin2 = Address("@s2-bob"), Address("@s2-bobtwin")
+    rig.a.scan([attrs.evolve(BOB, address=twin1), attrs.evolve(BOB, address=twin2, city="Oslo")])
+    await rig.settle()
+    await rig.relay.resolve(bob.id, twin2)  # the user picks the wrong one
+
+    async with rig.store.transaction() as tx:
+        fresh = await split_identity(tx, rig.login.id, bob.id)
+    rig.a.inject(rig.a.incoming_text(twin2, "I am not your Bob"))
+    await rig.settle()
+
+    assert await rig.portal_of(twin2) != bob_portal
+    assert rig.texts(rig.b, bob_portal) == ["the real Bob"]
+    restored = await rig.store.identities.get(bob.id)
+    assert restored is not None and restored.address is None
+    assert restored.profile.city == ""  # its fingerprint from before the resolve
+    assert (await rig.store.identities.by_address(rig.login.id, twin2)).id == fresh  # type: ignore[union-attr]
+    decisions = [(d.identity_id, d.decision) for d in await rig.store.audit.recent(rig.login.id)]
+    assert decisions[-2:] == [(bob.id, "resolved"), (bob.id, "split")]
+    with pytest.raises(BridgeError):
+        async with rig.store.transaction() as tx:
+            await split_identity(tx, rig.login.id, bob.id)  # bound to nothing now
+
+
+async def test_a_long_run_of_real_id_leaks_is_applied_in_chunks_then_the_batch(
+    store: Store, login: Login
+) -> None:
+    people = [Profile(Address(f"@s1-p{n}"), nick_name=f"P{n}") for n in range(130)]
+    a = MemoryChannel("wechat", stable_addresses=False)
+    rig = await make_rig(store, login, a=a)
+    try:
+        a.scan(people)
+        await rig.settle()
+        before = await store.identities.generation()
+        leaks = [ProfileUpdate(attrs.evolve(p, real_id=f"wxid_{p.nick_name}")) for p in people]
+        a.inject_batch([*leaks, a.incoming_text(people[-1].address, "after the leaks")])
+        await rig.settle()
+        # Each leak bumps the identity generation: they were all applied, once each.
+        assert await store.identities.generation() > before
+        learnt = {i.profile.real_id for i in await store.identities.all(login.id)}
+        assert learnt >= {f"wxid_P{n}" for n in range(130)}
+        assert rig.texts(rig.b) == ["after the leaks"]
+    finally:
+        await rig.relay.stop()

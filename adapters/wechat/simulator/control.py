@@ -163,8 +163,10 @@ class SimulatorControl:
         signature: str | None = None,
         wxid: str | None = None,
         friend: bool = True,
+        attr_status: int | None = None,
     ) -> str:
-        """Add a friend (or with ``friend=False`` a stranger for groups); returns its wxid."""
+        """Add a friend (or with ``friend=False`` a stranger for groups); returns its wxid.
+        ``attr_status`` overrides the AttrStatus served for it (default: from the wxid)."""
         body = _drop_none(
             nickname=nickname,
             remark_name=remark_name,
@@ -174,6 +176,7 @@ class SimulatorControl:
             city=city,
             signature=signature,
             wxid=wxid,
+            attr_status=attr_status,
         )
         body["friend"] = friend
         return str(

@@ -128,6 +128,8 @@ def _apply_contact(contact: Contact, body: dict[str, Any]) -> None:
             setattr(contact, key, str(body[key] or ""))
     if "sex" in body:
         contact.sex = int(body["sex"] or 0)
+    if "attr_status" in body:
+        contact.attr_status = None if body["attr_status"] is None else int(body["attr_status"])
     if "friend" in body:
         contact.friend = bool(body["friend"])
 

@@ -62,6 +62,8 @@ class Contact:
     friend: bool = True
     pinned: bool = False
     avatar_seq: int = attrs.field(factory=lambda: secrets.randbelow(10**9))
+    #: AttrStatus as served; None: derived from the wxid (stable, rarely shared).
+    attr_status: int | None = None
 
 
 @attrs.define(eq=False)

@@ -63,7 +63,9 @@ def contact_entry(session: Session, contact: Contact) -> dict[str, Any]:
         "StarFriend": 0,
         "AppAccountFlag": 0,
         "Statues": 0,
-        "AttrStatus": _attr_status(contact.wxid),
+        "AttrStatus": (
+            _attr_status(contact.wxid) if contact.attr_status is None else contact.attr_status
+        ),
         "Province": contact.province,
         "City": contact.city,
         "Alias": contact.alias,
