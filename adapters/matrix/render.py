@@ -12,6 +12,7 @@ from urllib.parse import quote, unquote
 import attrs
 
 from adapters.matrix import content as mx
+from adapters.matrix.htmltext import html_to_text
 from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId, UserId
 from bridge.model import Address, Link, Location, Media, MediaKind, Mention, Notice, Text
 
@@ -269,11 +270,14 @@ def parse_text(
     event: RoomEvent, *, identity_of: Callable[[UserId], str | None] | None = None
 ) -> Text:
     """``m.text``/``m.notice``/``m.emote`` as ``Text``, the reply fallback stripped from the
-    body and the HTML. User pills (spec "User and room mentions") become ``Mention``s in
-    order: of a ghost, its stable identity id (``identity_of``), of anyone else, the Matrix
-    user id; their ``text`` is where the body names them (the pill's label as clients write
-    it there, with a leading ``@`` and a trailing ``: `` or space); past ``MAX_MENTIONS``
-    pills are left as text. Raises ``UnbridgeableEvent`` without a string body."""
+    body and the HTML. With an HTML ``formatted_body``, the body is that HTML read as plain
+    text (``htmltext.html_to_text``: what the sender saw, without markup), which is what a
+    network without markup gets; ``Text.formatted`` keeps the HTML. User pills (spec "User
+    and room mentions") become ``Mention``s in order: of a ghost, its stable identity id
+    (``identity_of``), of anyone else, the Matrix user id; their ``text`` is where the body
+    names them (the pill's label as clients write it there, with a leading ``@`` and a
+    trailing ``: `` or space); past ``MAX_MENTIONS`` pills are left as text. Raises
+    ``UnbridgeableEvent`` without a string body."""
     body = event.content.get("body")
     if not isinstance(body, str):
         raise UnbridgeableEvent(f"{event.msgtype} without a body")
@@ -281,6 +285,8 @@ def parse_text(
     if reply_target(event) is not None:
         body = strip_reply_fallback(body)
         markup = None if markup is None else strip_html_fallback(markup)
+    if markup is not None:
+        body = html_to_text(markup) or body
     mentions = () if markup is None else _mentions(body, markup, identity_of)
     return Text(body, formatted=markup, mentions=mentions)
 
