@@ -12,6 +12,7 @@ from urllib.parse import quote, unquote
 import attrs
 
 from adapters.matrix import content as mx
+from adapters.matrix.attachments import AttachmentError, EncryptedFile, decrypt
 from adapters.matrix.htmltext import html_to_text
 from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId, UserId
 from bridge.model import Address, Link, Location, Media, MediaKind, Mention, Notice, Text
@@ -39,7 +40,7 @@ _MX_REPLY = re.compile(r"^<mx-reply>.*?</mx-reply>", re.DOTALL)
 
 
 class UnbridgeableEvent(ValueError):
-    """A Matrix event the bridge cannot carry (unknown msgtype, encrypted file, bad geo URI)."""
+    """A Matrix event the bridge cannot carry (unknown msgtype, unusable file, bad geo URI)."""
 
 
 # ---- outbound --------------------------------------------------------------------------------
@@ -203,7 +204,9 @@ def _with_pills(body: str, pills: Sequence[Pill]) -> str | None:
 @attrs.frozen
 class MediaRef:
     """A media event before its file is downloaded: ``url`` and what the event says about it
-    (sizes in pixels, ``duration_ms`` in milliseconds; 0 = unknown)."""
+    (sizes in pixels, ``duration_ms`` in milliseconds; 0 = unknown). ``encrypted`` is set
+    when the file at ``url`` is an encrypted attachment (spec "Sending encrypted
+    attachments")."""
 
     kind: MediaKind
     url: MxcUri
@@ -213,10 +216,19 @@ class MediaRef:
     width: int = 0
     height: int = 0
     duration_ms: int = 0
+    encrypted: EncryptedFile | None = None
 
     def with_data(self, data: bytes, content_type: str) -> Media:
-        """The ``Media`` with the downloaded bytes (the event's mimetype wins over the
-        download's ``content_type``)."""
+        """The ``Media`` with the bytes downloaded from ``url``, decrypted first when the
+        file is ``encrypted`` (the event's mimetype wins over the download's
+        ``content_type``). Raises ``UnbridgeableEvent`` when an encrypted download does not
+        match its hash."""
+        if self.encrypted is not None:
+            try:
+                data = decrypt(data, self.encrypted)
+            except AttachmentError as exc:
+                raise UnbridgeableEvent(str(exc)) from None
+            content_type = ""
         return Media(
             kind=self.kind,
             data=data,
@@ -353,14 +365,23 @@ def _int(info: Mapping[str, Any], key: str) -> int:
 
 def media_ref(event: RoomEvent) -> MediaRef:
     """The file of an ``m.image``/``m.video``/``m.audio``/``m.file`` message or an
-    ``m.sticker`` event. Raises ``UnbridgeableEvent`` for other events and for encrypted or
-    URL-less files."""
+    ``m.sticker`` event: a plain ``url``, or an encrypted ``file`` (spec "Sending encrypted
+    attachments"), which clients also send into unencrypted rooms. Raises
+    ``UnbridgeableEvent`` for other events, a malformed ``file`` and URL-less files."""
     kind = MediaKind.STICKER if event.type == "m.sticker" else _MEDIA_KINDS.get(event.msgtype)
     if kind is None:
         raise UnbridgeableEvent(f"{event.type} {event.msgtype!r} is not media")
     url = event.content.get("url")
+    file = event.content.get("file")
+    encrypted: EncryptedFile | None = None
+    if isinstance(file, Mapping) and not isinstance(url, str):
+        try:
+            encrypted = EncryptedFile.from_content(file)
+        except AttachmentError as exc:
+            raise UnbridgeableEvent(str(exc)) from None
+        url = encrypted.url
     if not isinstance(url, str) or not url.startswith("mxc://"):
-        raise UnbridgeableEvent("media without an unencrypted mxc:// url")
+        raise UnbridgeableEvent("media without an mxc:// url")
     raw_info = event.content.get("info")
     info: Mapping[str, Any] = raw_info if isinstance(raw_info, Mapping) else {}
     body = event.content.get("body")
@@ -377,6 +398,7 @@ def media_ref(event: RoomEvent) -> MediaRef:
         width=_int(info, "w"),
         height=_int(info, "h"),
         duration_ms=_int(info, "duration"),
+        encrypted=encrypted,
     )
 
 

@@ -4,14 +4,20 @@ WeChat user expects it."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import io
 import itertools
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
+from adapters.wechat.simulator import blobs
+from adapters.wechat.simulator.control import OutboxEntry
 from adapters.wechat.simulator.demo import Demo, create_demo
 from tests.service.commander import Commander
-from tests.service.harness import BridgeHarness, accept_invite, wait_for_message
+from tests.service.harness import BridgeHarness, accept_invite, wait_for_message, wait_until
 from tests.service.test_login import log_in
 from tests.service.test_messages import sent_to
 
@@ -43,3 +49,50 @@ async def test_an_html_message_reaches_wechat_as_clean_text(
     await commander.send(portal, "<b>bold</b> and <i>italic</i><br>next line", html=True)
 
     await sent_to(bridge, demo.account, demo.carol, "bold and italic\nnext line")
+
+
+async def test_an_encrypted_attachment_image_and_file_reach_wechat_byte_identical(
+    bridge: BridgeHarness, tmp_path: Path
+) -> None:
+    commander, demo, portal = await _portal_of_carol(bridge, tmp_path, "mcmedia")
+    photo, report = tmp_path / "beach.jpg", tmp_path / "trip plan.pdf"
+    photo_bytes = await asyncio.to_thread(_jpeg, 320, 200)
+    report_bytes = blobs.document("report", 4000)
+    await asyncio.to_thread(photo.write_bytes, photo_bytes)
+    await asyncio.to_thread(report.write_bytes, report_bytes)
+
+    await commander.send_image(portal, photo)
+    await commander.send_file(portal, report)
+
+    events = await commander.api.messages(portal, limit=20)
+    sent = [e["content"] for e in events if e.get("sender") == commander.api.user_id]
+    media = [c for c in sent if c.get("msgtype") in ("m.image", "m.file")]
+    assert media, sent
+    assert all("file" in c and "url" not in c for c in media), media
+    entries = await _outbox_media(bridge, demo, 2)
+    assert [(e.kind, e.filename) for e in entries] == [
+        ("image", "beach.jpg"),
+        ("file", "trip plan.pdf"),
+    ]
+    for entry, data in zip(entries, (photo_bytes, report_bytes), strict=True):
+        assert entry.sha256 == hashlib.sha256(data).hexdigest()
+        assert await bridge.simulator.control.media(entry.sha256) == data
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    """A real JPEG of ``width`` × ``height`` pixels (Pillow)."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 120, 40)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+async def _outbox_media(bridge: BridgeHarness, demo: Demo, count: int) -> list[OutboxEntry]:
+    """The first ``count`` files the account sent to Carol (waits for them)."""
+
+    async def find() -> list[OutboxEntry] | None:
+        outbox = await bridge.simulator.control.outbox(demo.account)
+        files = [e for e in outbox if e.to == demo.carol and e.sha256]
+        return files[:count] if len(files) >= count else None
+
+    found: list[OutboxEntry] = await wait_until(find)
+    return found
