@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import io
+import logging
 import mimetypes
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -10,12 +12,15 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import attrs
+from PIL import Image
 
 from adapters.matrix import content as mx
 from adapters.matrix.attachments import AttachmentError, EncryptedFile, decrypt
 from adapters.matrix.htmltext import html_to_text
 from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId, UserId
 from bridge.model import Address, Link, Location, Media, MediaKind, Mention, Notice, Text
+
+logger = logging.getLogger(__name__)
 
 #: Content key marking an event the bridge sent as the user himself (double puppeting), so its
 #: echo in a transaction is not bridged back.
@@ -91,11 +96,30 @@ def media_filename(media: Media) -> str:
     return f"{media.kind.value}{extension}"
 
 
+def image_size(media: Media) -> tuple[int, int]:
+    """Width and height in pixels of an image or sticker, read from its bytes' header with
+    Pillow (the remote network's figures may be a thumbnail's); ``media.width``/``height``
+    when the bytes are not an image Pillow knows, or for other kinds."""
+    if media.kind not in (MediaKind.IMAGE, MediaKind.STICKER) or not media.data:
+        return media.width, media.height
+    try:
+        with Image.open(io.BytesIO(media.data)) as image:
+            width, height = image.size
+    except Exception as exc:  # Pillow raises many types for bytes it cannot read
+        logger.info("image size not read (%s); using the announced one", type(exc).__name__)
+        return media.width, media.height
+    return int(width), int(height)
+
+
 def media_content(media: Media, url: MxcUri, *, prefix: str = "") -> tuple[str, dict[str, Any]]:
     """``(event type, content)`` of ``media`` uploaded at ``url``: ``m.sticker`` events for
     stickers, else ``m.room.message`` with ``m.image``/``m.video``/``m.audio``/``m.file`` and
-    ``info`` (mimetype, size in bytes, ``w``/``h`` in pixels, ``duration`` in ms). Voice
-    messages carry the MSC3245 voice flag. A ``prefix`` goes before the caption."""
+    ``info`` (mimetype, size in bytes, ``w``/``h`` in pixels read from an image's bytes
+    (``image_size``), ``duration`` in ms). Without a file name, the body is one made from the
+    kind and mimetype (``image.jpg``). Voice messages carry the MSC3245 voice flag. A
+    ``prefix`` goes before the caption."""
+    width, height = image_size(media)
+    media = attrs.evolve(media, width=width, height=height)
     filename = media_filename(media)
     caption = prefix + (media.caption or filename) if prefix else media.caption
     if media.kind is MediaKind.STICKER:
