@@ -112,6 +112,12 @@ class Bot:
                     "list", "list", "list your contacts and groups and their rooms", self._list
                 ),
                 Command(
+                    "set-management-room",
+                    "set-management-room",
+                    f"make this room the one where {network} notices come",
+                    self._set_management_room,
+                ),
+                Command(
                     "resolve",
                     "resolve [<chat> <n>|apart]",
                     f"say which contact an ambiguous chat is after a {network} re-login",
@@ -156,6 +162,8 @@ class Bot:
             log.info("refused a command from a user without permission")
             return Reply(REFUSAL)
         session = self.logins.session(ctx.user)
+        if ctx.command.is_direct:
+            await self._follow(ctx)
         if session is not None and session.awaiting_input is not None and self._is_input(ctx):
             return await self._login_input(ctx, session)
         command = self.commands.get(ctx.parsed.name)
@@ -220,6 +228,22 @@ class Bot:
         for part in first:
             await self.send(ctx.room, part)
         return last
+
+    async def _set_management_room(self, ctx: CommandContext) -> Reply:
+        await self._follow(ctx)
+        network = self.logins.network.display_name
+        return Reply(
+            f"This room is now your management room: {network} notices come here, and "
+            "commands work here without the prefix if it is a direct chat with me."
+        )
+
+    async def _follow(self, ctx: CommandContext) -> None:
+        """The management room follows the user: the DM they last wrote in (or the room of
+        ``set-management-room``) gets the notices, also after a restart."""
+        await self.hub.set_management_room(ctx.user, ctx.room)
+        session = self.logins.session(ctx.user)
+        if session is not None:
+            session.room = ctx.room
 
     async def _resolve(self, ctx: CommandContext) -> Reply:
         return await resolve_command(self._require(ctx), ctx.args)

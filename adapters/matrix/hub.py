@@ -22,6 +22,7 @@ from adapters.matrix.errors import (
     MatrixUnavailable,
 )
 from adapters.matrix.ghosts import Ghosts
+from adapters.matrix.markdown import markdown_html
 from adapters.matrix.portals import Portals
 from adapters.matrix.puppet import DoublePuppets
 from adapters.matrix.router import BotCommand, CommandHandler, Route, Router
@@ -220,6 +221,14 @@ class MatrixHub:
             logger.info("created the management room %s of %s", room, user)
             return room
 
+    async def set_management_room(self, user: MatrixUserId, room: RoomId) -> None:
+        """Remember ``room`` as ``user``'s management room (the store keeps it across
+        restarts); ``management_room`` returns it while the bot and ``user`` are in it."""
+        async with self._room_locks.setdefault(UserId(user), asyncio.Lock()):
+            if await self.store.matrix.management_room(user) != room:
+                await self.store.matrix.set_management_room(user, room)
+                logger.info("management room of %s is now %s", user, room)
+
     async def _usable_dm(self, room: RoomId, user: UserId) -> bool:
         try:
             state = await self._api.get_state(room, "m.room.member", state_key=user)
@@ -230,9 +239,12 @@ class MatrixHub:
     async def reply(
         self, room: RoomId, text: str, *, html: str | None = None, notice: bool = True
     ) -> EventId:
-        """Post ``text`` (with optional HTML) into ``room`` as the bot; ``m.notice`` unless
-        ``notice`` is False. Raises ``MatrixRequestError`` subclasses."""
-        return await self._api.send_message(room, mx.text(text, html=html, notice=notice))
+        """Post ``text`` into ``room`` as the bot; ``m.notice`` unless ``notice`` is False.
+        Its ``formatted_body`` is ``html``, else ``text`` read as Markdown
+        (``markdown.markdown_html``): every bot message has one. Raises
+        ``MatrixRequestError`` subclasses."""
+        markup = html if html is not None else markdown_html(text)
+        return await self._api.send_message(room, mx.text(text, html=markup, notice=notice))
 
     async def send_image(
         self, room: RoomId, png: bytes, *, body: str, filename: str = "qr.png"
@@ -354,11 +366,24 @@ class MatrixHub:
             except MatrixRequestError as exc:
                 logger.warning("cannot leave %s: %s", room, exc)
             return
-        if event.content.get("is_direct") is True:
-            known = await self.store.matrix.management_room(inviter)
-            if known is None or not await self._usable_dm(known, inviter):
-                await self.store.matrix.set_management_room(inviter, room)
         logger.info("joined %s on %s's invite", room, inviter)
+        name = self.config.appservice.bot.displayname or "the bridge bot"
+        if event.content.get("is_direct") is True:
+            # The user opened a new DM with the bot: it is where they will look (issue 9).
+            await self.set_management_room(MatrixUserId(inviter), room)
+            await self._notify(
+                room,
+                f"Hello, I am {name}. This room is your management room: my notices come "
+                "here. Send `help` to see what I can do.",
+            )
+            return
+        known = await self.store.matrix.management_room(inviter)
+        where = f" Your management room is {render.room_url(known)}." if known else ""
+        await self._notify(
+            room,
+            f"Hello, I am {name}. In this room, start commands with "
+            f"`{self.config.command_prefix}` (e.g. `{self.config.command_prefix} help`).{where}",
+        )
 
     async def _notify(self, room: RoomId, text: str) -> None:
         try:

@@ -58,12 +58,12 @@ def message_content(
     mentions: Sequence[Pill] = (),
 ) -> dict[str, Any]:
     """``m.room.message`` content for a non-media ``content``; ``prefix`` (an attribution such
-    as "You (from your phone): ") goes before the text. ``Notice`` becomes ``m.notice``,
-    ``Location`` ``m.location`` with an RFC 5870 ``geo:`` URI, ``Link`` an ``m.text`` with the
-    title, description and URL plus an HTML anchor. ``mentions`` (the Matrix users a text
-    mentions, in order) fill ``m.mentions``, so a mentioned user is notified, and a plain
-    text gets an HTML twin where the part naming each one is a pill (spec "User and room
-    mentions")."""
+    as "You (from your phone): ") goes before the text. ``Notice`` becomes ``m.notice`` (its
+    HTML the escaped text), ``Location`` ``m.location`` with an RFC 5870 ``geo:`` URI,
+    ``Link`` an ``m.text`` with the title, description and URL plus an HTML anchor.
+    ``mentions`` (the Matrix users a text mentions, in order) fill ``m.mentions``, so a
+    mentioned user is notified, and a plain text gets an HTML twin where the part naming each
+    one is a pill (spec "User and room mentions")."""
     match content:
         case Text(body=body, formatted=formatted):
             if formatted is not None:
@@ -74,7 +74,8 @@ def message_content(
             users = [pill.user for pill in mentions]
             return mx.text(prefix + body, html=markup, mentions=users)
         case Notice(text=body):
-            return mx.text(prefix + body, notice=True)
+            markup = html.escape(prefix + body).replace("\n", "<br>")
+            return mx.text(prefix + body, html=markup, notice=True)
         case Location(latitude=lat, longitude=lon, label=label):
             result = mx.location(lat, lon, label=label)
             result["body"] = prefix + result["body"]
@@ -189,6 +190,11 @@ def reply_content(
         f"{quoted_html}</blockquote></mx-reply>{own_html}"
     )
     return result
+
+
+def room_url(room: RoomId) -> str:
+    """The matrix.to link of ``room`` (spec "Matrix URIs": matrix.to navigation)."""
+    return f"https://matrix.to/#/{quote(room, safe='!:')}"
 
 
 @attrs.frozen
