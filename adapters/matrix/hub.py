@@ -36,7 +36,14 @@ from bridge.model import Event
 from bridge.relay.portals import PortalDirectory, PortalInfo, PortalLookup
 from bridge.store import Store
 
-__all__ = ["NO_LOGIN", "REFUSAL", "BotCommand", "CommandHandler", "MatrixHub"]
+__all__ = [
+    "ENCRYPTION_UNSUPPORTED",
+    "NO_LOGIN",
+    "REFUSAL",
+    "BotCommand",
+    "CommandHandler",
+    "MatrixHub",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +52,13 @@ TRANSACTION_MEMORY_S = 7 * 24 * 3600
 NO_LOGIN = (
     "⚠ Not delivered: the account this chat belongs to is not running on the bridge. "
     "Log in again through the bridge bot."
+)
+#: Posted (in plaintext) once in a room where messages arrive end-to-end encrypted.
+ENCRYPTION_UNSUPPORTED = (
+    "⚠ This room is end-to-end encrypted, and this bridge cannot read encrypted messages: "
+    "nothing you send here reaches me or your contacts. Create a room with encryption "
+    "turned off (in Element: New room, 'Enable end-to-end encryption' off) and invite me; "
+    "there, send commands as `{prefix} help`."
 )
 
 
@@ -112,6 +126,7 @@ class MatrixHub:
         )
         self._channels: dict[LoginId, MatrixChannel] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._told_encrypted: set[RoomId] = set()
         self._room_locks: dict[UserId, asyncio.Lock] = {}
         self._started = False
         self._stopped = False
@@ -297,6 +312,8 @@ class MatrixHub:
                 await self._invited(event)
             case Route.PORTAL if portal is not None:
                 await self._portal_event(event, portal, batches)
+            case Route.ENCRYPTED:
+                await self._encrypted(event.room_id)
             case Route.COMMAND:
                 command = await self._router.command(event)
                 if command is not None:
@@ -367,6 +384,9 @@ class MatrixHub:
                 logger.warning("cannot leave %s: %s", room, exc)
             return
         logger.info("joined %s on %s's invite", room, inviter)
+        if await self._is_encrypted(room):
+            await self._encrypted(room)
+            return
         name = self.config.appservice.bot.displayname or "the bridge bot"
         if event.content.get("is_direct") is True:
             # The user opened a new DM with the bot: it is where they will look (issue 9).
@@ -384,6 +404,24 @@ class MatrixHub:
             f"Hello, I am {name}. In this room, start commands with "
             f"`{self.config.command_prefix}` (e.g. `{self.config.command_prefix} help`).{where}",
         )
+
+    async def _is_encrypted(self, room: RoomId) -> bool:
+        try:
+            await self._api.get_state(room, "m.room.encryption")
+        except MatrixNotFound:
+            return False
+        except MatrixRequestError as exc:
+            logger.warning("cannot read the encryption state of %s: %s", room, exc)
+            return False
+        return True
+
+    async def _encrypted(self, room: RoomId) -> None:
+        """Tell ``room`` once (per process) that the bridge cannot read encrypted messages,
+        in plaintext, and what to do instead."""
+        if room in self._told_encrypted:
+            return
+        self._told_encrypted.add(room)
+        await self._notify(room, ENCRYPTION_UNSUPPORTED.format(prefix=self.config.command_prefix))
 
     async def _notify(self, room: RoomId, text: str) -> None:
         try:

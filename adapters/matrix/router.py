@@ -29,6 +29,7 @@ class Route(enum.Enum):
     INVITE = "invite"
     PORTAL = "portal"
     COMMAND = "command"
+    ENCRYPTED = "encrypted"
 
 
 class Router:
@@ -59,6 +60,9 @@ class Router:
             if event.state_key == self._side.bot and event.membership == "invite":
                 return Route.INVITE, None
             return Route.DROP, None
+        if event.type == "m.room.encrypted" and not self.is_echo(event):
+            # End-to-end encryption is not supported: the sender is told, never ignored.
+            return Route.ENCRYPTED, None
         if event.type not in BRIDGED_TYPES or self.is_echo(event):
             return Route.DROP, None
         portal = await self._portal_of(event.room_id)

@@ -96,3 +96,36 @@ async def _outbox_media(bridge: BridgeHarness, demo: Demo, count: int) -> list[O
 
     found: list[OutboxEntry] = await wait_until(find)
     return found
+
+
+async def test_an_encrypted_dm_gets_one_plaintext_notice_saying_what_to_do(
+    bridge: BridgeHarness, tmp_path: Path
+) -> None:
+    commander = await Commander.register(
+        bridge.synapse, tmp_path / "commander", f"mcencrypted{next(_numbers)}"
+    )
+
+    await commander.run("--room-dm-create", bridge.bot)  # encryption on, as Element's DMs
+    room = await wait_until(lambda: _dm_with(commander, bridge.bot))
+    assert await commander.api.state(room, "m.room.encryption")
+    await commander.send(room, "login")
+    await commander.send(room, "ping")
+
+    notice = await wait_for_message(commander.api, room, from_=bridge.bot, contains="encrypted")
+    assert notice["type"] == "m.room.message"  # plaintext, readable without keys
+    assert notice["content"]["msgtype"] == "m.notice"
+    assert "!wechat help" in notice["content"]["body"]
+    said = [e for e in await commander.api.messages(room) if e.get("sender") == bridge.bot]
+    assert len([e for e in said if e["type"] != "m.room.member"]) == 1  # once, no greeting
+
+
+async def _dm_with(commander: Commander, bot: str) -> str | None:
+    rooms = await commander.api.request("GET", "/v3/joined_rooms")
+    for room in rooms["joined_rooms"]:
+        try:
+            member = await commander.api.state(room, "m.room.member", bot)
+        except Exception:
+            continue
+        if member.get("membership") == "join":
+            return str(room)
+    return None
