@@ -25,6 +25,7 @@ from adapters.matrix.ghosts import Ghosts
 from adapters.matrix.markdown import markdown_html
 from adapters.matrix.portals import Portals
 from adapters.matrix.puppet import DoublePuppets
+from adapters.matrix.relations import RelationOptions, Relations, relation
 from adapters.matrix.router import BotCommand, CommandHandler, Route, Router
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId, Transaction, UserId
@@ -114,6 +115,7 @@ class MatrixHub:
         self._puppets = DoublePuppets(self._side)
         self._portal_of = portal_of or PortalDirectory(store).by_room
         self._router = Router(self._side, self._portal_of)
+        self._relations = Relations(self._side, RelationOptions.from_config(config.matrix_config))
         self._server = (
             AppserviceServer(
                 config.appservice.hs_token,
@@ -329,7 +331,10 @@ class MatrixHub:
             await self._notify(event.room_id, NO_LOGIN)
             return
         try:
-            converted = await self._router.to_bridge(event, portal)
+            if relation(event) is not None:
+                converted: list[Event] = await self._relations.to_bridge(event, portal)
+            else:
+                converted = [await self._router.to_bridge(event, portal)]
         except render.UnbridgeableEvent as exc:
             logger.info("event %s not bridged: %s", event.event_id, exc)
             await self._notify(
@@ -342,7 +347,7 @@ class MatrixHub:
             logger.warning("event %s: file not downloaded: %s", event.event_id, exc)
             await self._notify(event.room_id, "⚠ Not delivered: the file could not be downloaded")
             return
-        batches.setdefault(portal.login, []).append(converted)
+        batches.setdefault(portal.login, []).extend(converted)
 
     async def _hand_over(self, batches: dict[LoginId, list[Event]]) -> None:
         waits: list[tuple[MatrixChannel, int, asyncio.Future[None]]] = []

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["BRIDGED_TYPES", "BotCommand", "CommandHandler", "PortalInfo", "Route", "Router"]
 
-BRIDGED_TYPES = frozenset({"m.room.message", "m.sticker", "m.room.redaction"})
+BRIDGED_TYPES = frozenset({"m.room.message", "m.sticker", "m.room.redaction", "m.reaction"})
 
 
 class Route(enum.Enum):
