@@ -13,6 +13,7 @@ from adapters.matrix import content as mx
 from adapters.matrix import render
 from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.appservice import AppserviceServer
+from adapters.matrix.botnotices import BotNotices
 from adapters.matrix.channel import MatrixChannel
 from adapters.matrix.errors import (
     AppserviceRejected,
@@ -38,7 +39,6 @@ from bridge.relay.portals import PortalDirectory, PortalInfo, PortalLookup
 from bridge.store import Store
 
 __all__ = [
-    "ENCRYPTION_UNSUPPORTED",
     "NO_LOGIN",
     "REFUSAL",
     "BotCommand",
@@ -53,13 +53,6 @@ TRANSACTION_MEMORY_S = 7 * 24 * 3600
 NO_LOGIN = (
     "⚠ Not delivered: the account this chat belongs to is not running on the bridge. "
     "Log in again through the bridge bot."
-)
-#: Posted (in plaintext) once in a room where messages arrive end-to-end encrypted.
-ENCRYPTION_UNSUPPORTED = (
-    "⚠ This room is end-to-end encrypted, and this bridge cannot read encrypted messages: "
-    "nothing you send here reaches me or your contacts. Create a room with encryption "
-    "turned off (in Element: New room, 'Enable end-to-end encryption' off) and invite me; "
-    "there, send commands as `{prefix} help`."
 )
 
 
@@ -128,7 +121,7 @@ class MatrixHub:
         )
         self._channels: dict[LoginId, MatrixChannel] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._told_encrypted: set[RoomId] = set()
+        self._notices = BotNotices(config, self._api)
         self._room_locks: dict[UserId, asyncio.Lock] = {}
         self._started = False
         self._stopped = False
@@ -315,7 +308,7 @@ class MatrixHub:
             case Route.PORTAL if portal is not None:
                 await self._portal_event(event, portal, batches)
             case Route.ENCRYPTED:
-                await self._encrypted(event.room_id)
+                await self._notices.encrypted(event)
             case Route.COMMAND:
                 command = await self._router.command(event)
                 if command is not None:
@@ -337,9 +330,7 @@ class MatrixHub:
                 converted = [await self._router.to_bridge(event, portal)]
         except render.UnbridgeableEvent as exc:
             logger.info("event %s not bridged: %s", event.event_id, exc)
-            await self._notify(
-                event.room_id, f"⚠ Not delivered: the bridge cannot carry it ({exc})"
-            )
+            await self._notices.not_carried(event, f"the bridge cannot carry it ({exc})")
             return
         except MatrixRequestError as exc:
             if exc.retryable:
@@ -389,50 +380,18 @@ class MatrixHub:
                 logger.warning("cannot leave %s: %s", room, exc)
             return
         logger.info("joined %s on %s's invite", room, inviter)
-        if await self._is_encrypted(room):
-            await self._encrypted(room)
-            return
-        name = self.config.appservice.bot.displayname or "the bridge bot"
-        if event.content.get("is_direct") is True:
+        if await self._notices.is_encrypted(room):
+            await self._notices.encrypted_room(room)
+        elif event.content.get("is_direct") is True:
             # The user opened a new DM with the bot: it is where they will look (issue 9).
             await self.set_management_room(MatrixUserId(inviter), room)
-            await self._notify(
-                room,
-                f"Hello, I am {name}. This room is your management room: my notices come "
-                "here. Send `help` to see what I can do.",
-            )
-            return
-        known = await self.store.matrix.management_room(inviter)
-        where = f" Your management room is {render.room_url(known)}." if known else ""
-        await self._notify(
-            room,
-            f"Hello, I am {name}. In this room, start commands with "
-            f"`{self.config.command_prefix}` (e.g. `{self.config.command_prefix} help`).{where}",
-        )
-
-    async def _is_encrypted(self, room: RoomId) -> bool:
-        try:
-            await self._api.get_state(room, "m.room.encryption")
-        except MatrixNotFound:
-            return False
-        except MatrixRequestError as exc:
-            logger.warning("cannot read the encryption state of %s: %s", room, exc)
-            return False
-        return True
-
-    async def _encrypted(self, room: RoomId) -> None:
-        """Tell ``room`` once (per process) that the bridge cannot read encrypted messages,
-        in plaintext, and what to do instead."""
-        if room in self._told_encrypted:
-            return
-        self._told_encrypted.add(room)
-        await self._notify(room, ENCRYPTION_UNSUPPORTED.format(prefix=self.config.command_prefix))
+            await self._notices.greet_management_room(room)
+        else:
+            known = await self.store.matrix.management_room(inviter)
+            await self._notices.greet_room(room, known)
 
     async def _notify(self, room: RoomId, text: str) -> None:
-        try:
-            await self.reply(room, text)
-        except MatrixRequestError as exc:
-            logger.warning("cannot post a notice in %s: %s", room, exc)
+        await self._notices.notify(room, text)
 
     async def _run_command(self, command: BotCommand) -> None:
         try:

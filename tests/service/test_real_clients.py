@@ -9,6 +9,7 @@ import hashlib
 import io
 import itertools
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -115,8 +116,20 @@ async def test_an_encrypted_dm_gets_one_plaintext_notice_saying_what_to_do(
     assert notice["type"] == "m.room.message"  # plaintext, readable without keys
     assert notice["content"]["msgtype"] == "m.notice"
     assert "!wechat help" in notice["content"]["body"]
-    said = [e for e in await commander.api.messages(room) if e.get("sender") == bridge.bot]
-    assert len([e for e in said if e["type"] != "m.room.member"]) == 1  # once, no greeting
+
+    async def bot_events() -> list[dict[str, Any]] | None:
+        events = await commander.api.messages(room)
+        said = [e for e in events if e.get("sender") == bridge.bot]
+        statuses = [e for e in said if e["type"] == "com.beeper.message_send_status"]
+        return said if len(statuses) >= 2 else None
+
+    said = await wait_until(bot_events)
+    assert len([e for e in said if e["type"] == "m.room.message"]) == 1  # once, no greeting
+    # Each encrypted message gets a failed send status, as mautrix bridges send it.
+    statuses = [e["content"] for e in said if e["type"] == "com.beeper.message_send_status"]
+    assert len(statuses) == 2
+    assert {s["status"] for s in statuses} == {"FAIL_PERMANENT"}
+    assert all(s["m.relates_to"]["rel_type"] == "m.reference" for s in statuses)
 
 
 async def _dm_with(commander: Commander, bot: str) -> str | None:
