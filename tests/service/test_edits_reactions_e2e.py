@@ -10,8 +10,10 @@ from typing import Any
 import attrs
 import pytest
 
+from adapters.wechat.simulator.demo import create_demo
 from tests.matrix.synapse import MatrixUser
-from tests.service.harness import BridgeHarness, wait_until
+from tests.service.harness import BridgeHarness, accept_invite, wait_for_message, wait_until
+from tests.service.test_login import log_in
 from tests.service.test_messages import sent_to
 from tests.service.test_recall_e2e import carol_portal
 
@@ -90,3 +92,24 @@ async def test_with_edits_as_corrections_the_new_text_quotes_the_old(
     assert "the tent is blue" in text  # quoted, as WeChat shows a reply
     assert text.endswith("✏️ the tent is green")
     assert not [e for e in await control.outbox(demo.account) if e.kind == "revoke"]
+
+
+async def test_reactions_are_left_out_in_groups_by_default(
+    bridge: BridgeHarness, make_user: MakeUser
+) -> None:
+    control = bridge.simulator.control
+    demo = await create_demo(control)
+    user = await make_user("grouplike")
+    dm, _ = await log_in(bridge, user, demo)
+    await control.send_message(demo.account, demo.alice, group=demo.group, text="summit at 3")
+    portal = await accept_invite(user, {dm})
+    summit = await wait_for_message(user, portal, contains="summit at 3")
+
+    reaction = {"m.relates_to": {"rel_type": "m.annotation", "event_id": summit["event_id"],
+                                 "key": "🎉"}}  # fmt: skip
+    await user.send(portal, reaction, event_type="m.reaction")
+    await user.send_text(portal, "great")
+    await sent_to(bridge, demo.account, demo.group, "great")
+
+    outbox = [e for e in await control.outbox(demo.account) if e.to == demo.group]
+    assert [e.text for e in outbox] == ["great"]  # the group was not told of the reaction
