@@ -99,6 +99,10 @@ class Relations:
     def __init__(self, side: MatrixSide, options: RelationOptions) -> None:
         self._side = side
         self.options = options
+        # original event -> (the edit event whose text replaced it on the network, its time
+        # in ms): a second edit recalls the first one's text, not the original again. In
+        # memory: after a restart a second edit of the same message is a quoted correction.
+        self._replaced: dict[EventId, tuple[EventId, int]] = {}
 
     async def to_bridge(self, event: RoomEvent, portal: PortalInfo) -> list[Event]:
         """The events ``event`` (an edit or a reaction, see ``relation``) stands for; empty
@@ -150,7 +154,7 @@ class Relations:
         if replaced.msgtype not in render.TEXT_MSGTYPES:
             raise render.UnbridgeableEvent(f"an edit to a {replaced.msgtype!r} message")
         text = render.parse_text(replaced)
-        sent_at = original.get("origin_server_ts")
+        shown, sent_at = self._replaced.get(target, (target, original.get("origin_server_ts")))
         age_s = (event.timestamp_ms - sent_at) / 1000 if isinstance(sent_at, int) else None
         if (
             self.options.edits is EditMode.RECALL
@@ -158,10 +162,20 @@ class Relations:
             and age_s <= self.options.edit_recall_window_s
         ):
             chat, sender = Address(event.room_id), Address(event.sender)
-            recall = Revocation(chat, sender, RemoteId(target), event.timestamp_ms / 1000)
+            recall = Revocation(chat, sender, RemoteId(shown), event.timestamp_ms / 1000)
+            self._remember(target, event)
             return [recall, self._message(event, portal, text)]
+        self._replaced.pop(target, None)
         correction = attrs.evolve(text, body=f"✏️ {text.body}", formatted=None)
         return [self._message(event, portal, correction, reply_to=target)]
+
+    def _remember(self, target: EventId, edit: RoomEvent) -> None:
+        """``edit`` now stands for ``target`` on the network; entries past the window go."""
+        oldest = edit.timestamp_ms - self.options.edit_recall_window_s * 1000
+        for original, (_, at) in list(self._replaced.items()):
+            if at < oldest:
+                del self._replaced[original]
+        self._replaced[target] = (edit.event_id, edit.timestamp_ms)
 
     def _message(
         self,

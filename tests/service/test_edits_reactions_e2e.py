@@ -45,7 +45,9 @@ async def test_an_edit_in_the_window_recalls_and_resends_and_a_reaction_is_quote
     first = await sent_to(bridge, demo.account, demo.carol, "see you at 5")
 
     await user.send(portal, edit(wrong, "see you at 6"))
-    await sent_to(bridge, demo.account, demo.carol, "see you at 6")
+    second = await sent_to(bridge, demo.account, demo.carol, "see you at 6")
+    await user.send(portal, edit(wrong, "see you at 7"))  # edits name the original
+    await sent_to(bridge, demo.account, demo.carol, "see you at 7")
     reaction = {"m.relates_to": {"rel_type": "m.annotation", "event_id": hello["event_id"],
                                  "key": "👍"}}  # fmt: skip
     liked = await user.send(portal, reaction, event_type="m.reaction")
@@ -62,6 +64,8 @@ async def test_an_edit_in_the_window_recalls_and_resends_and_a_reaction_is_quote
         ("text", "see you at 5"),
         ("revoke", first.msg_id),  # the contact sees only the corrected message
         ("text", "see you at 6"),
+        ("revoke", second.msg_id),  # the second edit recalls the first one's text
+        ("text", "see you at 7"),
         ("text", "👍 to 「hello」"),
         ("revoke", thumbs.msg_id),
     ]
