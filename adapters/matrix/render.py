@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 DOUBLE_PUPPET_KEY = "net.chatbridge.double_puppet_source"
 
 TEXT_MSGTYPES = frozenset({"m.text", "m.notice", "m.emote"})
+#: HTML bodies longer than this (characters) are read as text off the event loop.
+INLINE_HTML_CHARS = 4096
 #: At most this many pills of one message become mentions (the rest stay plain text).
 MAX_MENTIONS = 50
 _MEDIA_KINDS = {

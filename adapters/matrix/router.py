@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import functools
 import logging
@@ -143,7 +144,11 @@ class Router:
             content = render.parse_location(event)
         elif event.msgtype in render.TEXT_MSGTYPES:
             identity_of = functools.partial(ghost_identity, self._side.config)
-            content = render.parse_text(event, identity_of=identity_of)
+            parse = functools.partial(render.parse_text, event, identity_of=identity_of)
+            markup = event.content.get("formatted_body")
+            # Parsing tens of KiB of HTML takes a while: off the event loop.
+            big = isinstance(markup, str) and len(markup) > render.INLINE_HTML_CHARS
+            content = await asyncio.to_thread(parse) if big else parse()
         else:
             raise render.UnbridgeableEvent(f"message type {event.msgtype!r}")
         reply = render.reply_target(event)

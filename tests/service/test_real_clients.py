@@ -50,6 +50,10 @@ async def test_an_html_message_reaches_wechat_as_clean_text(
     await commander.send(portal, "<b>bold</b> and <i>italic</i><br>next line", html=True)
 
     await sent_to(bridge, demo.account, demo.carol, "bold and italic\nnext line")
+    # A long one (read as text off the event loop) arrives the same way.
+    items = "".join(f"<li><b>item</b> {n}</li>" for n in range(300))
+    await commander.send(portal, f"<ul>{items}</ul>", html=True)
+    await sent_to(bridge, demo.account, demo.carol, "\n".join(f"• item {n}" for n in range(300)))
 
 
 async def test_an_encrypted_attachment_image_and_file_reach_wechat_byte_identical(
