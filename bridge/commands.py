@@ -89,7 +89,10 @@ class Bot:
     command. Only users the config ``allows`` are served (others get ``REFUSAL``). While
     the user's login waits for typed input (``InputNeeded``), their next message in a DM
     with the bot without the prefix is that input, not a command; a password message is
-    redacted once read.
+    redacted once read. Replies go to the room the command came from; a command in a DM
+    with the bot (or ``set-management-room`` anywhere) makes that room the user's
+    management room, where login notices go (``Hub.set_management_room``, kept across
+    restarts).
     """
 
     def __init__(self, config: Config, hub: Hub, logins: LoginManager) -> None:
