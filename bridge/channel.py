@@ -30,6 +30,13 @@ class EventBatch:
     ack: Callable[[], Awaitable[None]] = _no_ack
 
 
+def display_name(channel: object) -> str:
+    """The name users read for ``channel``'s network ("WeChat"): its optional
+    ``display_name`` attribute, else its registered ``name``."""
+    shown = getattr(channel, "display_name", None)
+    return shown if isinstance(shown, str) and shown else str(getattr(channel, "name", ""))
+
+
 @runtime_checkable
 class Channel(Protocol):
     """One remote protocol account, as the core sees it (the model: matterbridge's ``Bridger``).

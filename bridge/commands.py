@@ -90,7 +90,10 @@ class Bot:
     command. Only users the config ``allows`` are served (others get ``REFUSAL``). While
     the user's login waits for typed input (``InputNeeded``), their next message in a DM
     with the bot without the prefix is that input, not a command; a password message is
-    redacted once read.
+    redacted once read. Replies go to the room the command came from; a command in a DM
+    with the bot (or ``set-management-room`` anywhere) makes that room the user's
+    management room, where login notices go (``Hub.set_management_room``, kept across
+    restarts).
     """
 
     def __init__(self, config: Config, hub: Hub, logins: LoginManager) -> None:
@@ -111,6 +114,12 @@ class Bot:
                 ),
                 Command(
                     "list", "list", "list your contacts and groups and their rooms", self._list
+                ),
+                Command(
+                    "set-management-room",
+                    "set-management-room",
+                    f"make this room the one where {network} notices come",
+                    self._set_management_room,
                 ),
                 Command(
                     "resolve",
@@ -164,6 +173,8 @@ class Bot:
             log.info("refused a command from a user without permission")
             return Reply(REFUSAL)
         session = self.logins.session(ctx.user)
+        if ctx.command.is_direct:
+            await self._follow(ctx)
         if session is not None and session.awaiting_input is not None and self._is_input(ctx):
             return await self._login_input(ctx, session)
         command = self.commands.get(ctx.parsed.name)
@@ -228,6 +239,22 @@ class Bot:
         for part in first:
             await self.send(ctx.room, part)
         return last
+
+    async def _set_management_room(self, ctx: CommandContext) -> Reply:
+        await self._follow(ctx)
+        network = self.logins.network.display_name
+        return Reply(
+            f"This room is now your management room: {network} notices come here, and "
+            "commands work here without the prefix if it is a direct chat with me."
+        )
+
+    async def _follow(self, ctx: CommandContext) -> None:
+        """The management room follows the user: the DM they last wrote in (or the room of
+        ``set-management-room``) gets the notices, also after a restart."""
+        await self.hub.set_management_room(ctx.user, ctx.room)
+        session = self.logins.session(ctx.user)
+        if session is not None:
+            session.room = ctx.room
 
     async def _resolve(self, ctx: CommandContext) -> Reply:
         return await resolve_command(self._require(ctx), ctx.args)

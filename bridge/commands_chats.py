@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import quote
 
 import attrs
 
@@ -93,10 +95,33 @@ async def _ensure_portal(session: LoginSession, ident: StoredIdentity) -> bool:
     return created
 
 
-def room_link(room: RoomId) -> str:
-    """An HTML link to ``room`` (matrix.to; room ids are opaque, spec "Room IDs")."""
-    escaped = html.escape(room)
-    return f'<a href="https://matrix.to/#/{escaped}">{escaped}</a>'
+def room_url(room: RoomId) -> str:
+    """The matrix.to link of ``room`` (spec "Matrix URIs": matrix.to navigation)."""
+    return f"https://matrix.to/#/{quote(room, safe='!:')}"
+
+
+def room_link(room: RoomId, label: str | None = None) -> str:
+    """An HTML link to ``room`` (matrix.to; room ids are opaque, spec "Room IDs") showing
+    ``label`` (default: the room id), which clients show as a room pill."""
+    shown = html.escape(room if label is None else label)
+    return f'<a href="{html.escape(room_url(room), quote=True)}">{shown}</a>'
+
+
+def distinct_labels(idents: Sequence[StoredIdentity]) -> dict[IdentityId, str]:
+    """A label per chat that no other of ``idents`` shares: the name; for namesakes what
+    tells them apart (``describe``); where even that is the same, the identity id too."""
+    by_name = Counter(i.profile.display_name for i in idents)
+    labels = {
+        i.id: i.profile.display_name
+        if by_name[i.profile.display_name] == 1
+        else describe(i.profile)
+        for i in idents
+    }
+    repeated = Counter(labels.values())
+    return {
+        ident: label if repeated[label] == 1 else f"{label} (id {ident})"
+        for ident, label in labels.items()
+    }
 
 
 def describe(profile: Profile) -> str:
@@ -140,8 +165,9 @@ async def chat_list(session: LoginSession) -> list[Reply]:
             continue
         text.append(f"{title}:")
         markup.append(f"<b>{title}:</b>")
+        labels = distinct_labels(some)
         for ident in some:
-            plain, rich = _chat_line(ident, rooms.get(ident.id))
+            plain, rich = _chat_line(ident, labels[ident.id], rooms.get(ident.id))
             text.append(plain)
             markup.append(rich)
     ambiguous = sum(1 for i in idents if i.ambiguous)
@@ -155,8 +181,8 @@ async def chat_list(session: LoginSession) -> list[Reply]:
     return _paginate(text, markup)
 
 
-def _chat_line(ident: StoredIdentity, room: RoomId | None) -> tuple[str, str]:
-    name = ident.profile.display_name
+def _chat_line(ident: StoredIdentity, name: str, room: RoomId | None) -> tuple[str, str]:
+    """A line of ``list``: the chat's ``name`` (its label there), linked to its portal."""
     if ident.ambiguous:
         names = ", ".join(p.display_name for p in ident.candidates) or "several contacts"
         state = f"ambiguous: could be {names}"
@@ -164,12 +190,10 @@ def _chat_line(ident: StoredIdentity, room: RoomId | None) -> tuple[str, str]:
         state = "not in the current contact list"
     else:
         state = ""
-    plain = f"• {name} — " + (room or "no room yet") + (f" ({state})" if state else "")
-    rich = (
-        f"• {html.escape(name)} — "
-        + (room_link(room) if room else "no room yet")
-        + (f" <i>({html.escape(state)})</i>" if state else "")
-    )
+    plain = f"• {name} — " + (room_url(room) if room else "no room yet")
+    plain += f" ({state})" if state else ""
+    rich = "• " + (room_link(room, name) if room else f"{html.escape(name)} — no room yet")
+    rich += f" <i>({html.escape(state)})</i>" if state else ""
     return ("⚠ " + plain[2:] if ident.ambiguous else plain), rich
 
 

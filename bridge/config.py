@@ -149,6 +149,8 @@ class Config:
     #: The raw config section named after ``network`` ({} when absent); the adapter parses
     #: it (``bridge.plugins.load_network``).
     network_config: Mapping[str, Any] = attrs.field(factory=dict, converter=_read_only, hash=False)
+    #: The raw ``matrix`` section ({} when absent); the Matrix side parses it.
+    matrix_config: Mapping[str, Any] = attrs.field(factory=dict, converter=_read_only, hash=False)
 
     @classmethod
     def from_file(cls, path: str | Path, *, allow_placeholder_tokens: bool = False) -> Config:
@@ -185,6 +187,7 @@ class Config:
         if network in _CORE_SECTIONS:
             raise ConfigError(f"network: {network!r} is a section of the bridge, not a network")
         network_config = _mapping(root.get(network) or {}, network)
+        matrix_config = _mapping(root.get("matrix") or {}, "matrix")
         dp = root.section("double_puppet", optional=True)
         secret = dp.string("secret", default="")
         log = root.section("logging", optional=True)
@@ -200,6 +203,7 @@ class Config:
             permissions=permissions,
             network=network,
             network_config=network_config,
+            matrix_config=matrix_config,
             double_puppet=DoublePuppetConfig(secret) if secret else None,
             log_level=level,
         )

@@ -81,6 +81,10 @@ class Hub(Protocol):
         Raises ``BridgeError``."""
         ...
 
+    async def set_management_room(self, user: MatrixUserId, room: RoomId) -> None:
+        """Make ``room`` ``user``'s management room, remembered across restarts (the room
+        the user last used or chose). Raises ``BridgeError``."""
+
     async def reply(self, room: RoomId, text: str, *, html: str | None = None) -> EventId:
         """Post ``text`` (optional HTML) as a notice of the bot. Raises ``BridgeError``."""
         ...

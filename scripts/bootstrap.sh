@@ -21,3 +21,9 @@ itchat_old="$venv/itchat-1.3.10"
 if [ ! -f "$itchat_old/itchat/__init__.py" ]; then
   "$venv/bin/python" -m pip install --quiet --target "$itchat_old" itchat==1.3.10
 fi
+# matrix-js-sdk (npm; the SDK Element is built on) for the real-client tests: installed into
+# tests/jsclient/node_modules from its package-lock.json when Node is on the machine.
+jsclient="$root/tests/jsclient"
+if command -v npm >/dev/null && [ ! -f "$jsclient/node_modules/matrix-js-sdk/package.json" ]; then
+  (cd "$jsclient" && npm ci --no-audit --no-fund --loglevel=error)
+fi

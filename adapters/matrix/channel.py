@@ -95,6 +95,7 @@ class MatrixChannel:
     """
 
     name = "matrix"
+    display_name = "Matrix"
     stable_addresses = True
 
     def __init__(

@@ -118,3 +118,40 @@ def bridge_state(
         {"type": event_type, "state_key": state_key, "content": content}
         for event_type in ("m.bridge", "uk.half-shot.bridge")
     ]
+
+
+#: Event type of a bridge's delivery report on a user's event (as mautrix bridges send it).
+SEND_STATUS_TYPE = "com.beeper.message_send_status"
+
+
+class SendStatus(enum.Enum):
+    """``status`` of a ``com.beeper.message_send_status`` event."""
+
+    SUCCESS = "SUCCESS"
+    PENDING = "PENDING"
+    FAIL_RETRIABLE = "FAIL_RETRIABLE"
+    FAIL_PERMANENT = "FAIL_PERMANENT"
+
+
+def send_status(
+    event_id: EventId,
+    *,
+    network: str,
+    status: SendStatus,
+    reason: str = "",
+    message: str = "",
+) -> dict[str, Any]:
+    """Content of a ``com.beeper.message_send_status`` event about ``event_id`` (Beeper's
+    bridge status extension, as mautrix bridges send it): ``network`` is the bridge's network
+    id, ``reason`` a code such as ``m.event_unsupported``, ``message`` the text a client
+    shows. Send it with ``event_type=SEND_STATUS_TYPE``."""
+    content: dict[str, Any] = {
+        "network": network,
+        "m.relates_to": {"rel_type": "m.reference", "event_id": event_id},
+        "status": status.value,
+    }
+    if reason:
+        content["reason"] = reason
+    if message:
+        content["message"] = message
+    return content

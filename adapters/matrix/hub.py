@@ -13,6 +13,7 @@ from adapters.matrix import content as mx
 from adapters.matrix import render
 from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.appservice import AppserviceServer
+from adapters.matrix.botnotices import BotNotices
 from adapters.matrix.channel import MatrixChannel
 from adapters.matrix.errors import (
     AppserviceRejected,
@@ -22,8 +23,10 @@ from adapters.matrix.errors import (
     MatrixUnavailable,
 )
 from adapters.matrix.ghosts import Ghosts
+from adapters.matrix.markdown import markdown_html
 from adapters.matrix.portals import Portals
 from adapters.matrix.puppet import DoublePuppets
+from adapters.matrix.relations import RelationOptions, Relations, relation
 from adapters.matrix.router import BotCommand, CommandHandler, Route, Router
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId, Transaction, UserId
@@ -35,7 +38,13 @@ from bridge.model import Event
 from bridge.relay.portals import PortalInfo, PortalLookup
 from bridge.store import Store
 
-__all__ = ["NO_LOGIN", "REFUSAL", "BotCommand", "CommandHandler", "MatrixHub"]
+__all__ = [
+    "NO_LOGIN",
+    "REFUSAL",
+    "BotCommand",
+    "CommandHandler",
+    "MatrixHub",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +115,7 @@ class MatrixHub:
         self._puppets = DoublePuppets(self._side)
         self._portal_of = portal_of
         self._router = Router(self._side, self._portal_of)
+        self._relations = Relations(self._side, RelationOptions.from_config(config.matrix_config))
         self._server = (
             AppserviceServer(
                 config.appservice.hs_token,
@@ -118,6 +128,7 @@ class MatrixHub:
         )
         self._channels: dict[LoginId, MatrixChannel] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._notices = BotNotices(config, self._api)
         self._room_locks: dict[UserId, asyncio.Lock] = {}
         self._event_failures: dict[str, int] = {}
         self._started = False
@@ -229,6 +240,14 @@ class MatrixHub:
             logger.info("created the management room %s of %s", room, user)
             return room
 
+    async def set_management_room(self, user: MatrixUserId, room: RoomId) -> None:
+        """Remember ``room`` as ``user``'s management room (the store keeps it across
+        restarts); ``management_room`` returns it while the bot and ``user`` are in it."""
+        async with self._room_locks.setdefault(UserId(user), asyncio.Lock()):
+            if await self.store.matrix.management_room(user) != room:
+                await self.store.matrix.set_management_room(user, room)
+                logger.info("management room of %s is now %s", user, room)
+
     async def _usable_dm(self, room: RoomId, user: UserId) -> bool:
         try:
             state = await self._api.get_state(room, "m.room.member", state_key=user)
@@ -239,9 +258,12 @@ class MatrixHub:
     async def reply(
         self, room: RoomId, text: str, *, html: str | None = None, notice: bool = True
     ) -> EventId:
-        """Post ``text`` (with optional HTML) into ``room`` as the bot; ``m.notice`` unless
-        ``notice`` is False. Raises ``MatrixRequestError`` subclasses."""
-        return await self._api.send_message(room, mx.text(text, html=html, notice=notice))
+        """Post ``text`` into ``room`` as the bot; ``m.notice`` unless ``notice`` is False.
+        Its ``formatted_body`` is ``html``, else ``text`` read as Markdown
+        (``markdown.markdown_html``): every bot message has one. Raises
+        ``MatrixRequestError`` subclasses."""
+        markup = html if html is not None else markdown_html(text)
+        return await self._api.send_message(room, mx.text(text, html=markup, notice=notice))
 
     async def send_image(
         self, room: RoomId, png: bytes, *, body: str, filename: str = "qr.png"
@@ -318,6 +340,8 @@ class MatrixHub:
                 await self._invited(event)
             case Route.PORTAL if portal is not None:
                 await self._portal_event(event, portal, batches)
+            case Route.ENCRYPTED:
+                await self._notices.encrypted(event)
             case Route.COMMAND:
                 command = await self._router.command(event)
                 if command is not None:
@@ -333,14 +357,21 @@ class MatrixHub:
             await self._notify(event.room_id, NO_LOGIN)
             return
         try:
-            converted = await self._router.to_bridge(event, portal)
+            if relation(event) is not None:
+                converted: list[Event] = await self._relations.to_bridge(event, portal)
+            else:
+                converted = [await self._router.to_bridge(event, portal)]
         except render.UnbridgeableEvent as exc:
             logger.info("event %s not bridged: %s", event.event_id, exc)
-            await self._notify(
-                event.room_id, f"⚠ Not delivered: the bridge cannot carry it ({exc})"
-            )
+            await self._notices.not_carried(event, f"the bridge cannot carry it ({exc})")
             return
-        batches.setdefault(portal.login, []).append(converted)
+        except MatrixRequestError as exc:
+            if exc.retryable:
+                raise
+            logger.warning("event %s not bridged: %s", event.event_id, exc)
+            await self._notices.not_carried(event, f"the homeserver refused a request ({exc})")
+            return
+        batches.setdefault(portal.login, []).extend(converted)
 
     async def _hand_over(self, batches: dict[LoginId, list[Event]]) -> None:
         waits: list[tuple[MatrixChannel, int, asyncio.Future[None]]] = []
@@ -381,17 +412,19 @@ class MatrixHub:
             except MatrixRequestError as exc:
                 logger.warning("cannot leave %s: %s", room, exc)
             return
-        if event.content.get("is_direct") is True:
-            known = await self.store.matrix.management_room(inviter)
-            if known is None or not await self._usable_dm(known, inviter):
-                await self.store.matrix.set_management_room(inviter, room)
         logger.info("joined %s on %s's invite", room, inviter)
+        if await self._notices.is_encrypted(room):
+            await self._notices.encrypted_room(room)
+        elif event.content.get("is_direct") is True:
+            # The user opened a new DM with the bot: it is where they will look (issue 9).
+            await self.set_management_room(MatrixUserId(inviter), room)
+            await self._notices.greet_management_room(room)
+        else:
+            known = await self.store.matrix.management_room(inviter)
+            await self._notices.greet_room(room, known)
 
     async def _notify(self, room: RoomId, text: str) -> None:
-        try:
-            await self.reply(room, text)
-        except MatrixRequestError as exc:
-            logger.warning("cannot post a notice in %s: %s", room, exc)
+        await self._notices.notify(room, text)
 
     async def _run_command(self, command: BotCommand) -> None:
         try:

@@ -15,10 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
-from nio.crypto.attachments import decrypt_attachment
-from nio.exceptions import EncryptionError
 
-from adapters.matrix import render
+from adapters.matrix import attachments, render
 from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.errors import MatrixNotFound, MatrixRequestError, MatrixUnavailable
 from adapters.matrix.types import MxcUri, RoomEvent
@@ -133,17 +131,11 @@ async def fetch(api: AppserviceAPI, media: Media) -> Media:
 
 
 def decrypt(ciphertext: bytes, file: Mapping[str, Any]) -> bytes:
-    """The plaintext of an encrypted attachment (spec "Sending encrypted attachments":
-    AES-CTR-256 with the JWK's ``k`` and ``iv``, after checking the ciphertext against
-    ``hashes.sha256``; matrix-nio's ``decrypt_attachment``). Raises ``DeliveryFailed`` (not
-    retryable) for a malformed ``file`` object or a download that does not match it."""
-    key, hashes, iv = file.get("key"), file.get("hashes"), file.get("iv")
-    secret = key.get("k") if isinstance(key, Mapping) else None
-    sha256 = hashes.get("sha256") if isinstance(hashes, Mapping) else None
-    if not isinstance(secret, str) or not isinstance(sha256, str) or not isinstance(iv, str):
-        raise DeliveryFailed("the encrypted file has no key, iv or hash")
+    """The plaintext of an encrypted attachment (spec "Sending encrypted attachments";
+    ``attachments.EncryptedFile`` reads the ``file`` object, ``attachments.decrypt`` checks
+    the ciphertext's SHA-256 and decrypts). Raises ``DeliveryFailed`` (not retryable) for a
+    malformed ``file`` object or a download that does not match it."""
     try:
-        plaintext: bytes = decrypt_attachment(ciphertext, secret, sha256, iv)
-    except (EncryptionError, ValueError) as exc:
+        return attachments.decrypt(ciphertext, attachments.EncryptedFile.from_content(file))
+    except attachments.AttachmentError as exc:
         raise DeliveryFailed(f"the encrypted file could not be decrypted ({exc})") from None
-    return plaintext

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import io
+import logging
 import mimetypes
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -10,16 +12,23 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import attrs
+from PIL import Image
 
 from adapters.matrix import content as mx
+from adapters.matrix.attachments import AttachmentError, EncryptedFile, decrypt
+from adapters.matrix.htmltext import html_to_text
 from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId, UserId
 from bridge.model import Address, Link, Location, Media, MediaKind, Mention, Notice, Text
+
+logger = logging.getLogger(__name__)
 
 #: Content key marking an event the bridge sent as the user himself (double puppeting), so its
 #: echo in a transaction is not bridged back.
 DOUBLE_PUPPET_KEY = "net.chatbridge.double_puppet_source"
 
 TEXT_MSGTYPES = frozenset({"m.text", "m.notice", "m.emote"})
+#: HTML bodies longer than this (characters) are read as text off the event loop.
+INLINE_HTML_CHARS = 4096
 #: At most this many pills of one message become mentions (the rest stay plain text).
 MAX_MENTIONS = 50
 _MEDIA_KINDS = {
@@ -38,7 +47,7 @@ _MX_REPLY = re.compile(r"^<mx-reply>.*?</mx-reply>", re.DOTALL)
 
 
 class UnbridgeableEvent(ValueError):
-    """A Matrix event the bridge cannot carry (unknown msgtype, encrypted file, bad geo URI)."""
+    """A Matrix event the bridge cannot carry (unknown msgtype, unusable file, bad geo URI)."""
 
 
 # ---- outbound --------------------------------------------------------------------------------
@@ -51,12 +60,12 @@ def message_content(
     mentions: Sequence[Pill] = (),
 ) -> dict[str, Any]:
     """``m.room.message`` content for a non-media ``content``; ``prefix`` (an attribution such
-    as "You (from your phone): ") goes before the text. ``Notice`` becomes ``m.notice``,
-    ``Location`` ``m.location`` with an RFC 5870 ``geo:`` URI, ``Link`` an ``m.text`` with the
-    title, description and URL plus an HTML anchor. ``mentions`` (the Matrix users a text
-    mentions, in order) fill ``m.mentions``, so a mentioned user is notified, and a plain
-    text gets an HTML twin where the part naming each one is a pill (spec "User and room
-    mentions")."""
+    as "You (from your phone): ") goes before the text. ``Notice`` becomes ``m.notice`` (its
+    HTML the escaped text), ``Location`` ``m.location`` with an RFC 5870 ``geo:`` URI,
+    ``Link`` an ``m.text`` with the title, description and URL plus an HTML anchor.
+    ``mentions`` (the Matrix users a text mentions, in order) fill ``m.mentions``, so a
+    mentioned user is notified, and a plain text gets an HTML twin where the part naming each
+    one is a pill (spec "User and room mentions")."""
     match content:
         case Text(body=body, formatted=formatted):
             if formatted is not None:
@@ -67,7 +76,8 @@ def message_content(
             users = [pill.user for pill in mentions]
             return mx.text(prefix + body, html=markup, mentions=users)
         case Notice(text=body):
-            return mx.text(prefix + body, notice=True)
+            markup = html.escape(prefix + body).replace("\n", "<br>")
+            return mx.text(prefix + body, html=markup, notice=True)
         case Location(latitude=lat, longitude=lon, label=label):
             result = mx.location(lat, lon, label=label)
             result["body"] = prefix + result["body"]
@@ -89,11 +99,30 @@ def media_filename(media: Media) -> str:
     return f"{media.kind.value}{extension}"
 
 
+def image_size(media: Media) -> tuple[int, int]:
+    """Width and height in pixels of an image or sticker, read from its bytes' header with
+    Pillow (the remote network's figures may be a thumbnail's); ``media.width``/``height``
+    when the bytes are not an image Pillow knows, or for other kinds."""
+    if media.kind not in (MediaKind.IMAGE, MediaKind.STICKER) or not media.data:
+        return media.width, media.height
+    try:
+        with Image.open(io.BytesIO(media.data)) as image:
+            width, height = image.size
+    except Exception as exc:  # Pillow raises many types for bytes it cannot read
+        logger.info("image size not read (%s); using the announced one", type(exc).__name__)
+        return media.width, media.height
+    return int(width), int(height)
+
+
 def media_content(media: Media, url: MxcUri, *, prefix: str = "") -> tuple[str, dict[str, Any]]:
     """``(event type, content)`` of ``media`` uploaded at ``url``: ``m.sticker`` events for
     stickers, else ``m.room.message`` with ``m.image``/``m.video``/``m.audio``/``m.file`` and
-    ``info`` (mimetype, size in bytes, ``w``/``h`` in pixels, ``duration`` in ms). Voice
-    messages carry the MSC3245 voice flag. A ``prefix`` goes before the caption."""
+    ``info`` (mimetype, size in bytes, ``w``/``h`` in pixels read from an image's bytes
+    (``image_size``), ``duration`` in ms). Without a file name, the body is one made from the
+    kind and mimetype (``image.jpg``). Voice messages carry the MSC3245 voice flag. A
+    ``prefix`` goes before the caption."""
+    width, height = image_size(media)
+    media = attrs.evolve(media, width=width, height=height)
     filename = media_filename(media)
     caption = prefix + (media.caption or filename) if prefix else media.caption
     if media.kind is MediaKind.STICKER:
@@ -165,6 +194,11 @@ def reply_content(
     return result
 
 
+def room_url(room: RoomId) -> str:
+    """The matrix.to link of ``room`` (spec "Matrix URIs": matrix.to navigation)."""
+    return f"https://matrix.to/#/{quote(room, safe='!:')}"
+
+
 @attrs.frozen
 class Pill:
     """A mention as Matrix shows it: the ``user`` mentioned and the ``text`` of the body
@@ -202,7 +236,9 @@ def _with_pills(body: str, pills: Sequence[Pill]) -> str | None:
 @attrs.frozen
 class MediaRef:
     """A media event before its file is downloaded: ``url`` and what the event says about it
-    (sizes in pixels, ``duration_ms`` in milliseconds; 0 = unknown)."""
+    (sizes in pixels, ``duration_ms`` in milliseconds; 0 = unknown). ``encrypted`` is set
+    when the file at ``url`` is an encrypted attachment (spec "Sending encrypted
+    attachments")."""
 
     kind: MediaKind
     url: MxcUri
@@ -212,10 +248,19 @@ class MediaRef:
     width: int = 0
     height: int = 0
     duration_ms: int = 0
+    encrypted: EncryptedFile | None = None
 
     def with_data(self, data: bytes, content_type: str) -> Media:
-        """The ``Media`` with the downloaded bytes (the event's mimetype wins over the
-        download's ``content_type``)."""
+        """The ``Media`` with the bytes downloaded from ``url``, decrypted first when the
+        file is ``encrypted`` (the event's mimetype wins over the download's
+        ``content_type``). Raises ``UnbridgeableEvent`` when an encrypted download does not
+        match its hash."""
+        if self.encrypted is not None:
+            try:
+                data = decrypt(data, self.encrypted)
+            except AttachmentError as exc:
+                raise UnbridgeableEvent(str(exc)) from None
+            content_type = ""
         return Media(
             kind=self.kind,
             data=data,
@@ -269,11 +314,14 @@ def parse_text(
     event: RoomEvent, *, identity_of: Callable[[UserId], str | None] | None = None
 ) -> Text:
     """``m.text``/``m.notice``/``m.emote`` as ``Text``, the reply fallback stripped from the
-    body and the HTML. User pills (spec "User and room mentions") become ``Mention``s in
-    order: of a ghost, its stable identity id (``identity_of``), of anyone else, the Matrix
-    user id; their ``text`` is where the body names them (the pill's label as clients write
-    it there, with a leading ``@`` and a trailing ``: `` or space); past ``MAX_MENTIONS``
-    pills are left as text. Raises ``UnbridgeableEvent`` without a string body."""
+    body and the HTML. With an HTML ``formatted_body``, the body is that HTML read as plain
+    text (``htmltext.html_to_text``: what the sender saw, without markup), which is what a
+    network without markup gets; ``Text.formatted`` keeps the HTML. User pills (spec "User
+    and room mentions") become ``Mention``s in order: of a ghost, its stable identity id
+    (``identity_of``), of anyone else, the Matrix user id; their ``text`` is where the body
+    names them (the pill's label as clients write it there, with a leading ``@`` and a
+    trailing ``: `` or space); past ``MAX_MENTIONS`` pills are left as text. Raises
+    ``UnbridgeableEvent`` without a string body."""
     body = event.content.get("body")
     if not isinstance(body, str):
         raise UnbridgeableEvent(f"{event.msgtype} without a body")
@@ -281,6 +329,8 @@ def parse_text(
     if reply_target(event) is not None:
         body = strip_reply_fallback(body)
         markup = None if markup is None else strip_html_fallback(markup)
+    if markup is not None:
+        body = html_to_text(markup) or body
     mentions = () if markup is None else _mentions(body, markup, identity_of)
     return Text(body, formatted=markup, mentions=mentions)
 
@@ -347,14 +397,23 @@ def _int(info: Mapping[str, Any], key: str) -> int:
 
 def media_ref(event: RoomEvent) -> MediaRef:
     """The file of an ``m.image``/``m.video``/``m.audio``/``m.file`` message or an
-    ``m.sticker`` event. Raises ``UnbridgeableEvent`` for other events and for encrypted or
-    URL-less files."""
+    ``m.sticker`` event: a plain ``url``, or an encrypted ``file`` (spec "Sending encrypted
+    attachments"), which clients also send into unencrypted rooms. Raises
+    ``UnbridgeableEvent`` for other events, a malformed ``file`` and URL-less files."""
     kind = MediaKind.STICKER if event.type == "m.sticker" else _MEDIA_KINDS.get(event.msgtype)
     if kind is None:
         raise UnbridgeableEvent(f"{event.type} {event.msgtype!r} is not media")
     url = event.content.get("url")
+    file = event.content.get("file")
+    encrypted: EncryptedFile | None = None
+    if isinstance(file, Mapping) and not isinstance(url, str):
+        try:
+            encrypted = EncryptedFile.from_content(file)
+        except AttachmentError as exc:
+            raise UnbridgeableEvent(str(exc)) from None
+        url = encrypted.url
     if not isinstance(url, str) or not url.startswith("mxc://"):
-        raise UnbridgeableEvent("media without an unencrypted mxc:// url")
+        raise UnbridgeableEvent("media without an mxc:// url")
     raw_info = event.content.get("info")
     info: Mapping[str, Any] = raw_info if isinstance(raw_info, Mapping) else {}
     body = event.content.get("body")
@@ -371,6 +430,7 @@ def media_ref(event: RoomEvent) -> MediaRef:
         width=_int(info, "w"),
         height=_int(info, "h"),
         duration_ms=_int(info, "duration"),
+        encrypted=encrypted,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import functools
 import logging
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["BRIDGED_TYPES", "BotCommand", "CommandHandler", "PortalInfo", "Route", "Router"]
 
-BRIDGED_TYPES = frozenset({"m.room.message", "m.sticker", "m.room.redaction"})
+BRIDGED_TYPES = frozenset({"m.room.message", "m.sticker", "m.room.redaction", "m.reaction"})
 
 
 class Route(enum.Enum):
@@ -29,6 +30,7 @@ class Route(enum.Enum):
     INVITE = "invite"
     PORTAL = "portal"
     COMMAND = "command"
+    ENCRYPTED = "encrypted"
 
 
 class Router:
@@ -59,6 +61,9 @@ class Router:
             if event.state_key == self._side.bot and event.membership == "invite":
                 return Route.INVITE, None
             return Route.DROP, None
+        if event.type == "m.room.encrypted" and not self.is_echo(event):
+            # End-to-end encryption is not supported: the sender is told, never ignored.
+            return Route.ENCRYPTED, None
         if event.type not in BRIDGED_TYPES or self.is_echo(event):
             return Route.DROP, None
         portal = await self._portal_of(event.room_id)
@@ -137,7 +142,11 @@ class Router:
             content = render.parse_location(event)
         elif event.msgtype in render.TEXT_MSGTYPES:
             identity_of = functools.partial(ghost_identity, self._side.config)
-            content = render.parse_text(event, identity_of=identity_of)
+            parse = functools.partial(render.parse_text, event, identity_of=identity_of)
+            markup = event.content.get("formatted_body")
+            # Parsing tens of KiB of HTML takes a while: off the event loop.
+            big = isinstance(markup, str) and len(markup) > render.INLINE_HTML_CHARS
+            content = await asyncio.to_thread(parse) if big else parse()
         else:
             raise render.UnbridgeableEvent(f"message type {event.msgtype!r}")
         reply = render.reply_target(event)

@@ -104,6 +104,7 @@ class WeChatChannel:
     """
 
     name = "wechat"
+    display_name = "WeChat"
     stable_addresses = False
     #: Batches handed to ``events()`` and not yet taken back by its consumer (journaled):
     #: when this many wait, the receive loop stops polling WeChat until one is done.

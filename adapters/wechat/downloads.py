@@ -35,8 +35,10 @@ def sniff_mimetype(data: bytes, fallback: str) -> str:
 
 def media_reference(msg: MediaMessage) -> Media:
     """``msg`` as a ``Media`` without its bytes: kind, what the message says of the file
-    (duration, pixels, name, size) and a ``ref`` for ``fetch_media``. No network call: the
-    receive loop journals this and the chat's own delivery queue fetches the file.
+    (duration, pixels, size; the name only of a file: WeChat names no photo, voice, video or
+    sticker, and its MsgId means nothing to a reader) and a ``ref`` for ``fetch_media``. No
+    network call: the receive loop journals this and the chat's own delivery queue fetches
+    the file.
 
     ``ref`` is JSON naming the download call and its arguments — the MsgId, or for a file
     the sender's UserName, MediaId and EncryFileName — never the skey, pass_ticket or a
@@ -49,9 +51,7 @@ def media_reference(msg: MediaMessage) -> Media:
             return Media(
                 MediaKind.IMAGE,
                 mimetype="image/jpeg",
-                filename=f"{msg_id}.jpg",
-                width=msg.width,
-                height=msg.height,
+                # ImgWidth/ImgHeight are the thumbnail's: the receiving side reads the file's.
                 ref=json.dumps(ref),
                 expected_size=msg.size,
             )
@@ -60,7 +60,6 @@ def media_reference(msg: MediaMessage) -> Media:
             return Media(
                 MediaKind.VOICE,
                 mimetype="audio/mpeg",
-                filename=f"{msg_id}.mp3",
                 duration_ms=msg.voice_length_ms,
                 ref=json.dumps(ref),
             )
@@ -69,7 +68,6 @@ def media_reference(msg: MediaMessage) -> Media:
             return Media(
                 MediaKind.VIDEO,
                 mimetype="video/mp4",
-                filename=f"{msg_id}.mp4",
                 duration_ms=msg.play_length_s * 1000,
                 width=msg.width,
                 height=msg.height,
@@ -80,7 +78,6 @@ def media_reference(msg: MediaMessage) -> Media:
             return Media(
                 MediaKind.STICKER,
                 mimetype="image/gif",
-                filename=f"{msg_id}.gif",
                 width=msg.width,
                 height=msg.height,
                 ref=json.dumps(ref),
@@ -127,10 +124,7 @@ async def fetch_media(client: WeChatClient, media: Media) -> Media:
             case "image":
                 d = await client.get_image(MsgId(ref["msg_id"]))
                 mime = sniff_mimetype(d.data, d.content_type)
-                ext = mimetypes.guess_extension(mime) or ".jpg"
-                return attrs.evolve(
-                    media, data=d.data, mimetype=mime, filename=f"{ref['msg_id']}{ext}", ref=""
-                )
+                return attrs.evolve(media, data=d.data, mimetype=mime, ref="")
             case "voice":
                 d = await client.get_voice(MsgId(ref["msg_id"]))
                 return attrs.evolve(media, data=d.data, ref="")
@@ -140,10 +134,7 @@ async def fetch_media(client: WeChatClient, media: Media) -> Media:
             case "emoticon":
                 d = await client.get_image(MsgId(ref["msg_id"]), ImageSize.BIG)
                 mime = sniff_mimetype(d.data, "image/gif")
-                ext = mimetypes.guess_extension(mime) or ".gif"
-                return attrs.evolve(
-                    media, data=d.data, mimetype=mime, filename=f"{ref['msg_id']}{ext}", ref=""
-                )
+                return attrs.evolve(media, data=d.data, mimetype=mime, ref="")
             case "file":
                 d = await client.get_media(
                     UserName(ref["sender"]), ref["media_id"], ref["encry_file_name"]

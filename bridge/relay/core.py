@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from bridge.channel import Channel, EventBatch
+from bridge.channel import Channel, EventBatch, display_name
 from bridge.errors import BridgeError, DeliveryFailed, StoreError
 from bridge.ids import LoginId, RoomId
 from bridge.model import (
@@ -93,7 +93,9 @@ class Relay:
         self.intake_stalled = False
         self.portals = portals or PortalDirectory(store)
         self._deliverer = Deliverer(store, login, a, b, owner=owner, portals=self.portals)
-        self._ingestor = Ingestor(login, self.portals, a_stable=a.stable_addresses, a_name=a.name)
+        self._ingestor = Ingestor(
+            login, self.portals, a_stable=a.stable_addresses, a_name=display_name(a)
+        )
         self._on_state = on_state
         self._clock = clock
         self._queues: dict[QueueKey, asyncio.Task[None]] = {}
@@ -310,7 +312,7 @@ class Relay:
         if chat is None:
             log.warning("entry %d: its origin chat has no address now; no notice", entry.id)
             return
-        target = self._deliverer.channel(entry.source.other).name
+        target = display_name(self._deliverer.channel(entry.source.other))
         notice = (
             not_revoked(content, target, reason)
             if isinstance(event, Revocation)

@@ -72,7 +72,12 @@ async def test_location_link_and_notice(rig: MatrixRig) -> None:
     assert got[1]["content"]["formatted_body"] == (
         '<a href="https://example.org/a?b=1&amp;c=2">Title</a><br>A &lt;short&gt; text'
     )
-    assert got[2]["content"] == {"msgtype": "m.notice", "body": "Bob joined the group"}
+    assert got[2]["content"] == {
+        "msgtype": "m.notice",
+        "body": "Bob joined the group",
+        "format": "org.matrix.custom.html",
+        "formatted_body": "Bob joined the group",  # every bot message has an HTML body
+    }
     assert got[2]["sender"] == rig.config.bot_user_id
 
 

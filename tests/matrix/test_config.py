@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from adapters.matrix.relations import EditMode, ReactionMode, RelationOptions
 from bridge.config import Config, PermissionLevel
 from bridge.errors import ConfigError
 from bridge.plugins import load_network
@@ -195,3 +196,22 @@ def test_registration_adds_missing_token_keys(tmp_path: Path) -> None:
 
     config = Config.from_file(config_path)
     assert len(config.appservice.as_token) >= 32 and len(config.appservice.hs_token) >= 32
+
+
+def test_the_matrix_section_sets_edits_and_reactions() -> None:
+    config = Config.from_mapping(yaml.safe_load(EXAMPLE), allow_placeholder_tokens=True)
+    example = RelationOptions.from_config(config.matrix_config)
+    assert example == RelationOptions(EditMode.RECALL, 110.0, ReactionMode.DIRECT)
+    assert RelationOptions.from_config({}) == example
+    custom = {"edits": "correction", "reactions": "all", "edit_recall_window_s": 30}
+    assert RelationOptions.from_config(custom) == RelationOptions(
+        EditMode.CORRECTION, 30.0, ReactionMode.ALL
+    )
+    bad_values = [
+        ({"edits": "rewrite"}, "matrix.edits"),
+        ({"reactions": 1}, "matrix.reactions"),
+        ({"edit_recall_window_s": "soon"}, "matrix.edit_recall_window_s"),
+    ]
+    for bad, key in bad_values:
+        with pytest.raises(ConfigError, match=key):
+            RelationOptions.from_config(bad)

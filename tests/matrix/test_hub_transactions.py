@@ -108,4 +108,6 @@ async def test_a_portal_whose_login_is_not_running_answers_with_a_notice(rig: Ma
 
     assert not await rig.journaled(event_id)
     said = [e["content"] for e in await rig.user.messages(room)]
-    assert said[-1] == {"msgtype": "m.notice", "body": NO_LOGIN}
+    assert said[-1]["msgtype"] == "m.notice"
+    assert said[-1]["body"] == NO_LOGIN
+    assert said[-1]["formatted_body"] == NO_LOGIN

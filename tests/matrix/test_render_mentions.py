@@ -42,15 +42,16 @@ def test_pills_become_mentions_with_the_text_that_names_them() -> None:
     )
 
 
-def test_a_pill_whose_label_is_not_in_the_body_is_still_a_mention() -> None:
+def test_a_pill_without_a_label_is_still_a_mention() -> None:
     content = {
         "msgtype": "m.text",
         "body": "hello there",
         "format": "org.matrix.custom.html",
-        "formatted_body": f'hello <a href="https://matrix.to/#/{CAROL}">C.</a>',
+        "formatted_body": f'hello <a href="https://matrix.to/#/{CAROL}"></a>',
     }
     text = render.parse_text(event(content), identity_of=identity_of)
     assert text.mentions == (Mention(Address("id-c")),)
+    assert text.body == f"hello {CAROL}"  # the HTML, read as text, names whom it mentions
 
 
 def test_mentions_out_fill_m_mentions_and_become_pills_in_the_html() -> None:

@@ -158,10 +158,16 @@ class BridgeHarness:
         return await wait_for_message(user, room, from_=self.bot, contains=expect, after=sent)
 
 
+#: What the bot's greeting in a new DM says (``MatrixHub``).
+GREETING = "This room is your management room"
+
+
 async def open_dm(user: MatrixUser, bot: str) -> str:
-    """``user`` creates a DM with ``bot`` and waits until the bot has joined it."""
+    """``user`` creates a DM with ``bot`` and waits until the bot has joined it and greeted
+    (so that the greeting is not taken for the answer to what the user sends next)."""
     room = await user.create_room(is_direct=True, invite=[bot])
     await wait_until(lambda: _joined(user, room, bot))
+    await wait_for_message(user, room, from_=bot, contains=GREETING)
     return room
 
 

@@ -31,6 +31,10 @@ async def test_sync_creates_every_portal_reporting_progress_and_list_shows_them(
     demo = await create_demo(control)
     for n in range(1, 10):
         await control.add_contact(demo.account, f"Hiker {n}", wxid=f"wxid_hiker{n}")
+    # Look-alikes: the list tells them apart by what differs (sex), else by identity id.
+    await control.add_contact(demo.account, "Sam", wxid="wxid_sam_m", sex=1)
+    await control.add_contact(demo.account, "Sam", wxid="wxid_sam_f", sex=2)
+    await control.add_contact(demo.account, "Hiker 9", wxid="wxid_hiker9_twin")
     user = await make_user("sam")
     room, _ = await log_in(bridge, user, demo)
 
@@ -40,7 +44,7 @@ async def test_sync_creates_every_portal_reporting_progress_and_list_shows_them(
     found = re.fullmatch(r"Sync done: (\d+) chats, (\d+) new rooms\.", done["content"]["body"])
     assert found, done["content"]["body"]
     total = int(found.group(1))
-    assert total >= 15  # 5 friends + 9 hikers + the group
+    assert total >= 18  # 5 friends + 10 hikers + 2 Sams + the group
     assert int(found.group(2)) == total
     progress = [
         m for m in await bot_messages(user, room, bridge.bot, after=sent) if m.startswith("Sync: ")
@@ -50,11 +54,18 @@ async def test_sync_creates_every_portal_reporting_progress_and_list_shows_them(
 
     listing = await bridge.command(user, room, "list", expect="Your WeChat chats")
     body = listing["content"]["body"]
-    assert re.search(r"^• Alice \(work\) — !\S+$", body, re.MULTILINE)
-    assert re.search(r"^• Hiker 9 — !\S+$", body, re.MULTILINE)
-    assert re.search(r"^Groups:\n• Weekend Hike — !\S+$", body, re.MULTILINE)
+    link = r"https://matrix\.to/#/!\S+"
+    assert re.search(rf"^• Alice \(work\) — {link}$", body, re.MULTILINE)
+    assert re.search(rf"^• Sam · male — {link}$", body, re.MULTILINE)
+    assert re.search(rf"^• Sam · female — {link}$", body, re.MULTILINE)
+    assert len(re.findall(rf"^• Hiker 9 \(id \S+\) — {link}$", body, re.MULTILINE)) == 2
+    assert re.search(rf"^Groups:\n• Weekend Hike — {link}$", body, re.MULTILINE)
     assert body.endswith(f"{total} chats, {total} with a room.")
-    assert "https://matrix.to/#/!" in listing["content"]["formatted_body"]
+    lines = body.splitlines()
+    assert len(lines) == len(set(lines))  # no two lines alike
+    # In clients, each chat is a room pill labelled with its name.
+    html = listing["content"]["formatted_body"]
+    assert re.search(r'<a href="https://matrix\.to/#/![^"]+">Alice \(work\)</a>', html)
 
     again = await bridge.command(user, room, "sync", expect="Sync done")
     assert again["content"]["body"] == f"Sync done: {total} chats, 0 new rooms."

@@ -1,0 +1,148 @@
+"""A Matrix client nobody here wrote (matrix-commander, ``tests/service/commander.py``)
+against the session Synapse and the running service: what it sends reaches WeChat as a
+WeChat user expects it."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from adapters.wechat.simulator import blobs
+from adapters.wechat.simulator.control import OutboxEntry
+from adapters.wechat.simulator.demo import Demo, create_demo
+from tests.service.commander import Commander
+from tests.service.harness import BridgeHarness, accept_invite, wait_for_message, wait_until
+from tests.service.test_login import log_in
+from tests.service.test_messages import sent_to
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+_numbers = itertools.count(1)
+
+
+async def _portal_of_carol(
+    bridge: BridgeHarness, tmp_path: Path, name: str
+) -> tuple[Commander, Demo, str]:
+    """A matrix-commander user logged in to WeChat through the bot, and Carol's portal."""
+    demo = await create_demo(bridge.simulator.control)
+    commander = await Commander.register(
+        bridge.synapse, tmp_path / "commander", f"{name}{next(_numbers)}"
+    )
+    dm, _ = await log_in(bridge, commander.api, demo)
+    await bridge.simulator.control.send_message(demo.account, demo.carol, text="hello")
+    portal = await accept_invite(commander.api, {dm})
+    await wait_for_message(commander.api, portal, contains="hello")
+    return commander, demo, portal
+
+
+async def test_an_html_message_reaches_wechat_as_clean_text(
+    bridge: BridgeHarness, tmp_path: Path
+) -> None:
+    commander, demo, portal = await _portal_of_carol(bridge, tmp_path, "mchtml")
+
+    await commander.send(portal, "<b>bold</b> and <i>italic</i><br>next line", html=True)
+
+    await sent_to(bridge, demo.account, demo.carol, "bold and italic\nnext line")
+    # A long one (read as text off the event loop) arrives the same way.
+    items = "".join(f"<li><b>item</b> {n}</li>" for n in range(300))
+    await commander.send(portal, f"<ul>{items}</ul>", html=True)
+    await sent_to(bridge, demo.account, demo.carol, "\n".join(f"• item {n}" for n in range(300)))
+
+
+async def test_an_encrypted_attachment_image_and_file_reach_wechat_byte_identical(
+    bridge: BridgeHarness, tmp_path: Path
+) -> None:
+    commander, demo, portal = await _portal_of_carol(bridge, tmp_path, "mcmedia")
+    photo, report = tmp_path / "beach.jpg", tmp_path / "trip plan.pdf"
+    photo_bytes = await asyncio.to_thread(_jpeg, 320, 200)
+    report_bytes = blobs.document("report", 4000)
+    await asyncio.to_thread(photo.write_bytes, photo_bytes)
+    await asyncio.to_thread(report.write_bytes, report_bytes)
+
+    await commander.send_image(portal, photo)
+    await commander.send_file(portal, report)
+
+    events = await commander.api.messages(portal, limit=20)
+    sent = [e["content"] for e in events if e.get("sender") == commander.api.user_id]
+    media = [c for c in sent if c.get("msgtype") in ("m.image", "m.file")]
+    assert media, sent
+    assert all("file" in c and "url" not in c for c in media), media
+    entries = await _outbox_media(bridge, demo, 2)
+    assert [(e.kind, e.filename) for e in entries] == [
+        ("image", "beach.jpg"),
+        ("file", "trip plan.pdf"),
+    ]
+    for entry, data in zip(entries, (photo_bytes, report_bytes), strict=True):
+        assert entry.sha256 == hashlib.sha256(data).hexdigest()
+        assert await bridge.simulator.control.media(entry.sha256) == data
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    """A real JPEG of ``width`` × ``height`` pixels (Pillow)."""
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 120, 40)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+async def _outbox_media(bridge: BridgeHarness, demo: Demo, count: int) -> list[OutboxEntry]:
+    """The first ``count`` files the account sent to Carol (waits for them)."""
+
+    async def find() -> list[OutboxEntry] | None:
+        outbox = await bridge.simulator.control.outbox(demo.account)
+        files = [e for e in outbox if e.to == demo.carol and e.sha256]
+        return files[:count] if len(files) >= count else None
+
+    found: list[OutboxEntry] = await wait_until(find)
+    return found
+
+
+async def test_an_encrypted_dm_gets_one_plaintext_notice_saying_what_to_do(
+    bridge: BridgeHarness, tmp_path: Path
+) -> None:
+    commander = await Commander.register(
+        bridge.synapse, tmp_path / "commander", f"mcencrypted{next(_numbers)}"
+    )
+
+    await commander.run("--room-dm-create", bridge.bot)  # encryption on, as Element's DMs
+    room = await wait_until(lambda: _dm_with(commander, bridge.bot))
+    assert await commander.api.state(room, "m.room.encryption")
+    await commander.send(room, "login")
+    await commander.send(room, "ping")
+
+    notice = await wait_for_message(commander.api, room, from_=bridge.bot, contains="encrypted")
+    assert notice["type"] == "m.room.message"  # plaintext, readable without keys
+    assert notice["content"]["msgtype"] == "m.notice"
+    assert "!wechat help" in notice["content"]["body"]
+
+    async def bot_events() -> list[dict[str, Any]] | None:
+        events = await commander.api.messages(room)
+        said = [e for e in events if e.get("sender") == bridge.bot]
+        statuses = [e for e in said if e["type"] == "com.beeper.message_send_status"]
+        return said if len(statuses) >= 2 else None
+
+    said = await wait_until(bot_events)
+    assert len([e for e in said if e["type"] == "m.room.message"]) == 1  # once, no greeting
+    # Each encrypted message gets a failed send status, as mautrix bridges send it.
+    statuses = [e["content"] for e in said if e["type"] == "com.beeper.message_send_status"]
+    assert len(statuses) == 2
+    assert {s["status"] for s in statuses} == {"FAIL_PERMANENT"}
+    assert all(s["m.relates_to"]["rel_type"] == "m.reference" for s in statuses)
+
+
+async def _dm_with(commander: Commander, bot: str) -> str | None:
+    rooms = await commander.api.request("GET", "/v3/joined_rooms")
+    for room in rooms["joined_rooms"]:
+        try:
+            member = await commander.api.state(room, "m.room.member", bot)
+        except Exception:
+            continue
+        if member.get("membership") == "join":
+            return str(room)
+    return None
