@@ -51,6 +51,10 @@ def is_command(text: str, prefix: str) -> bool:
 #: What the Matrix side calls for each ``BotCommand`` (in a task of its own).
 CommandHandler = Callable[[BotCommand], Awaitable[None]]
 
+#: The core's readiness, asked by the Matrix side's health check: None while the bridge can
+#: take messages, else why not (e.g. the journal cannot be written).
+Readiness = Callable[[], str | None]
+
 
 class PortalChannel(Channel, SupportsPortals, Protocol):
     """The Matrix side of one login: a ``Channel`` that also creates portals."""
@@ -97,9 +101,17 @@ class Hub(Protocol):
 
 class HubFactory(Protocol):
     """What the ``matrix`` entry point names: builds the ``Hub`` for ``config`` on
-    ``store``, calling ``on_command`` for every ``BotCommand``."""
+    ``store``, calling ``on_command`` for every ``BotCommand``; its health check reports
+    not ready while ``readiness`` gives a reason."""
 
-    def __call__(self, config: Config, store: Store, *, on_command: CommandHandler) -> Hub:
+    def __call__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        on_command: CommandHandler,
+        readiness: Readiness | None = None,
+    ) -> Hub:
         """A new, unstarted hub."""
         ...
 

@@ -136,7 +136,9 @@ class BridgeService:
             data_dir = config.database.path.parent
             data_dir.mkdir(parents=True, exist_ok=True)
             self._store = await Store.open(config.database.path)
-            self._hub = hub_factory(config, self._store, on_command=self._on_command)
+            self._hub = hub_factory(
+                config, self._store, on_command=self._on_command, readiness=self._not_ready
+            )
             self._logins = LoginManager(
                 config,
                 self._store,
@@ -154,6 +156,10 @@ class BridgeService:
             await self.stop()
             raise
         log.info("bridge started as %s (network: %s)", config.bot_user_id, config.network)
+
+    def _not_ready(self) -> str | None:
+        """Why the bridge cannot take messages now (the hub's health check), or None."""
+        return self._logins.not_ready() if self._logins is not None else None
 
     async def _on_command(self, command: BotCommand) -> None:
         if self._bot is not None:
