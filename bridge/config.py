@@ -156,9 +156,10 @@ def _seconds(sec: Section, name: str, unit_s: float, default: float) -> float:
 
 
 def _retention(sec: Section) -> RetentionConfig:
-    journal_s = _seconds(sec, "journal_days", 86400.0, RetentionConfig.journal_s)
-    map_s = _seconds(sec, "message_map_days", 86400.0, RetentionConfig.message_map_s)
-    interval_s = _seconds(sec, "interval_minutes", 60.0, RetentionConfig.interval_s)
+    default = RetentionConfig()
+    journal_s = _seconds(sec, "journal_days", 86400.0, default.journal_s)
+    map_s = _seconds(sec, "message_map_days", 86400.0, default.message_map_s)
+    interval_s = _seconds(sec, "interval_minutes", 60.0, default.interval_s)
     if map_s < journal_s:
         raise ConfigError(
             f"{sec.key('message_map_days')}: must be at least journal_days, so that a message "
