@@ -35,6 +35,7 @@ from bridge.model import (
     QRCodeNeeded,
     StateEvent,
 )
+from bridge.outage import Gap, Outage
 from bridge.plugins import ConfiguredNetwork
 from bridge.relay import Relay, RetryPolicy
 from bridge.store import Login, LoginState, Side, Store
@@ -51,45 +52,6 @@ def qr_terminal_text(payload: str) -> str:
     out = io.StringIO()
     code.print_ascii(out=out, tty=False, invert=True)
     return out.getvalue().replace("\xa0", " ")
-
-
-@attrs.define
-class Outage:
-    """A run of ``Disconnected`` events of one remote connection, so that the user hears of
-    an outage once, and only if it lasts.
-
-    The adapter reports every failed attempt, ``retry_in_s`` apart (its backoff); an event
-    within ``retry_in_s + gap_s`` of the previous one belongs to the same outage. The user is
-    told once an outage has lasted ``notice_after_s``. Times are monotonic seconds.
-    """
-
-    notice_after_s: float = 30.0
-    gap_s: float = 60.0
-    started_at: float | None = None
-    last_at: float = 0.0
-    last_retry_s: float = 0.0
-    reason: str = ""
-    told: bool = False
-
-    def disconnected(self, reason: str, retry_in_s: float, now: float) -> bool:
-        """Record a ``Disconnected`` at ``now``; True when the user should be told now."""
-        if self.started_at is None or not self.ongoing(now):
-            self.started_at = now
-            self.told = False
-        self.last_at, self.last_retry_s, self.reason = now, retry_in_s, reason
-        if not self.told and now - self.started_at >= self.notice_after_s:
-            self.told = True
-            return True
-        return False
-
-    def ongoing(self, now: float) -> bool:
-        """Whether the connection is (probably) still failing at ``now``."""
-        return self.started_at is not None and now - self.last_at <= self.last_retry_s + self.gap_s
-
-    def clear(self) -> None:
-        """The connection works again."""
-        self.started_at = None
-        self.told = False
 
 
 class LoginSession:
@@ -116,6 +78,7 @@ class LoginSession:
         resume_grace_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         retention: RetentionConfig | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.record = record
         self.owner = record.matrix_user
@@ -150,6 +113,8 @@ class LoginSession:
         self._resume_check: asyncio.Task[None] | None = None
         self._heard = False  # a LoggedIn or LoggedOut arrived since the start
         self._clock = clock
+        self._wall_clock = wall_clock
+        self._logout_requested = False
 
     @property
     def id(self) -> LoginId:
@@ -222,11 +187,13 @@ class LoginSession:
     # ---- commands ----------------------------------------------------------------------------
 
     async def login(self, room: RoomId | None = None) -> str:
-        """Start a login (unless logged in); returns the reply for the user. The login's
-        steps and its outcome arrive later as state events (``on_state``)."""
+        """Start a login (unless logged in with a working connection: while the connection
+        fails the session may have ended unnoticed, so a login is started, which resumes it
+        if it lives); returns the reply for the user. The login's steps and its outcome
+        arrive later as state events (``on_state``)."""
         if room is not None:
             self.room = room
-        if self.account is not None:
+        if self.account is not None and not self.outage.ongoing(self._clock()):
             return (
                 f"You are already logged in to {self.network} as {self.account_name}. "
                 "Send `logout` first to switch accounts."
@@ -274,9 +241,11 @@ class LoginSession:
         that follows says it all."""
         if self.account is None and not self.logging_in:
             return f"You are not logged in to {self.network}."
+        self._logout_requested = True
         try:
             await self.remote.logout()
         except BridgeError as exc:
+            self._logout_requested = False
             return f"Could not log out of {self.network}: {exc}"
         return None
 
@@ -317,6 +286,7 @@ class LoginSession:
                 await self._show_step(event)
             case LoggedIn(account=account):
                 self.account, self.logging_in, self._heard = account, False, True
+                self._logout_requested = False
                 self.step = None
                 self.outage.clear()
                 # The relay stored the ContactBook that came with LoggedIn before passing
@@ -333,9 +303,12 @@ class LoginSession:
                     await self.say(f"Logged in to {self.network} as {self.account_name}.")
                 self._announce = False
             case LoggedOut(reason=reason):
+                forced = self.account is not None and not self._logout_requested
+                gap_since = self.outage.since if self.outage.ongoing(self._clock()) else None
                 self.account, self.logging_in, self._announce = None, False, False
                 self.step = None
                 self._heard = True
+                self._logout_requested = False
                 self.book = frozenset()
                 self.outage.clear()
                 await self._drop_qr("login ended")
@@ -343,13 +316,36 @@ class LoginSession:
                 await self.say(
                     f"Logged out of {self.network}: {reason}. Send `login` to log in again."
                 )
+                if forced:
+                    await self._tell_gap(gap_since)
             case Disconnected(reason=reason, retry_in_s=retry_in_s):
                 log.info("login %s: connection failed (%s)", self.id, reason)
-                if self.outage.disconnected(reason, retry_in_s, self._clock()):
+                now, wall = self._clock(), self._wall_clock()
+                if self.outage.disconnected(reason, retry_in_s, now, wall):
                     await self.say(
                         f"The connection to {self.network} is failing ({reason}); "
                         "the bridge keeps retrying."
                     )
+
+    async def _tell_gap(self, since: float | None) -> None:
+        """After a logout the network forced: messages sent meanwhile may be lost for good
+        (web WeChat cannot fetch a past session's messages, PROTOCOL.md §5). ``since`` is
+        when the connection began failing (T1), None when it did not fail before; the
+        logout (T2) is now. Each portal with bridged traffic from T1 to T2 gets a notice,
+        the management room one for all chats (``bridge.outage.Gap``)."""
+        gap = Gap(since, self._wall_clock(), self.network)
+        rooms: list[RoomId] = []
+        if since is not None:
+            try:
+                rooms = await self.store.messages.rooms_between(self.id, gap.start, gap.end)
+            except StoreError:
+                log.exception("login %s: portals with traffic in the gap not found", self.id)
+        for room in rooms:
+            try:
+                await self.hub.reply(room, gap.portal_notice())
+            except Exception:
+                log.exception("login %s: could not post the gap notice in a portal", self.id)
+        await self.say(gap.user_notice())
 
     async def _show_step(self, step: LoginStep) -> None:
         """Render one login step in the management room (mautrix bridgev2's login steps:
