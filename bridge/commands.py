@@ -10,7 +10,7 @@ import attrs
 
 from bridge.commands_chats import Reply, chat_list, resolve_command, sync_portals
 from bridge.commands_identity import audit_command, split_command
-from bridge.config import REFUSAL, Config
+from bridge.config import REFUSAL, Config, PermissionLevel
 from bridge.errors import BridgeError
 from bridge.hub import BotCommand, Hub, command_words, is_command
 from bridge.ids import MatrixUserId, RoomId
@@ -107,7 +107,12 @@ class Bot:
             for c in (
                 Command("help", "help", "show this list", self._help),
                 Command("login", "login", f"log in to {network}", self._login),
-                Command("logout", "logout", f"log out of {network}", self._logout),
+                Command(
+                    "logout",
+                    "logout [<matrix user>]",
+                    f"log out of {network} (admins: log out another user)",
+                    self._logout,
+                ),
                 Command("ping", "ping", "show whether you are logged in and receiving", self._ping),
                 Command(
                     "sync", "sync", "create rooms for all your contacts and groups", self._sync
@@ -210,8 +215,20 @@ class Bot:
         return Reply(text)
 
     async def _logout(self, ctx: CommandContext) -> Reply | None:
+        if ctx.args:
+            return await self._logout_other(ctx)
         text = await self.logins.logout(ctx.user)
         return None if text is None else Reply(text)
+
+    async def _logout_other(self, ctx: CommandContext) -> Reply:
+        """``logout <matrix user>``: an admin logs another user's account out (e.g. one whose
+        permission was withdrawn)."""
+        if not self.config.permissions.allows(ctx.user, PermissionLevel.ADMIN):
+            return Reply("Only an admin of the bridge may log out another user.")
+        target = ctx.args[0]
+        if not (target.startswith("@") and ":" in target):
+            return Reply(f"Expected a Matrix user id like @someone:server, got {target!r}.")
+        return Reply(await self.logins.logout_user(MatrixUserId(target)))
 
     async def _ping(self, ctx: CommandContext) -> Reply:
         session = self.logins.session(ctx.user)

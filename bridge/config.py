@@ -28,7 +28,7 @@ _APPSERVICE_ID = re.compile(r"[A-Za-z0-9_.\-]+")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _ADAPTER_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _CORE_SECTIONS = frozenset(
-    {"homeserver", "appservice", "database", "permissions", "double_puppet", "logging"}
+    {"homeserver", "appservice", "database", "permissions", "double_puppet", "logging", "retention"}
 ) | {"network", "matrix"}
 
 #: The remote network of a config without a ``network`` key.
@@ -129,6 +129,46 @@ class DoublePuppetConfig:
     secret: str = attrs.field(repr=False)
 
 
+@attrs.frozen
+class RetentionConfig:
+    """``retention``: how long the bridge keeps what it relayed, applied while it runs
+    (every ``interval_s``) and at each login's start. Seconds throughout.
+
+    ``journal_s``: delivered and failed journal entries older than this are deleted
+    (undelivered ones never are). ``message_map_s``: the message map, which recalls,
+    replies and de-duplication of late repeats look up, keeps a message this long; it is at
+    least ``journal_s``, so every journaled id stays de-duplicated.
+    """
+
+    journal_s: float = 7 * 86400.0
+    message_map_s: float = 30 * 86400.0
+    interval_s: float = 3600.0
+
+
+def _seconds(sec: Section, name: str, unit_s: float, default: float) -> float:
+    """A positive number of ``unit_s`` (e.g. days) under ``name``, in seconds."""
+    value = sec.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"{sec.key(name)}: expected a positive number, got {value!r}")
+    return float(value) * unit_s
+
+
+def _retention(sec: Section) -> RetentionConfig:
+    default = RetentionConfig()
+    journal_s = _seconds(sec, "journal_days", 86400.0, default.journal_s)
+    map_s = _seconds(sec, "message_map_days", 86400.0, default.message_map_s)
+    interval_s = _seconds(sec, "interval_minutes", 60.0, default.interval_s)
+    if map_s < journal_s:
+        raise ConfigError(
+            f"{sec.key('message_map_days')}: must be at least journal_days, so that a message "
+            "still in the journal stays recognised when it arrives again"
+        )
+    sec.warn_unknown()
+    return RetentionConfig(journal_s=journal_s, message_map_s=map_s, interval_s=interval_s)
+
+
 def _read_only(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     """A read-only copy of ``mapping``."""
     return MappingProxyType(dict(mapping))
@@ -151,6 +191,7 @@ class Config:
     network_config: Mapping[str, Any] = attrs.field(factory=dict, converter=_read_only, hash=False)
     #: The raw ``matrix`` section ({} when absent); the Matrix side parses it.
     matrix_config: Mapping[str, Any] = attrs.field(factory=dict, converter=_read_only, hash=False)
+    retention: RetentionConfig = RetentionConfig()
 
     @classmethod
     def from_file(cls, path: str | Path, *, allow_placeholder_tokens: bool = False) -> Config:
@@ -194,6 +235,7 @@ class Config:
         level = log.string("level", default="INFO").upper()
         if level not in _LOG_LEVELS:
             raise ConfigError(f"logging.level: must be one of {', '.join(_LOG_LEVELS)}")
+        retention = _retention(root.section("retention", optional=True))
         for section in (root, hs, db, dp, log):
             section.warn_unknown()
         return cls(
@@ -206,6 +248,7 @@ class Config:
             matrix_config=matrix_config,
             double_puppet=DoublePuppetConfig(secret) if secret else None,
             log_level=level,
+            retention=retention,
         )
 
     @property

@@ -52,6 +52,10 @@ def is_command(text: str, prefix: str) -> bool:
 #: What the Matrix side calls for each ``BotCommand`` (in a task of its own).
 CommandHandler = Callable[[BotCommand], Awaitable[None]]
 
+#: The core's readiness, asked by the Matrix side's health check: None while the bridge can
+#: take messages, else why not (e.g. the journal cannot be written).
+Readiness = Callable[[], str | None]
+
 
 class PortalChannel(Channel, SupportsPortals, Protocol):
     """The Matrix side of one login: a ``Channel`` that also creates portals."""
@@ -103,7 +107,8 @@ class Hub(Protocol):
 class HubFactory(Protocol):
     """What the ``matrix`` entry point names: builds the ``Hub`` for ``config`` on
     ``store``, calling ``on_command`` for every ``BotCommand`` and asking ``portal_of`` which
-    portal a room is (the core's one ``PortalDirectory``, shared with every relay)."""
+    portal a room is (the core's one ``PortalDirectory``, shared with every relay); its health
+    check reports not ready while ``readiness`` gives a reason."""
 
     def __call__(
         self,
@@ -112,6 +117,7 @@ class HubFactory(Protocol):
         *,
         on_command: CommandHandler,
         portal_of: PortalLookup,
+        readiness: Readiness | None = None,
     ) -> Hub:
         """A new, unstarted hub."""
         ...

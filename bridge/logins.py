@@ -15,7 +15,7 @@ import qrcode
 import qrcode.constants
 
 from bridge.channel import LoginChannel, SupportsContactBook
-from bridge.config import Config
+from bridge.config import Config, RetentionConfig
 from bridge.errors import BridgeError, StoreError
 from bridge.hub import Hub, PortalChannel
 from bridge.ids import EventId, LoginId, MatrixUserId, RoomId
@@ -35,6 +35,7 @@ from bridge.model import (
     QRCodeNeeded,
     StateEvent,
 )
+from bridge.outage import Gap, Outage
 from bridge.plugins import ConfiguredNetwork
 from bridge.relay import Relay, RetryPolicy
 from bridge.relay.portals import PortalDirectory
@@ -54,45 +55,6 @@ def qr_terminal_text(payload: str) -> str:
     return out.getvalue().replace("\xa0", " ")
 
 
-@attrs.define
-class Outage:
-    """A run of ``Disconnected`` events of one remote connection, so that the user hears of
-    an outage once, and only if it lasts.
-
-    The adapter reports every failed attempt, ``retry_in_s`` apart (its backoff); an event
-    within ``retry_in_s + gap_s`` of the previous one belongs to the same outage. The user is
-    told once an outage has lasted ``notice_after_s``. Times are monotonic seconds.
-    """
-
-    notice_after_s: float = 30.0
-    gap_s: float = 60.0
-    started_at: float | None = None
-    last_at: float = 0.0
-    last_retry_s: float = 0.0
-    reason: str = ""
-    told: bool = False
-
-    def disconnected(self, reason: str, retry_in_s: float, now: float) -> bool:
-        """Record a ``Disconnected`` at ``now``; True when the user should be told now."""
-        if self.started_at is None or not self.ongoing(now):
-            self.started_at = now
-            self.told = False
-        self.last_at, self.last_retry_s, self.reason = now, retry_in_s, reason
-        if not self.told and now - self.started_at >= self.notice_after_s:
-            self.told = True
-            return True
-        return False
-
-    def ongoing(self, now: float) -> bool:
-        """Whether the connection is (probably) still failing at ``now``."""
-        return self.started_at is not None and now - self.last_at <= self.last_retry_s + self.gap_s
-
-    def clear(self) -> None:
-        """The connection works again."""
-        self.started_at = None
-        self.told = False
-
-
 class LoginSession:
     """One login at work: its account on the remote network (side A, e.g. WeChat) relayed to
     Matrix (side B) for the Matrix user ``owner``, and what the user is shown of its state
@@ -101,7 +63,7 @@ class LoginSession:
     ``network`` names the remote network for the user ("WeChat"). The management room is the
     DM the user last sent ``login`` in, else the hub's ``management_room(owner)``.
     ``qr_terminal``, if given, also gets every QR code as text. ``portals`` is the core's one
-    ``PortalDirectory`` (the hub asks it too).
+    ``PortalDirectory`` (the hub asks it too). ``retention`` is passed to the relay.
     """
 
     def __init__(
@@ -117,6 +79,8 @@ class LoginSession:
         qr_terminal: TextIO | None = None,
         resume_grace_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        retention: RetentionConfig | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.record = record
         self.owner = record.matrix_user
@@ -134,6 +98,7 @@ class LoginSession:
             portals=portals,
             retry=retry,
             on_state=self.on_state,
+            retention=retention,
         )
         self.account: Profile | None = None
         #: The identities of the contact book of the current remote session.
@@ -151,6 +116,8 @@ class LoginSession:
         self._resume_check: asyncio.Task[None] | None = None
         self._heard = False  # a LoggedIn or LoggedOut arrived since the start
         self._clock = clock
+        self._wall_clock = wall_clock
+        self._logout_requested = False
 
     @property
     def id(self) -> LoginId:
@@ -223,11 +190,13 @@ class LoginSession:
     # ---- commands ----------------------------------------------------------------------------
 
     async def login(self, room: RoomId | None = None) -> str:
-        """Start a login (unless logged in); returns the reply for the user. The login's
-        steps and its outcome arrive later as state events (``on_state``)."""
+        """Start a login (unless logged in with a working connection: while the connection
+        fails the session may have ended unnoticed, so a login is started, which resumes it
+        if it lives); returns the reply for the user. The login's steps and its outcome
+        arrive later as state events (``on_state``)."""
         if room is not None:
             self.room = room
-        if self.account is not None:
+        if self.account is not None and not self.outage.ongoing(self._clock()):
             return (
                 f"You are already logged in to {self.network} as {self.account_name}. "
                 "Send `logout` first to switch accounts."
@@ -275,9 +244,11 @@ class LoginSession:
         that follows says it all."""
         if self.account is None and not self.logging_in:
             return f"You are not logged in to {self.network}."
+        self._logout_requested = True
         try:
             await self.remote.logout()
         except BridgeError as exc:
+            self._logout_requested = False
             return f"Could not log out of {self.network}: {exc}"
         return None
 
@@ -318,6 +289,7 @@ class LoginSession:
                 await self._show_step(event)
             case LoggedIn(account=account):
                 self.account, self.logging_in, self._heard = account, False, True
+                self._logout_requested = False
                 self.step = None
                 self.outage.clear()
                 # The relay stored the ContactBook that came with LoggedIn before passing
@@ -341,9 +313,12 @@ class LoginSession:
                         )
                 self._announce = False
             case LoggedOut(reason=reason):
+                forced = self.account is not None and not self._logout_requested
+                gap_since = self.outage.since if self.outage.ongoing(self._clock()) else None
                 self.account, self.logging_in, self._announce = None, False, False
                 self.step = None
                 self._heard = True
+                self._logout_requested = False
                 self.book = frozenset()
                 self.outage.clear()
                 await self._drop_qr("login ended")
@@ -351,13 +326,36 @@ class LoginSession:
                 await self.say(
                     f"Logged out of {self.network}: {reason}. Send `login` to log in again."
                 )
+                if forced:
+                    await self._tell_gap(gap_since)
             case Disconnected(reason=reason, retry_in_s=retry_in_s):
                 log.info("login %s: connection failed (%s)", self.id, reason)
-                if self.outage.disconnected(reason, retry_in_s, self._clock()):
+                now, wall = self._clock(), self._wall_clock()
+                if self.outage.disconnected(reason, retry_in_s, now, wall):
                     await self.say(
                         f"The connection to {self.network} is failing ({reason}); "
                         "the bridge keeps retrying."
                     )
+
+    async def _tell_gap(self, since: float | None) -> None:
+        """After a logout the network forced: messages sent meanwhile may be lost for good
+        (web WeChat cannot fetch a past session's messages, PROTOCOL.md §5). ``since`` is
+        when the connection began failing (T1), None when it did not fail before; the
+        logout (T2) is now. Each portal with bridged traffic from T1 to T2 gets a notice,
+        the management room one for all chats (``bridge.outage.Gap``)."""
+        gap = Gap(since, self._wall_clock(), self.network)
+        rooms: list[RoomId] = []
+        if since is not None:
+            try:
+                rooms = await self.store.messages.rooms_between(self.id, gap.start, gap.end)
+            except StoreError:
+                log.exception("login %s: portals with traffic in the gap not found", self.id)
+        for room in rooms:
+            try:
+                await self.hub.reply(room, gap.portal_notice())
+            except Exception:
+                log.exception("login %s: could not post the gap notice in a portal", self.id)
+        await self.say(gap.user_notice())
 
     async def _show_step(self, step: LoginStep) -> None:
         """Render one login step in the management room (mautrix bridgev2's login steps:
@@ -436,6 +434,13 @@ class LoginSession:
             log.exception("login %s: could not send a notice to its user", self.id)
 
 
+async def _discard_events(remote: LoginChannel) -> None:
+    """Consume ``remote``'s events without acknowledging them (a login only resumed to be
+    logged out relays nothing)."""
+    async for _ in remote.events():
+        pass
+
+
 def _input_name(kind: InputKind) -> str:
     return {InputKind.CODE: "code", InputKind.PASSWORD: "password"}.get(kind, "answer")
 
@@ -484,10 +489,24 @@ class LoginManager:
         """Every running login."""
         return list(self._sessions.values())
 
+    def not_ready(self) -> str | None:
+        """Why a login cannot take messages now (its relay cannot write the journal:
+        ``Relay.intake_stalled``), or None when all can."""
+        stalled = [s.id for s in self._sessions.values() if s.relay.intake_stalled]
+        if stalled:
+            return f"cannot write the journal (database) of {len(stalled)} login(s)"
+        return None
+
     async def restore(self) -> int:
         """Start every login of the store on this network (saved sessions resume without a
-        login); returns how many. Raises ``StoreError``."""
+        login) whose user the config still ``allows``; returns how many. The login of a user
+        whose permission was withdrawn is not started (its data is kept) and the user is
+        told once (``revoked``). Raises ``StoreError``."""
         records = [r for r in await self.store.logins.all() if r.channel == self.network.name]
+        allowed = self.config.permissions.allows
+        for record in records:
+            await self._note_permission(record, allowed(record.matrix_user))
+        records = [r for r in records if allowed(r.matrix_user)]
         async with self._lock:
             started = [self._open(r) for r in records if r.matrix_user not in self._sessions]
         results = await asyncio.gather(*(s.start() for s in started), return_exceptions=True)
@@ -517,6 +536,73 @@ class LoginManager:
             return f"You are not logged in to {self.network.display_name}."
         return await session.logout()
 
+    async def _note_permission(self, record: Login, allowed: bool) -> None:
+        """Tell the owner of ``record`` once that their login stays stopped because their
+        permission was withdrawn; the marker file ``<sessions>/<login id>.revoked`` remembers
+        it was said until the permission is back."""
+        marker = self.sessions_dir / f"{record.id}.revoked"
+        if allowed:
+            marker.unlink(missing_ok=True)
+            return
+        if record.state is LoginState.LOGGED_OUT or marker.exists():
+            log.info("login %s not started: its user is not allowed", record.id)
+            return
+        log.warning("login %s not started: its user's permission was withdrawn", record.id)
+        name = self.network.display_name
+        try:
+            room = await self.hub.management_room(record.matrix_user)
+            await self.hub.reply(
+                room,
+                f"Your permission to use this bridge was withdrawn, so your {name} login is "
+                "stopped and nothing is bridged for you (your chats' data is kept). Ask the "
+                "bridge's administrator to restore your permission or to log you out.",
+            )
+        except Exception:
+            log.exception("login %s: could not tell its user that it is stopped", record.id)
+            return
+        self.sessions_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        marker.touch(mode=0o600)
+
+    async def logout_user(self, user: MatrixUserId) -> str:
+        """Log ``user``'s account out of the network on an admin's request, whether its login
+        runs or was stopped (permission withdrawn): a stopped one is resumed on its own,
+        without relaying, only to log out (the saved session is forgotten either way).
+        Returns the reply for the admin. Raises ``StoreError``."""
+        name = self.network.display_name
+        session = self._sessions.get(user)
+        if session is not None:
+            reply = await session.logout()
+            return reply or f"Logging {user} out of {name}."
+        records = [
+            r
+            for r in await self.store.logins.all()
+            if r.channel == self.network.name and r.matrix_user == user
+        ]
+        if not records or all(r.state is LoginState.LOGGED_OUT for r in records):
+            return f"{user} is not logged in to {name}."
+        for record in records:
+            remote = self.network.open_login(
+                Path(record.session_path) if record.session_path else self._session_path(record.id)
+            )
+            drain = asyncio.create_task(_discard_events(remote), name=f"logout-{record.id}")
+            try:
+                await remote.start()
+                await remote.logout()
+            except BridgeError as exc:
+                # The saved session is dead already (expired or ended elsewhere).
+                log.info("login %s: admin logout found no live session: %s", record.id, exc)
+            finally:
+                await remote.stop()
+                await asyncio.gather(drain, return_exceptions=True)
+            await self.store.logins.set_state(record.id, LoginState.LOGGED_OUT)
+            (self.sessions_dir / f"{record.id}.revoked").unlink(missing_ok=True)
+        try:
+            room = await self.hub.management_room(user)
+            await self.hub.reply(room, f"The bridge's administrator logged you out of {name}.")
+        except Exception:
+            log.exception("could not tell %s about the admin logout", user)
+        return f"Logged {user} out of {name}."
+
     async def stop(self) -> None:
         """Stop every login (their sessions stay resumable). Idempotent; never raises."""
         async with self._lock:
@@ -539,6 +625,7 @@ class LoginManager:
             retry=self._retry,
             qr_terminal=self._terminal,
             resume_grace_s=self._resume_grace_s,
+            retention=self.config.retention,
         )
         self._sessions[record.matrix_user] = session
         return session

@@ -140,7 +140,11 @@ class BridgeService:
             # One directory of portals for the hub and every relay (one cache, one writer).
             portals = PortalDirectory(self._store)
             self._hub = hub_factory(
-                config, self._store, on_command=self._on_command, portal_of=portals.by_room
+                config,
+                self._store,
+                on_command=self._on_command,
+                portal_of=portals.by_room,
+                readiness=self._not_ready,
             )
             self._logins = LoginManager(
                 config,
@@ -160,6 +164,10 @@ class BridgeService:
             await self.stop()
             raise
         log.info("bridge started as %s (network: %s)", config.bot_user_id, config.network)
+
+    def _not_ready(self) -> str | None:
+        """Why the bridge cannot take messages now (the hub's health check), or None."""
+        return self._logins.not_ready() if self._logins is not None else None
 
     async def _on_command(self, command: BotCommand) -> None:
         if self._bot is not None:

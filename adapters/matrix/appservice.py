@@ -114,7 +114,9 @@ class AppserviceServer:
     parses the events (malformed ones are logged and skipped; a malformed body is 400), calls
     ``on_transaction`` once per new transaction (``Transaction.dedupe_key``, not the bare
     txnId) and answers 200 after it returns, 500 if it raised so the homeserver retries.
-    Transactions are processed one at a time, in arrival order.
+    Transactions are processed one at a time, in arrival order. ``GET /health`` answers
+    200 ``{"status": "ok"}``, or 503 ``{"status": "not ready", "reason": ...}`` while
+    ``readiness()`` gives a reason (the bridge cannot journal what it would accept).
     """
 
     def __init__(
@@ -125,8 +127,10 @@ class AppserviceServer:
         *,
         user_query: UserQuery = _no_user,
         room_query: RoomQuery = _no_room,
+        readiness: Callable[[], str | None] | None = None,
     ) -> None:
         self._hs_token = hs_token.encode()
+        self._readiness = readiness
         self._on_transaction = on_transaction
         self._txn_log = txn_log
         self._user_query = user_query
@@ -266,4 +270,9 @@ class AppserviceServer:
         return web.json_response({})
 
     async def _health(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"status": "ok", "listening": self._runner is not None})
+        listening = self._runner is not None
+        reason = self._readiness() if self._readiness is not None else None
+        if reason is not None:
+            body = {"status": "not ready", "reason": reason, "listening": listening}
+            return web.json_response(body, status=503)
+        return web.json_response({"status": "ok", "listening": listening})

@@ -32,7 +32,7 @@ from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId, Transaction, UserId
 from bridge.config import REFUSAL, Config
 from bridge.errors import BridgeError, RateLimited, StoreError
-from bridge.hub import HubFactory
+from bridge.hub import HubFactory, Readiness
 from bridge.ids import LoginId, MatrixUserId
 from bridge.model import Event
 from bridge.relay.portals import PortalInfo, PortalLookup
@@ -87,7 +87,8 @@ class MatrixHub:
     ``serve=False`` runs no HTTP server: the caller feeds ``handle_transaction`` (tests that
     share one registered appservice port). ``portal_of`` is how the core tells which portal a
     room is (asked once per event: ``PortalDirectory.by_room`` of the one directory the core
-    shares with its relays); the hub writes no table of the core.
+    shares with its relays); the hub writes no table of the core. ``readiness`` is the core's
+    answer to the health check (``/health`` is 503 with its reason while it gives one).
     """
 
     def __init__(
@@ -100,6 +101,7 @@ class MatrixHub:
         api: AppserviceAPI | None = None,
         serve: bool = True,
         ack_timeout_s: float = 50.0,
+        readiness: Readiness | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -122,6 +124,7 @@ class MatrixHub:
                 self.handle_transaction,
                 store.transactions,
                 user_query=self._user_exists,
+                readiness=readiness,
             )
             if serve
             else None

@@ -81,11 +81,20 @@ REVOKE_WINDOW_S = 120.0
 class WeChatSettings:
     """How to reach WeChat. ``base_url`` replaces every WeChat host (the simulator); ``uos``
     selects the UOS desktop login (PROTOCOL.md §2.4); ``session_path`` is the 0600 session
-    file that lets a restart resume without scanning again."""
+    file that lets a restart resume without scanning again.
+
+    When receiving fails, the receive loop waits before it tries again, doubling from 1 s
+    up to ``reconnect_max_s``; every ``probe_interval_s`` of such a wait it asks one cheap
+    synccheck (``WeChatClient.probe``), and as soon as WeChat answers it tries again at
+    once, so an ended session (e.g. 1101 right after the network returns) is noticed within
+    seconds, not at the end of a long backoff. Seconds throughout.
+    """
 
     base_url: str | None = None
     uos: bool = UOS_DEFAULT
     session_path: Path | None = None
+    reconnect_max_s: float = 60.0
+    probe_interval_s: float = 5.0
 
     def client_config(self) -> ClientConfig:
         """The protocol client's configuration for these settings."""
@@ -265,6 +274,8 @@ class WeChatChannel:
         me = profile_from_contact(info.user, self_user_name=info.user.user_name)
         profiles = tuple(self._profile(c) for c in book.values())
         await self._emit(LoggedIn(account=me), ContactBook(profiles))
+        if self._receiving is not None:
+            self._receiving.cancel()  # a login during an outage replaces the old session
         self._receiving = self._spawn(self._receive(), "wechat-receive")
 
     # --- receiving -------------------------------------------------------------------------
@@ -284,8 +295,23 @@ class WeChatChannel:
                 return
             except WeChatError as exc:
                 await self._emit(Disconnected(str(exc), retry_in_s=delay))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
+                if await self._wait_or_answered(client, delay):
+                    delay = 1.0  # WeChat answers again: poll at once, short waits
+                else:
+                    delay = min(delay * 2, self.settings.reconnect_max_s)
+
+    async def _wait_or_answered(self, client: WeChatClient, delay: float) -> bool:
+        """Sleep ``delay`` seconds, probing with a synccheck every ``probe_interval_s``;
+        True as soon as WeChat answers one (the wait is cut short)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        step = self.settings.probe_interval_s
+        while (left := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(left, step))
+            if loop.time() < deadline and await client.probe(time_limit=min(step, 5.0)):
+                log.info("WeChat answers again; polling now")
+                return True
+        return False
 
     def _profile(self, contact: Contact) -> Profile:
         me = self._self.user_name if self._self else ""

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from bridge.channel import Channel, EventBatch, display_name
+from bridge.config import RetentionConfig
 from bridge.errors import BridgeError, DeliveryFailed, StoreError
 from bridge.ids import LoginId, RoomId
 from bridge.model import (
@@ -52,6 +53,9 @@ class Relay:
     ``portals`` records and looks up the login's portals (by default a ``PortalDirectory``
     of ``store``; pass the one side B's adapter asks, so that both share its cache).
     The caller starts and stops the channels; ``start()`` begins consuming their events.
+    ``retention`` (the config's ``retention`` section) is applied at start and then every
+    ``retention.interval_s`` while the relay runs: old delivered or failed journal entries
+    and old message-map rows are deleted, undelivered entries never.
 
     Files never enter the journal: an inbound ``Media`` with its bytes is spooled to
     ``store.media`` and journaled by name; one that is only a reference (``Media.ref``) is
@@ -62,9 +66,6 @@ class Relay:
 
     #: How long ``stop()`` lets deliveries in progress finish, in seconds.
     stop_timeout_s = 10.0
-    #: Delivered and failed journal entries older than this (seconds) are pruned at start;
-    #: the message map keeps de-duplicating them.
-    retention_s = 7 * 86400.0
     #: Spooled files older than this (seconds) that no undelivered entry names are removed
     #: at start (left behind by a crash between a delivery and the file's removal).
     orphan_age_s = 3600.0
@@ -83,8 +84,10 @@ class Relay:
         on_state: StateHandler | None = None,
         clock: Callable[[], float] = time.time,
         portals: PortalDirectory | None = None,
+        retention: RetentionConfig | None = None,
     ) -> None:
         self.store = store
+        self.retention = retention or RetentionConfig()
         self.login = login
         self.retry = retry or RetryPolicy()
         #: Waits between attempts to journal a batch the database refused (never gives up).
@@ -114,14 +117,13 @@ class Relay:
         if self._started:
             return
         self._started = True
-        pruned = await self.store.journal.prune(self._clock() - self.retention_s)
-        if pruned:
-            log.info("pruned %d old journal entries", pruned)
+        await self.prune()
         await media.sweep(self.store, self.orphan_age_s)
         for key in await self.store.journal.pending_keys(self.login):
             self._wake(QueueKey(key))
         for side in Side:
             self._pumps.append(self._spawn(self._pump(side), f"relay-{self.login}-pump-{side}"))
+        self._pumps.append(self._spawn(self._prune_periodically(), f"relay-{self.login}-prune"))
 
     async def stop(self) -> None:
         """Stop consuming and delivering; what is not delivered stays in the journal.
@@ -148,6 +150,26 @@ class Relay:
         channels have not handed over yet are not waited for."""
         while tasks := [*self._queues.values(), *self._background]:
             await asyncio.wait(tasks)
+
+    async def prune(self) -> None:
+        """Apply ``retention`` now: delete delivered and failed journal entries older than
+        ``retention.journal_s`` and message-map rows older than ``retention.message_map_s``
+        (of every login: the tables are shared). Raises ``StoreError``."""
+        now = self._clock()
+        journal = await self.store.journal.prune(now - self.retention.journal_s)
+        mapped = await self.store.messages.prune(now - self.retention.message_map_s)
+        if journal or mapped:
+            log.info("retention: pruned %d journal entries, %d message-map rows", journal, mapped)
+
+    async def _prune_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.retention.interval_s)
+            try:
+                await self.prune()
+            except StoreError:
+                log.exception(
+                    "retention: pruning failed; tried again in %.0f s", self.retention.interval_s
+                )
 
     # ---- intake ------------------------------------------------------------------------------
 

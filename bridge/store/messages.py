@@ -114,6 +114,23 @@ class MessageMapRepo:
             return await self.by_remote_id(login_id, id_)
         return await self.by_event_id(login_id, EventId(id_))
 
+    async def rooms_between(self, login_id: LoginId, start: float, end: float) -> list[RoomId]:
+        """The side-B rooms (portals) of ``login_id`` with a bridged message (either way)
+        timestamped from ``start`` to ``end`` (unix s), in order of their first one."""
+        rows = await self._db.fetchall(
+            "SELECT room, MIN(timestamp) AS first FROM message_map WHERE login_id = $1"
+            " AND room IS NOT NULL AND timestamp BETWEEN $2 AND $3 GROUP BY room ORDER BY first",
+            login_id,
+            start,
+            end,
+        )
+        return [RoomId(r["room"]) for r in rows]
+
+    async def prune(self, before: float) -> int:
+        """Delete messages bridged before ``before`` (unix s); returns how many. A recall
+        or reply of such a message is then no longer bridged as one."""
+        return await self._db.execute("DELETE FROM message_map WHERE timestamp < $1", before)
+
     async def mark_revoked(self, link_id: int) -> None:
         """Note that the message was revoked, so the revocation's echo is not relayed."""
         await self._db.execute("UPDATE message_map SET revoked = 1 WHERE id = $1", link_id)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from adapters.matrix.relations import EditMode, ReactionMode, RelationOptions
-from bridge.config import Config, PermissionLevel
+from bridge.config import Config, PermissionLevel, RetentionConfig
 from bridge.errors import ConfigError
 from bridge.plugins import load_network
 from bridge.registration import generate_registration
@@ -34,7 +34,15 @@ def test_example_config_loads() -> None:
     assert config.bot_user_id == "@wechatbot:example.com"
     assert config.double_puppet is None
     assert config.network == "wechat"
-    assert config.network_config == {"base_url": "", "uos": True}
+    assert config.network_config == {
+        "base_url": "",
+        "uos": True,
+        "reconnect_max_s": 60,
+        "probe_interval_s": 5,
+    }
+    assert config.retention == RetentionConfig(
+        journal_s=7 * 86400.0, message_map_s=30 * 86400.0, interval_s=3600.0
+    )
     perms = config.permissions
     assert perms.permission_for("@admin:example.com") is PermissionLevel.ADMIN
     assert perms.permission_for("@bob:example.com") is PermissionLevel.USER
@@ -72,6 +80,9 @@ def test_secrets_stay_out_of_reprs() -> None:
         ("permissions", "@admin:example.com", "superuser", "permissions.@admin:example.com"),
         ("permissions", "not a server", "user", "permissions.not a server"),
         ("logging", "level", "LOUD", "logging.level"),
+        ("retention", "journal_days", 0, "retention.journal_days"),
+        ("retention", "interval_minutes", "often", "retention.interval_minutes"),
+        ("retention", "message_map_days", 3, "retention.message_map_days"),
     ],
 )
 def test_bad_values_name_the_key(section: str, key: str, value: object, named: str) -> None:
@@ -84,7 +95,12 @@ def test_bad_values_name_the_key(section: str, key: str, value: object, named: s
 
 @pytest.mark.parametrize(
     ("key", "value", "named"),
-    [("uos", "yes", "wechat.uos"), ("base_url", "ftp://x", "wechat.base_url")],
+    [
+        ("uos", "yes", "wechat.uos"),
+        ("base_url", "ftp://x", "wechat.base_url"),
+        ("reconnect_max_s", -1, "wechat.reconnect_max_s"),
+        ("probe_interval_s", "soon", "wechat.probe_interval_s"),
+    ],
 )
 def test_the_networks_own_section_is_checked_by_its_adapter(
     key: str, value: object, named: str

@@ -220,3 +220,19 @@ async def test_sync_check_key_is_used_for_synccheck(simulator_factory: Any) -> N
         msg_id = await control.send_message(account, bob, text="no spinning")
         await collect(client, has(msg_id), batches=batches)
         assert all(not b.is_empty for b in batches)
+
+
+async def test_the_probe_answers_at_once_for_an_ended_session_and_fails_when_dropped(
+    simulator: Any,
+) -> None:
+    control = simulator.control
+    account = await control.create_account("Alice")
+    async with await logged_in(control, account, config(simulator.base_url)) as client:
+        await collect(client, lambda messages: bool(messages))
+        await control.add_fault("synccheck", drop=True, count=None)
+        assert not await client.probe(time_limit=2)
+        await control.clear_faults()
+        await control.logout(account, retcode=1101)
+        assert await client.probe(time_limit=2)  # the retcode answers without a hold
+        events = [event async for event in client.events()]
+        assert isinstance(events[-1], SessionEnded) and events[-1].code == 1101

@@ -207,6 +207,14 @@ class WeChatClient:
         server stays unreachable or keeps failing."""
         return self._rx().events()
 
+    async def probe(self, time_limit: float = 5.0) -> bool:
+        """Whether WeChat answers one synccheck within ``time_limit`` seconds (a session
+        that ended, or has news, answers at once); see ``Receiver.probe``. False when not
+        logged in."""
+        if self._receiver is None:
+            return False
+        return await self._receiver.probe(time_limit)
+
     async def commit(self, batch: SyncBatch) -> None:
         """Persist the SyncKey/SyncCheckKey ``batch`` leads to, once the caller has stored the
         batch; until then a restart redelivers it. Raises ``OSError``."""

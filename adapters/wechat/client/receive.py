@@ -12,7 +12,7 @@ import attrs
 
 from adapters.wechat.client import calls, contacts
 from adapters.wechat.client.connection import Connection
-from adapters.wechat.client.errors import ApiError, ProtocolError, SessionInvalid
+from adapters.wechat.client.errors import ApiError, ProtocolError, SessionInvalid, WeChatError
 from adapters.wechat.client.results import SyncResponse
 from adapters.wechat.client.types import Contact, SyncKey, UserName
 from adapters.wechat.client.wire import SyncCheck, parse_synccheck
@@ -146,6 +146,23 @@ class Receiver:
         check = parse_synccheck(reply.text())
         log.debug("synccheck: retcode %d selector %d", check.retcode, check.selector)
         return check
+
+    async def probe(self, time_limit: float) -> bool:
+        """Whether WeChat answers a synccheck (§4) within ``time_limit`` seconds, asked once
+        (no retries): the cheap check of a reconnect backoff. A session that has ended
+        answers at once (its retcode), as does one with news; a live session with nothing new
+        holds the poll, so False means "unreachable, or nothing to fetch yet". The keys are
+        not advanced. Never raises for a failed request."""
+        conn = self._conn
+        key = conn.sync_check_key or conn.sync_key
+        call = calls.synccheck(conn.creds(), key, ms=calls.now_ms(), counter=conn.next_counter())
+        try:
+            reply = await conn.http.send(call, conn.hosts, time_limit=time_limit, retry=False)
+        except WeChatError as exc:
+            log.debug("synccheck probe: no answer (%s)", type(exc).__name__)
+            return False
+        log.debug("synccheck probe: answered (%d bytes)", len(reply.body))
+        return True
 
     async def events(self) -> AsyncIterator[ReceiveEvent]:
         """Batches as they arrive, forever, or until a final ``SessionEnded`` (yielded again,
