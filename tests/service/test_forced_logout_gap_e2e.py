@@ -20,7 +20,7 @@ from tests.service.test_durability_e2e import BridgeProcess
 from tests.service.test_hostile_appservice_e2e import sent_to
 from tests.wechat.conftest import SimulatorHandle
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 
 MakeUser = Callable[[str], Awaitable[MatrixUser]]
 
