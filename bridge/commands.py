@@ -14,7 +14,8 @@ from bridge.config import REFUSAL, Config, PermissionLevel
 from bridge.errors import BridgeError
 from bridge.hub import BotCommand, Hub, command_words, is_command
 from bridge.ids import MatrixUserId, RoomId
-from bridge.logins import LoginManager, LoginSession
+from bridge.login_manager import LoginManager
+from bridge.logins import LoginSession
 from bridge.model import InputKind
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from typing import TextIO
 from bridge.commands import Bot
 from bridge.config import Config
 from bridge.hub import BotCommand, Hub, load_hub_factory
-from bridge.logins import LoginManager
+from bridge.login_manager import LoginManager
 from bridge.plugins import load_network
 from bridge.relay import RetryPolicy
 from bridge.relay.portals import PortalDirectory
