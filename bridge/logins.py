@@ -1,4 +1,4 @@
-"""The login manager: each Matrix user's account on the remote network, relayed to their portals."""
+"""One login at work: a Matrix user's account on the remote network, relayed to their portals."""
 
 from __future__ import annotations
 
