@@ -2,7 +2,7 @@
 encryption) driven in a subprocess: a Matrix client nobody here wrote, talking to the session
 Synapse and the bridge as a user's client would.
 
-Facts it follows (``../shared/RUNTIME-NOTES.md``): it logs in with a password into a
+Facts it follows (measured here against matrix-commander 8): it logs in with a password into a
 credentials file and a store folder of its own; it refuses room-version-12 room ids as the
 default room, so rooms are named by an alias; it sends images and files in the
 encrypted-attachment form (``file`` with key/iv/hashes) even into unencrypted rooms.

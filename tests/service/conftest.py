@@ -11,6 +11,7 @@ using these fixtures need ``pytestmark = pytest.mark.asyncio(loop_scope="session
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -27,11 +28,12 @@ from tests.matrix.conftest import (
 )
 from tests.matrix.synapse import MatrixUser, Synapse
 from tests.service.harness import REFUSED_LOCALPART, BridgeHarness
+from tests.service.test_durability_e2e import BridgeProcess
 from tests.wechat.conftest import TEST_OPTIONS, SimulatorHandle
 
 # Re-exported so that pytest registers the Synapse fixtures for this folder too.
 __all__ = ["appservice", "as_api", "bridge", "bridge_setup", "make_user", "refused_user"]
-__all__ += ["simulator", "synapse"]
+__all__ += ["bridge_process", "simulator", "synapse"]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -70,3 +72,19 @@ async def bridge(
 async def refused_user(synapse: Synapse) -> MatrixUser:
     """The user the ``bridge`` fixture's permissions refuse (``REFUSED_LOCALPART``)."""
     return await synapse.register_user(REFUSED_LOCALPART)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def bridge_process(
+    bridge_setup: BridgeSetup,
+    appservice: TransactionRecorder,
+    synapse: Synapse,
+    simulator: SimulatorHandle,
+    tmp_path: Path,
+) -> AsyncIterator[BridgeProcess]:
+    """A started ``BridgeProcess`` (``python -m bridge`` on a fresh database) instead of the
+    in-process ``bridge``; test modules that need another config override it."""
+    process = BridgeProcess(bridge_setup, appservice, simulator, tmp_path)
+    await process.start()
+    yield process
+    await process.close()

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 import aiohttp
 import pytest
-import pytest_asyncio
 import yaml
 
 from adapters.wechat.simulator.control import SimulatorControl
@@ -175,21 +174,6 @@ class BridgeProcess:
                     await self._proc.wait()
             except TimeoutError:
                 await self.kill()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def bridge_process(
-    bridge_setup: BridgeSetup,
-    appservice: TransactionRecorder,
-    synapse: Synapse,
-    simulator: SimulatorHandle,
-    tmp_path: Path,
-) -> AsyncIterator[BridgeProcess]:
-    """A started ``BridgeProcess`` (instead of the in-process ``bridge``)."""
-    process = BridgeProcess(bridge_setup, appservice, simulator, tmp_path)
-    await process.start()
-    yield process
-    await process.close()
 
 
 async def test_a_bridge_killed_during_a_burst_resumes_without_a_qr_and_loses_nothing(

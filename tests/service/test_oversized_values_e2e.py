@@ -26,21 +26,6 @@ MakeUser = Callable[[str], Awaitable[MatrixUser]]
 HUGE_NICKNAME = ("長い名前" + "👍🏽" + "👨‍👩‍👧" + "x") * 1000
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def bridge_process(
-    bridge_setup: BridgeSetup,
-    appservice: TransactionRecorder,
-    synapse: Synapse,
-    simulator: SimulatorHandle,
-    tmp_path: Path,
-) -> AsyncIterator[BridgeProcess]:
-    """``python -m bridge`` on a fresh database."""
-    process = BridgeProcess(bridge_setup, appservice, simulator, tmp_path)
-    await process.start()
-    yield process
-    await process.close()
-
-
 def ghost_texts(events: list[dict[str, Any]], ghost: str) -> list[str]:
     """Bodies of ``ghost``'s messages, oldest first."""
     return [

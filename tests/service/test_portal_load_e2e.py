@@ -6,15 +6,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from adapters.wechat.simulator.demo import create_demo
-from tests.matrix.conftest import BridgeSetup, TransactionRecorder
 from tests.matrix.synapse import MatrixUser, Synapse
 from tests.service.harness import open_dm, wait_for_message, wait_until
 from tests.service.test_durability_e2e import BridgeProcess
@@ -28,21 +25,6 @@ MakeUser = Callable[[str], Awaitable[MatrixUser]]
 CHATS = 500
 #: How long they may take to become portals, in seconds.
 WITHIN_S = 420
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def bridge_process(
-    bridge_setup: BridgeSetup,
-    appservice: TransactionRecorder,
-    synapse: Synapse,
-    simulator: SimulatorHandle,
-    tmp_path: Path,
-) -> AsyncIterator[BridgeProcess]:
-    """``python -m bridge`` on a fresh database."""
-    process = BridgeProcess(bridge_setup, appservice, simulator, tmp_path)
-    await process.start()
-    yield process
-    await process.close()
 
 
 async def admin_token(synapse: Synapse, localpart: str) -> str:
