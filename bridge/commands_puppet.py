@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -11,8 +10,6 @@ import attrs
 from bridge.commands_chats import Reply
 from bridge.hub import BotCommand
 from bridge.ids import EventId, MatrixUserId, RoomId
-
-log = logging.getLogger(__name__)
 
 LOGIN_USAGE = "login-matrix <access token>"
 LOGOUT_USAGE = "logout-matrix"
@@ -71,7 +68,6 @@ async def login_matrix(
             f"Usage: `{LOGIN_USAGE}`: your own Matrix access token (Element: Settings → "
             "Help & About → Access Token). Send it in our direct chat; I delete the message."
         )
-    log.info("login-matrix from %s", command.sender)  # never the token
     done = await hub.login_double_puppet(command.sender, args[0], command.room, command.event_id)
     lines: list[str] = []
     if done.accepted:
