@@ -406,7 +406,15 @@ class MatrixChannel:
                 await api.redact(room, event_id, as_user=UserId(sender), txn_id=txn)
             elif sender == self.owner and self._puppets.enabled_for(self.owner):
                 client, as_user = await self._puppets.client_for(self.owner)
-                await client.redact(room, event_id, as_user=as_user, txn_id=txn)
+                try:
+                    await client.redact(room, event_id, as_user=as_user, txn_id=txn)
+                except AppserviceRejected as exc:
+                    if not await self._puppets.failed(self.owner, exc):
+                        raise
+                    # The owner's token died (and is dropped): the retry redacts as the bot.
+                    raise DeliveryFailed(
+                        "the double puppet's token expired", retryable=True
+                    ) from None
             else:
                 await api.redact(room, event_id, txn_id=txn)
         except MatrixForbidden as exc:
