@@ -29,19 +29,20 @@ function current() {
   return room?.getReadReceiptForUserId(login.user_id, true) ?? null;
 }
 
+let timer;
 const found = await new Promise((resolve) => {
   const check = () => {
     const receipt = current();
     if (receipt?.eventId === request.event) resolve(receipt);
   };
-  const timer = setTimeout(() => resolve(current()), request.timeout_ms ?? 20000);
+  timer = setTimeout(() => resolve(current()), request.timeout_ms ?? 20000);
   me.on(ClientEvent.Sync, (state) => {
     if (state === "PREPARED" || state === "SYNCING") check();
   });
   me.on(RoomEvent.Receipt, check);
   me.startClient({ initialSyncLimit: 5 }).then(check);
-  void timer;
 });
+clearTimeout(timer);
 me.stopClient();
 await me.logout(true);
 process.stdout.write(
