@@ -93,13 +93,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _warn_about_exposed_secrets(args: argparse.Namespace, config: Config) -> None:
     """Warn (log) about each file with secrets that group or others can read: the config, the
-    registration, the database and its WAL/SHM, the WeChat session files."""
+    registration, the database and its WAL/SHM, the WeChat session files, the access tokens
+    of ``login-matrix``."""
     from bridge.secretfiles import database_files, warn_if_exposed
 
     sessions = config.database.path.parent / "sessions"
     session_files = sorted(sessions.glob("*.json")) if sessions.is_dir() else []
     paths = [args.config, args.registration, *database_files(config.database.path)]
-    warn_if_exposed([*paths, *session_files])
+    warn_if_exposed([*paths, *session_files, config.double_puppet_tokens_path])
 
 
 if __name__ == "__main__":

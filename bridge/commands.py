@@ -10,6 +10,7 @@ import attrs
 
 from bridge.commands_chats import Reply, chat_list, resolve_command, sync_portals
 from bridge.commands_identity import audit_command, split_command
+from bridge.commands_puppet import LOGIN_USAGE, LOGOUT_USAGE, login_matrix, logout_matrix
 from bridge.config import REFUSAL, Config, PermissionLevel
 from bridge.errors import BridgeError
 from bridge.hub import BotCommand, Hub, command_words, is_command
@@ -140,6 +141,18 @@ class Bot:
                     self._split,
                 ),
                 Command("audit", "audit", "show the last identity decisions", self._audit),
+                Command(
+                    "login-matrix",
+                    LOGIN_USAGE,
+                    f"what you send from your {network} phone appears as sent by you",
+                    lambda ctx: login_matrix(self.hub, network, ctx.command, ctx.args),
+                ),
+                Command(
+                    "logout-matrix",
+                    LOGOUT_USAGE,
+                    "forget the access token of `login-matrix`",
+                    lambda ctx: logout_matrix(self.hub, network, ctx.user),
+                ),
             )
         }
         self._locks: dict[MatrixUserId, asyncio.Lock] = {}

@@ -252,6 +252,14 @@ class Config:
         )
 
     @property
+    def double_puppet_tokens_path(self) -> Path:
+        """The 0600 file of the access tokens users gave with ``login-matrix`` (per-user
+        double puppeting): beside the database and named after it, e.g. ``chatbridge.db`` ->
+        ``chatbridge.double-puppets.json``; never inside the database."""
+        db = self.database.path
+        return db.with_name(f"{db.stem}.double-puppets.json")
+
+    @property
     def command_prefix(self) -> str:
         """The prefix of bot commands outside a DM with the bot (optional inside one, and
         heard in portals too): ``!`` and the network's adapter name, e.g. ``!wechat``."""

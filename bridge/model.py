@@ -238,6 +238,21 @@ class Revocation:
 
 
 @attrs.frozen
+class ChatRead:
+    """The account owner read ``chat`` on another device (their phone), at ``timestamp``
+    (unix s): the other side marks the chat read as the owner (Matrix: their read receipt
+    through double puppeting). ``remote_id`` is the source's id of the notification, for
+    de-duplication (WeChat: the MsgId of the MsgType 51 / StatusNotifyCode 1 message,
+    PROTOCOL.md §3.2, §6.3); ``up_to`` is the message read up to on the source side when
+    the source says (``None``: everything bridged so far)."""
+
+    chat: Address
+    remote_id: RemoteId
+    timestamp: float
+    up_to: RemoteId | None = None
+
+
+@attrs.frozen
 class ProfileUpdate:
     """A contact or group appeared or changed (name, avatar, members, leaked real id)."""
 
@@ -334,4 +349,4 @@ class IntakeResumed:
 #: The login steps a ``SupportsLogin`` adapter emits before ``LoggedIn`` / ``LoggedOut``.
 LoginStep = QRCodeNeeded | ConfirmOnPhone | InputNeeded
 StateEvent = LoginStep | LoggedIn | LoggedOut | Disconnected | IntakeStalled | IntakeResumed
-Event = Message | Revocation | ProfileUpdate | ContactBook | StateEvent
+Event = Message | Revocation | ChatRead | ProfileUpdate | ContactBook | StateEvent

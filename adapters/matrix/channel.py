@@ -29,7 +29,7 @@ from adapters.matrix.puppet import DoublePuppets
 from adapters.matrix.side import MatrixSide, txn_id
 from adapters.matrix.types import EventId, RoomId, UserId
 from bridge.channel import EventBatch
-from bridge.errors import BridgeError, RevokeRefused
+from bridge.errors import BridgeError, DeliveryFailed, RevokeRefused
 from bridge.ids import LoginId
 from bridge.model import (
     Address,
@@ -77,7 +77,8 @@ class MatrixChannel:
     """The Matrix side (side B) of one login: ``owner``'s portals, ghosts and messages.
 
     Implements ``Channel``, ``SupportsMedia``, ``SupportsMediaFetch``, ``SupportsRevoke``,
-    ``SupportsReplies``, ``SupportsPortals`` and ``SupportsPortalUpdates``. Addresses are
+    ``SupportsReplies``, ``SupportsPortals``, ``SupportsPortalUpdates`` and ``SupportsReceipts``
+    (the owner's read receipt through the double puppet). Addresses are
     room ids (chats) and Matrix user ids (users); a ``sender`` profile's address is a stable
     identity id (its ghost posts), or the owner's user id with ``is_self``. Built by
     ``MatrixHub.channel_for``.
@@ -189,7 +190,7 @@ class MatrixChannel:
             return Author(api, None)
         if not sender.is_self:
             return Author(api, await self._ghosts.ensure(sender))
-        if self._puppets.enabled:
+        if self._puppets.enabled_for(self.owner):
             try:
                 client, as_user = await self._puppets.client_for(self.owner)
             except (MatrixRequestError, AppserviceRejected) as exc:
@@ -216,15 +217,21 @@ class MatrixChannel:
             )
         body = {**content, render.DOUBLE_PUPPET_KEY: "chatbridge"}
         try:
-            return await author.api.send_message(
-                room, body, as_user=author.as_user, event_type=event_type, txn_id=txn
-            )
-        except MatrixForbidden:
-            # The owner was invited to the portal but has not joined yet: join for him.
-            await author.api.join(room, as_user=author.as_user)
-            return await author.api.send_message(
-                room, body, as_user=author.as_user, event_type=event_type, txn_id=txn
-            )
+            try:
+                return await author.api.send_message(
+                    room, body, as_user=author.as_user, event_type=event_type, txn_id=txn
+                )
+            except MatrixForbidden:
+                # The owner was invited to the portal but has not joined yet: join for him.
+                await author.api.join(room, as_user=author.as_user)
+                return await author.api.send_message(
+                    room, body, as_user=author.as_user, event_type=event_type, txn_id=txn
+                )
+        except AppserviceRejected as exc:
+            if not await self._puppets.failed(self.owner, exc):
+                raise
+            # The owner's token died (and is dropped): the retry posts as the next author.
+            raise DeliveryFailed("the double puppet's token expired", retryable=True) from None
 
     async def send(
         self, chat: Address, content: Content, *, sender: Profile | None = None
@@ -397,13 +404,37 @@ class MatrixChannel:
         try:
             if isinstance(sender, str) and self._side.config.is_ghost(sender):
                 await api.redact(room, event_id, as_user=UserId(sender), txn_id=txn)
-            elif sender == self.owner and self._puppets.enabled:
+            elif sender == self.owner and self._puppets.enabled_for(self.owner):
                 client, as_user = await self._puppets.client_for(self.owner)
-                await client.redact(room, event_id, as_user=as_user, txn_id=txn)
+                try:
+                    await client.redact(room, event_id, as_user=as_user, txn_id=txn)
+                except AppserviceRejected as exc:
+                    if not await self._puppets.failed(self.owner, exc):
+                        raise
+                    # The owner's token died (and is dropped): the retry redacts as the bot.
+                    raise DeliveryFailed(
+                        "the double puppet's token expired", retryable=True
+                    ) from None
             else:
                 await api.redact(room, event_id, txn_id=txn)
         except MatrixForbidden as exc:
             raise RevokeRefused(f"Matrix refused the redaction: {exc.message}") from None
+
+    async def mark_read(self, chat: Address, remote_id: RemoteId) -> None:
+        """``SupportsReceipts``: the owner read the chat on the phone, up to the event
+        ``remote_id`` of the room ``chat``: post the owner's ``m.read`` receipt there through
+        the double puppet (``DoublePuppets.mark_read``). Without a double puppet nothing is
+        posted (a receipt of the bot would say nothing about the owner). Raises
+        ``MatrixRequestError`` subclasses when retrying may help; other refusals are logged."""
+        try:
+            posted = await self._puppets.mark_read(self.owner, RoomId(chat), EventId(remote_id))
+        except (MatrixRequestError, AppserviceRejected) as exc:
+            if isinstance(exc, MatrixRequestError) and exc.retryable:
+                raise
+            logger.warning("read receipt of %s in %s not posted: %s", self.owner, chat, exc)
+            return
+        if not posted:
+            logger.debug("%s read %s on the phone; no double puppet, no receipt", self.owner, chat)
 
     # ---- look-ups ----------------------------------------------------------------------------
 

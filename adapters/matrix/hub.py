@@ -26,10 +26,13 @@ from adapters.matrix.ghosts import Ghosts
 from adapters.matrix.markdown import markdown_html
 from adapters.matrix.portals import Portals
 from adapters.matrix.puppet import DoublePuppets
+from adapters.matrix.puppet_login import TOKEN_DROPPED, PuppetLogins
+from adapters.matrix.puppet_tokens import TokenFile
 from adapters.matrix.relations import RelationOptions, Relations, relation
 from adapters.matrix.router import BotCommand, CommandHandler, Route, Router
 from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId, Transaction, UserId
+from bridge.commands_puppet import PuppetLogin, PuppetLogout, SupportsDoublePuppet
 from bridge.config import REFUSAL, Config
 from bridge.errors import BridgeError, RateLimited, StoreError
 from bridge.hub import HubFactory, Readiness
@@ -114,7 +117,12 @@ class MatrixHub:
         self._side = MatrixSide(config, store, self._api)
         self._ghosts = Ghosts(self._side)
         self._portals = Portals(self._side, self._ghosts)
-        self._puppets = DoublePuppets(self._side)
+        self._puppets = DoublePuppets(
+            self._side,
+            TokenFile(config.double_puppet_tokens_path),
+            on_dropped=self._puppet_token_dropped,
+        )
+        self._puppet_logins = PuppetLogins(self._api, self._puppets)
         self._portal_of = portal_of
         self._router = Router(self._side, self._portal_of)
         self._relations = Relations(self._side, RelationOptions.from_config(config.matrix_config))
@@ -291,6 +299,21 @@ class MatrixHub:
         """Redact ``event_id`` in ``room`` as the bot (e.g. an expired QR code)."""
         await self._api.redact(room, event_id, reason=reason or None)
 
+    # ---- double puppeting with the user's own token (login-matrix) --------------------------
+
+    async def login_double_puppet(
+        self, user: MatrixUserId, token: str, room: RoomId, event_id: EventId
+    ) -> PuppetLogin:
+        """``SupportsDoublePuppet.login_double_puppet`` (see ``PuppetLogins.login``)."""
+        return await self._puppet_logins.login(UserId(user), token, room, event_id)
+
+    async def logout_double_puppet(self, user: MatrixUserId) -> PuppetLogout:
+        """``SupportsDoublePuppet.logout_double_puppet`` (see ``PuppetLogins.logout``)."""
+        return await self._puppet_logins.logout(UserId(user))
+
+    async def _puppet_token_dropped(self, user: UserId) -> None:
+        await self.reply(await self.management_room(MatrixUserId(user)), TOKEN_DROPPED)
+
     # ---- transactions ------------------------------------------------------------------------
 
     async def handle_transaction(self, txn: Transaction) -> None:
@@ -463,3 +486,4 @@ def _png_size(png: bytes) -> tuple[int, int]:
 if TYPE_CHECKING:
     # The class is what the ``matrix`` entry point names: mypy checks it fits the core.
     _factory: HubFactory = MatrixHub
+    _puppeting: type[SupportsDoublePuppet] = MatrixHub

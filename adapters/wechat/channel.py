@@ -33,6 +33,7 @@ from adapters.wechat.translate import (
     mentioned,
     new_leaks,
     profile_from_contact,
+    to_chat_read,
     to_message,
     to_revocation,
     with_mentions,
@@ -358,7 +359,9 @@ class WeChatChannel:
     async def _event_of(self, msg: m.WeChatMessage) -> Event | None:
         if isinstance(msg, m.Recall):
             return to_revocation(msg)
-        if isinstance(msg, m.StatusNotify | m.PossibleFriend):
+        if isinstance(msg, m.StatusNotify):
+            return to_chat_read(msg)
+        if isinstance(msg, m.PossibleFriend):
             return None
         if isinstance(msg, MediaMessage):
             # Only a reference: the chat's delivery queue fetches the file (fetch_media).

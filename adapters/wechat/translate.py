@@ -6,11 +6,13 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from adapters.wechat.client import messages as m
+from adapters.wechat.client.results import StatusNotifyCode
 from adapters.wechat.client.text import decode_text
 from adapters.wechat.client.types import Contact, RealId, UserName, is_group
 from bridge.model import (
     Address,
     ChatKind,
+    ChatRead,
     Content,
     Link,
     Location,
@@ -165,6 +167,21 @@ def to_revocation(msg: m.Recall) -> Revocation | None:
         remote_id=RemoteId(msg.revoked_msg_id),
         timestamp=float(msg.create_time),
     )
+
+
+def to_chat_read(msg: m.StatusNotify) -> ChatRead | None:
+    """The phone read a chat (51 / StatusNotifyCode 1, PROTOCOL.md §3.2, §6.3) as a
+    ``ChatRead`` of the chat StatusNotifyUserName names (else the message's peer). None for
+    the other codes (entering or leaving a chat, the conversation list) and a read of no chat
+    or of the account itself."""
+    if msg.code != StatusNotifyCode.READ:
+        return None
+    chat = msg.user_names[0] if msg.user_names else msg.chat
+    if not chat or chat == msg.from_user_name == msg.to_user_name:
+        return None
+    # Without a MsgId (malformed), the chat and time still tell one read from the next.
+    remote_id = msg.msg_id or f"read:{chat}:{msg.create_time}"
+    return ChatRead(Address(chat), RemoteId(remote_id), float(msg.create_time))
 
 
 def new_leaks(msg: m.WeChatMessage, known: Mapping[UserName, RealId]) -> dict[UserName, RealId]:

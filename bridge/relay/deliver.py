@@ -12,6 +12,7 @@ from bridge.channel import (
     SupportsMedia,
     SupportsPortals,
     SupportsPortalUpdates,
+    SupportsReceipts,
     SupportsReplies,
     SupportsRevoke,
 )
@@ -19,6 +20,7 @@ from bridge.errors import AmbiguousIdentity, BridgeError, DeliveryFailed, Unsupp
 from bridge.ids import EventId, LoginId, RoomId
 from bridge.model import (
     Address,
+    ChatRead,
     Content,
     IdentityId,
     Media,
@@ -113,6 +115,8 @@ class Deliverer:
                     await self._b_to_a(entry, event, mark)
                 case Revocation():
                     await self._revoke(entry, event)
+                case ChatRead() if entry.source is Side.A:
+                    await self._chat_read(entry, event)
                 case ProfileUpdate() if entry.source is Side.A:
                     await self._update_portal(entry, event)
                 case _:
@@ -254,6 +258,25 @@ class Deliverer:
         room = await self.portals.room_of(IdentityId(entry.chat_key))
         if room is not None and isinstance(self.b, SupportsPortalUpdates):
             await self.b.update_portal(Address(room), update.profile)
+        await self.store.journal.mark_delivered(entry.id)
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    async def _chat_read(self, entry: JournalEntry, read: ChatRead) -> None:
+        """The owner read a side-A chat on the phone: side B marks its portal read
+        (``SupportsReceipts``) up to ``read.up_to``'s event when given and bridged, else up to
+        the newest event bridged into it. No portal, nothing bridged, or a side B without
+        receipts: nothing to do."""
+        room = await self.portals.room_of(IdentityId(entry.chat_key))
+        b = self.b
+        if room is not None and isinstance(b, SupportsReceipts):
+            if read.up_to is not None:
+                link = await self.store.messages.by_remote_id(self.login, read.up_to)
+                event_id = None if link is None else link.event_id
+            else:
+                event_id = await self.store.messages.newest_event(self.login, room)
+            if event_id is not None:
+                await b.mark_read(Address(room), RemoteId(event_id))
         await self.store.journal.mark_delivered(entry.id)
 
     # ---- revocations -------------------------------------------------------------------------

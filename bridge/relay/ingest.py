@@ -9,6 +9,7 @@ import attrs
 
 from bridge.ids import LoginId, RoomId
 from bridge.model import (
+    ChatRead,
     ContactBook,
     Event,
     IdentityId,
@@ -130,6 +131,10 @@ class Ingestor:
             match event:
                 case Message() | Revocation():
                     await self._journal(tx, side, event, keys, notices)
+                case ChatRead() if side is Side.A:
+                    await self._journal_read(tx, event, keys)
+                case ChatRead():
+                    log.debug("ignored a read from side %s", side.value)
                 case ContactBook(profiles=profiles) if side is Side.A:
                     names = await tx.identities.display_names(self._login)
                     if self._a_stable:
@@ -236,6 +241,19 @@ class Ingestor:
             keys.add(chat_key)
         elif isinstance(event, Message):
             notices.extend(await self._held_notices(tx, event))
+
+    async def _journal_read(self, tx: Repositories, event: ChatRead, keys: set[QueueKey]) -> None:
+        """Journal side A's ``ChatRead`` in its chat's queue, after the messages before it,
+        so the read lands on the newest of them. A chat without an identity (never bridged)
+        or an ambiguous one has no portal to mark read: skipped."""
+        ident = await tx.identities.by_address(self._login, event.chat)
+        if ident is None or ident.ambiguous:
+            log.debug("read of a chat the bridge cannot place; not carried")
+            return
+        key = identity_key(ident.id)
+        chat, dedup = event.chat, dedup_key(event)
+        if await tx.journal.append(self._login, Side.A, chat, event, chat_key=key, dedup_key=dedup):
+            keys.add(key)
 
     async def _held_notices(self, tx: Repositories, event: Message) -> list[tuple[RoomId, str]]:
         # One notice per chat while it is held, not one per message.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import NewType
 
-from bridge.model import Address, IdentityId, Message, RemoteId, Revocation
+from bridge.model import Address, ChatRead, IdentityId, Message, RemoteId, Revocation
 
 #: A per-chat delivery queue (``journal.chat_key``): a side-A chat's identity id, a side-B
 #: chat that is no portal, or the entries held for an ambiguous address.
@@ -47,8 +47,10 @@ def message_key(remote_id: RemoteId) -> DedupKey:
     return DedupKey(f"msg:{remote_id}")
 
 
-def dedup_key(event: Message | Revocation) -> DedupKey:
-    """The journal's de-duplication key of a message or revocation from one side."""
+def dedup_key(event: Message | Revocation | ChatRead) -> DedupKey:
+    """The journal's de-duplication key of a message, revocation or read from one side."""
     if isinstance(event, Message):
         return message_key(event.remote_id)
+    if isinstance(event, ChatRead):
+        return DedupKey(f"read:{event.remote_id}")
     return DedupKey(f"rev:{event.remote_id}")

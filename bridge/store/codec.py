@@ -12,6 +12,7 @@ import attrs
 from bridge.errors import StoreError
 from bridge.model import (
     ChatKind,
+    ChatRead,
     ConfirmOnPhone,
     ContactBook,
     Disconnected,
@@ -53,6 +54,7 @@ _CLASSES: dict[str, type[Any]] = {
     "logged_out": LoggedOut,
     "disconnected": Disconnected,
     "mention": Mention,
+    "chat_read": ChatRead,
 }
 _TAGS = {cls: tag for tag, cls in _CLASSES.items()}
 _ENUMS: dict[str, type[enum.Enum]] = {"chat_kind": ChatKind, "media_kind": MediaKind}
@@ -148,6 +150,7 @@ def decode_event(text: str | bytes) -> Event:
         value,
         Message
         | Revocation
+        | ChatRead
         | ProfileUpdate
         | ContactBook
         | QRCodeNeeded

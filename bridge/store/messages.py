@@ -126,6 +126,17 @@ class MessageMapRepo:
         )
         return [RoomId(r["room"]) for r in rows]
 
+    async def newest_event(self, login_id: LoginId, room: RoomId) -> EventId | None:
+        """The side-B event id of the message (or notice) of ``login_id`` bridged last into
+        ``room``, revoked ones left out; ``None`` when there is none."""
+        row = await self._db.fetchone(
+            "SELECT event_id FROM message_map WHERE login_id = $1 AND room = $2"
+            " AND event_id IS NOT NULL AND revoked = 0 ORDER BY id DESC LIMIT 1",
+            login_id,
+            room,
+        )
+        return None if row is None else EventId(row["event_id"])
+
     async def prune(self, before: float) -> int:
         """Delete messages bridged before ``before`` (unix s); returns how many. A recall
         or reply of such a message is then no longer bridged as one."""

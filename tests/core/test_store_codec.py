@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from bridge.model import (
     Address,
     ChatKind,
+    ChatRead,
     ContactBook,
     Disconnected,
     Event,
@@ -95,6 +96,13 @@ events = st.one_of(
         from_self=st.booleans(),
     ),
     st.builds(Revocation, chat=addresses, sender=addresses, remote_id=remote_ids, timestamp=times),
+    st.builds(
+        ChatRead,
+        chat=addresses,
+        remote_id=remote_ids,
+        timestamp=times,
+        up_to=st.none() | remote_ids,
+    ),
     st.builds(ProfileUpdate, profile=profiles),
     st.builds(ContactBook, profiles=st.lists(profiles, max_size=4).map(tuple)),
     st.builds(QRCodeNeeded, payload=texts, png=st.binary(max_size=100)),

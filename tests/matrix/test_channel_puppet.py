@@ -14,8 +14,9 @@ import pytest
 import pytest_asyncio
 
 from adapters.matrix.api import AppserviceAPI
+from adapters.matrix.localsynapse import wait_until
 from bridge.config import DoublePuppetConfig
-from bridge.model import Revocation
+from bridge.model import ChatRead, RemoteId, Revocation
 from tests.matrix.conftest import BridgeSetup, TransactionRecorder
 from tests.matrix.matrix_rig import ALICE, MatrixRig, make_rig, quiet_bot
 from tests.matrix.synapse import Synapse
@@ -80,3 +81,26 @@ async def test_the_phones_message_comes_from_the_owner_and_is_not_echoed(
     redacted = await rig.user.event(room, event_id)
     assert redacted["content"] == {}
     assert redacted["unsigned"]["redacted_because"]["sender"] == rig.user.user_id
+
+
+async def test_a_read_on_the_phone_becomes_the_owners_read_receipt(
+    puppet_rig: MatrixRig,
+) -> None:
+    rig = puppet_rig
+    first, newest = rig.text(ALICE, "are you up?"), rig.text(ALICE, "call me")
+    await rig.from_wechat(first, newest)
+    room = await rig.joined_portal(ALICE)
+    event_id = await rig.matrix_event_of(newest.remote_id)
+
+    await rig.from_wechat(ChatRead(ALICE, RemoteId("read-1"), time.time()))
+
+    async def receipt() -> str | None:
+        synced = await rig.user.request("GET", "/v3/sync", timeout="0")
+        ephemeral = synced["rooms"]["join"].get(room, {}).get("ephemeral", {})
+        for event in ephemeral.get("events", []):
+            for target, kinds in event["content"].items():
+                if rig.user.user_id in kinds.get("m.read", {}):
+                    return str(target)
+        return None
+
+    assert await wait_until(receipt) == event_id

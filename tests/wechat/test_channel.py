@@ -22,6 +22,7 @@ from bridge.errors import BridgeError, NotLoggedIn, RevokeRefused
 from bridge.model import (
     Address,
     ChatKind,
+    ChatRead,
     ConfirmOnPhone,
     ContactBook,
     Event,
@@ -284,6 +285,18 @@ async def test_a_recall_by_the_contact_becomes_a_revocation(
     rev = await tap.wait_for(lambda e: isinstance(e, Revocation))
     assert isinstance(rev, Revocation)
     assert rev.remote_id == msg_id and rev.chat == alice
+
+
+async def test_reading_a_chat_on_the_phone_becomes_a_chat_read(
+    simulator: SimulatorHandle, demo: Demo, logged_in: tuple[WeChatChannel, Tap]
+) -> None:
+    _, tap = logged_in
+    alice = await _user_name(simulator, demo, demo.alice)
+    await simulator.control.phone_action(demo.account, "enter", demo.alice)  # not a read
+    msg_id = await simulator.control.phone_action(demo.account, "read", demo.alice)
+    read = await tap.wait_for(lambda e: isinstance(e, ChatRead))
+    assert read == ChatRead(alice, RemoteId(msg_id), read.timestamp)
+    assert len([e for e in tap.events if isinstance(e, ChatRead)]) == 1
 
 
 async def test_logout_on_the_phone_is_reported(
