@@ -77,7 +77,8 @@ class MatrixChannel:
     """The Matrix side (side B) of one login: ``owner``'s portals, ghosts and messages.
 
     Implements ``Channel``, ``SupportsMedia``, ``SupportsMediaFetch``, ``SupportsRevoke``,
-    ``SupportsReplies``, ``SupportsPortals`` and ``SupportsPortalUpdates``. Addresses are
+    ``SupportsReplies``, ``SupportsPortals``, ``SupportsPortalUpdates``,
+    ``SupportsPortalInvite`` and ``SupportsPortalDeletion``. Addresses are
     room ids (chats) and Matrix user ids (users); a ``sender`` profile's address is a stable
     identity id (its ghost posts), or the owner's user id with ``is_self``. Built by
     ``MatrixHub.channel_for``.
@@ -438,6 +439,40 @@ class MatrixChannel:
         """The portal room of ``remote`` (``remote.address`` = stable identity id), created
         on first call with ``owner`` invited; see ``Portals``."""
         return Address(await self._portals.ensure(remote, UserId(owner)))
+
+    async def invite_owner(self, chat: Address) -> bool:
+        """Invite the owner to the portal ``chat`` as the bot unless their membership is
+        ``join`` or ``invite`` already (spec "m.room.member", "POST /rooms/{roomId}/invite");
+        returns whether an invite was sent. Raises ``MatrixRequestError`` subclasses."""
+        room, api = RoomId(chat), self._side.api
+        try:
+            member = await api.get_state(room, "m.room.member", state_key=self.owner)
+        except MatrixNotFound:
+            member = {}
+        if member.get("membership") in ("join", "invite"):
+            return False
+        await api.invite(room, self.owner)
+        return True
+
+    async def delete_portal(self, chat: Address, *, reason: str) -> None:
+        """Empty the portal ``chat`` and leave it (as mautrix bridges clean up a deleted
+        portal's room): every joined member who is neither the bot nor a ghost is kicked
+        with ``reason``, the owner too (a pending invite is withdrawn), ghosts leave, the
+        bot leaves last; ``Portals`` forgets the room. A member that cannot be removed is
+        logged. Raises ``MatrixRequestError`` subclasses when the members cannot be read."""
+        room, api, config = RoomId(chat), self._side.api, self._side.config
+        self._portals.forget(room)
+        members = {m.user_id for m in await api.get_members(room)} | {self.owner}
+        for user in sorted(members - {self._side.bot}):
+            try:
+                if config.is_ghost(user):
+                    await api.leave(room, as_user=user)
+                else:
+                    await api.kick(room, user, reason)
+            except MatrixRequestError as exc:
+                logger.warning("deleting portal %s: %s stays: %s", room, user, exc)
+        await api.leave(room)
+        logger.info("portal %s deleted", room)
 
     async def update_portal(self, chat: Address, remote: Profile) -> None:
         """``remote`` (``remote.address`` = stable identity id) was renamed: a person's ghost

@@ -1,0 +1,199 @@
+"""The commands bridge users reach for (issue 9; model: mautrix bridgev2's command set), typed
+in matrix-commander (``tests/service/commander.py``, a client nobody here wrote) against one
+running service per module, the session Synapse and a WeChat simulator: ``cancel``,
+``search``, ``start-chat``/``pm``, ``delete-portal``, and the admin-only ``logins`` and
+``version`` with a ``help`` that shows each user only what they may run."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import attrs
+import pytest
+import pytest_asyncio
+
+from adapters.wechat.simulator import SimulatorControl, start_simulator
+from adapters.wechat.simulator.demo import Demo, create_demo
+from bridge.config import PermissionLevel, Permissions
+from bridge.service import BridgeService
+from tests.matrix.conftest import BridgeSetup, TransactionRecorder
+from tests.matrix.synapse import MatrixUser, Synapse
+from tests.service.commander import Commander
+from tests.service.harness import (
+    BridgeHarness,
+    Event,
+    accept_invite,
+    open_dm,
+    wait_for_message,
+    wait_until,
+)
+from tests.service.test_login import log_in
+from tests.wechat.conftest import TEST_OPTIONS, SimulatorHandle
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+_numbers = itertools.count(1)
+#: This module's admin (``permissions``: admin), registered by the ``people`` fixture.
+ADMIN_LOCALPART = f"cmdadmin{secrets.token_hex(3)}"
+
+
+@attrs.frozen
+class Person:
+    """A matrix-commander user and their DM with the bot."""
+
+    client: Commander
+    dm: str
+
+
+@attrs.frozen
+class People:
+    """The module's users: ``admin`` (permission ``admin``) and ``user`` (``user``), the
+    latter logged in to the demo WeChat account ``demo``."""
+
+    admin: Person
+    user: Person
+    demo: Demo
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def service(
+    bridge_setup: BridgeSetup,
+    appservice: TransactionRecorder,
+    synapse: Synapse,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[BridgeHarness]:
+    """One service for the module (with a simulator of its own), ``ADMIN_LOCALPART`` an
+    admin in its ``permissions``."""
+    running = await start_simulator("127.0.0.1", 0, **TEST_OPTIONS)
+    simulator = SimulatorHandle(running.base_url, SimulatorControl(running.base_url), running)
+    harness = BridgeHarness(
+        bridge_setup.config, appservice, synapse, simulator, tmp_path_factory.mktemp("commands")
+    )
+    admin = f"@{ADMIN_LOCALPART}:{harness.config.homeserver.domain}"
+    rules = (*harness.config.permissions.rules, (admin, PermissionLevel.ADMIN))
+    harness.config = attrs.evolve(harness.config, permissions=Permissions(rules=rules))
+    harness.service = BridgeService(harness.config)
+    await harness.start()
+    yield harness
+    await harness.close()
+    await simulator.control.close()
+    await running.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def people(service: BridgeHarness, tmp_path_factory: pytest.TempPathFactory) -> People:
+    """The admin and a user, each with matrix-commander and a DM with the bot; the user
+    logged in to WeChat (the demo account)."""
+    folder = tmp_path_factory.mktemp("commanders")
+    synapse = service.synapse
+    admin = await Commander.register(synapse, folder / "admin", ADMIN_LOCALPART)
+    user = await Commander.register(synapse, folder / "user", f"cmduser{next(_numbers)}")
+    demo = await create_demo(service.simulator.control)
+    user_dm, _ = await log_in(service, user.api, demo)
+    admin_dm = await open_dm(admin.api, service.bot)
+    return People(Person(admin, admin_dm), Person(user, user_dm), demo)
+
+
+async def ask(
+    service: BridgeHarness, person: Person, text: str, expect: str, *, room: str = ""
+) -> Event:
+    """``person`` types ``text`` in matrix-commander (in ``room``, default their DM); returns
+    the bot's first reply after it containing ``expect``."""
+    room = room or person.dm
+    last = (await person.client.api.messages(room, limit=1))[-1]["event_id"]
+    await person.client.send(room, text)
+    return await wait_for_message(
+        person.client.api, room, from_=service.bot, contains=expect, after=last
+    )
+
+
+async def test_cancel_during_a_qr_login_voids_the_code(
+    service: BridgeHarness, tmp_path: Path
+) -> None:
+    client = await Commander.register(service.synapse, tmp_path / "mc", f"cmdqr{next(_numbers)}")
+    person = Person(client, await open_dm(client.api, service.bot))
+    await ask(service, person, "login", "Starting the WeChat login")
+    qr = await wait_for_message(client.api, person.dm, from_=service.bot, msgtype="m.image")
+
+    cancelled = await ask(service, person, "cancel", "login cancelled")
+
+    assert "QR code I sent no longer works" in cancelled["content"]["body"]
+    assert "formatted_body" in cancelled["content"]
+    await wait_until(lambda: _redacted(client, person.dm, qr["event_id"]))
+    again = await ask(service, person, "cancel", "nothing to cancel")
+    assert again["content"]["body"] == "No WeChat login is in progress; nothing to cancel."
+    await service.command(client.api, person.dm, "ping", expect="Not logged in to WeChat.")
+
+
+async def test_search_pm_and_delete_portal(service: BridgeHarness, people: People) -> None:
+    user, demo, control = people.user, people.demo, service.simulator.control
+    api = user.client.api
+
+    found = await ask(service, user, "search bo", "matching")
+    lines = found["content"]["body"].splitlines()
+    bobs = [line for line in lines if line[:3] in ("1. ", "2. ")]
+    assert len(bobs) == 2 and bobs[0] != bobs[1], lines  # namesakes told apart
+    assert all("Bob" in line and "no room yet" in line for line in bobs), lines
+    assert "start-chat bo <n>" in lines[-1]
+    several = await ask(service, user, "pm Bob", "Several WeChat chats match")
+    assert "start-chat Bob <n>" in several["content"]["body"]
+    none = await ask(service, user, "pm Zoe", "No WeChat contact")
+    assert "Zoe" in none["content"]["body"]
+
+    opened = await ask(service, user, "pm CAROL_W", "Chat with Carol")
+    portal = await accept_invite(api, {user.dm})
+    assert portal in opened["content"]["formatted_body"]  # a matrix.to pill of the portal
+    await control.send_message(demo.account, demo.carol, text="hi after pm")
+    await wait_for_message(api, portal, contains="hi after pm")
+    listed = await ask(service, user, "search carol", "matching")
+    assert portal in listed["content"]["body"]
+
+    await ask(service, user, "!wechat delete-portal", "being deleted", room=portal)
+    await wait_for_message(api, user.dm, from_=service.bot, contains="Deleted the portal of Carol")
+    await wait_until(lambda: _left(api, portal, service.bot))
+    await control.send_message(demo.account, demo.carol, text="a fresh start")
+    fresh = await accept_invite(api, {user.dm, portal})
+    await wait_for_message(api, fresh, contains="a fresh start")
+    assert fresh != portal
+
+
+async def test_admin_commands_and_help_per_permission(
+    service: BridgeHarness, people: People
+) -> None:
+    admin, user = people.admin, people.user
+
+    admin_help = (await ask(service, admin, "help", "bridge commands"))["content"]
+    user_help = (await ask(service, user, "help", "bridge commands"))["content"]
+    logins = await ask(service, admin, "logins", "WeChat logins")
+    version = await ask(service, admin, "version", "chatbridge")
+    refused = [
+        await ask(service, user, command, "Only an admin") for command in ("logins", "version")
+    ]
+
+    for name in ("`logins`", "`version`", "`logout <matrix user>`"):
+        assert name in admin_help["body"] and name not in user_help["body"]
+    for name in ("`cancel`", "`relogin`", "`search <text>`", "`start-chat <name>`", "`pm`"):
+        assert name in user_help["body"] and name in admin_help["body"]
+    assert "<code>delete-portal</code>" in user_help["formatted_body"]
+    assert f"{user.client.api.user_id} — Demo User — logged in, since" in logins["content"]["body"]
+    assert version["content"]["body"].startswith("chatbridge 0.1.0")
+    assert [r["content"]["body"] for r in refused] == [
+        "Only an admin of the bridge may use `logins`.",
+        "Only an admin of the bridge may use `version`.",
+    ]
+
+
+async def _redacted(client: Commander, room: str, event_id: str) -> bool:
+    return (await client.api.event(room, event_id))["content"] == {}
+
+
+async def _left(api: MatrixUser, room: str, bot: str) -> bool:
+    """Whether the bot left ``room`` (or ``api``'s user was removed from it)."""
+    for member in (api.user_id, bot):
+        state = await api.state(room, "m.room.member", member)
+        if state.get("membership") in ("leave", "ban"):
+            return True
+    return False
