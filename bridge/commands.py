@@ -95,10 +95,11 @@ class Bot:
 
     Commands run in the background, one at a time per user, so a long ``sync`` neither
     delays the appservice transaction that carried it nor overlaps the same user's next
-    command. Only users the config ``allows`` are served (others get ``REFUSAL``). While
-    the user's login waits for typed input (``InputNeeded``), their next message in a DM
-    with the bot without the prefix is that input, not a command; a password message is
-    redacted once read. Replies go to the room the command came from; a command in a DM
+    command. Only users the config ``allows`` are served (others get ``REFUSAL``); a
+    command of level ``admin`` only admins. While the user's login waits for typed input
+    (``InputNeeded``), their next message in a DM with the bot without the prefix is that
+    input, not a command (except ``cancel``, which cancels the login); a password message
+    is redacted once read. Replies go to the room the command came from; a command in a DM
     with the bot (or ``set-management-room`` anywhere) makes that room the user's
     management room, where login notices go (``Hub.set_management_room``, kept across
     restarts).
@@ -237,6 +238,8 @@ class Bot:
         if ctx.command.is_direct:
             await self._follow(ctx)
         if session is not None and session.awaiting_input is not None and self._is_input(ctx):
+            if ctx.parsed == ParsedCommand("cancel"):  # stops the login, is not its answer
+                return await self._cancel(ctx)
             return await self._login_input(ctx, session)
         command = self.words.get(ctx.parsed.name)
         if command is None:
@@ -266,7 +269,7 @@ class Bot:
         for c in self.commands.values():
             if not self._may(ctx, c.level):
                 continue
-            also = "".join(f" (or `{a}`)" for a in c.aliases)
+            also = "".join(f" (or `{c.usage.replace(c.name, a, 1)}`)" for a in c.aliases)
             lines.append(f"- `{c.usage}`{also} — {c.help}")
             if admin and c.admin_form is not None:
                 lines.append(f"- `{c.admin_form[0]}` — {c.admin_form[1]} (admin)")

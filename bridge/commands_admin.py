@@ -67,7 +67,7 @@ def _state(record: Login, session: LoginSession | None, allowed: bool) -> str:
         return "logged in"
     if session.logging_in:
         return "logging in"
-    return "logged out"
+    return "never logged in" if record.state is LoginState.PENDING else "logged out"
 
 
 async def version_command() -> Reply:

@@ -222,6 +222,7 @@ class LoginSession:
             return f"No {self.network} login is in progress; nothing to cancel."
         self.logging_in = self._announce = False
         self.step = None
+        had_qr = self._qr is not None
         await self._drop_qr("login cancelled")
         if isinstance(self.remote, SupportsLoginCancel):
             await self.remote.cancel_login()
@@ -233,10 +234,8 @@ class LoginSession:
                 self._quiet_logout = False
                 log.info("login %s: no logout to end the cancelled login: %s", self.id, exc)
         log.info("login %s: login cancelled", self.id)
-        return (
-            f"{self.network} login cancelled: the QR code I sent no longer works. "
-            "Send `login` to start again."
-        )
+        void = ": the QR code I sent no longer works" if had_qr else ""
+        return f"{self.network} login cancelled{void}. Send `login` to start again."
 
     async def relogin(self, room: RoomId | None = None, *, wait_s: float = 15.0) -> str:
         """Log out of the network and start a new login in one step (mautrix bridgev2's

@@ -26,6 +26,7 @@ from tests.service.harness import (
     BridgeHarness,
     Event,
     accept_invite,
+    bot_messages,
     open_dm,
     wait_for_message,
     wait_until,
@@ -125,7 +126,18 @@ async def test_cancel_during_a_qr_login_voids_the_code(
     await wait_until(lambda: _redacted(client, person.dm, qr["event_id"]))
     again = await ask(service, person, "cancel", "nothing to cancel")
     assert again["content"]["body"] == "No WeChat login is in progress; nothing to cancel."
-    await service.command(client.api, person.dm, "ping", expect="Not logged in to WeChat.")
+    # The phone scans the cancelled code: nobody takes that login any more.
+    control = service.simulator.control
+    account = await control.create_account("Quinn", wxid=f"wxid_quinn{next(_numbers)}")
+    await control.scan(account)
+    await service.command(client.api, person.dm, "login", expect="Starting the WeChat login")
+    await wait_for_message(
+        client.api, person.dm, from_=service.bot, msgtype="m.image", after=qr["event_id"]
+    )
+    scanned = [lg for lg in await control.logins() if lg["account"] == account]
+    assert [lg["consumed"] for lg in scanned] == [False], scanned
+    await service.command(client.api, person.dm, "ping", expect="a login is in progress")
+    await service.command(client.api, person.dm, "cancel", expect="login cancelled")
 
 
 async def test_search_pm_and_delete_portal(service: BridgeHarness, people: People) -> None:
@@ -140,7 +152,7 @@ async def test_search_pm_and_delete_portal(service: BridgeHarness, people: Peopl
     assert "start-chat bo <n>" in lines[-1]
     several = await ask(service, user, "pm Bob", "Several WeChat chats match")
     assert "start-chat Bob <n>" in several["content"]["body"]
-    none = await ask(service, user, "pm Zoe", "No WeChat contact")
+    none = await service.command(api, user.dm, "pm Zoe", expect="No WeChat contact")
     assert "Zoe" in none["content"]["body"]
 
     opened = await ask(service, user, "pm CAROL_W", "Chat with Carol")
@@ -148,7 +160,7 @@ async def test_search_pm_and_delete_portal(service: BridgeHarness, people: Peopl
     assert portal in opened["content"]["formatted_body"]  # a matrix.to pill of the portal
     await control.send_message(demo.account, demo.carol, text="hi after pm")
     await wait_for_message(api, portal, contains="hi after pm")
-    listed = await ask(service, user, "search carol", "matching")
+    listed = await service.command(api, user.dm, "search carol", expect="matching")
     assert portal in listed["content"]["body"]
 
     await ask(service, user, "!wechat delete-portal", "being deleted", room=portal)
@@ -175,7 +187,7 @@ async def test_admin_commands_and_help_per_permission(
 
     for name in ("`logins`", "`version`", "`logout <matrix user>`"):
         assert name in admin_help["body"] and name not in user_help["body"]
-    for name in ("`cancel`", "`relogin`", "`search <text>`", "`start-chat <name>`", "`pm`"):
+    for name in ("`cancel`", "`relogin`", "`search <text>`", "`start-chat <name>`", "`pm <name>`"):
         assert name in user_help["body"] and name in admin_help["body"]
     assert "<code>delete-portal</code>" in user_help["formatted_body"]
     assert f"{user.client.api.user_id} — Demo User — logged in, since" in logins["content"]["body"]
@@ -197,3 +209,24 @@ async def _left(api: MatrixUser, room: str, bot: str) -> bool:
         if state.get("membership") in ("leave", "ban"):
             return True
     return False
+
+
+async def test_relogin_logs_out_and_logs_in_again_in_one_step(
+    service: BridgeHarness, people: People
+) -> None:
+    user, demo, control = people.user, people.demo, service.simulator.control
+    api = user.client.api
+
+    reply = await ask(service, user, "relogin", "Starting the WeChat login")
+
+    assert reply["content"]["body"] == "Logged out of WeChat. Starting the WeChat login…"
+    await wait_for_message(
+        api, user.dm, from_=service.bot, msgtype="m.image", after=reply["event_id"]
+    )
+    assert not (await control.session(demo.account)).logged_in  # the old session ended
+    await control.scan(demo.account)
+    await wait_for_message(
+        api, user.dm, from_=service.bot, contains="Logged in to WeChat as", after=reply["event_id"]
+    )
+    told = await bot_messages(api, user.dm, service.bot, after=reply["event_id"])
+    assert not [t for t in told if t.startswith("Logged out of WeChat:")], told
