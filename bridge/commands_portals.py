@@ -22,6 +22,13 @@ log = logging.getLogger(__name__)
 
 #: Most matches ``search`` lists (the rest are counted).
 SEARCH_LIMIT = 30
+#: Longest text looked for that replies repeat in full (characters); longer is shortened.
+SHOWN_QUERY = 60
+
+
+def _shown(query: str) -> str:
+    """``query`` as replies repeat it: at most ``SHOWN_QUERY`` characters."""
+    return query if len(query) <= SHOWN_QUERY else query[: SHOWN_QUERY - 1] + "…"
 
 
 @attrs.frozen
@@ -87,7 +94,7 @@ async def search_command(session: LoginSession, args: Sequence[str]) -> Reply:
     matches = await find_chats(session, query)
     if not matches:
         return _none_found(session, query)
-    title = f"{session.network} chats matching “{query}”:"
+    title = f"{session.network} chats matching “{_shown(query)}”:"
     text, markup = [title], [f"<b>{html.escape(title)}</b>"]
     for number, match in enumerate(matches[:SEARCH_LIMIT], 1):
         portal = await session.store.portals.get(match.ident.id)
@@ -98,7 +105,7 @@ async def search_command(session: LoginSession, args: Sequence[str]) -> Reply:
         more = f"… and {len(matches) - SEARCH_LIMIT} more: type more of the name."
         text.append(more)
         markup.append(html.escape(more))
-    hint = f"Send `start-chat {query} <n>` to open chat n."
+    hint = f"Send `start-chat {_shown(query)} <n>` to open chat n."
     return Reply.from_lines([*text, hint], [*markup, _code_html(hint)])
 
 
@@ -117,7 +124,7 @@ def _line(number: int, match: Match, room: RoomId | None) -> tuple[str, str]:
 def _none_found(session: LoginSession, query: str) -> Reply:
     text = (
         f"No {session.network} contact or group has a name, remark or {session.network} ID "
-        f"containing “{query}”. Send `list` to see them all."
+        f"containing “{_shown(query)}”. Send `list` to see them all."
     )
     return Reply(text, _code_html(text))
 
@@ -140,14 +147,16 @@ async def start_chat_command(session: LoginSession, args: Sequence[str]) -> Repl
     exact = [m for m in matches if m.exact]
     if len(exact) == 1:
         matches = exact
-    elif len(args) > 1 and args[-1].isdigit() and len(matches) != 1:
-        # ``start-chat Bob 2``: the second chat ``start-chat Bob`` listed.
-        query = " ".join(args[:-1])
-        listed = await find_chats(session, query)
-        pick = int(args[-1])
-        if not 1 <= pick <= len(listed):
-            raise BridgeError(f"“{query}” has {len(listed)} matches; pick 1 to {len(listed)}")
-        matches = [listed[pick - 1]]
+    elif len(args) > 1 and args[-1].isdigit():
+        # ``start-chat Bob 2``: the second chat of the list ``start-chat Bob`` showed.
+        rest, pick = " ".join(args[:-1]), int(args[-1])
+        listed = await find_chats(session, rest)
+        if len(listed) > 1 and 1 <= pick <= len(listed):
+            matches = [listed[pick - 1]]
+        elif len(listed) > 1 and not matches:
+            raise BridgeError(
+                f"“{_shown(rest)}” has {len(listed)} matches; pick 1 to {len(listed)}"
+            )
     if not matches:
         return _none_found(session, query)
     if len(matches) > 1:
@@ -156,7 +165,7 @@ async def start_chat_command(session: LoginSession, args: Sequence[str]) -> Repl
 
 
 async def _choose(session: LoginSession, query: str, matches: Sequence[Match]) -> Reply:
-    title = f"Several {session.network} chats match “{query}”:"
+    title = f"Several {session.network} chats match “{_shown(query)}”:"
     text, markup = [title], [html.escape(title)]
     for number, match in enumerate(matches[:SEARCH_LIMIT], 1):
         portal = await session.store.portals.get(match.ident.id)
@@ -164,7 +173,7 @@ async def _choose(session: LoginSession, query: str, matches: Sequence[Match]) -
         text.append(plain)
         markup.append(rich)
     hint = (
-        f"Send `start-chat {query} <n>` for chat n of this list, or more of the name "
+        f"Send `start-chat {_shown(query)} <n>` for chat n of this list, or more of the name "
         "(a remark name or WeChat ID tells namesakes apart)."
     )
     return Reply.from_lines([*text, hint], [*markup, _code_html(hint)])

@@ -152,11 +152,14 @@ async def test_search_pm_and_delete_portal(service: BridgeHarness, people: Peopl
     assert "start-chat bo <n>" in lines[-1]
     several = await ask(service, user, "pm Bob", "Several WeChat chats match")
     assert "start-chat Bob <n>" in several["content"]["body"]
+    second = await service.command(api, user.dm, "pm bob 2", expect="Chat with Bob")
+    bob_portal = await accept_invite(api, {user.dm})
+    assert bob_portal in second["content"]["formatted_body"]
     none = await service.command(api, user.dm, "pm Zoe", expect="No WeChat contact")
     assert "Zoe" in none["content"]["body"]
 
     opened = await ask(service, user, "pm CAROL_W", "Chat with Carol")
-    portal = await accept_invite(api, {user.dm})
+    portal = await accept_invite(api, {user.dm, bob_portal})
     assert portal in opened["content"]["formatted_body"]  # a matrix.to pill of the portal
     await control.send_message(demo.account, demo.carol, text="hi after pm")
     await wait_for_message(api, portal, contains="hi after pm")
@@ -167,7 +170,7 @@ async def test_search_pm_and_delete_portal(service: BridgeHarness, people: Peopl
     await wait_for_message(api, user.dm, from_=service.bot, contains="Deleted the portal of Carol")
     await wait_until(lambda: _left(api, portal, service.bot))
     await control.send_message(demo.account, demo.carol, text="a fresh start")
-    fresh = await accept_invite(api, {user.dm, portal})
+    fresh = await accept_invite(api, {user.dm, bob_portal, portal})
     await wait_for_message(api, fresh, contains="a fresh start")
     assert fresh != portal
 
