@@ -219,8 +219,8 @@ async def delete_portal_command(
     ident = await session.store.identities.get(portal.identity)
     name = ident.profile.display_name if ident is not None else "this chat"
     notice = (
-        f"This portal is being deleted on {user}'s request: everyone is removed and the bridge "
-        f"leaves. A new message of {name} opens a new room."
+        f"This portal is being deleted on {user}'s request: the bridge leaves and this room "
+        f"is no longer bridged. A new message of {name} opens a new room."
     )
     try:
         await logins.hub.reply(room, notice, html=html.escape(notice))

@@ -459,7 +459,9 @@ class MatrixChannel:
         portal's room): every joined member who is neither the bot nor a ghost is kicked
         with ``reason``, the owner too (a pending invite is withdrawn), ghosts leave, the
         bot leaves last; ``Portals`` forgets the room. A member that cannot be removed is
-        logged. Raises ``MatrixRequestError`` subclasses when the members cannot be read."""
+        logged and stays (the owner of a contact's portal has the bot's power level, so
+        only leaves by themselves). Raises ``MatrixRequestError`` subclasses when the
+        members cannot be read."""
         room, api, config = RoomId(chat), self._side.api, self._side.config
         self._portals.forget(room)
         members = {m.user_id for m in await api.get_members(room)} | {self.owner}
@@ -469,6 +471,10 @@ class MatrixChannel:
                     await api.leave(room, as_user=user)
                 else:
                     await api.kick(room, user, reason)
+            except MatrixForbidden as exc:
+                # E.g. the owner of a contact's portal: trusted_private_chat made them the
+                # bot's equal in power, and only someone above may kick.
+                logger.info("deleting portal %s: %s may not be removed: %s", room, user, exc)
             except MatrixRequestError as exc:
                 logger.warning("deleting portal %s: %s stays: %s", room, user, exc)
         await api.leave(room)

@@ -6,10 +6,10 @@ running service per module, the session Synapse and a WeChat simulator: ``cancel
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import attrs
 import pytest
@@ -51,8 +51,8 @@ class Person:
 
 @attrs.frozen
 class People:
-    """The module's users: ``admin`` (permission ``admin``) and ``user`` (``user``), the
-    latter logged in to the demo WeChat account ``demo``."""
+    """The module's users: ``admin`` (permission ``admin``, not logged in to WeChat) and
+    ``user`` (``user``), logged in to the demo WeChat account ``demo``."""
 
     admin: Person
     user: Person
@@ -90,8 +90,10 @@ async def people(service: BridgeHarness, tmp_path_factory: pytest.TempPathFactor
     logged in to WeChat (the demo account)."""
     folder = tmp_path_factory.mktemp("commanders")
     synapse = service.synapse
-    admin = await Commander.register(synapse, folder / "admin", ADMIN_LOCALPART)
-    user = await Commander.register(synapse, folder / "user", f"cmduser{next(_numbers)}")
+    admin, user = await asyncio.gather(
+        Commander.register(synapse, folder / "admin", ADMIN_LOCALPART),
+        Commander.register(synapse, folder / "user", f"cmduser{next(_numbers)}"),
+    )
     demo = await create_demo(service.simulator.control)
     user_dm, _ = await log_in(service, user.api, demo)
     admin_dm = await open_dm(admin.api, service.bot)
@@ -99,32 +101,39 @@ async def people(service: BridgeHarness, tmp_path_factory: pytest.TempPathFactor
 
 
 async def ask(
-    service: BridgeHarness, person: Person, text: str, expect: str, *, room: str = ""
-) -> Event:
-    """``person`` types ``text`` in matrix-commander (in ``room``, default their DM); returns
-    the bot's first reply after it containing ``expect``."""
+    service: BridgeHarness, person: Person, *asked: tuple[str, str], room: str = ""
+) -> list[Event]:
+    """``person`` types the texts of ``asked`` (text, expected) in one matrix-commander run (in
+    ``room``, default their DM); returns the bot's replies, each the first after the
+    previous one containing its expected text (a user's commands are answered in order)."""
     room = room or person.dm
     last = (await person.client.api.messages(room, limit=1))[-1]["event_id"]
-    await person.client.send(room, text)
-    return await wait_for_message(
-        person.client.api, room, from_=service.bot, contains=expect, after=last
-    )
+    await person.client.send_texts(room, *(text for text, _ in asked))
+    replies = []
+    for _, expect in asked:
+        reply = await wait_for_message(
+            person.client.api, room, from_=service.bot, contains=expect, after=last
+        )
+        replies.append(reply)
+        last = reply["event_id"]
+    return replies
 
 
 async def test_cancel_during_a_qr_login_voids_the_code(
-    service: BridgeHarness, tmp_path: Path
+    service: BridgeHarness, people: People
 ) -> None:
-    client = await Commander.register(service.synapse, tmp_path / "mc", f"cmdqr{next(_numbers)}")
-    person = Person(client, await open_dm(client.api, service.bot))
-    await ask(service, person, "login", "Starting the WeChat login")
+    person = people.admin  # not logged in to WeChat
+    client = person.client
+    await ask(service, person, ("login", "Starting the WeChat login"))
     qr = await wait_for_message(client.api, person.dm, from_=service.bot, msgtype="m.image")
 
-    cancelled = await ask(service, person, "cancel", "login cancelled")
+    cancelled, again = await ask(
+        service, person, ("cancel", "login cancelled"), ("cancel", "nothing to cancel")
+    )
 
     assert "QR code I sent no longer works" in cancelled["content"]["body"]
     assert "formatted_body" in cancelled["content"]
     await wait_until(lambda: _redacted(client, person.dm, qr["event_id"]))
-    again = await ask(service, person, "cancel", "nothing to cancel")
     assert again["content"]["body"] == "No WeChat login is in progress; nothing to cancel."
     # The phone scans the cancelled code: nobody takes that login any more.
     control = service.simulator.control
@@ -144,13 +153,14 @@ async def test_search_pm_and_delete_portal(service: BridgeHarness, people: Peopl
     user, demo, control = people.user, people.demo, service.simulator.control
     api = user.client.api
 
-    found = await ask(service, user, "search bo", "matching")
+    found, several = await ask(
+        service, user, ("search bo", "matching"), ("pm Bob", "Several WeChat chats match")
+    )
     lines = found["content"]["body"].splitlines()
     bobs = [line for line in lines if line[:3] in ("1. ", "2. ")]
     assert len(bobs) == 2 and bobs[0] != bobs[1], lines  # namesakes told apart
     assert all("Bob" in line and "no room yet" in line for line in bobs), lines
     assert "start-chat bo <n>" in lines[-1]
-    several = await ask(service, user, "pm Bob", "Several WeChat chats match")
     assert "start-chat Bob <n>" in several["content"]["body"]
     second = await service.command(api, user.dm, "pm bob 2", expect="Chat with Bob")
     bob_portal = await accept_invite(api, {user.dm})
@@ -158,7 +168,7 @@ async def test_search_pm_and_delete_portal(service: BridgeHarness, people: Peopl
     none = await service.command(api, user.dm, "pm Zoe", expect="No WeChat contact")
     assert "Zoe" in none["content"]["body"]
 
-    opened = await ask(service, user, "pm CAROL_W", "Chat with Carol")
+    [opened] = await ask(service, user, ("pm CAROL_W", "Chat with Carol"))
     portal = await accept_invite(api, {user.dm, bob_portal})
     assert portal in opened["content"]["formatted_body"]  # a matrix.to pill of the portal
     await control.send_message(demo.account, demo.carol, text="hi after pm")
@@ -166,7 +176,7 @@ async def test_search_pm_and_delete_portal(service: BridgeHarness, people: Peopl
     listed = await service.command(api, user.dm, "search carol", expect="matching")
     assert portal in listed["content"]["body"]
 
-    await ask(service, user, "!wechat delete-portal", "being deleted", room=portal)
+    await ask(service, user, ("!wechat delete-portal", "being deleted"), room=portal)
     await wait_for_message(api, user.dm, from_=service.bot, contains="Deleted the portal of Carol")
     await wait_until(lambda: _left(api, portal, service.bot))
     await control.send_message(demo.account, demo.carol, text="a fresh start")
@@ -180,22 +190,21 @@ async def test_admin_commands_and_help_per_permission(
 ) -> None:
     admin, user = people.admin, people.user
 
-    admin_help = (await ask(service, admin, "help", "bridge commands"))["content"]
-    user_help = (await ask(service, user, "help", "bridge commands"))["content"]
-    logins = await ask(service, admin, "logins", "WeChat logins")
-    version = await ask(service, admin, "version", "chatbridge")
-    refused = [
-        await ask(service, user, command, "Only an admin") for command in ("logins", "version")
-    ]
+    asked = (("help", "bridge commands"), ("logins", "WeChat logins"), ("version", "chatbridge"))
+    refused = (("help", "bridge commands"), ("logins", "Only an"), ("version", "Only an"))
+    (admin_help, logins, version), (user_help, *refusals) = await asyncio.gather(
+        ask(service, admin, *asked), ask(service, user, *refused)
+    )
 
     for name in ("`logins`", "`version`", "`logout <matrix user>`"):
-        assert name in admin_help["body"] and name not in user_help["body"]
+        assert name in admin_help["content"]["body"]
+        assert name not in user_help["content"]["body"]
     for name in ("`cancel`", "`relogin`", "`search <text>`", "`start-chat <name>`", "`pm <name>`"):
-        assert name in user_help["body"] and name in admin_help["body"]
-    assert "<code>delete-portal</code>" in user_help["formatted_body"]
+        assert name in user_help["content"]["body"] and name in admin_help["content"]["body"]
+    assert "<code>delete-portal</code>" in user_help["content"]["formatted_body"]
     assert f"{user.client.api.user_id} — Demo User — logged in, since" in logins["content"]["body"]
     assert version["content"]["body"].startswith("chatbridge 0.1.0")
-    assert [r["content"]["body"] for r in refused] == [
+    assert [r["content"]["body"] for r in refusals] == [
         "Only an admin of the bridge may use `logins`.",
         "Only an admin of the bridge may use `version`.",
     ]
@@ -220,7 +229,7 @@ async def test_relogin_logs_out_and_logs_in_again_in_one_step(
     user, demo, control = people.user, people.demo, service.simulator.control
     api = user.client.api
 
-    reply = await ask(service, user, "relogin", "Starting the WeChat login")
+    [reply] = await ask(service, user, ("relogin", "Starting the WeChat login"))
 
     assert reply["content"]["body"] == "Logged out of WeChat. Starting the WeChat login…"
     await wait_for_message(
