@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import secrets
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 import attrs
 import pytest
@@ -165,6 +166,9 @@ async def test_search_pm_and_delete_portal(service: BridgeHarness, people: Peopl
     second = await service.command(api, user.dm, "pm bob 2", expect="Chat with Bob")
     bob_portal = await accept_invite(api, {user.dm})
     assert bob_portal in second["content"]["formatted_body"]
+    await api.request("POST", f"/v3/rooms/{quote(bob_portal)}/leave", {})
+    await service.command(api, user.dm, "pm bob 2", expect="invited you to its room again")
+    assert await accept_invite(api, {user.dm}) == bob_portal
     none = await service.command(api, user.dm, "pm Zoe", expect="No WeChat contact")
     assert "Zoe" in none["content"]["body"]
 
@@ -176,6 +180,8 @@ async def test_search_pm_and_delete_portal(service: BridgeHarness, people: Peopl
     listed = await service.command(api, user.dm, "search carol", expect="matching")
     assert portal in listed["content"]["body"]
 
+    outside = await service.command(api, user.dm, "delete-portal", expect="not a portal")
+    assert outside["content"]["body"].startswith("That did not work: this room is not a portal")
     await ask(service, user, ("!wechat delete-portal", "being deleted"), room=portal)
     await wait_for_message(api, user.dm, from_=service.bot, contains="Deleted the portal of Carol")
     await wait_until(lambda: _left(api, portal, service.bot))
