@@ -224,7 +224,8 @@ class Bot:
     async def _cancel(self, ctx: CommandContext) -> Reply:
         session = self.logins.session(ctx.user)
         if session is None:
-            return Reply("No login is in progress; nothing to cancel.")
+            network = self.logins.network.display_name
+            return Reply(f"No {network} login is in progress; nothing to cancel.")
         return Reply(await session.cancel_login())
 
     async def _relogin(self, ctx: CommandContext) -> Reply:
