@@ -220,7 +220,8 @@ class LoginSession:
         later steps of it are not shown. Returns the reply for the user."""
         if not self.logging_in:
             return f"No {self.network} login is in progress; nothing to cancel."
-        self.logging_in = self._announce = False
+        # ``_announce`` stays: a login the network finished meanwhile is still announced.
+        self.logging_in = False
         self.step = None
         had_qr = self._qr is not None
         await self._drop_qr("login cancelled")
