@@ -209,3 +209,40 @@ class SupportsContactBook(Protocol):
 @runtime_checkable
 class LoginChannel(Channel, SupportsLogin, Protocol):
     """The remote side of one login: a ``Channel`` the bot can log in and out."""
+
+
+@runtime_checkable
+class SupportsLoginCancel(Protocol):
+    """Optional: stop a login in progress (model: mautrix bridgev2's ``cancel`` of a login
+    process). Without it the core ends a login in progress with ``SupportsLogin.logout``."""
+
+    async def cancel_login(self) -> None:
+        """Stop the login in progress: no further login step and no ``LoggedIn`` follow
+        from it, and the QR code it showed is no longer polled (scanning it logs nothing
+        in). Does nothing when no login runs; a session already logged in is left alone.
+        Never raises."""
+
+
+@runtime_checkable
+class SupportsPortalInvite(Protocol):
+    """Optional: bring the owner back into a portal they left (``start-chat`` opens an
+    existing portal this way)."""
+
+    async def invite_owner(self, chat: Address) -> bool:
+        """Invite the login's owner to the portal ``chat`` unless they are in it or invited
+        already; returns whether an invite was sent. Raises ``BridgeError``."""
+        ...
+
+
+@runtime_checkable
+class SupportsPortalDeletion(Protocol):
+    """Optional: clean up a portal the core forgot (model: mautrix bridgev2's
+    ``delete-portal``: the portal is deleted and its room emptied)."""
+
+    async def delete_portal(self, chat: Address, *, reason: str) -> None:
+        """Empty the portal ``chat`` and leave it: people in it are removed (kicked with
+        ``reason``), whoever stands for a remote person (ghosts) leaves, the bridge leaves
+        last; whatever the adapter remembers about it is forgotten, so that the same
+        remote chat gets a new portal from ``SupportsPortals.ensure_portal``. Members it
+        cannot remove are logged and left. Raises ``BridgeError`` when the room cannot be
+        read at all."""

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
-import attrs
-
+from bridge.commands_admin import logins_command, version_command
+from bridge.commands_base import Command, CommandContext, ParsedCommand
 from bridge.commands_chats import Reply, chat_list, resolve_command, sync_portals
 from bridge.commands_identity import audit_command, split_command
+from bridge.commands_portals import delete_portal_command, search_command, start_chat_command
 from bridge.commands_puppet import LOGIN_USAGE, LOGOUT_USAGE, login_matrix, logout_matrix
 from bridge.config import REFUSAL, Config, PermissionLevel
 from bridge.errors import BridgeError
-from bridge.hub import BotCommand, Hub, command_words, is_command
+from bridge.hub import BotCommand, Hub, is_command
 from bridge.ids import MatrixUserId, RoomId
 from bridge.login_manager import LoginManager
 from bridge.logins import LoginSession
@@ -24,75 +24,16 @@ log = logging.getLogger(__name__)
 __all__ = ["REFUSAL", "Bot", "Command", "CommandContext", "ParsedCommand"]
 
 
-@attrs.frozen
-class ParsedCommand:
-    """A command word (lowercase) and its arguments, as the user typed them."""
-
-    name: str
-    args: tuple[str, ...] = ()
-
-    @classmethod
-    def parse(cls, text: str, *, is_direct: bool, prefix: str) -> ParsedCommand | None:
-        """Parse ``text``: ``[<prefix>] <command> [args...]`` (prefix e.g. ``!wechat``,
-        ``Config.command_prefix``), the prefix optional in a DM.
-        Returns None for text that is not meant for the bot (no prefix outside a DM). The
-        quoted fallback of a reply (lines starting with ``>``, spec "Rich replies") is
-        skipped."""
-        words = command_words(text)
-        if words and words[0].lower() == prefix:
-            words = words[1:] or ["help"]
-        elif not is_direct:
-            return None
-        if not words:
-            return None
-        return cls(words[0].lower(), tuple(words[1:]))
-
-
-Handler = Callable[["CommandContext"], Awaitable[Reply | None]]
-
-
-@attrs.frozen
-class CommandContext:
-    """One command being run: who sent it where, and the arguments."""
-
-    command: BotCommand
-    parsed: ParsedCommand
-
-    @property
-    def user(self) -> MatrixUserId:
-        """The sender."""
-        return self.command.sender
-
-    @property
-    def room(self) -> RoomId:
-        """The room the command came from (replies go there)."""
-        return self.command.room
-
-    @property
-    def args(self) -> tuple[str, ...]:
-        """The words after the command."""
-        return self.parsed.args
-
-
-@attrs.frozen
-class Command:
-    """A bot command: ``name``, its ``usage`` and one line of ``help``."""
-
-    name: str
-    usage: str
-    help: str
-    run: Handler
-
-
 class Bot:
     """The bridge bot (``appservice.bot``), the hub's ``on_command``.
 
     Commands run in the background, one at a time per user, so a long ``sync`` neither
     delays the appservice transaction that carried it nor overlaps the same user's next
-    command. Only users the config ``allows`` are served (others get ``REFUSAL``). While
-    the user's login waits for typed input (``InputNeeded``), their next message in a DM
-    with the bot without the prefix is that input, not a command; a password message is
-    redacted once read. Replies go to the room the command came from; a command in a DM
+    command. Only users the config ``allows`` are served (others get ``REFUSAL``); a
+    command of level ``admin`` only admins. While the user's login waits for typed input
+    (``InputNeeded``), their next message in a DM with the bot without the prefix is that
+    input, not a command (except ``cancel``, which cancels the login); a password message
+    is redacted once read. Replies go to the room the command came from; a command in a DM
     with the bot (or ``set-management-room`` anywhere) makes that room the user's
     management room, where login notices go (``Hub.set_management_room``, kept across
     restarts).
@@ -110,10 +51,23 @@ class Bot:
                 Command("help", "help", "show this list", self._help),
                 Command("login", "login", f"log in to {network}", self._login),
                 Command(
+                    "cancel",
+                    "cancel",
+                    "cancel the login in progress (e.g. its QR code)",
+                    self._cancel,
+                ),
+                Command(
+                    "relogin",
+                    "relogin",
+                    f"log out of {network} and log in again at once (for a broken session)",
+                    self._relogin,
+                ),
+                Command(
                     "logout",
-                    "logout [<matrix user>]",
-                    f"log out of {network} (admins: log out another user)",
+                    "logout",
+                    f"log out of {network}",
                     self._logout,
+                    admin_form=("logout <matrix user>", f"log another user out of {network}"),
                 ),
                 Command("ping", "ping", "show whether you are logged in and receiving", self._ping),
                 Command(
@@ -121,6 +75,25 @@ class Bot:
                 ),
                 Command(
                     "list", "list", "list your contacts and groups and their rooms", self._list
+                ),
+                Command(
+                    "search",
+                    "search <text>",
+                    "find contacts and groups by name, remark or ID (no room is created)",
+                    self._search,
+                ),
+                Command(
+                    "start-chat",
+                    "start-chat <name>",
+                    "open the room of a contact or group (created if needed) and invite you",
+                    self._start_chat,
+                    aliases=("pm",),
+                ),
+                Command(
+                    "delete-portal",
+                    "delete-portal",
+                    "in a chat's room: delete the room; the next message opens a new one",
+                    self._delete_portal,
                 ),
                 Command(
                     "set-management-room",
@@ -153,8 +126,24 @@ class Bot:
                     "forget the access token of `login-matrix`",
                     lambda ctx: logout_matrix(self.hub, network, ctx.user),
                 ),
+                Command(
+                    "logins",
+                    "logins",
+                    "list every login of the bridge: user, account, state, since",
+                    self._logins,
+                    level=PermissionLevel.ADMIN,
+                ),
+                Command(
+                    "version",
+                    "version",
+                    "the bridge's version and commit",
+                    self._version,
+                    level=PermissionLevel.ADMIN,
+                ),
             )
         }
+        #: Every word a command answers to: its name and its aliases.
+        self.words = {w: c for c in self.commands.values() for w in (c.name, *c.aliases)}
         self._locks: dict[MatrixUserId, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -195,12 +184,20 @@ class Bot:
         if ctx.command.is_direct:
             await self._follow(ctx)
         if session is not None and session.awaiting_input is not None and self._is_input(ctx):
+            if ctx.parsed == ParsedCommand("cancel"):  # stops the login, is not its answer
+                return await self._cancel(ctx)
             return await self._login_input(ctx, session)
-        command = self.commands.get(ctx.parsed.name)
+        command = self.words.get(ctx.parsed.name)
         if command is None:
             return Reply(f"Unknown command {ctx.parsed.name!r}. Send `help` for the list.")
+        if not self._may(ctx, command.level):
+            log.info("refused the admin command %s to a user", command.name)
+            return Reply(f"Only an admin of the bridge may use `{command.name}`.")
         log.info("command %s", command.name)
         return await command.run(ctx)
+
+    def _may(self, ctx: CommandContext, level: PermissionLevel) -> bool:
+        return self.config.permissions.allows(ctx.user, level)
 
     async def send(self, room: RoomId, reply: Reply) -> None:
         """Post ``reply`` as a notice of the bot; failures are logged."""
@@ -212,12 +209,21 @@ class Bot:
     # ---- commands ----------------------------------------------------------------------------
 
     async def _help(self, ctx: CommandContext) -> Reply:
-        lines = [f"{c.usage} — {c.help}" for c in self.commands.values()]
+        """The commands the asker may run (admin ones only to admins), as Markdown."""
+        admin = self._may(ctx, PermissionLevel.ADMIN)
+        lines = []
+        for c in self.commands.values():
+            if not self._may(ctx, c.level):
+                continue
+            also = "".join(f" (or `{c.usage.replace(c.name, a, 1)}`)" for a in c.aliases)
+            lines.append(f"- `{c.usage}`{also} — {c.help}")
+            if admin and c.admin_form is not None:
+                lines.append(f"- `{c.admin_form[0]}` — {c.admin_form[1]} (admin)")
         intro = (
             f"{self.logins.network.display_name} bridge commands. Send them here; in other "
-            f"rooms start them with {self.prefix} (e.g. `{self.prefix} ping`)."
+            f"rooms start them with `{self.prefix}` (e.g. `{self.prefix} ping`)."
         )
-        return Reply("\n".join([intro, *lines]))
+        return Reply("\n".join([intro, "", *lines]))
 
     async def _login(self, ctx: CommandContext) -> Reply:
         # A QR code may be shown only in a DM: whoever scans it logs their account in here.
@@ -225,6 +231,25 @@ class Bot:
             return Reply(await self.logins.login(ctx.user, ctx.room))
         text = await self.logins.login(ctx.user)
         if text.startswith("Starting"):
+            text += " Its steps come in our direct chat."
+        return Reply(text)
+
+    async def _cancel(self, ctx: CommandContext) -> Reply:
+        session = self.logins.session(ctx.user)
+        if session is None:
+            network = self.logins.network.display_name
+            return Reply(f"No {network} login is in progress; nothing to cancel.")
+        return Reply(await session.cancel_login())
+
+    async def _relogin(self, ctx: CommandContext) -> Reply:
+        # As for ``login``, the steps (a QR code) are shown only in a DM.
+        room = ctx.room if ctx.command.is_direct else None
+        session = self.logins.session(ctx.user)
+        if session is None:
+            text = await self.logins.login(ctx.user, room)
+        else:
+            text = await session.relogin(room)
+        if room is None and "Starting" in text:
             text += " Its steps come in our direct chat."
         return Reply(text)
 
@@ -237,7 +262,7 @@ class Bot:
     async def _logout_other(self, ctx: CommandContext) -> Reply:
         """``logout <matrix user>``: an admin logs another user's account out (e.g. one whose
         permission was withdrawn)."""
-        if not self.config.permissions.allows(ctx.user, PermissionLevel.ADMIN):
+        if not self._may(ctx, PermissionLevel.ADMIN):
             return Reply("Only an admin of the bridge may log out another user.")
         target = ctx.args[0]
         if not (target.startswith("@") and ":" in target):
@@ -311,6 +336,22 @@ class Bot:
                 )
         reply = await session.submit_input(ctx.command.text)
         return None if reply is None else Reply(reply)
+
+    async def _search(self, ctx: CommandContext) -> Reply:
+        return await search_command(self._require(ctx), ctx.args)
+
+    async def _start_chat(self, ctx: CommandContext) -> Reply:
+        return await start_chat_command(self._require(ctx), ctx.args)
+
+    async def _delete_portal(self, ctx: CommandContext) -> Reply | None:
+        admin = self._may(ctx, PermissionLevel.ADMIN)
+        return await delete_portal_command(self.logins, ctx.user, ctx.room, admin=admin)
+
+    async def _logins(self, ctx: CommandContext) -> Reply:
+        return await logins_command(self.logins, self.config)
+
+    async def _version(self, ctx: CommandContext) -> Reply:
+        return await version_command()
 
     async def _split(self, ctx: CommandContext) -> Reply:
         return await split_command(self._require(ctx), ctx.args)

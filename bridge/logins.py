@@ -12,7 +12,7 @@ from typing import TextIO
 import qrcode
 import qrcode.constants
 
-from bridge.channel import LoginChannel, SupportsContactBook
+from bridge.channel import LoginChannel, SupportsContactBook, SupportsLoginCancel
 from bridge.config import RetentionConfig
 from bridge.errors import BridgeError, StoreError
 from bridge.hub import Hub, PortalChannel
@@ -115,6 +115,10 @@ class LoginSession:
         self._clock = clock
         self._wall_clock = wall_clock
         self._logout_requested = False
+        #: The next ``LoggedOut`` ends a login the user replaced or cancelled: not announced.
+        self._quiet_logout = False
+        #: Set by every ``LoggedOut`` (``relogin`` waits for the old session's).
+        self._logged_out = asyncio.Event()
 
     @property
     def id(self) -> LoginId:
@@ -210,6 +214,52 @@ class LoginSession:
             return f"A login is already in progress: {self._next_move()}."
         return f"Starting the {self.network} login…"
 
+    async def cancel_login(self) -> str:
+        """Cancel the login in progress (mautrix bridgev2's ``cancel``): the network stops
+        it (``SupportsLoginCancel``, else ``logout``), the QR code shown is redacted and
+        later steps of it are not shown. Returns the reply for the user."""
+        if not self.logging_in:
+            return f"No {self.network} login is in progress; nothing to cancel."
+        # ``_announce`` stays: a login the network finished meanwhile is still announced.
+        self.logging_in = False
+        self.step = None
+        had_qr = self._qr is not None
+        await self._drop_qr("login cancelled")
+        if isinstance(self.remote, SupportsLoginCancel):
+            await self.remote.cancel_login()
+        else:
+            self._quiet_logout = True
+            try:
+                await self.remote.logout()
+            except BridgeError as exc:
+                self._quiet_logout = False
+                log.info("login %s: no logout to end the cancelled login: %s", self.id, exc)
+        log.info("login %s: login cancelled", self.id)
+        void = ": the QR code I sent no longer works" if had_qr else ""
+        return f"{self.network} login cancelled{void}. Send `login` to start again."
+
+    async def relogin(self, room: RoomId | None = None, *, wait_s: float = 15.0) -> str:
+        """Log out of the network and start a new login in one step (mautrix bridgev2's
+        ``relogin``), for a session that broke: a login in progress is cancelled, a logged
+        in session logged out (its ``LoggedOut`` is awaited up to ``wait_s`` s and not
+        announced; a logout the network refuses is logged and the login started anyway).
+        Returns the reply for the user; the new login's steps follow as for ``login``."""
+        if self.logging_in:
+            await self.cancel_login()
+        was_in = self.account is not None
+        if was_in:
+            self._logout_requested = self._quiet_logout = True
+            self._logged_out.clear()
+            try:
+                await self.remote.logout()
+                await asyncio.wait_for(self._logged_out.wait(), wait_s)
+            except (BridgeError, TimeoutError) as exc:
+                log.warning("login %s: old session not logged out cleanly: %s", self.id, exc)
+                self._quiet_logout = self._logout_requested = False
+                self.account, self.book = None, frozenset()
+        started = await self.login(room)
+        return f"Logged out of {self.network}. {started}" if was_in else started
+
     def _next_move(self) -> str:
         match self.step:
             case QRCodeNeeded():
@@ -282,6 +332,9 @@ class LoginSession:
             log.info("login %s: Matrix side reports %s", self.id, type(event).__name__)
             return
         match event:
+            case QRCodeNeeded() | ConfirmOnPhone() | InputNeeded() if not self.logging_in:
+                # A step of a cancelled login, already queued when it was cancelled.
+                log.info("login %s: step of a cancelled login not shown", self.id)
             case QRCodeNeeded() | ConfirmOnPhone() | InputNeeded():
                 await self._show_step(event)
             case LoggedIn(account=account):
@@ -320,9 +373,12 @@ class LoginSession:
                 self.outage.clear()
                 await self._drop_qr("login ended")
                 log.info("login %s: logged out", self.id)
-                await self.say(
-                    f"Logged out of {self.network}: {reason}. Send `login` to log in again."
-                )
+                quiet, self._quiet_logout = self._quiet_logout, False
+                self._logged_out.set()
+                if not quiet:
+                    await self.say(
+                        f"Logged out of {self.network}: {reason}. Send `login` to log in again."
+                    )
                 if forced:
                     await self._tell_gap(gap_since)
             case Disconnected(reason=reason, retry_in_s=retry_in_s):

@@ -286,6 +286,12 @@ class AppserviceAPI:
         method, path = Api.room_leave(self._token, room_id)
         await self._call("leave", nio.RoomLeaveResponse, method, path, "{}", as_user=as_user)
 
+    async def kick(self, room_id: RoomId, user_id: UserId, reason: str = "") -> None:
+        """Kick ``user_id`` out of ``room_id`` as the bot (spec "POST
+        /rooms/{roomId}/kick"; an invite is withdrawn the same way)."""
+        method, path, data = Api.room_kick(self._token, room_id, user_id, reason or None)
+        await self._call("kick", nio.RoomKickResponse, method, path, data)
+
     async def get_members(
         self, room_id: RoomId, *, as_user: UserId | None = None
     ) -> tuple[Member, ...]:

@@ -77,8 +77,9 @@ class MatrixChannel:
     """The Matrix side (side B) of one login: ``owner``'s portals, ghosts and messages.
 
     Implements ``Channel``, ``SupportsMedia``, ``SupportsMediaFetch``, ``SupportsRevoke``,
-    ``SupportsReplies``, ``SupportsPortals``, ``SupportsPortalUpdates`` and ``SupportsReceipts``
-    (the owner's read receipt through the double puppet). Addresses are
+    ``SupportsReplies``, ``SupportsPortals``, ``SupportsPortalUpdates``,
+    ``SupportsPortalInvite``, ``SupportsPortalDeletion`` and ``SupportsReceipts`` (the
+    owner's read receipt through the double puppet). Addresses are
     room ids (chats) and Matrix user ids (users); a ``sender`` profile's address is a stable
     identity id (its ghost posts), or the owner's user id with ``is_self``. Built by
     ``MatrixHub.channel_for``.
@@ -469,6 +470,46 @@ class MatrixChannel:
         """The portal room of ``remote`` (``remote.address`` = stable identity id), created
         on first call with ``owner`` invited; see ``Portals``."""
         return Address(await self._portals.ensure(remote, UserId(owner)))
+
+    async def invite_owner(self, chat: Address) -> bool:
+        """Invite the owner to the portal ``chat`` as the bot unless their membership is
+        ``join`` or ``invite`` already (spec "m.room.member", "POST /rooms/{roomId}/invite");
+        returns whether an invite was sent. Raises ``MatrixRequestError`` subclasses."""
+        room, api = RoomId(chat), self._side.api
+        try:
+            member = await api.get_state(room, "m.room.member", state_key=self.owner)
+        except MatrixNotFound:
+            member = {}
+        if member.get("membership") in ("join", "invite"):
+            return False
+        await api.invite(room, self.owner)
+        return True
+
+    async def delete_portal(self, chat: Address, *, reason: str) -> None:
+        """Empty the portal ``chat`` and leave it (as mautrix bridges clean up a deleted
+        portal's room): every joined member who is neither the bot nor a ghost is kicked
+        with ``reason``, the owner too (a pending invite is withdrawn), ghosts leave, the
+        bot leaves last; ``Portals`` forgets the room. A member that cannot be removed is
+        logged and stays (the owner of a contact's portal has the bot's power level, so
+        only leaves by themselves). Raises ``MatrixRequestError`` subclasses when the
+        members cannot be read."""
+        room, api, config = RoomId(chat), self._side.api, self._side.config
+        self._portals.forget(room)
+        members = {m.user_id for m in await api.get_members(room)} | {self.owner}
+        for user in sorted(members - {self._side.bot}):
+            try:
+                if config.is_ghost(user):
+                    await api.leave(room, as_user=user)
+                else:
+                    await api.kick(room, user, reason)
+            except MatrixForbidden as exc:
+                # E.g. the owner of a contact's portal: trusted_private_chat made them the
+                # bot's equal in power, and only someone above may kick.
+                logger.info("deleting portal %s: %s may not be removed: %s", room, user, exc)
+            except MatrixRequestError as exc:
+                logger.warning("deleting portal %s: %s stays: %s", room, user, exc)
+        await api.leave(room)
+        logger.info("portal %s deleted", room)
 
     async def update_portal(self, chat: Address, remote: Profile) -> None:
         """``remote`` (``remote.address`` = stable identity id) was renamed: a person's ghost

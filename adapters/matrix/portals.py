@@ -71,6 +71,13 @@ class Portals:
             logger.info("created portal %s for identity %s", room, identity)
             return room
 
+    def forget(self, room: RoomId) -> None:
+        """Forget that this process created ``room`` (its portal was deleted), so the same
+        identity gets a new room from ``ensure``."""
+        for identity, created in list(self._created.items()):
+            if created == room:
+                del self._created[identity]
+
     async def rename(self, room: RoomId, remote: Profile) -> bool:
         """Name ``room`` (as the bot) after ``remote.display_name`` unless it already has that
         name (spec "m.room.name"), so repeats add no state events. Returns whether it changed.

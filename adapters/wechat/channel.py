@@ -104,8 +104,9 @@ class WeChatSettings:
 
 class WeChatChannel:
     """A WeChat web account behind the ``Channel`` interface (plus media, media fetch,
-    revoke, replies, login). Addresses are UserNames, valid for one login session only, hence
-    ``stable_addresses = False``: the core maps them to stable identities.
+    revoke, replies, login and its cancellation). Addresses are UserNames, valid for one
+    login session only, hence ``stable_addresses = False``: the core maps them to stable
+    identities.
 
     Inbound batches are acknowledged by persisting their SyncKey (PROTOCOL.md §5), so a batch
     the core has not journaled yet is fetched again after a crash. Files arrive as references
@@ -130,6 +131,7 @@ class WeChatChannel:
         self._contacts: dict[UserName, Contact] = {}
         self._real_ids: dict[UserName, RealId] = {}
         self._self: Contact | None = None
+        self._waiting_login: asyncio.Future[LoginInfo] | None = None
         self._stopped = False
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -220,6 +222,19 @@ class WeChatChannel:
             return
         self._spawn(self._login(), "wechat-login")
 
+    async def cancel_login(self) -> None:
+        """Stop the login in progress while it waits for the QR code to be scanned or the
+        phone to confirm (the login poll of PROTOCOL.md §2.3 / §2.5 ends, so scanning the
+        code shown logs nothing in); a login past that wait (reading contacts) finishes.
+        Does nothing without a login in progress."""
+        waiting = self._waiting_login
+        if waiting is None or waiting.done():
+            return
+        waiting.cancel()
+        logins = [t for t in self._tasks if t.get_name() == "wechat-login"]
+        await asyncio.gather(waiting, *logins, return_exceptions=True)
+        log.info("WeChat login cancelled")
+
     async def _login(self) -> None:
         client = self._require_client()
 
@@ -229,8 +244,15 @@ class WeChatChannel:
         async def on_push() -> None:
             await self._emit(ConfirmOnPhone(hint=CONFIRM_HINT))
 
+        waiting = asyncio.ensure_future(client.start(on_qr, on_push=on_push))
+        self._waiting_login = waiting
         try:
-            info = await client.start(on_qr, on_push=on_push)
+            info = await waiting
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the login task itself is cancelled (stop())
+            return  # cancel_login() ended the wait
         except LoginRefused as exc:
             hint = "" if self.settings.uos else " Try the UOS desktop mode (wechat.uos: true)."
             await self._emit(LoggedOut(f"WeChat refused the web login: {exc.message}.{hint}"))
@@ -238,6 +260,8 @@ class WeChatChannel:
         except WeChatError as exc:
             await self._emit(LoggedOut(f"login failed: {exc}"))
             return
+        finally:
+            self._waiting_login = None
         await self._logged_in(info)
 
     async def submit_login_input(self, value: str) -> None:

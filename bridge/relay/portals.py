@@ -88,3 +88,17 @@ class PortalDirectory:
             self._of_identity[identity] = room
             log.info("portal %s recorded for identity %s", room, identity)
             return room, True
+
+    async def forget(self, identity: IdentityId) -> RoomId | None:
+        """Forget the portal of ``identity`` (``delete-portal``): its row is deleted and the
+        cached answers dropped, so the next message of the chat creates a new portal
+        (``ensure``). Returns the room it was, or ``None`` when it had none."""
+        async with self._locks.setdefault(identity, asyncio.Lock()):
+            room = await self.room_of(identity)
+            if room is None:
+                return None
+            await self._store.portals.delete(identity)
+            self._of_identity.pop(identity, None)
+            self._rooms.pop(room, None)
+            log.info("portal %s of identity %s forgotten", room, identity)
+            return room

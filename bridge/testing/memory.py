@@ -132,6 +132,11 @@ class MemoryChannel:
         )
         self.profiles: dict[Address, Profile] = {p.address: p for p in profiles}
         self.portals: dict[Address, Address] = {}
+        #: Portals ``invite_owner`` invited to and ``delete_portal`` deleted, in order.
+        self.invited: list[Address] = []
+        self.deleted_portals: list[Address] = []
+        #: How many logins ``cancel_login`` cancelled.
+        self.cancelled_logins = 0
         self.sent: list[Outbound] = []
         self.acked: list[int] = []
         self.logged_in = logged_in
@@ -372,6 +377,21 @@ class MemoryChannel:
     async def submit_login_input(self, value: str) -> None:
         """The memory network's logins ask for nothing to type: raises ``BridgeError``."""
         raise BridgeError(f"{self.name}: no login input is awaited")
+
+    async def cancel_login(self) -> None:
+        """Count the cancellation (``cancelled_logins``); the test decides what follows."""
+        self.cancelled_logins += 1
+
+    async def invite_owner(self, chat: Address) -> bool:
+        """Record the invite (``invited``); always sent."""
+        self.invited.append(chat)
+        return True
+
+    async def delete_portal(self, chat: Address, *, reason: str) -> None:
+        """Forget the portal ``chat`` (``ensure_portal`` makes it anew) and record it in
+        ``deleted_portals``."""
+        self.portals = {k: v for k, v in self.portals.items() if v != chat}
+        self.deleted_portals.append(chat)
 
     async def logout(self) -> None:
         """End the session: sends then raise ``NotLoggedIn``; emits ``LoggedOut``."""

@@ -117,6 +117,11 @@ class Commander:
         """Send ``text`` to ``room``; with ``html`` as HTML (``--html``)."""
         await self.run("-r", await self.alias(room), "-m", text, *(["--html"] if html else []))
 
+    async def send_texts(self, room: str, *texts: str) -> None:
+        """Send each of ``texts`` to ``room`` as a message of its own, in order, in one run
+        (``-m`` takes several)."""
+        await self.run("-r", await self.alias(room), "-m", *texts)
+
     async def send_image(self, room: str, path: Path) -> None:
         """Send the image file ``path`` to ``room`` (``--image``)."""
         await self.run("-r", await self.alias(room), "-i", str(path))

@@ -101,7 +101,7 @@ async def test_help_and_unknown_commands(bridge: BridgeHarness, make_user: MakeU
     unknown = await bridge.command(user, room, "dance", expect="Unknown command")
 
     for name in ("login", "logout", "ping", "sync", "list", "resolve"):
-        assert f"\n{name}" in help_text
+        assert f"\n- `{name}" in help_text
     assert "help" in unknown["content"]["body"]
 
 

@@ -285,6 +285,14 @@ async def test_a_wrong_password_ends_the_login_and_the_user_is_told(
     )
     # With no login waiting, a plain message is a command again.
     await say(user, dm, "hello", bridge.bot, "Unknown command 'hello'")
+    # While a code is asked for, `cancel` cancels the login instead of being the answer.
+    await say(user, dm, "login", bridge.bot, "Starting the Echonet login")
+    await wait_for_message(
+        user, dm, from_=bridge.bot, contains="login code", after=failed["event_id"]
+    )
+    cancelled = await say(user, dm, "cancel", bridge.bot, "login cancelled")
+    await say(user, dm, "ping", bridge.bot, "Not logged in to Echonet. Send `login`")
+    assert cancelled["content"]["body"].startswith("Echonet login cancelled")
 
 
 async def _async(value: bool) -> bool:

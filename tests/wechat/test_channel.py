@@ -15,6 +15,7 @@ from adapters.wechat.simulator.demo import Demo
 from bridge.channel import (
     Channel,
     SupportsLogin,
+    SupportsLoginCancel,
     SupportsMedia,
     SupportsRevoke,
 )
@@ -110,7 +111,7 @@ def _message(
 
 async def test_declares_its_capabilities() -> None:
     channel = WeChatChannel()
-    for protocol in (Channel, SupportsMedia, SupportsRevoke, SupportsLogin):
+    for protocol in (Channel, SupportsMedia, SupportsRevoke, SupportsLogin, SupportsLoginCancel):
         assert isinstance(channel, protocol)
     assert channel.stable_addresses is False
 
@@ -414,3 +415,31 @@ async def test_a_login_after_a_logout_asks_the_phone_first(
     await simulator.control.scan(demo.account)
     await tap.wait_for(lambda e: isinstance(e, LoggedIn), start)
     assert not any(isinstance(e, QRCodeNeeded) for e in tap.events[start:])
+
+
+async def test_a_cancelled_login_stops_polling_and_a_new_one_starts(
+    simulator: SimulatorHandle, demo: Demo, tmp_path: Path
+) -> None:
+    settings = WeChatSettings(base_url=simulator.base_url, session_path=tmp_path / "s.json")
+    channel = WeChatChannel(settings)
+    tap = Tap(channel)
+    try:
+        await channel.start()
+        await channel.login()
+        first = await tap.wait_for(lambda e: isinstance(e, QRCodeNeeded))
+
+        await channel.cancel_login()
+        await channel.cancel_login()  # nothing in progress: nothing happens
+
+        await simulator.control.scan(demo.account)  # the phone scans the cancelled code
+        start = len(tap.events)
+        await channel.login()  # a new login starts at once (the old one is gone)
+        second = await tap.wait_for(lambda e: isinstance(e, QRCodeNeeded), start)
+        assert isinstance(first, QRCodeNeeded) and isinstance(second, QRCodeNeeded)
+        assert second.payload != first.payload
+        logins = await simulator.control.logins()
+        assert [lg["consumed"] for lg in logins if lg["account"] == demo.account] == [False]
+        assert not any(isinstance(e, LoggedIn | LoggedOut) for e in tap.events)
+    finally:
+        await channel.stop()
+        await tap.close()
