@@ -30,9 +30,11 @@ from adapters.wechat.quotes import quote
 from adapters.wechat.translate import (
     MediaMessage,
     content_of,
+    group_members,
     mentioned,
     new_leaks,
     profile_from_contact,
+    profile_from_member,
     to_message,
     to_revocation,
     with_mentions,
@@ -273,7 +275,9 @@ class WeChatChannel:
         self._contacts = book
         me = profile_from_contact(info.user, self_user_name=info.user.user_name)
         profiles = tuple(self._profile(c) for c in book.values())
-        await self._emit(LoggedIn(account=me), ContactBook(profiles))
+        listing = [c for c in book.values() if c.is_group]
+        members = group_members(listing, self._real_ids, info.user.user_name)
+        await self._emit(LoggedIn(account=me), ContactBook(profiles, members))
         if self._receiving is not None:
             self._receiving.cancel()  # a login during an outage replaces the old session
         self._receiving = self._spawn(self._receive(), "wechat-receive")
@@ -491,13 +495,8 @@ class WeChatChannel:
         for group in self._contacts.values():
             for member in group.members:
                 if str(member.user_name) == address:
-                    return self._profile(
-                        Contact(
-                            user_name=member.user_name,
-                            nick_name=member.nick_name,
-                            display_name=member.display_name,
-                        )
-                    )
+                    real = self._real_ids.get(member.user_name, "")
+                    return profile_from_member(member, real_id=real)
         raise BridgeError(f"WeChat user {address[:12]}… is not known in this session")
 
     async def _nick(self, user: Address) -> str:

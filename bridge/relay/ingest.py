@@ -86,7 +86,7 @@ class Ingestor:
         books = {}
         if not self._a_stable:
             books = {
-                n: await matching.prepare_book(store, self._login, event.profiles)
+                n: await matching.prepare_book(store, self._login, event.profiles, event.members)
                 for n, event in enumerate(events)
                 if isinstance(event, ContactBook)
             }
@@ -130,12 +130,12 @@ class Ingestor:
             match event:
                 case Message() | Revocation():
                     await self._journal(tx, side, event, keys, notices)
-                case ContactBook(profiles=profiles) if side is Side.A:
+                case ContactBook(profiles=profiles, members=members) if side is Side.A:
                     names = await tx.identities.display_names(self._login)
                     if self._a_stable:
                         await identities.apply_stable_book(tx, self._login, profiles)
                     elif await matching.apply_matched_book(
-                        tx, self._login, profiles, prepared.books.get(n)
+                        tx, self._login, profiles, prepared.books.get(n), members
                     ):
                         keys.update(await identities.release_held(tx, self._login))
                     names_now = await tx.identities.display_names(self._login)

@@ -16,6 +16,7 @@ from bridge.model import (
     ContactBook,
     Disconnected,
     Event,
+    GroupMember,
     Link,
     Location,
     LoggedIn,
@@ -53,6 +54,7 @@ _CLASSES: dict[str, type[Any]] = {
     "logged_out": LoggedOut,
     "disconnected": Disconnected,
     "mention": Mention,
+    "group_member": GroupMember,
 }
 _TAGS = {cls: tag for tag, cls in _CLASSES.items()}
 _ENUMS: dict[str, type[enum.Enum]] = {"chat_kind": ChatKind, "media_kind": MediaKind}

@@ -1,0 +1,178 @@
+"""Group members who are not contacts, matched within their group after a login (PROTOCOL.md
+§3.4, §11).
+
+A member who is not a contact of the account appears only in the member lists of groups
+(webwxbatchgetcontact ``MemberList``) with a UserName new at every login, a NickName, a
+``DisplayName`` (the name it gave itself in that group), an ``AttrStatus`` and a ``KeyWord``
+(the first 3 characters of its real id). Its identity belongs to the group it was first met
+in (``Profile.member_of``): after a login it is matched only against the member list of that
+group (the group itself matched first, by ``match_book``), with the rules of contacts:
+
+* the same real id binds (and links members across groups: a member seen in several groups
+  is one person only when an identifier says so; within one session the shared UserName
+  is that identifier);
+* the same ``DisplayName``, unique in the group's list and among its member identities, or
+  else the same NickName, binds when nothing conflicts. A conflict on any non-empty stable
+  field (real id, ``KeyWord``, ``AttrStatus``) vetoes. The ``DisplayName`` is the member's
+  own choice, so a changed one is no conflict;
+* a ``DisplayName`` or NickName that moved from one member to another in the re-login holds
+  both; the same rare ``AttrStatus`` under another name holds; two look-alikes hold: the
+  user is asked, nothing is guessed.
+
+Held members' messages wait (the relay holds every message whose sender an ambiguous identity
+claims, as for contacts) and the user is told in the management room. Holding is per member,
+not per group: the group's other members are delivered as usual, so there is no need of a
+neutral "unconfirmed member" sender, and no message is ever shown under a ghost it might not
+be. Members who get no identity here get one (in that group) when they first write.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+
+import attrs
+
+from bridge.identity_evidence import (
+    attr_status_key,
+    conflict,
+    group_ambiguities,
+    group_name_key,
+    topic,
+)
+from bridge.identity_rules import Matcher
+from bridge.identity_types import Identity, MatchResult
+from bridge.model import Address, GroupMember, IdentityId, Profile
+
+
+class MemberMatcher(Matcher):
+    """The rules of ``match_members`` for the member list of one group."""
+
+    move_fields = (group_name_key, topic)
+
+    def run_members(self) -> MatchResult:
+        """Apply the member rules; members left free get no identity (``created`` and their
+        ``bound`` entries are left out of the result)."""
+        self.reason = "the same real id"
+        self._stage(lambda p: p.real_id, lambda old, new: True, firm=True)
+        self.firm = dict(self.binds)
+        self._drop_identities_of_present_keys()
+        unique = self._unique_group_names()
+        self.reason = "the same name in the group, nothing against it"
+        self._stage(
+            lambda p: p.group_name if p.group_name in unique else "",
+            lambda old, new: not conflict(old, new),
+            firm=False,
+        )
+        self.reason = "the same name, nothing against it"
+        self._stage(topic, lambda old, new: not conflict(old, new), firm=False)
+        self.reason = "a name moved from another member of the group"
+        self._hold_moves()
+        single = self._unique_attr_statuses()
+        self.reason = "the same AttrStatus under another name"
+        self._stage(
+            lambda p: attr_status_key(p) if p.attr_status in single else "",
+            lambda old, new: not conflict(old, new),
+            firm=False,
+            hold=True,
+        )
+        result = self._result(lambda p: IdentityId(f"\0new {p.address}"))
+        bound = {a: i for a, i in result.bound.items() if i in self.original}
+        return attrs.evolve(result, bound=bound, created=())
+
+    def _unique_group_names(self) -> set[str]:
+        listed = Counter(p.group_name for p in self.book.values())
+        known = Counter(i.fingerprint.group_name for i in self.known.values())
+        return {n for n, count in listed.items() if n and count == 1 and known[n] == 1}
+
+
+def rosters_of(
+    members: Iterable[GroupMember],
+    groups: Mapping[Address, IdentityId],
+    contacts: Iterable[Address],
+) -> dict[IdentityId, list[Profile]]:
+    """The member lists to match: for each group bound at ``groups`` (group address ->
+    its identity), the members that are not ``contacts`` (those keep their contact's
+    identity) nor the account itself, with ``member_of`` set to the group's identity."""
+    skip = set(contacts)
+    rosters: dict[IdentityId, dict[Address, Profile]] = defaultdict(dict)
+    for member in members:
+        group = groups.get(member.group)
+        profile = member.profile
+        if group is None or profile.is_self or profile.address in skip:
+            continue
+        rosters[group][profile.address] = attrs.evolve(profile, member_of=group)
+    return {g: list(listed.values()) for g, listed in rosters.items()}
+
+
+def match_members(
+    known: Sequence[Identity], rosters: Mapping[IdentityId, Sequence[Profile]]
+) -> MatchResult:
+    """Match the identities of group members who are not contacts (``known``: each with
+    ``fingerprint.member_of``, none bound in this session) against this session's member
+    lists (``rosters``: group identity id -> its members who are not contacts; see
+    ``rosters_of``). Rules: the module docstring.
+
+    Each group's list is matched against the identities of that group, plus those of other
+    groups whose real id a member of the list shows. When the groups of one member disagree
+    (bound to two identities, or bound in one group and held in another), all of them are
+    held. Returns ``bound`` (member address -> known identity), ``updated`` (merged
+    fingerprints; ambiguity), ``ambiguous`` and ``evidence``; never ``created``: members
+    no identity claims get one when they first write. Runs in time linear in the sizes of
+    the lists of groups that have member identities.
+    """
+    by_group: dict[IdentityId, list[Identity]] = defaultdict(list)
+    by_real_id: dict[str, list[Identity]] = defaultdict(list)
+    for ident in known:
+        by_group[ident.fingerprint.member_of].append(ident)
+        if ident.fingerprint.real_id:
+            by_real_id[ident.fingerprint.real_id].append(ident)
+    binds: dict[IdentityId, set[Address]] = defaultdict(set)
+    owners: dict[Address, set[IdentityId]] = defaultdict(set)
+    held: dict[IdentityId, set[Address]] = defaultdict(set)
+    latest: dict[IdentityId, Identity] = {}
+    evidence: dict[IdentityId, str] = {}
+    for group, roster in rosters.items():
+        pool = {i.id: i for i in by_group.get(group, ())}
+        for profile in roster:
+            pool.update((i.id, i) for i in by_real_id.get(profile.real_id, ()))
+        if not pool:
+            continue
+        result = MemberMatcher(list(pool.values()), roster, (), 0.0, mid_session=False)
+        outcome = result.run_members()
+        changed = {i.id: i for i in outcome.updated}
+        for ident in changed.values():
+            if ident.id not in binds:  # the version of the run that bound it wins
+                latest[ident.id] = ident
+            if ident.ambiguous and ident.candidates:
+                held[ident.id].update(ident.candidates)
+        for address, ident_id in outcome.bound.items():
+            binds[ident_id].add(address)
+            owners[address].add(ident_id)
+            latest[ident_id] = changed.get(ident_id, pool[ident_id])
+        evidence.update(outcome.evidence)
+    claimed = {a for addresses in held.values() for a in addresses}
+    bound: dict[Address, IdentityId] = {}
+    for ident_id, addresses in binds.items():
+        (address, *more) = sorted(addresses)
+        alone = not more and owners[address] == {ident_id}
+        if alone and ident_id not in held and address not in claimed:
+            bound[address] = ident_id
+        else:
+            held[ident_id].update(addresses)
+            evidence[ident_id] = "the groups of a member disagree on who it is"
+    original = {i.id: i for i in known}
+    updated: dict[IdentityId, Identity] = {}
+    for ident_id, ident in latest.items():
+        if ident_id in held:
+            ident = attrs.evolve(
+                original[ident_id], ambiguous=True, candidates=tuple(sorted(held[ident_id]))
+            )
+        if ident != original[ident_id]:
+            updated[ident_id] = ident
+    for ident_id in held.keys() - latest.keys():
+        candidates = tuple(sorted(held[ident_id]))
+        updated[ident_id] = attrs.evolve(original[ident_id], ambiguous=True, candidates=candidates)
+    ambiguous = group_ambiguities([i for i in updated.values() if i.ambiguous], ())
+    kept = {i: evidence.get(i, "") for i in {*bound.values(), *held}}
+    return MatchResult(bound, (), tuple(updated.values()), ambiguous, kept)
