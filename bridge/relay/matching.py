@@ -121,7 +121,7 @@ def _match_and_encode(
             for p in contacts
             if p.kind is ChatKind.GROUP and p.address in result.bound
         }
-        rosters = matcher.rosters_of(members, groups, result.bound.keys())
+        rosters = matcher.rosters_of(members, groups, [p.address for p in contacts])
         found = matcher.match_members(of_members, rosters)
         named = {*found.bound, *(a for i in found.updated for a in i.candidates)}
         listed = {p.address: p for r in rosters.values() for p in r if p.address in named}
