@@ -38,7 +38,7 @@ from collections.abc import Sequence
 import attrs
 
 from bridge.identity_evidence import fresh_id, group_ambiguities, merge
-from bridge.identity_members import match_members, rosters_of
+from bridge.identity_members import match_members, rosters_of, with_members
 from bridge.identity_rules import Matcher
 from bridge.identity_types import Ambiguity, Identity, MatchResult, NewId
 from bridge.model import Address, IdentityId, Profile
@@ -55,6 +55,7 @@ __all__ = [
     "resolve",
     "rosters_of",
     "update_fingerprint",
+    "with_members",
 ]
 
 #: Default least Jaccard overlap of two member sets for a group to be the same group.

@@ -42,7 +42,7 @@ from bridge.identity_evidence import (
 )
 from bridge.identity_rules import Matcher
 from bridge.identity_types import Identity, MatchResult
-from bridge.model import Address, GroupMember, IdentityId, Profile
+from bridge.model import Address, ChatKind, GroupMember, IdentityId, Profile
 
 
 class MemberMatcher(Matcher):
@@ -176,3 +176,45 @@ def match_members(
     ambiguous = group_ambiguities([i for i in updated.values() if i.ambiguous], ())
     kept = {i: evidence.get(i, "") for i in {*bound.values(), *held}}
     return MatchResult(bound, (), tuple(updated.values()), ambiguous, kept)
+
+
+def with_members(
+    result: MatchResult,
+    known: Sequence[Identity],
+    book: Sequence[Profile],
+    members: Sequence[GroupMember],
+) -> tuple[MatchResult, dict[Address, Profile]]:
+    """``result`` (``match_book`` of ``book``) with the members of its bound groups matched
+    against ``known``, the identities of members who are not contacts (``match_members``;
+    every contact of ``book`` keeps its contact's identity). Returns the combined result and
+    the member profiles it names (bound or candidates), by address.
+
+    Only the lists of groups that have member identities are read, and in other groups the
+    members showing a real id one of ``known`` learnt: not every member of every group.
+    """
+    if not known or not members:
+        return result, {}
+    groups = {
+        p.address: result.bound[p.address]
+        for p in book
+        if p.kind is ChatKind.GROUP and p.address in result.bound
+    }
+    wanted = {i.fingerprint.member_of for i in known}
+    real_ids = {i.fingerprint.real_id for i in known} - {""}
+    relevant = [
+        m
+        for m in members
+        if groups.get(m.group) in wanted or (m.profile.real_id and m.profile.real_id in real_ids)
+    ]
+    rosters = rosters_of(relevant, groups, [p.address for p in book])
+    found = match_members(known, rosters)
+    named = {*found.bound, *(a for i in found.updated for a in i.candidates)}
+    listed = {p.address: p for r in rosters.values() for p in r if p.address in named}
+    combined = MatchResult(
+        {**result.bound, **found.bound},
+        result.created,
+        (*result.updated, *found.updated),
+        (*result.ambiguous, *found.ambiguous),
+        {**result.evidence, **found.evidence},
+    )
+    return combined, listed

@@ -11,7 +11,7 @@ import attrs
 from bridge import identity as matcher
 from bridge.errors import BridgeError
 from bridge.ids import LoginId
-from bridge.model import Address, ChatKind, GroupMember, IdentityId, Profile
+from bridge.model import Address, GroupMember, IdentityId, Profile
 from bridge.store import Repositories, StoredIdentity
 from bridge.store.accounts import new_identity_id
 from bridge.store.audit import Decision
@@ -114,24 +114,7 @@ def _match_and_encode(
     result = matcher.match_book(
         [i for i in known if not i.fingerprint.member_of], contacts, new_id=_new_id
     )
-    listed: dict[Address, Profile] = {}
-    if of_members and members:
-        groups = {
-            p.address: result.bound[p.address]
-            for p in contacts
-            if p.kind is ChatKind.GROUP and p.address in result.bound
-        }
-        rosters = matcher.rosters_of(members, groups, [p.address for p in contacts])
-        found = matcher.match_members(of_members, rosters)
-        named = {*found.bound, *(a for i in found.updated for a in i.candidates)}
-        listed = {p.address: p for r in rosters.values() for p in r if p.address in named}
-        result = matcher.MatchResult(
-            {**result.bound, **found.bound},
-            result.created,
-            (*result.updated, *found.updated),
-            (*result.ambiguous, *found.ambiguous),
-            {**result.evidence, **found.evidence},
-        )
+    result, listed = matcher.with_members(result, of_members, contacts, members)
     changed = (*result.created, *result.updated)
     return result, {i.id: encode(i.fingerprint) for i in changed}, listed
 

@@ -1,5 +1,5 @@
 """Property tests of identity matching for group members who are not contacts: simulated
-groups across many WeChat re-logins (``match_book`` for the groups, then ``match_members``),
+groups across many WeChat re-logins (``match_book`` for the groups, then ``with_members``),
 the members' part of ``test_identity_properties``.
 
 The world stays decidable, so any misdelivery is the matcher's fault:
@@ -35,9 +35,9 @@ from bridge.identity import (
     Identity,
     MatchResult,
     match_book,
-    match_members,
     resolve,
     rosters_of,
+    with_members,
 )
 from bridge.model import Address, ChatKind, GroupMember, IdentityId, Profile
 from tests.core.test_identity_properties import SCALE
@@ -165,7 +165,6 @@ class Simulation:
                 book.append(Profile(address, nick_name=person.nick, real_id=person.real_id))
         contacts = [i for i in self.known.values() if not i.fingerprint.member_of]
         result = match_book(contacts, book, new_id=self.new_id)
-        self.apply(result)
         self.group_of = {g: result.bound[Address(f"@@{n}g{g}")] for g in range(self.groups)}
         listed = [
             GroupMember(
@@ -179,9 +178,10 @@ class Simulation:
         self.rosters = rosters_of(listed, groups, [p.address for p in book])
         members = [i for i in self.known.values() if i.fingerprint.member_of]
         expected = self.expectations(members)
-        found = match_members(members, self.rosters)
-        assert found.created == ()
-        self.apply(found)
+        combined, named = with_members(result, members, book, listed)
+        assert combined.created == result.created
+        assert set(named) <= {p.address for r in self.rosters.values() for p in r}
+        self.apply(combined)
         for address, ident in expected.items():
             assert self.bound.get(address) == ident, f"{address} lost member identity {ident}"
 
