@@ -266,7 +266,10 @@ class WeChatChannel:
         book = {c.user_name: c for c in info.contacts}
         try:
             book.update((c.user_name, c) for c in await client.get_contacts())
-            groups = [u for u, c in book.items() if c.is_group and not c.members]
+            # webwxinit's recent groups list members without names (§3.1): fetch those too.
+            groups = [
+                u for u, c in book.items() if c.is_group and not any(m.nick_name for m in c.members)
+            ]
             for batch_start in range(0, len(groups), 50):
                 chunk = groups[batch_start : batch_start + 50]
                 book.update((c.user_name, c) for c in await client.batch_get_contacts(chunk))
