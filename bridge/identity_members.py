@@ -44,11 +44,16 @@ from bridge.identity_rules import Matcher
 from bridge.identity_types import Identity, MatchResult
 from bridge.model import Address, ChatKind, GroupMember, IdentityId, Profile
 
+#: The evidence of the AttrStatus rule, which only holds (``Matcher.run``'s wording).
+ATTR_STATUS_ONLY = "the same AttrStatus under another name"
+
 
 class MemberMatcher(Matcher):
     """The rules of ``match_members`` for the member list of one group."""
 
     move_fields = (group_name_key, topic)
+    #: After ``run_members``: the identities held by the AttrStatus rule alone.
+    attr_status_only: frozenset[IdentityId] = frozenset()
 
     def run_members(self) -> MatchResult:
         """Apply the member rules; members left free get no identity (``created`` and their
@@ -69,13 +74,15 @@ class MemberMatcher(Matcher):
         self.reason = "a name moved from another member of the group"
         self._hold_moves()
         single = self._unique_attr_statuses()
-        self.reason = "the same AttrStatus under another name"
+        self.reason = ATTR_STATUS_ONLY
+        before = set(self.claims)
         self._stage(
             lambda p: attr_status_key(p) if p.attr_status in single else "",
             lambda old, new: not conflict(old, new),
             firm=False,
             hold=True,
         )
+        self.attr_status_only = frozenset(self.claims.keys() - before)
         result = self._result(lambda p: IdentityId(f"\0new {p.address}"))
         bound = {a: i for a, i in result.bound.items() if i in self.original}
         return attrs.evolve(result, bound=bound, created=())
@@ -130,6 +137,7 @@ def match_members(
     binds: dict[IdentityId, set[Address]] = defaultdict(set)
     owners: dict[Address, set[IdentityId]] = defaultdict(set)
     held: dict[IdentityId, set[Address]] = defaultdict(set)
+    weak: dict[IdentityId, set[Address]] = defaultdict(set)  # held on AttrStatus alone
     latest: dict[IdentityId, Identity] = {}
     evidence: dict[IdentityId, str] = {}
     for group, roster in rosters.items():
@@ -145,12 +153,19 @@ def match_members(
             if ident.id not in binds:  # the version of the run that bound it wins
                 latest[ident.id] = ident
             if ident.ambiguous and ident.candidates:
-                held[ident.id].update(ident.candidates)
+                alone = ident.id in result.attr_status_only
+                (weak if alone else held)[ident.id].update(ident.candidates)
         for address, ident_id in outcome.bound.items():
             binds[ident_id].add(address)
             owners[address].add(ident_id)
             latest[ident_id] = changed.get(ident_id, pool[ident_id])
         evidence.update(outcome.evidence)
+    # An AttrStatus shared under another name (evidence that only ever holds) gives way to
+    # a member bound in another of its groups, as within one list it never reaches a bound
+    # member; any other claim holds the member everywhere.
+    for ident_id, addresses in weak.items():
+        if rest := {a for a in addresses if a not in owners}:
+            held[ident_id].update(rest)
     claimed = {a for addresses in held.values() for a in addresses}
     bound: dict[Address, IdentityId] = {}
     for ident_id, addresses in binds.items():
@@ -168,6 +183,8 @@ def match_members(
             ident = attrs.evolve(
                 original[ident_id], ambiguous=True, candidates=tuple(sorted(held[ident_id]))
             )
+        elif ident_id in weak:  # its claim gave way: as if no rule had paired it
+            ident = attrs.evolve(original[ident_id], candidates=())
         if ident != original[ident_id]:
             updated[ident_id] = ident
     for ident_id in held.keys() - latest.keys():

@@ -116,3 +116,19 @@ def test_rosters_leave_out_contacts_the_account_and_unbound_groups() -> None:
     ]
     rosters = rosters_of(listed, {Address("@@g1"): CLUB}, [Address("@friend")])
     assert rosters == {CLUB: [Profile(Address("@m1"), nick_name="M", member_of=CLUB)]}
+
+
+def test_an_attr_status_seen_in_another_group_gives_way_to_a_bound_member() -> None:
+    # Ann left the chess club; Bo (same AttrStatus) is in both groups and bound by name in
+    # the club: AttrStatus, which only ever holds, does not hold him in the chess club.
+    bo = known("bo", member("@old1", "Bo", attr=3, key="wxi"))
+    ann = known("ann", member("@old2", "Ann", attr=3, key="wxi", group=CHESS))
+    result = match_members(
+        [bo, ann],
+        {
+            CLUB: [member("@new1", "Bo", attr=3, key="wxi")],
+            CHESS: [member("@new1", "Bo", attr=3, key="wxi", group=CHESS)],
+        },
+    )
+    assert dict(result.bound) == {"@new1": "bo"}
+    assert not any(i.ambiguous for i in result.updated)
