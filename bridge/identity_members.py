@@ -83,9 +83,9 @@ class MemberMatcher(Matcher):
             hold=True,
         )
         self.attr_status_only = frozenset(self.claims.keys() - before)
+        self.free_p = {}  # no identity for members left free: they get one when they write
         result = self._result(lambda p: IdentityId(f"\0new {p.address}"))
-        bound = {a: i for a, i in result.bound.items() if i in self.original}
-        return attrs.evolve(result, bound=bound, created=())
+        return attrs.evolve(result, created=())
 
     def _unique_group_names(self) -> set[str]:
         listed = Counter(p.group_name for p in self.book.values())
@@ -100,7 +100,8 @@ def rosters_of(
 ) -> dict[IdentityId, list[Profile]]:
     """The member lists to match: for each group bound at ``groups`` (group address ->
     its identity), the members that are not ``contacts`` (those keep their contact's
-    identity) nor the account itself, with ``member_of`` set to the group's identity."""
+    identity) nor the account itself. (Their ``member_of`` is left as the adapter sent it,
+    empty: ``match_members`` keeps each identity's own.)"""
     skip = set(contacts)
     rosters: dict[IdentityId, dict[Address, Profile]] = defaultdict(dict)
     for member in members:
@@ -108,7 +109,7 @@ def rosters_of(
         profile = member.profile
         if group is None or profile.is_self or profile.address in skip:
             continue
-        rosters[group][profile.address] = attrs.evolve(profile, member_of=group)
+        rosters[group][profile.address] = profile
     return {g: list(listed.values()) for g, listed in rosters.items()}
 
 
@@ -185,6 +186,11 @@ def match_members(
             )
         elif ident_id in weak:  # its claim gave way: as if no rule had paired it
             ident = attrs.evolve(original[ident_id], candidates=())
+        elif (group := original[ident_id].fingerprint.member_of) != ident.fingerprint.member_of:
+            # A member's identity stays in the group it was first met in.
+            ident = attrs.evolve(
+                ident, fingerprint=attrs.evolve(ident.fingerprint, member_of=group)
+            )
         if ident != original[ident_id]:
             updated[ident_id] = ident
     for ident_id in held.keys() - latest.keys():
@@ -204,7 +210,8 @@ def with_members(
     """``result`` (``match_book`` of ``book``) with the members of its bound groups matched
     against ``known``, the identities of members who are not contacts (``match_members``;
     every contact of ``book`` keeps its contact's identity). Returns the combined result and
-    the member profiles it names (bound or candidates), by address.
+    the member profiles it names (bound or candidates), by address, with ``member_of`` set
+    to a group they are listed in (what an identity made for one of them belongs to).
 
     Only the lists of groups that have member identities are read, and in other groups the
     members showing a real id one of ``known`` learnt: not every member of every group.
@@ -226,7 +233,12 @@ def with_members(
     rosters = rosters_of(relevant, groups, [p.address for p in book])
     found = match_members(known, rosters)
     named = {*found.bound, *(a for i in found.updated for a in i.candidates)}
-    listed = {p.address: p for r in rosters.values() for p in r if p.address in named}
+    listed = {
+        p.address: attrs.evolve(p, member_of=group)
+        for group, roster in rosters.items()
+        for p in roster
+        if p.address in named
+    }
     combined = MatchResult(
         {**result.bound, **found.bound},
         result.created,

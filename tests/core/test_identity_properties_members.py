@@ -181,7 +181,11 @@ class Simulation:
         combined, named = with_members(result, members, book, listed)
         assert combined.created == result.created
         assert set(named) <= {p.address for r in self.rosters.values() for p in r}
+        assert all(p.member_of in self.rosters for p in named.values())
         self.apply(combined)
+        for ident in combined.updated:
+            before = next((i for i in members if i.id == ident.id), None)
+            assert before is None or ident.fingerprint.member_of == before.fingerprint.member_of
         for address, ident in expected.items():
             assert self.bound.get(address) == ident, f"{address} lost member identity {ident}"
 
@@ -227,12 +231,13 @@ class Simulation:
                 address = profile.address
                 if address in self.bound or address in claimed or not self.draw(st.booleans()):
                     continue
-                fresh = Identity.from_profile(self.new_id(profile), profile)
-                assert fresh.fingerprint.member_of == group
+                fresh = Identity.from_profile(
+                    self.new_id(profile), attrs.evolve(profile, member_of=group)
+                )
                 self.apply(MatchResult({address: fresh.id}, (fresh,)))
 
     def answer_ambiguities(self) -> None:
-        listed = [p for r in self.rosters.values() for p in r]
+        listed = [attrs.evolve(p, member_of=g) for g, r in self.rosters.items() for p in r]
         for ident in list(self.known):
             current = self.known[ident]
             if not current.ambiguous or not current.candidates or self.draw(rarely):
