@@ -279,7 +279,9 @@ class WeChatChannel:
         me = profile_from_contact(info.user, self_user_name=info.user.user_name)
         profiles = tuple(self._profile(c) for c in book.values())
         listing = [c for c in book.values() if c.is_group]
-        members = group_members(listing, self._real_ids, info.user.user_name)
+        # Tens of thousands of entries for a large account: off the event loop.
+        real_ids = dict(self._real_ids)
+        members = await asyncio.to_thread(group_members, listing, real_ids, info.user.user_name)
         await self._emit(LoggedIn(account=me), ContactBook(profiles, members))
         if self._receiving is not None:
             self._receiving.cancel()  # a login during an outage replaces the old session
