@@ -115,9 +115,10 @@ class Simulation:
         self.ids = itertools.count()
         self.fresh = itertools.count()
         self.looks_ever = {p.look for p in people}
-        self.attrs_shown: dict[tuple[str, str], set[int]] = {}
+        # AttrStatuses shown with a look or a group card (each of which can bind alone).
+        self.attrs_shown: dict[object, set[int]] = {}
         for p in people:
-            self.attrs_shown.setdefault(p.look, set()).add(p.attr)
+            self._shown(p)
         self.at: dict[Address, int] = {}
         self.bound: dict[Address, IdentityId] = {}
         self.group_of: dict[int, IdentityId] = {}
@@ -262,6 +263,7 @@ class Simulation:
             elif change == "card" and person.groups:
                 group = min(person.groups)
                 person.cards[group] = f"card~{next(self.fresh)}"
+                self._shown(person)
             elif change == "move":
                 group = self.draw(st.integers(0, self.groups - 1))
                 if group in person.groups:
@@ -286,7 +288,9 @@ class Simulation:
                 self._shown(b)
         elif move == "lookalike" and singles:
             old = self.people[self.draw(st.sampled_from(singles))]
-            fresh = [a for a in ATTRS if a and a not in self.attrs_shown[old.look]]
+            keys = [old.look, *(c for c in old.cards.values() if c)]
+            shown = {a for key in keys for a in self.attrs_shown.get(key, ())}
+            fresh = [a for a in ATTRS if a and a not in shown]
             if old.attr and fresh and old.groups:
                 n = len(self.people)
                 new = Member(n, old.nick, old.key_word, self.draw(st.sampled_from(fresh)), set())
@@ -305,7 +309,8 @@ class Simulation:
 
     def _shown(self, person: Member) -> None:
         self.looks_ever.add(person.look)
-        self.attrs_shown.setdefault(person.look, set()).add(person.attr)
+        for key in (person.look, *(c for c in person.cards.values() if c)):
+            self.attrs_shown.setdefault(key, set()).add(person.attr)
 
 
 def _look_alike(fp: Profile, p: Profile) -> bool:
