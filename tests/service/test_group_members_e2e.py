@@ -66,6 +66,7 @@ async def test_non_friend_members_keep_their_ghosts_and_swapped_names_are_held(
     assert str(told["content"]["body"]).startswith("2 chat(s)")
     listed = await bridge.command(user, dm, "resolve", expect="could each be more than one")
     assert {"Xena", "Yara"} <= set(str(listed["content"]["body"]).replace(".", " ").split())
+    assert "Xena — a member of Garden" in str(listed["content"]["body"])
 
     # The held members write first, the others last: once the last arrived, what the held
     # ones wrote has been placed (one ordered stream), and must not be in the portal.
