@@ -4,7 +4,8 @@
 A member who is not a contact of the account appears only in the member lists of groups
 (webwxbatchgetcontact ``MemberList``) with a UserName new at every login, a NickName, a
 ``DisplayName`` (the name it gave itself in that group), an ``AttrStatus`` and a ``KeyWord``
-(the first 3 characters of its real id). Its identity belongs to the group it was first met
+(apparently the first 3 characters of its account id: a conflict when two differ, no
+evidence when equal, as most start alike). Its identity belongs to the group it was first met
 in (``Profile.member_of``): after a login it is matched only against the member list of that
 group (the group itself matched first, by ``match_book``), with the rules of contacts:
 
@@ -24,6 +25,10 @@ claims, as for contacts) and the user is told in the management room. Holding is
 not per group: the group's other members are delivered as usual, so there is no need of a
 neutral "unconfirmed member" sender, and no message is ever shown under a ghost it might not
 be. Members who get no identity here get one (in that group) when they first write.
+
+Limits: member lists are matched at a login only, for the groups ``match_book`` bound; the
+members of a group held at the login, and a member who joined a group only while the bridge
+was logged out and left its first group, get a new identity (and ghost) when they write.
 """
 
 from __future__ import annotations
@@ -124,7 +129,8 @@ def match_members(
     Each group's list is matched against the identities of that group, plus those of other
     groups whose real id a member of the list shows. When the groups of one member disagree
     (bound to two identities, or bound in one group and held in another), all of them are
-    held. Returns ``bound`` (member address -> known identity), ``updated`` (merged
+    held; a hold on AttrStatus alone gives way to a binding in another group (within one
+    list it never reaches a bound member either). An identity keeps its ``member_of``. Returns ``bound`` (member address -> known identity), ``updated`` (merged
     fingerprints; ambiguity), ``ambiguous`` and ``evidence``; never ``created``: members
     no identity claims get one when they first write. Runs in time linear in the sizes of
     the lists of groups that have member identities.
