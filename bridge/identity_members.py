@@ -130,10 +130,12 @@ def match_members(
     groups whose real id a member of the list shows. When the groups of one member disagree
     (bound to two identities, or bound in one group and held in another), all of them are
     held; a hold on AttrStatus alone gives way to a binding in another group (within one
-    list it never reaches a bound member either). An identity keeps its ``member_of``. Returns ``bound`` (member address -> known identity), ``updated`` (merged
-    fingerprints; ambiguity), ``ambiguous`` and ``evidence``; never ``created``: members
-    no identity claims get one when they first write. Runs in time linear in the sizes of
-    the lists of groups that have member identities.
+    list it never reaches a bound member either). An identity keeps its ``member_of``.
+
+    Returns ``bound`` (member address -> known identity), ``updated`` (merged fingerprints;
+    ambiguity), ``ambiguous`` and ``evidence``; never ``created``: members no identity
+    claims get one when they first write. Runs in time linear in the sizes of the lists of
+    groups that have member identities.
     """
     by_group: dict[IdentityId, list[Identity]] = defaultdict(list)
     by_real_id: dict[str, list[Identity]] = defaultdict(list)
