@@ -11,8 +11,8 @@ The world stays decidable, so any misdelivery is the matcher's fault:
 - offline changes give fresh values (a new NickName or group card), or move a member in or
   out of a group; a member's real id leaks at random logins;
 - adversarial offline changes, only where a stable field still tells people apart: two
-  members of a group swap NickNames (their KeyWords or AttrStatuses differ, and no one ever
-  showed the look either gets), or a member leaves its groups for good while a look-alike
+  members of a group swap NickNames (their KeyWords or AttrStatuses differ, and no one else
+  ever showed the look either gets), or a member leaves its groups for good while a look-alike
   (same NickName, KeyWord and group card, another AttrStatus never shown with that look)
   joins them;
 - some members are also contacts: they keep their contact's identity, never a member one;
@@ -114,7 +114,7 @@ class Simulation:
         self.owner: dict[IdentityId, int] = {}  # member number, or -1 - group number
         self.ids = itertools.count()
         self.fresh = itertools.count()
-        self.looks_ever = {p.look for p in people}
+        self.looks_ever: dict[tuple[str, str], set[int]] = {}  # look -> who ever showed it
         # AttrStatuses shown with a look or a group card (each of which can bind alone).
         self.attrs_shown: dict[object, set[int]] = {}
         for p in people:
@@ -303,12 +303,13 @@ class Simulation:
         """Two members of a common group whose stable fields differ, swapping NickNames to
         looks no one else ever showed."""
         apart = a.key_word != b.key_word or (a.attr and b.attr and a.attr != b.attr)
-        others = self.looks_ever - {a.look, b.look}
         new_looks = {(b.nick, a.key_word), (a.nick, b.key_word)}
-        return bool(apart and a.groups & b.groups and a.nick != b.nick and not new_looks & others)
+        shown_by = {n for look in new_looks for n in self.looks_ever.get(look, ())}
+        fresh = shown_by <= {a.number, b.number}
+        return bool(apart and a.groups & b.groups and a.nick != b.nick and fresh)
 
     def _shown(self, person: Member) -> None:
-        self.looks_ever.add(person.look)
+        self.looks_ever.setdefault(person.look, set()).add(person.number)
         for key in (person.look, *(c for c in person.cards.values() if c)):
             self.attrs_shown.setdefault(key, set()).add(person.attr)
 
