@@ -219,7 +219,15 @@ class Simulation:
                 ]
                 if any(_look_alike(fp, q) for q in others):
                     continue
-                if any(i.id != ident.id and _look_alike(i.fingerprint, profile) for i in members):
+                # ... nor another identity, as this member shows itself in any of its groups.
+                itself = [
+                    q for r in self.rosters.values() for q in r if q.address == profile.address
+                ]
+                if any(
+                    i.id != ident.id and _look_alike(i.fingerprint, q)
+                    for i in members
+                    for q in itself
+                ):
                     continue
                 expected[profile.address] = ident.id
         return expected
