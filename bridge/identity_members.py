@@ -92,6 +92,21 @@ class MemberMatcher(Matcher):
         result = self._result(lambda p: IdentityId(f"\0new {p.address}"))
         return attrs.evolve(result, created=())
 
+    def _settle(
+        self,
+        ids: list[IdentityId],
+        addresses: list[Address],
+        candidates: Mapping[IdentityId, tuple[Address, ...]],
+        *,
+        firm: bool,
+        hold: bool = False,
+    ) -> None:
+        # The evidence that held a member, for the audit of identity decisions.
+        super()._settle(ids, addresses, candidates, firm=firm, hold=hold)
+        for ident in ids:
+            if ident in self.claims:
+                self.evidence.setdefault(ident, self.reason)
+
     def _unique_group_names(self) -> set[str]:
         listed = Counter(p.group_name for p in self.book.values())
         known = Counter(i.fingerprint.group_name for i in self.known.values())

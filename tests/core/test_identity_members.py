@@ -56,6 +56,7 @@ def test_a_nickname_swap_is_held_not_guessed() -> None:
     assert dict(result.bound) == {}
     held = {i.id: set(i.candidates) for i in result.updated if i.ambiguous}
     assert held == {"ann": {"@new1"}, "bea": {"@new2"}}
+    assert result.evidence["ann"] == "the same AttrStatus under another name"
 
 
 def test_a_leaver_and_a_lookalike_newcomer_are_told_apart_by_attr_status() -> None:

@@ -68,6 +68,8 @@ async def test_non_friend_members_keep_their_ghosts_and_swapped_names_are_held(
     listed = await bridge.command(user, dm, "resolve", expect="a member of Garden")
     held = dict(re.findall(r"(\w+) — a member of Garden \((\S+)\)", listed["content"]["body"]))
     assert set(held) == {"Xena", "Yara"}
+    audit = await bridge.command(user, dm, "audit", expect="Identity decisions")
+    assert "held Xena" in audit["content"]["body"]  # and why
 
     # The held members write first, the others last: once the last arrived, what the held
     # ones wrote has been placed (one ordered stream), and must not be in the portal.
