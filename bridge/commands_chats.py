@@ -244,12 +244,16 @@ async def _ambiguity_list(session: LoginSession, ambiguous: Sequence[StoredIdent
     markup = [html.escape(text[0])]
     for number, ident in enumerate(ambiguous, 1):
         portal = await session.store.portals.get(ident.id)
-        where = portal.room if portal else "no room"
+        room = "no room"
+        if ident.profile.member_of:  # a group member who is not a contact: its group says who
+            group = await session.store.identities.get(ident.profile.member_of)
+            room = f"a member of {group.profile.display_name if group else 'a group'}"
+        where = portal.room if portal else room
         name = ident.profile.display_name
         text.append(f"{number}. {name} — {where} ({ident.id})")
         markup.append(
             f"<b>{number}. {html.escape(name)}</b> — "
-            + (room_link(portal.room) if portal else "no room")
+            + (room_link(portal.room) if portal else html.escape(room))
             + f" ({html.escape(ident.id)})"
         )
         for n, candidate in enumerate(ident.candidates, 1):

@@ -20,8 +20,9 @@ say it is worth (PROTOCOL.md §3.3, §11):
   that differ veto a pair at every rule, the RemarkName rule included; an empty one (0 for
   Sex and AttrStatus) says nothing. The avatar (``HeadImgUrl`` ``seq``, image bytes) is not
   used: fetching icons for a whole book at every login is how accounts get flagged, and the
-  default avatar is shared by many. ``KeyWord`` (3 characters of the real id) and group
-  ``DisplayName`` belong to group members, who get no identity across logins yet.
+  default avatar is shared by many. ``KeyWord`` (3 characters of the real id) is a conflict
+  only, and group ``DisplayName`` evidence only: both belong to group members, matched
+  within their group by ``match_members`` (``bridge.identity_members``).
 * **Changes that move between people** are suspicious: a RemarkName or NickName/topic that
   left one identity and arrived at a contact bound to another, which the contact could also
   be, holds both identities (unless a real id or Alias bound them). A contact deleted while
@@ -37,6 +38,7 @@ from collections.abc import Sequence
 import attrs
 
 from bridge.identity_evidence import fresh_id, group_ambiguities, merge
+from bridge.identity_members import match_members, rosters_of, with_members
 from bridge.identity_rules import Matcher
 from bridge.identity_types import Ambiguity, Identity, MatchResult, NewId
 from bridge.model import Address, IdentityId, Profile
@@ -49,8 +51,11 @@ __all__ = [
     "NewId",
     "match_book",
     "match_contact",
+    "match_members",
     "resolve",
+    "rosters_of",
     "update_fingerprint",
+    "with_members",
 ]
 
 #: Default least Jaccard overlap of two member sets for a group to be the same group.

@@ -12,7 +12,7 @@ from bridge.identity_types import Ambiguity, Identity, NewId
 from bridge.model import Address, IdentityId, Profile
 
 #: Every field a rule reads: contacts (or identities) equal in all of them match alike.
-Fields = tuple[str, str, str, str, int, str, str, str, str, frozenset[str], int]
+Fields = tuple[str, str, str, str, int, str, str, str, str, frozenset[str], int, str, str]
 
 
 def fields_of(p: Profile) -> Fields:
@@ -29,6 +29,8 @@ def fields_of(p: Profile) -> Fields:
         p.signature,
         p.members,
         p.attr_status,
+        p.key_word,
+        p.group_name,
     )
 
 
@@ -44,15 +46,30 @@ def strong_conflict(old: Profile, new: Profile) -> bool:
 
 def conflict(old: Profile, new: Profile) -> bool:
     """A non-empty stable field differs: an identifier (real id, Alias), or Sex, Province,
-    City, Signature, AttrStatus. Such a pair is never matched, by any rule."""
+    City, Signature, AttrStatus, KeyWord. Such a pair is never matched, by any rule."""
     return (
         strong_conflict(old, new)
+        or key_word_conflict(old, new)
         or (old.sex != 0 and new.sex != 0 and old.sex != new.sex)
         or differs(old.province, new.province)
         or differs(old.city, new.city)
         or differs(old.signature, new.signature)
         or (old.attr_status != 0 and new.attr_status != 0 and old.attr_status != new.attr_status)
     )
+
+
+def key_word_conflict(old: Profile, new: Profile) -> bool:
+    """The ``KeyWord`` of a group member (the first 3 characters of its real id, PROTOCOL.md
+    §3.4, §11) differs from the other's KeyWord or from the start of its real id: their real
+    ids differ. An empty one says nothing; shared by many, an equal one proves nothing."""
+    old_prefix = old.key_word or old.real_id[:3]
+    new_prefix = new.key_word or new.real_id[:3]
+    return bool(old.key_word or new.key_word) and differs(old_prefix, new_prefix)
+
+
+def group_name_key(profile: Profile) -> str:
+    """A group member's name in its group (``DisplayName``), as a rule key."""
+    return profile.group_name
 
 
 def remark_key(profile: Profile) -> str:

@@ -30,6 +30,9 @@ Fits = Callable[[Profile, Profile], bool]
 class Matcher:
     """One run of the rules of ``bridge.identity.match_book`` over ``known`` and ``book``."""
 
+    #: The fields whose values ``_hold_moves`` follows from one identity to another.
+    move_fields: tuple[Key, ...] = (remark_key, topic)
+
     def __init__(
         self,
         known: Sequence[Identity],
@@ -243,7 +246,7 @@ class Matcher:
         """
         links: dict[IdentityId, set[IdentityId]] = defaultdict(set)
         bound_to = {ident: address for address, ident in self.binds.items()}
-        for field in (remark_key, topic):
+        for field in self.move_fields:
             owners: dict[tuple[bool, str], list[IdentityId]] = defaultdict(list)
             for known in self.known.values():
                 if value := field(known.fingerprint):
@@ -286,7 +289,7 @@ class Matcher:
                         and not conflict(old, profile)
                         and any(
                             field(old) and field(old) == field(profile)
-                            for field in (remark_key, topic)
+                            for field in self.move_fields
                         )
                     ):
                         addresses.append(address)

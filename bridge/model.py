@@ -40,6 +40,12 @@ class Profile:
 
     ``members`` (groups only) holds member display names or real ids, for member-set overlap.
     ``attr_status`` is WeChat's ``AttrStatus`` bitfield (PROTOCOL.md §3.3, §11; 0 = unknown).
+
+    Group members (``GroupMember``) also have ``key_word``, WeChat's ``KeyWord``: the first 3
+    characters of the real id (PROTOCOL.md §3.4, §11), and ``group_name``, the name the
+    member gave itself in the group (``DisplayName``, the group card name). ``member_of`` is
+    set by the core only, never by an adapter: for the identity of a group member who is not
+    a contact, the identity id of the group it is known in ('' for everyone else).
     """
 
     address: Address
@@ -57,6 +63,9 @@ class Profile:
     avatar_url: str = ""
     members: frozenset[str] = frozenset()
     is_self: bool = False
+    key_word: str = ""
+    group_name: str = ""
+    member_of: IdentityId = IdentityId("")
 
     @property
     def display_name(self) -> str:
@@ -260,10 +269,25 @@ class ProfileUpdate:
 
 
 @attrs.frozen
+class GroupMember:
+    """``profile`` (a person) is listed in the member list of the group at ``group``."""
+
+    group: Address
+    profile: Profile
+
+
+@attrs.frozen
 class ContactBook:
-    """The complete contact book after a login: the input of identity matching."""
+    """The complete contact book after a login: the input of identity matching.
+
+    ``members``: who the member lists of its groups show (WeChat: webwxbatchgetcontact's
+    ``MemberList``, PROTOCOL.md §3.4), one entry per group and member, the account itself
+    left out; what keeps group members who are not contacts on their identity across logins
+    (``bridge.identity.match_members``). Empty when the network sends none.
+    """
 
     profiles: tuple[Profile, ...]
+    members: tuple[GroupMember, ...] = ()
 
 
 @attrs.frozen

@@ -30,9 +30,11 @@ from adapters.wechat.quotes import quote
 from adapters.wechat.translate import (
     MediaMessage,
     content_of,
+    group_members,
     mentioned,
     new_leaks,
     profile_from_contact,
+    profile_from_member,
     to_chat_read,
     to_message,
     to_revocation,
@@ -289,7 +291,10 @@ class WeChatChannel:
         book = {c.user_name: c for c in info.contacts}
         try:
             book.update((c.user_name, c) for c in await client.get_contacts())
-            groups = [u for u, c in book.items() if c.is_group and not c.members]
+            # webwxinit's recent groups list members without names (§3.1): fetch those too.
+            groups = [
+                u for u, c in book.items() if c.is_group and not any(m.nick_name for m in c.members)
+            ]
             for batch_start in range(0, len(groups), 50):
                 chunk = groups[batch_start : batch_start + 50]
                 book.update((c.user_name, c) for c in await client.batch_get_contacts(chunk))
@@ -298,7 +303,11 @@ class WeChatChannel:
         self._contacts = book
         me = profile_from_contact(info.user, self_user_name=info.user.user_name)
         profiles = tuple(self._profile(c) for c in book.values())
-        await self._emit(LoggedIn(account=me), ContactBook(profiles))
+        listing = [c for c in book.values() if c.is_group]
+        # Tens of thousands of entries for a large account: off the event loop.
+        real_ids = dict(self._real_ids)
+        members = await asyncio.to_thread(group_members, listing, real_ids, info.user.user_name)
+        await self._emit(LoggedIn(account=me), ContactBook(profiles, members))
         if self._receiving is not None:
             self._receiving.cancel()  # a login during an outage replaces the old session
         self._receiving = self._spawn(self._receive(), "wechat-receive")
@@ -518,13 +527,8 @@ class WeChatChannel:
         for group in self._contacts.values():
             for member in group.members:
                 if str(member.user_name) == address:
-                    return self._profile(
-                        Contact(
-                            user_name=member.user_name,
-                            nick_name=member.nick_name,
-                            display_name=member.display_name,
-                        )
-                    )
+                    real = self._real_ids.get(member.user_name, "")
+                    return profile_from_member(member, real_id=real)
         raise BridgeError(f"WeChat user {address[:12]}… is not known in this session")
 
     async def _nick(self, user: Address) -> str:

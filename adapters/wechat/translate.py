@@ -8,12 +8,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from adapters.wechat.client import messages as m
 from adapters.wechat.client.results import StatusNotifyCode
 from adapters.wechat.client.text import decode_text
-from adapters.wechat.client.types import Contact, RealId, UserName, is_group
+from adapters.wechat.client.types import Contact, Member, RealId, UserName, is_group
 from bridge.model import (
     Address,
     ChatKind,
     ChatRead,
     Content,
+    GroupMember,
     Link,
     Location,
     Mention,
@@ -81,6 +82,41 @@ def profile_from_contact(
         avatar_url=without_session_secrets(contact.head_img_url),
         members=members,
         is_self=bool(self_user_name) and contact.user_name == self_user_name,
+    )
+
+
+def profile_from_member(member: Member, *, real_id: str = "") -> Profile:
+    """A bridge ``Profile`` of one entry of a group's ``MemberList`` (PROTOCOL.md §3.4): its
+    NickName, ``DisplayName`` (the name it gave itself in this group, ``group_name``),
+    ``AttrStatus`` and ``KeyWord``; ``real_id`` if one leaked for its UserName (§11)."""
+    nick = decode_text(member.nick_name)
+    card = decode_text(member.display_name)
+    return Profile(
+        address=Address(member.user_name),
+        kind=ChatKind.DIRECT,
+        name=nick or card,
+        real_id=real_id,
+        nick_name=nick,
+        attr_status=member.attr_status,
+        key_word=member.key_word,
+        group_name=card,
+    )
+
+
+def group_members(
+    groups: Sequence[Contact], real_ids: Mapping[UserName, str], self_user_name: str
+) -> tuple[GroupMember, ...]:
+    """Everyone the member lists of ``groups`` show, the account (``self_user_name``) left
+    out, for ``ContactBook.members`` (PROTOCOL.md §3.4). Entries without a UserName or
+    NickName (webwxinit's partial lists, §3.1) say nothing and are skipped."""
+    return tuple(
+        GroupMember(
+            Address(group.user_name),
+            profile_from_member(member, real_id=real_ids.get(member.user_name, "")),
+        )
+        for group in groups
+        for member in group.members
+        if member.user_name and member.nick_name and member.user_name != self_user_name
     )
 
 

@@ -238,7 +238,7 @@ class Deliverer:
             except BridgeError as e:
                 log.info("no profile for identity %s: %s", ident.id, e)
             else:
-                profile = attrs.evolve(fetched, kind=profile.kind)
+                profile = attrs.evolve(fetched, kind=profile.kind, member_of=profile.member_of)
                 await self.store.identities.update_profile(ident.id, profile)
         return attrs.evolve(profile, address=identity_address(ident.id))
 

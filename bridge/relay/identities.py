@@ -53,7 +53,10 @@ async def place(
     if with_sender:
         sender_key = chat_ident.id
         if sender != chat:
-            sender_key = (await _bound_or_new(tx, login, sender, ChatKind.DIRECT)).id
+            # A sender no contact's identity is bound to is a group member who is not a
+            # contact: its identity belongs to this group (``bridge.identity_members``).
+            group = chat_ident.id if kind is ChatKind.GROUP else None
+            sender_key = (await _bound_or_new(tx, login, sender, ChatKind.DIRECT, group)).id
     return Placement(identity_key(chat_ident.id), sender_key)
 
 
@@ -82,17 +85,23 @@ async def _expired(tx: Repositories, login: LoginId, event: Message | Revocation
 
 
 async def _bound_or_new(
-    tx: Repositories, login: LoginId, address: Address, kind: ChatKind
+    tx: Repositories,
+    login: LoginId,
+    address: Address,
+    kind: ChatKind,
+    member_of: IdentityId | None = None,
 ) -> StoredIdentity:
     found = await tx.identities.by_address(login, address)
     if found is not None:
         return found
-    return await tx.identities.create(login, Profile(address, kind=kind), address=address)
+    bare = Profile(address, kind=kind, member_of=member_of or IdentityId(""))
+    return await tx.identities.create(login, bare, address=address)
 
 
 def is_bare(profile: Profile) -> bool:
-    """True for a profile that holds nothing but its address and kind."""
-    return profile == Profile(profile.address, kind=profile.kind)
+    """True for a profile that holds nothing but its address, kind and group
+    (``member_of``)."""
+    return profile == Profile(profile.address, kind=profile.kind, member_of=profile.member_of)
 
 
 async def apply_profile(tx: Repositories, login: LoginId, profile: Profile) -> None:

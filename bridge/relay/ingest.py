@@ -87,7 +87,7 @@ class Ingestor:
         books = {}
         if not self._a_stable:
             books = {
-                n: await matching.prepare_book(store, self._login, event.profiles)
+                n: await matching.prepare_book(store, self._login, event.profiles, event.members)
                 for n, event in enumerate(events)
                 if isinstance(event, ContactBook)
             }
@@ -135,12 +135,12 @@ class Ingestor:
                     await self._journal_read(tx, event, keys)
                 case ChatRead():
                     log.debug("ignored a read from side %s", side.value)
-                case ContactBook(profiles=profiles) if side is Side.A:
+                case ContactBook(profiles=profiles, members=members) if side is Side.A:
                     names = await tx.identities.display_names(self._login)
                     if self._a_stable:
                         await identities.apply_stable_book(tx, self._login, profiles)
                     elif await matching.apply_matched_book(
-                        tx, self._login, profiles, prepared.books.get(n)
+                        tx, self._login, profiles, prepared.books.get(n), members
                     ):
                         keys.update(await identities.release_held(tx, self._login))
                     names_now = await tx.identities.display_names(self._login)

@@ -11,7 +11,7 @@ import attrs
 from bridge import identity as matcher
 from bridge.errors import BridgeError
 from bridge.ids import LoginId
-from bridge.model import Address, IdentityId, Profile
+from bridge.model import Address, GroupMember, IdentityId, Profile
 from bridge.store import Repositories, StoredIdentity
 from bridge.store.accounts import new_identity_id
 from bridge.store.audit import Decision
@@ -75,15 +75,20 @@ class PreparedBook:
     stored: tuple[StoredIdentity, ...]
     result: matcher.MatchResult | None
     encoded: Mapping[IdentityId, str] = attrs.field(factory=dict)
+    members: Mapping[Address, Profile] = attrs.field(factory=dict)
 
 
 async def prepare_book(
-    repos: Repositories, login: LoginId, book: Sequence[Profile]
+    repos: Repositories,
+    login: LoginId,
+    book: Sequence[Profile],
+    members: Sequence[GroupMember] = (),
 ) -> PreparedBook:
-    """Read the identities of ``login`` and match ``book`` against them, outside any
-    transaction: reads take the database only briefly, and the match (CPU only) holds no
-    lock, so the other side's transactions go on meanwhile. ``apply_matched_book`` stores the
-    result if no identity changed since (else it matches again)."""
+    """Read the identities of ``login`` and match ``book`` (and the group ``members`` of a
+    ``ContactBook``) against them, outside any transaction: reads take the database only
+    briefly, and the match (CPU only) holds no lock, so the other side's transactions go on
+    meanwhile. ``apply_matched_book`` stores the result if no identity changed since (else
+    it matches again)."""
     generation = await repos.identities.generation()
     stored = tuple(await repos.identities.all(login))
     contacts = [p for p in book if not p.is_self]
@@ -92,16 +97,26 @@ async def prepare_book(
     known = [as_identity(i) for i in stored]
     # CPU only (0.1-0.3 s for thousands of contacts): in a worker thread, so that the event
     # loop goes on serving the other side meanwhile.
-    result, encoded = await asyncio.to_thread(_match_and_encode, known, contacts)
-    return PreparedBook(generation, stored, result, encoded)
+    result, encoded, listed = await asyncio.to_thread(_match_and_encode, known, contacts, members)
+    return PreparedBook(generation, stored, result, encoded, listed)
 
 
 def _match_and_encode(
-    known: Sequence[matcher.Identity], contacts: Sequence[Profile]
-) -> tuple[matcher.MatchResult, dict[IdentityId, str]]:
-    result = matcher.match_book(known, contacts, new_id=_new_id)
+    known: Sequence[matcher.Identity],
+    contacts: Sequence[Profile],
+    members: Sequence[GroupMember] = (),
+) -> tuple[matcher.MatchResult, dict[IdentityId, str], dict[Address, Profile]]:
+    """Contacts are matched against contacts' identities, then the members of the groups
+    bound against the identities of members who are not contacts (``match_members``), which
+    never stand in for a contact. Returns the result, the changed fingerprints encoded and
+    the member profiles the result names, by address."""
+    of_members = [i for i in known if i.fingerprint.member_of]
+    result = matcher.match_book(
+        [i for i in known if not i.fingerprint.member_of], contacts, new_id=_new_id
+    )
+    result, listed = matcher.with_members(result, of_members, contacts, members)
     changed = (*result.created, *result.updated)
-    return result, {i.id: encode(i.fingerprint) for i in changed}
+    return result, {i.id: encode(i.fingerprint) for i in changed}, listed
 
 
 async def apply_matched_book(
@@ -109,23 +124,26 @@ async def apply_matched_book(
     login: LoginId,
     book: Sequence[Profile],
     prepared: PreparedBook | None = None,
+    members: Sequence[GroupMember] = (),
 ) -> bool:
     """A login session's contact book. A new session: every old address expires, then the
-    book is matched against every identity of ``login`` (PROTOCOL.md §11) and the result
-    stored. A resumed one (``is_resumed``) keeps its bindings: its contacts are applied as
-    mid-session profiles. Returns True when that answered an ambiguity (release held entries).
+    book is matched against every identity of ``login`` (PROTOCOL.md §11), the ``members``
+    of its groups against the identities of group members (``bridge.identity_members``),
+    and the result stored. A resumed one (``is_resumed``) keeps its bindings: its contacts
+    are applied as mid-session profiles. Returns True when that answered an ambiguity
+    (release held entries).
 
-    ``prepared`` (from ``prepare_book`` for this ``book``) is used when no identity changed
-    since it was made, so the transaction only writes.
+    ``prepared`` (from ``prepare_book`` for this ``book`` and ``members``) is used when no
+    identity changed since it was made, so the transaction only writes.
     """
     contacts = [p for p in book if not p.is_self]
     if prepared is None or prepared.generation != await tx.identities.generation():
-        prepared = await prepare_book(tx, login, contacts)
+        prepared = await prepare_book(tx, login, contacts, members)
     if prepared.result is None:
         return await _apply_resumed_book(tx, login, prepared.stored, contacts)
     result = prepared.result
     await tx.identities.unbind_all(login)
-    by_address = {p.address: p for p in contacts}
+    by_address = {**prepared.members, **{p.address: p for p in contacts}}
     await apply_result(tx, login, result, by_address, prepared.encoded)
     await tx.audit.record(login, _decisions(prepared.stored, result, by_address))
     log.info(
@@ -279,7 +297,9 @@ async def _neighbourhood(
         remark_names=[profile.remark_name],
         topics=[topic],
     )
-    pool = {i.id: i for i in related}
+    # The identities of group members who are not contacts never stand in for a contact
+    # (``bridge.identity_members``): a contact is not matched to them by its name.
+    pool = {i.id: i for i in related if not i.profile.member_of}
     for ident in await tx.identities.claiming(login, [profile.address]):
         pool.setdefault(ident.id, ident)
     others = {c.address for i in pool.values() for c in i.candidates} - {profile.address}

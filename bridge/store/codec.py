@@ -17,6 +17,7 @@ from bridge.model import (
     ContactBook,
     Disconnected,
     Event,
+    GroupMember,
     Link,
     Location,
     LoggedIn,
@@ -55,6 +56,7 @@ _CLASSES: dict[str, type[Any]] = {
     "disconnected": Disconnected,
     "mention": Mention,
     "chat_read": ChatRead,
+    "group_member": GroupMember,
 }
 _TAGS = {cls: tag for tag, cls in _CLASSES.items()}
 _ENUMS: dict[str, type[enum.Enum]] = {"chat_kind": ChatKind, "media_kind": MediaKind}

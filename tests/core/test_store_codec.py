@@ -15,6 +15,7 @@ from bridge.model import (
     ContactBook,
     Disconnected,
     Event,
+    GroupMember,
     Link,
     Location,
     LoggedIn,
@@ -55,6 +56,8 @@ profiles = st.builds(
     avatar_url=texts,
     members=st.frozensets(texts, max_size=5),
     is_self=st.booleans(),
+    key_word=texts,
+    group_name=texts,
 )
 contents = st.one_of(
     st.builds(
@@ -104,7 +107,11 @@ events = st.one_of(
         up_to=st.none() | remote_ids,
     ),
     st.builds(ProfileUpdate, profile=profiles),
-    st.builds(ContactBook, profiles=st.lists(profiles, max_size=4).map(tuple)),
+    st.builds(
+        ContactBook,
+        profiles=st.lists(profiles, max_size=4).map(tuple),
+        members=st.lists(st.builds(GroupMember, addresses, profiles), max_size=3).map(tuple),
+    ),
     st.builds(QRCodeNeeded, payload=texts, png=st.binary(max_size=100)),
     st.builds(LoggedIn, account=profiles),
     st.builds(LoggedOut, reason=texts),

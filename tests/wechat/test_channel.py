@@ -144,6 +144,13 @@ async def test_qr_login_shows_a_scannable_code_then_the_contact_book(
         hike = by_name["Weekend Hike"]
         assert hike.kind is ChatKind.GROUP
         assert {"Alice", "Carol", "Eve"} <= hike.members
+        # The member lists, the account left out (PROTOCOL.md §3.4).
+        listed = {m.profile.nick_name: m for m in book.members if m.group == hike.address}
+        assert set(listed) == {"Alice", "Bob", "Carol", "Eve"}
+        eve = listed["Eve"].profile
+        assert eve.key_word == "wxi" and eve.attr_status != 0 and eve.group_name == ""
+        assert listed["Carol"].profile.group_name == "Carol W."
+        assert (await channel.get_profile(eve.address)).attr_status == eve.attr_status
     finally:
         await channel.stop()
         await tap.close()

@@ -54,6 +54,7 @@ from adapters.wechat.client.wire import (
     parse_pushloginurl,
     parse_synccheck,
 )
+from adapters.wechat.translate import group_members
 from tests.wechat import samples
 
 WX = Hosts.for_api_host("https://wx.qq.com")
@@ -293,6 +294,11 @@ def test_webwxbatchgetcontact_responses() -> None:
     assert group.members and group.members[0].nick_name == "亲爱的大宝贝"
     big = Contact.from_wire(load("webwxbatchgetcontact-chatroom-entry-with-members.json"))
     assert big.is_group and big.member_count == 146 and len(big.members) == 10
+    # What member matching reads of each entry (§3.4): NickName, DisplayName, KeyWord.
+    listed = {m.profile.nick_name: m.profile for m in group_members([big], {}, "")}
+    assert len(listed) == 10 and {m.group for m in group_members([big], {}, "")} == {big.user_name}
+    maggie = listed["田美坤Maggie"]
+    assert (maggie.group_name, maggie.key_word, maggie.attr_status) == ("田美坤", "tia", 112679)
 
 
 def test_contact_entry_filehelper() -> None:

@@ -118,11 +118,15 @@ def member_entry(
     """One MemberList entry of a group (§3.4); init's partial lists carry no NickName."""
     account = session.account
     nickname = account.nickname_of(real_id)
+    contact = account.contacts.get(real_id)
+    attr = _attr_status(real_id)
+    if contact is not None and contact.attr_status is not None:
+        attr = contact.attr_status
     return {
         "Uin": 0,
         "UserName": session.user_name(real_id),
         "NickName": emoji_spans(nickname) if with_names else "",
-        "AttrStatus": _attr_status(real_id) if with_names else 0,
+        "AttrStatus": attr if with_names else 0,
         "PYInitial": "",
         "PYQuanPin": "",
         "RemarkPYInitial": "",
