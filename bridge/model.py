@@ -215,6 +215,9 @@ class Message:
 
     ``timestamp`` is unix seconds. ``from_self`` is true for what the logged-in account itself
     sent from another device (phone). ``reply_to`` is the ``RemoteId`` of the quoted message.
+    ``replaces`` is set on an edit carried as a recall and a new message (for a network
+    without edits): the ``RemoteId`` of the message it corrects, whose later revocations and
+    replies it takes over on the other side (the core keeps which stands for which on disk).
     """
 
     chat: Address
@@ -225,11 +228,25 @@ class Message:
     chat_kind: ChatKind = ChatKind.DIRECT
     reply_to: RemoteId | None = None
     from_self: bool = False
+    replaces: RemoteId | None = None
 
 
 @attrs.frozen
 class Revocation:
     """The message ``remote_id`` in ``chat`` was recalled / redacted by ``sender``."""
+
+    chat: Address
+    sender: Address
+    remote_id: RemoteId
+    timestamp: float
+
+
+@attrs.frozen
+class ReadReceipt:
+    """``sender`` (the account's owner) has read ``chat`` up to the message ``remote_id``
+    (Matrix spec "Receipts": an ``m.read`` receipt; WeChat: webwxstatusnotify Code 1,
+    PROTOCOL.md §3.2). Ephemeral: the core relays it at once and does not journal it;
+    ``timestamp`` is unix seconds."""
 
     chat: Address
     sender: Address
@@ -334,4 +351,4 @@ class IntakeResumed:
 #: The login steps a ``SupportsLogin`` adapter emits before ``LoggedIn`` / ``LoggedOut``.
 LoginStep = QRCodeNeeded | ConfirmOnPhone | InputNeeded
 StateEvent = LoginStep | LoggedIn | LoggedOut | Disconnected | IntakeStalled | IntakeResumed
-Event = Message | Revocation | ProfileUpdate | ContactBook | StateEvent
+Event = Message | Revocation | ReadReceipt | ProfileUpdate | ContactBook | StateEvent

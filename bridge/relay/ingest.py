@@ -17,6 +17,7 @@ from bridge.model import (
     Message,
     Profile,
     ProfileUpdate,
+    ReadReceipt,
     Revocation,
     StateEvent,
     identity_address,
@@ -48,11 +49,13 @@ class Prepared:
 @attrs.frozen
 class Ingested:
     """What committing a batch produced: queues with new entries, notices for portals about
-    held messages (side-B room, text), and the state events to pass on, in order."""
+    held messages (side-B room, text), the state events to pass on and the read receipts to
+    relay (never journaled), in order."""
 
     keys: frozenset[QueueKey] = frozenset()
     notices: tuple[tuple[RoomId, str], ...] = ()
     states: tuple[StateEvent, ...] = ()
+    receipts: tuple[ReadReceipt, ...] = ()
 
 
 def _names(idents: Sequence[StoredIdentity]) -> dict[IdentityId, str]:
@@ -124,12 +127,15 @@ class Ingestor:
         keys: set[QueueKey] = set(prepared.keys)
         notices: list[tuple[RoomId, str]] = []
         states: list[StateEvent] = []
+        receipts: list[ReadReceipt] = []
         for n, event in enumerate(events):
             if n < prepared.applied:
                 continue
             match event:
                 case Message() | Revocation():
                     await self._journal(tx, side, event, keys, notices)
+                case ReadReceipt():
+                    receipts.append(event)
                 case ContactBook(profiles=profiles) if side is Side.A:
                     names = await tx.identities.display_names(self._login)
                     if self._a_stable:
@@ -157,7 +163,7 @@ class Ingestor:
                     states.append(event)
                 case _:
                     states.append(event)
-        return Ingested(frozenset(keys), tuple(notices), tuple(states))
+        return Ingested(frozenset(keys), tuple(notices), tuple(states), tuple(receipts))
 
     async def _profile_update(self, tx: Repositories, profile: Profile) -> set[QueueKey]:
         """A side-A contact appeared or changed; returns the queues woken."""
