@@ -89,6 +89,8 @@ class MatrixHub:
     Processed transactions are remembered in ``store.transactions`` by
     ``Transaction.dedupe_key``, and commands by event id (``store.matrix.claim_command``), so
     one arriving again under another transaction id is not executed twice.
+    Ephemeral events (the registration's ``receive_ephemeral``): the portal owner's ``m.read``
+    receipts go into the same batch as ``ReadReceipt``s (``receipts.read_receipts``).
     Events that cannot be bridged get a notice in their room;
     malformed ones are logged and skipped. Portal events of a login without a channel get
     the ``NO_LOGIN`` notice.

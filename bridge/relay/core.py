@@ -353,6 +353,8 @@ class Relay:
     def _report(self, entry: JournalEntry, error: str | None) -> None:
         """Tell the side the message of ``entry`` came from that it was delivered (``error``
         ``None``) or never will be (``SupportsDeliveryReports``), in the background."""
+        if not self._receipts.reports_to(entry.source):
+            return
         event = entry.event()
         if isinstance(event, Message):
             report = self._receipts.report(entry.source, entry.chat, event.remote_id, error)

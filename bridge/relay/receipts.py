@@ -95,6 +95,10 @@ class Receipts:
             self._last.popitem(last=False)
         log.debug("chat %s marked read on %s", chat, channel.name)
 
+    def reports_to(self, side: Side) -> bool:
+        """Whether ``side``'s channel wants delivery reports (``SupportsDeliveryReports``)."""
+        return isinstance(self._deliverer.channel(side), SupportsDeliveryReports)
+
     async def report(
         self, side: Side, chat: Address, remote_id: RemoteId, error: str | None
     ) -> None:
