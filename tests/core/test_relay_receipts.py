@@ -126,3 +126,24 @@ async def test_an_edit_keeps_standing_for_its_original_after_a_restart(
     assert (quoted.remote_id, quoted.text) == (sent["see you at 7"], "see you at 7")
     failed = await store.journal.entries(login.id, EntryState.FAILED)
     assert not failed
+
+
+async def test_an_edit_whose_recall_is_refused_is_sent_and_the_user_told(
+    store: Store, login: Login
+) -> None:
+    rig = await make_rig(store, login)
+    rig.a.inject(rig.a.incoming_text(ALICE.address, "hi"))
+    await rig.settle()
+    portal = await rig.portal_of(ALICE.address)
+    original = rig.b.incoming_text(portal, "the tent is blue", sender=rig.owner)
+    rig.b.inject(original)
+    await rig.settle()
+    rig.a.refuse_revokes("too late to recall")
+
+    fixed = rig.b.incoming_text(portal, "the tent is green", sender=rig.owner)
+    rig.b.inject(attrs.evolve(fixed, replaces=original.remote_id))
+    await rig.settle()
+
+    assert [m.content for m in rig.a.messages()][-1] == Text("the tent is green")
+    notices = [str(m.content) for m in rig.b.messages(portal) if "Could not recall" in str(m)]
+    assert len(notices) == 1 and "too late to recall" in notices[0]
