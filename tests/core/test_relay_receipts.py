@@ -11,7 +11,7 @@ import attrs
 
 from bridge.errors import DeliveryFailed
 from bridge.model import Address, ReadReceipt, RemoteId, Revocation, Text
-from bridge.store import EntryState, Login, Store
+from bridge.store import EntryState, Login, Side, Store
 from bridge.testing.memory import MarkedRead, MemoryChannel
 from tests.core.conftest import ALICE, BOB, Rig, make_rig
 from tests.core.test_relay_message_actions import Keeping
@@ -147,3 +147,17 @@ async def test_an_edit_whose_recall_is_refused_is_sent_and_the_user_told(
     assert [m.content for m in rig.a.messages()][-1] == Text("the tent is green")
     notices = [str(m.content) for m in rig.b.messages(portal) if "Could not recall" in str(m)]
     assert len(notices) == 1 and "too late to recall" in notices[0]
+
+
+async def test_a_replacement_row_follows_the_latest_edit_and_ages_out(
+    store: Store, login: Login
+) -> None:
+    original = RemoteId("$original")
+    await store.replacements.put(login.id, Side.B, original, RemoteId("$edit1"), 100.0)
+    await store.replacements.put(login.id, Side.B, original, RemoteId("$edit2"), 200.0)
+
+    assert await store.replacements.current(login.id, Side.B, original) == "$edit2"
+    assert await store.replacements.current(login.id, Side.A, original) == original
+    assert await store.replacements.prune(before=150.0) == 0
+    assert await store.replacements.prune(before=250.0) == 1
+    assert await store.replacements.get(login.id, Side.B, original) is None
