@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from adapters.matrix.receipts import read_receipts
+import pytest
+
+from adapters.matrix.receipts import DeliveryOptions, read_receipts
 from adapters.matrix.types import EphemeralEvent, RoomId, UserId
+from bridge.config import Section
+from bridge.errors import ConfigError
 from bridge.model import ReadReceipt, RemoteId
 
 OWNER = UserId("@alice:localhost")
@@ -40,3 +44,11 @@ def test_typing_and_presence_are_no_receipts() -> None:
     assert read_receipts(_event({"user_ids": [OWNER]}, "m.typing"), OWNER) == []
     presence = EphemeralEvent("m.presence", RoomId(""), MappingProxyType({"presence": "online"}))
     assert read_receipts(presence, OWNER) == []
+
+
+def test_delivery_options_default_on_and_refuse_non_booleans() -> None:
+    assert DeliveryOptions.from_section(Section({}, "matrix")) == DeliveryOptions(True, True)
+    off = {"message_status_events": False, "delivery_receipts": False}
+    assert DeliveryOptions.from_section(Section(off, "matrix")) == DeliveryOptions(False, False)
+    with pytest.raises(ConfigError, match=r"matrix\.delivery_receipts"):
+        DeliveryOptions.from_section(Section({"delivery_receipts": "sometimes"}, "matrix"))
