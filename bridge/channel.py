@@ -164,10 +164,27 @@ class SupportsPortalUpdates(Protocol):
 
 @runtime_checkable
 class SupportsReceipts(Protocol):
-    """Optional: read receipts."""
+    """Optional: read receipts. The core calls ``mark_read`` when the other side reports a
+    ``ReadReceipt`` of the owner on a bridged message (model: mautrix bridgev2's
+    ``ReadReceiptHandlingNetworkAPI``)."""
 
     async def mark_read(self, chat: Address, remote_id: RemoteId) -> None:
-        """Mark ``chat`` read up to ``remote_id``."""
+        """Mark ``chat`` read up to the message ``remote_id`` (this adapter's id of it).
+        Raises ``BridgeError``; the core logs it and goes on (a receipt is not retried)."""
+
+
+@runtime_checkable
+class SupportsDeliveryReports(Protocol):
+    """Optional: hear how a message this adapter received fared on the other side, to show
+    it to its sender (Matrix: a ``com.beeper.message_send_status`` event and the bot's read
+    receipt, as mautrix bridges post them)."""
+
+    async def delivery_report(
+        self, chat: Address, remote_id: RemoteId, *, error: str | None = None
+    ) -> None:
+        """The message ``remote_id`` this adapter received in ``chat`` was delivered
+        (``error`` is ``None``), or will never be (``error``: why, user-facing). Called once
+        per outcome, after it is recorded. Never raises: failures are logged."""
 
 
 @runtime_checkable

@@ -224,6 +224,9 @@ class Message:
 
     ``timestamp`` is unix seconds. ``from_self`` is true for what the logged-in account itself
     sent from another device (phone). ``reply_to`` is the ``RemoteId`` of the quoted message.
+    ``replaces`` is set on an edit carried as a recall and a new message (for a network
+    without edits): the ``RemoteId`` of the message it corrects, whose later revocations and
+    replies it takes over on the other side (the core keeps which stands for which on disk).
     """
 
     chat: Address
@@ -234,6 +237,7 @@ class Message:
     chat_kind: ChatKind = ChatKind.DIRECT
     reply_to: RemoteId | None = None
     from_self: bool = False
+    replaces: RemoteId | None = None
 
 
 @attrs.frozen
@@ -253,12 +257,26 @@ class ChatRead:
     through double puppeting). ``remote_id`` is the source's id of the notification, for
     de-duplication (WeChat: the MsgId of the MsgType 51 / StatusNotifyCode 1 message,
     PROTOCOL.md §3.2, §6.3); ``up_to`` is the message read up to on the source side when
-    the source says (``None``: everything bridged so far)."""
+    the source says (``None``: everything bridged so far). Journaled in the chat's queue,
+    unlike ``ReadReceipt`` (the owner's receipt from side B, relayed at once)."""
 
     chat: Address
     remote_id: RemoteId
     timestamp: float
     up_to: RemoteId | None = None
+
+
+@attrs.frozen
+class ReadReceipt:
+    """``sender`` (the account's owner) has read ``chat`` up to the message ``remote_id``
+    (Matrix spec "Receipts": an ``m.read`` receipt; WeChat: webwxstatusnotify Code 1,
+    PROTOCOL.md §3.2). Ephemeral: the core relays it at once and does not journal it;
+    ``timestamp`` is unix seconds."""
+
+    chat: Address
+    sender: Address
+    remote_id: RemoteId
+    timestamp: float
 
 
 @attrs.frozen
@@ -373,4 +391,4 @@ class IntakeResumed:
 #: The login steps a ``SupportsLogin`` adapter emits before ``LoggedIn`` / ``LoggedOut``.
 LoginStep = QRCodeNeeded | ConfirmOnPhone | InputNeeded
 StateEvent = LoginStep | LoggedIn | LoggedOut | Disconnected | IntakeStalled | IntakeResumed
-Event = Message | Revocation | ChatRead | ProfileUpdate | ContactBook | StateEvent
+Event = Message | Revocation | ChatRead | ReadReceipt | ProfileUpdate | ContactBook | StateEvent

@@ -22,8 +22,10 @@ def registration_for(config: Config) -> dict[str, Any]:
     """The registration mapping the homeserver loads for ``config``.
 
     Shape (Matrix spec "Registration"): ``id``, ``url``, ``as_token``, ``hs_token``,
-    ``sender_localpart``, ``rate_limited: false`` and an exclusive user namespace covering
-    the ghosts (``Config.ghost_regex``) and the bot. Rooms and aliases are not claimed.
+    ``sender_localpart``, ``rate_limited: false``, ``receive_ephemeral: true`` (MSC2409, the
+    key Synapse 1.163 reads in ``synapse/config/appservice.py``: read receipts reach the
+    bridge) and an exclusive user namespace covering the ghosts (``Config.ghost_regex``) and
+    the bot. Rooms and aliases are not claimed.
     """
     appservice = config.appservice
     return {
@@ -33,6 +35,7 @@ def registration_for(config: Config) -> dict[str, Any]:
         "hs_token": appservice.hs_token,
         "sender_localpart": appservice.bot.username,
         "rate_limited": False,
+        "receive_ephemeral": True,
         "namespaces": {
             "users": [
                 {"exclusive": True, "regex": config.ghost_regex},

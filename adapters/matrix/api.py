@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 import nio
@@ -367,6 +367,16 @@ class AppserviceAPI:
             response_data=(room_id,),
         )
         return EventId(resp.event_id)
+
+    async def send_receipt(
+        self, room_id: RoomId, event_id: EventId, *, as_user: UserId | None = None
+    ) -> None:
+        """Post an unthreaded ``m.read`` receipt on ``event_id`` (spec "Receipts": ``POST
+        /rooms/{roomId}/receipt/m.read/{eventId}`` with an empty body, so it also holds for
+        an event in a thread). Raises ``MatrixRequestError`` subclasses."""
+        room, event = quote(room_id, safe=""), quote(event_id, safe="")
+        path = f"/_matrix/client/v3/rooms/{room}/receipt/m.read/{event}"
+        await self._call("send_receipt", JsonResponse, "POST", path, "{}", as_user=as_user)
 
     async def get_event(
         self, room_id: RoomId, event_id: EventId, *, as_user: UserId | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -13,6 +13,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from adapters.matrix.boundedjson import JsonTooDeep, loads_bounded
 from adapters.matrix.types import (
+    EphemeralEvent,
     MalformedEvent,
     RoomAlias,
     RoomEvent,
@@ -94,6 +95,33 @@ async def _no_room(alias: RoomAlias) -> bool:
 
 def _error(status: int, errcode: str, message: str) -> web.Response:
     return web.json_response({"errcode": errcode, "error": message}, status=status)
+
+
+#: Where a transaction carries ephemeral events: the stable key (spec v1.x, Synapse's
+#: ``receive_ephemeral``) and MSC2409's unstable one (``de.sorunome.msc2409.push_ephemeral``).
+EPHEMERAL_KEYS = ("ephemeral", "de.sorunome.msc2409.ephemeral")
+
+
+def _ephemeral(txn_id: TransactionId, body: Mapping[str, Any] | None) -> tuple[EphemeralEvent, ...]:
+    """The well-formed ephemeral events of a transaction body (the first key of
+    ``EPHEMERAL_KEYS`` present); malformed ones are logged and skipped."""
+    raw: object = None
+    for key in EPHEMERAL_KEYS:
+        if body is not None and key in body:
+            raw = body[key]
+            break
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        logger.warning("transaction %s: ephemeral is not a list; ignored", txn_id)
+        return ()
+    found: list[EphemeralEvent] = []
+    for item in raw:
+        try:
+            found.append(EphemeralEvent.from_wire(item))
+        except MalformedEvent as exc:
+            logger.warning("transaction %s: skipped a malformed ephemeral event: %s", txn_id, exc)
+    return tuple(found)
 
 
 class _PathOnlyAccessLogger(AbstractAccessLogger):
@@ -225,7 +253,10 @@ class AppserviceServer:
                 events.append(RoomEvent.from_wire(raw))
             except MalformedEvent as exc:
                 logger.warning("transaction %s: skipped a malformed event: %s", txn_id, exc)
-        txn = Transaction(txn_id, tuple(events), skipped=len(raw_events) - len(events))
+        ephemeral = _ephemeral(txn_id, body)
+        txn = Transaction(
+            txn_id, tuple(events), skipped=len(raw_events) - len(events), ephemeral=ephemeral
+        )
         async with self._txn_lock:
             if await self._txn_log.seen(txn.dedupe_key):
                 logger.debug("transaction %s: already processed", txn_id)

@@ -10,6 +10,7 @@ from adapters.matrix import render
 from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.errors import MatrixNotFound, MatrixRequestError
 from adapters.matrix.markdown import markdown_html
+from adapters.matrix.receipts import DeliveryOptions, DeliveryReports
 from adapters.matrix.types import RoomEvent, RoomId
 from bridge.config import Config
 
@@ -28,9 +29,12 @@ class BotNotices:
     """The bot's own notices through ``api`` (as the bot), each with a Markdown-rendered
     ``formatted_body``; a notice that cannot be posted is logged, never raised."""
 
-    def __init__(self, config: Config, api: AppserviceAPI) -> None:
+    def __init__(
+        self, config: Config, api: AppserviceAPI, reports: DeliveryReports | None = None
+    ) -> None:
         self._config = config
         self._api = api
+        self._reports = reports or DeliveryReports(api, config.network, DeliveryOptions())
         self._told_encrypted: set[RoomId] = set()
 
     async def notify(self, room: RoomId, text: str) -> None:
@@ -73,19 +77,9 @@ class BotNotices:
 
     async def failed_status(self, event: RoomEvent, message: str) -> None:
         """A ``FAIL_PERMANENT`` ``com.beeper.message_send_status`` on ``event`` (clients that
-        read it mark the message as not sent, as with mautrix bridges); failures are
-        logged."""
-        status = mx.send_status(
-            event.event_id,
-            network=self._config.network,
-            status=mx.SendStatus.FAIL_PERMANENT,
-            reason="m.event_unsupported",
-            message=message,
-        )
-        try:
-            await self._api.send_message(event.room_id, status, event_type=mx.SEND_STATUS_TYPE)
-        except MatrixRequestError as exc:
-            logger.warning("cannot post a send status in %s: %s", event.room_id, exc)
+        read it mark the message as not sent, as with mautrix bridges); posted through
+        ``DeliveryReports``, so ``matrix.message_status_events`` applies. Never raises."""
+        await self._reports.failed(event.room_id, event.event_id, message)
 
     async def is_encrypted(self, room: RoomId) -> bool:
         """Whether ``room`` has ``m.room.encryption`` state (False when it cannot be read)."""

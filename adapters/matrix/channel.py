@@ -26,6 +26,7 @@ from adapters.matrix.ghosts import Ghosts
 from adapters.matrix.media import fetch as fetch_file
 from adapters.matrix.portals import Portals
 from adapters.matrix.puppet import DoublePuppets
+from adapters.matrix.receipts import DeliveryReports, StatusReason
 from adapters.matrix.side import MatrixSide, txn_id
 from adapters.matrix.types import EventId, RoomId, UserId
 from bridge.channel import EventBatch
@@ -78,8 +79,8 @@ class MatrixChannel:
 
     Implements ``Channel``, ``SupportsMedia``, ``SupportsMediaFetch``, ``SupportsRevoke``,
     ``SupportsReplies``, ``SupportsPortals``, ``SupportsPortalUpdates``,
-    ``SupportsPortalInvite``, ``SupportsPortalDeletion`` and ``SupportsReceipts`` (the
-    owner's read receipt through the double puppet). Addresses are
+    ``SupportsPortalInvite``, ``SupportsPortalDeletion``, ``SupportsDeliveryReports`` and
+    ``SupportsReceipts`` (the owner's read receipt through the double puppet). Addresses are
     room ids (chats) and Matrix user ids (users); a ``sender`` profile's address is a stable
     identity id (its ghost posts), or the owner's user id with ``is_self``. Built by
     ``MatrixHub.channel_for``.
@@ -110,8 +111,10 @@ class MatrixChannel:
         login: LoginId,
         owner: UserId,
         portal_of: PortalLookup,
+        reports: DeliveryReports | None = None,
     ) -> None:
         self.login = login
+        self._reports = reports
         self.owner = owner
         self._portal_of = portal_of
         self._side = side
@@ -436,6 +439,21 @@ class MatrixChannel:
             return
         if not posted:
             logger.debug("%s read %s on the phone; no double puppet, no receipt", self.owner, chat)
+
+    async def delivery_report(
+        self, chat: Address, remote_id: RemoteId, *, error: str | None = None
+    ) -> None:
+        """``SupportsDeliveryReports``: the owner's event ``remote_id`` in the room ``chat``
+        was delivered (the bot's read receipt and a SUCCESS send status) or, with ``error``,
+        never will be (a FAIL_PERMANENT status; the relay's notice says it in the room).
+        See ``receipts.DeliveryReports``; never raises."""
+        if self._reports is None:
+            return
+        room, event_id = RoomId(chat), EventId(remote_id)
+        if error is None:
+            await self._reports.delivered(room, event_id)
+        else:
+            await self._reports.failed(room, event_id, error, StatusReason.NETWORK_ERROR)
 
     # ---- look-ups ----------------------------------------------------------------------------
 

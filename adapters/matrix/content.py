@@ -143,7 +143,7 @@ def send_status(
 ) -> dict[str, Any]:
     """Content of a ``com.beeper.message_send_status`` event about ``event_id`` (Beeper's
     bridge status extension, as mautrix bridges send it): ``network`` is the bridge's network
-    id, ``reason`` a code such as ``m.event_unsupported``, ``message`` the text a client
+    id, ``reason`` a code such as ``com.beeper.unsupported_event``, ``message`` the text a client
     shows. Send it with ``event_type=SEND_STATUS_TYPE``."""
     content: dict[str, Any] = {
         "network": network,

@@ -28,12 +28,21 @@ from adapters.matrix.portals import Portals
 from adapters.matrix.puppet import DoublePuppets
 from adapters.matrix.puppet_login import TOKEN_DROPPED, PuppetLogins
 from adapters.matrix.puppet_tokens import TokenFile
+from adapters.matrix.receipts import DeliveryOptions, DeliveryReports, read_receipts
 from adapters.matrix.relations import RelationOptions, Relations, relation
 from adapters.matrix.router import BotCommand, CommandHandler, Route, Router
 from adapters.matrix.side import MatrixSide
-from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId, Transaction, UserId
+from adapters.matrix.types import (
+    EphemeralEvent,
+    EventId,
+    MxcUri,
+    RoomEvent,
+    RoomId,
+    Transaction,
+    UserId,
+)
 from bridge.commands_puppet import PuppetLogin, PuppetLogout, SupportsDoublePuppet
-from bridge.config import REFUSAL, Config
+from bridge.config import REFUSAL, Config, Section
 from bridge.errors import BridgeError, RateLimited, StoreError
 from bridge.hub import HubFactory, Readiness
 from bridge.ids import LoginId, MatrixUserId
@@ -83,6 +92,8 @@ class MatrixHub:
     Processed transactions are remembered in ``store.transactions`` by
     ``Transaction.dedupe_key``, and commands by event id (``store.matrix.claim_command``), so
     one arriving again under another transaction id is not executed twice.
+    Ephemeral events (the registration's ``receive_ephemeral``): the portal owner's ``m.read``
+    receipts go into the same batch as ``ReadReceipt``s (``receipts.read_receipts``).
     Events that cannot be bridged get a notice in their room;
     malformed ones are logged and skipped. Portal events of a login without a channel get
     the ``NO_LOGIN`` notice.
@@ -125,7 +136,11 @@ class MatrixHub:
         self._puppet_logins = PuppetLogins(self._api, self._puppets)
         self._portal_of = portal_of
         self._router = Router(self._side, self._portal_of)
-        self._relations = Relations(self._side, RelationOptions.from_config(config.matrix_config))
+        options = Section(config.matrix_config, "matrix")
+        self._relations = Relations(self._side, RelationOptions.from_section(options))
+        delivery = DeliveryOptions.from_section(options)
+        options.warn_unknown()
+        self._reports = DeliveryReports(self._api, config.network, delivery)
         self._server = (
             AppserviceServer(
                 config.appservice.hs_token,
@@ -139,7 +154,7 @@ class MatrixHub:
         )
         self._channels: dict[LoginId, MatrixChannel] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._notices = BotNotices(config, self._api)
+        self._notices = BotNotices(config, self._api, self._reports)
         self._room_locks: dict[UserId, asyncio.Lock] = {}
         self._event_failures: dict[str, int] = {}
         self._started = False
@@ -226,6 +241,7 @@ class MatrixHub:
                 login=login,
                 owner=UserId(owner),
                 portal_of=self._portal_of,
+                reports=self._reports,
             )
             self._channels[login] = channel
         return channel
@@ -334,6 +350,13 @@ class MatrixHub:
                     raise  # passing: the homeserver repeats the transaction later
             except Exception:
                 logger.exception("event %s of transaction %s skipped", event.event_id, txn.txn_id)
+        for ephemeral in txn.ephemeral:
+            try:
+                await self._ephemeral(ephemeral, batches)
+            except StoreError:
+                raise  # passing: the homeserver repeats the transaction later
+            except Exception:
+                logger.exception("an ephemeral event of transaction %s skipped", txn.txn_id)
         await self._hand_over(batches)
         for command in commands:
             # By event id, not transaction: a homeserver may send an event again under a new
@@ -398,6 +421,26 @@ class MatrixHub:
             await self._notices.not_carried(event, f"the homeserver refused a request ({exc})")
             return
         batches.setdefault(portal.login, []).extend(converted)
+
+    async def _ephemeral(self, event: EphemeralEvent, batches: dict[LoginId, list[Event]]) -> None:
+        """The portal owner's read receipts go to the login's channel (``receipts``); the
+        core marks the chat read on the network. Receipts the bridge posted itself through
+        the double puppet are dropped. Typing and presence are not bridged."""
+        if event.type != "m.receipt" or not event.room_id:
+            return
+        portal = await self._portal_of(event.room_id)
+        if portal is None or portal.login not in self._channels:
+            return
+        owner, room = UserId(portal.owner), RoomId(event.room_id)
+        # A receipt the bridge itself posted through the double puppet (a read on the phone,
+        # ``DoublePuppets.mark_read``) is an echo, not a read to carry back to the network.
+        receipts = [
+            r
+            for r in read_receipts(event, owner)
+            if not self._puppets.posted_receipt(owner, room, EventId(r.remote_id))
+        ]
+        if receipts:
+            batches.setdefault(portal.login, []).extend(receipts)
 
     async def _hand_over(self, batches: dict[LoginId, list[Event]]) -> None:
         waits: list[tuple[MatrixChannel, int, asyncio.Future[None]]] = []

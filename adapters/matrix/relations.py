@@ -2,8 +2,10 @@
 
 An edit (spec "Event replacements", ``m.replace``) made within ``edit_recall_window_s`` of
 the original recalls the original and sends the new text, so the contact sees only the
-corrected message; later (or with ``edits: correction``) the new text goes as a reply to
-the original, which the network shows quoted. A reaction (spec "Event annotations and
+corrected message (a ``Message`` with ``replaces``: the core keeps which network message
+stands for the original, so a later edit, redaction or reply reaches it after a restart
+too); later (or with ``edits: correction``) the new text goes as a reply to the original,
+which the network shows quoted. A reaction (spec "Event annotations and
 reactions", ``m.reaction``) becomes a short text quoting what it reacts to ("👍 to 「…」"),
 by default in 1:1 chats only. Settings: the config's ``matrix`` section.
 """
@@ -23,8 +25,9 @@ from adapters.matrix.side import MatrixSide
 from adapters.matrix.types import EventId, RoomEvent
 from bridge.config import Section
 from bridge.errors import ConfigError
-from bridge.model import Address, ChatKind, Event, Message, RemoteId, Revocation, Text
+from bridge.model import Address, ChatKind, Event, Message, RemoteId, Text
 from bridge.relay.portals import PortalInfo
+from bridge.store import Side
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,14 @@ class RelationOptions:
     def from_config(cls, raw: Mapping[str, Any]) -> RelationOptions:
         """Parse the raw ``matrix`` section. Raises ``ConfigError`` naming the bad key."""
         sec = Section(raw, "matrix")
+        options = cls.from_section(sec)
+        sec.warn_unknown()
+        return options
+
+    @classmethod
+    def from_section(cls, sec: Section) -> RelationOptions:
+        """Read this class's keys of the ``matrix`` section ``sec`` (its other keys are left
+        to their readers). Raises ``ConfigError`` naming the bad key."""
         try:
             edits = EditMode(sec.string("edits", default=EditMode.RECALL.value))
         except ValueError:
@@ -77,7 +88,6 @@ class RelationOptions:
             window = DEFAULT_RECALL_WINDOW_S
         if isinstance(window, bool) or not isinstance(window, int | float) or window < 0:
             raise ConfigError("matrix.edit_recall_window_s: expected seconds (a number >= 0)")
-        sec.warn_unknown()
         return cls(edits, float(window), reactions)
 
 
@@ -99,10 +109,6 @@ class Relations:
     def __init__(self, side: MatrixSide, options: RelationOptions) -> None:
         self._side = side
         self.options = options
-        # original event -> (the edit event whose text replaced it on the network, its time
-        # in ms): a second edit recalls the first one's text, not the original again. In
-        # memory: after a restart a second edit of the same message is a quoted correction.
-        self._replaced: dict[EventId, tuple[EventId, int]] = {}
 
     async def to_bridge(self, event: RoomEvent, portal: PortalInfo) -> list[Event]:
         """The events ``event`` (an edit or a reaction, see ``relation``) stands for; empty
@@ -115,7 +121,7 @@ class Relations:
         original = await self._original(event, target)
         if rel_type == "m.annotation":
             return self._reaction(event, portal, target, original)
-        return self._edit(event, portal, target, original)
+        return await self._edit(event, portal, target, original)
 
     async def _original(self, event: RoomEvent, target: EventId) -> Mapping[str, Any]:
         try:
@@ -140,7 +146,7 @@ class Relations:
         text = f"{key.strip()[:16]} to 「{_quote(original)}」"
         return [self._message(event, portal, Text(text))]
 
-    def _edit(
+    async def _edit(
         self, event: RoomEvent, portal: PortalInfo, target: EventId, original: Mapping[str, Any]
     ) -> list[Event]:
         if self.options.edits is EditMode.OFF:
@@ -154,28 +160,31 @@ class Relations:
         if replaced.msgtype not in render.TEXT_MSGTYPES:
             raise render.UnbridgeableEvent(f"an edit to a {replaced.msgtype!r} message")
         text = render.parse_text(replaced)
-        shown, sent_at = self._replaced.get(target, (target, original.get("origin_server_ts")))
-        age_s = (event.timestamp_ms - sent_at) / 1000 if isinstance(sent_at, int) else None
+        age_s = await self._age_s(event, portal, target, original)
         if (
             self.options.edits is EditMode.RECALL
             and age_s is not None
             and age_s <= self.options.edit_recall_window_s
         ):
-            chat, sender = Address(event.room_id), Address(event.sender)
-            recall = Revocation(chat, sender, RemoteId(shown), event.timestamp_ms / 1000)
-            self._remember(target, event)
-            return [recall, self._message(event, portal, text)]
-        self._replaced.pop(target, None)
+            # The core recalls what stands for the original now (it or an earlier edit's
+            # message, kept on disk) and sends the new text in its place.
+            return [self._message(event, portal, text, replaces=target)]
         correction = attrs.evolve(text, body=f"✏️ {text.body}", formatted=None)
         return [self._message(event, portal, correction, reply_to=target)]
 
-    def _remember(self, target: EventId, edit: RoomEvent) -> None:
-        """``edit`` now stands for ``target`` on the network; entries past the window go."""
-        oldest = edit.timestamp_ms - self.options.edit_recall_window_s * 1000
-        for original, (_, at) in list(self._replaced.items()):
-            if at < oldest:
-                del self._replaced[original]
-        self._replaced[target] = (edit.event_id, edit.timestamp_ms)
+    async def _age_s(
+        self, event: RoomEvent, portal: PortalInfo, target: EventId, original: Mapping[str, Any]
+    ) -> float | None:
+        """Seconds from when what stands for ``target`` on the network was sent (an earlier
+        edit's message, as the core recorded it; else the original's ``origin_server_ts``)
+        to ``event``; ``None`` when unknown."""
+        earlier = await self._side.store.replacements.get(portal.login, Side.B, RemoteId(target))
+        if earlier is not None:
+            return event.timestamp_ms / 1000 - earlier.replaced_at
+        sent_at = original.get("origin_server_ts")
+        if isinstance(sent_at, int) and not isinstance(sent_at, bool):
+            return (event.timestamp_ms - sent_at) / 1000
+        return None
 
     def _message(
         self,
@@ -183,6 +192,7 @@ class Relations:
         portal: PortalInfo,
         text: Text,
         reply_to: EventId | None = None,
+        replaces: EventId | None = None,
     ) -> Message:
         return Message(
             chat=Address(event.room_id),
@@ -192,6 +202,7 @@ class Relations:
             timestamp=event.timestamp_ms / 1000,
             chat_kind=portal.kind,
             reply_to=None if reply_to is None else RemoteId(reply_to),
+            replaces=None if replaces is None else RemoteId(replaces),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NewType
@@ -14,6 +15,7 @@ from bridge.ids import MatrixUserId as UserId
 
 __all__ = [
     "Download",
+    "EphemeralEvent",
     "EventId",
     "MalformedEvent",
     "Member",
@@ -103,16 +105,48 @@ class RoomEvent:
 
 
 @attrs.frozen
+class EphemeralEvent:
+    """One ephemeral event of a transaction (spec "Application Service API: Pushing
+    ephemeral data", MSC2409): receipts, typing, presence. ``room_id`` is '' for presence;
+    ``content`` is the JSON content as received (read-only)."""
+
+    type: str
+    room_id: RoomId
+    content: Mapping[str, Any] = attrs.field(repr=False, default=_EMPTY)
+
+    @classmethod
+    def from_wire(cls, data: object) -> EphemeralEvent:
+        """Build from one JSON object of a transaction's ``ephemeral`` list. Raises
+        ``MalformedEvent`` if ``type`` is not a non-empty string or ``content`` (or a given
+        ``room_id``) has the wrong type."""
+        if not isinstance(data, Mapping):
+            raise MalformedEvent("ephemeral event is not a JSON object")
+        content = data.get("content", {})
+        if not isinstance(content, Mapping):
+            raise MalformedEvent("ephemeral event field 'content' is not an object")
+        room_id = data.get("room_id", "")
+        if not isinstance(room_id, str):
+            raise MalformedEvent("ephemeral event field 'room_id' is not a string")
+        return cls(
+            type=_required_str(data, "type"),
+            room_id=RoomId(room_id),
+            content=MappingProxyType(dict(content)),
+        )
+
+
+@attrs.frozen
 class Transaction:
     """A homeserver -> appservice transaction (spec "Pushing events").
 
     ``events`` holds the well-formed room events in order; ``skipped`` counts malformed ones
-    that were logged and left out.
+    that were logged and left out. ``ephemeral`` holds the ephemeral events (sent only to a
+    registration with ``receive_ephemeral: true``).
     """
 
     txn_id: TransactionId
     events: tuple[RoomEvent, ...]
     skipped: int = 0
+    ephemeral: tuple[EphemeralEvent, ...] = ()
 
     @property
     def dedupe_key(self) -> TransactionId:
@@ -124,6 +158,10 @@ class Transaction:
         """
         digest = hashlib.sha256("\n".join(e.event_id for e in self.events).encode())
         digest.update(str(self.skipped).encode())
+        if self.ephemeral:
+            # They carry no ids: a receipt-only transaction is known by what it says.
+            seen = [[e.type, e.room_id, dict(e.content)] for e in self.ephemeral]
+            digest.update(json.dumps(seen, sort_keys=True, default=str).encode())
         return TransactionId(f"{self.txn_id}:{digest.hexdigest()[:32]}")
 
 

@@ -106,8 +106,8 @@ class WeChatSettings:
 
 class WeChatChannel:
     """A WeChat web account behind the ``Channel`` interface (plus media, media fetch,
-    revoke, replies, login and its cancellation). Addresses are UserNames, valid for one
-    login session only, hence ``stable_addresses = False``: the core maps them to stable
+    revoke, replies, receipts, login and its cancellation). Addresses are UserNames, valid for
+    one login session only, hence ``stable_addresses = False``: the core maps them to stable
     identities.
 
     Inbound batches are acknowledged by persisting their SyncKey (PROTOCOL.md §5), so a batch
@@ -514,6 +514,17 @@ class WeChatChannel:
             await client.revoke(UserName(chat), sent)
         except WeChatError as exc:
             raise RevokeRefused(revoke_refusal(exc)) from exc
+
+    async def mark_read(self, chat: Address, remote_id: RemoteId) -> None:
+        """``SupportsReceipts``: mark the chat with the UserName ``chat`` read on the phone
+        (webwxstatusnotify Code 1, PROTOCOL.md §3.2). WeChat marks a whole chat read, so
+        ``remote_id`` (the newest message read) only says that there was one. Raises
+        ``NotLoggedIn``, ``DeliveryFailed``."""
+        client = self._require()
+        try:
+            await client.mark_read(UserName(chat))
+        except WeChatError as exc:
+            raise delivery_error(exc) from exc
 
     # --- profiles --------------------------------------------------------------------------
 

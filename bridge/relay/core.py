@@ -29,6 +29,7 @@ from bridge.relay.keys import QueueKey, is_held
 from bridge.relay.matching import resolve_identity
 from bridge.relay.notices import not_delivered, not_revoked
 from bridge.relay.portals import PortalDirectory
+from bridge.relay.receipts import Receipts
 from bridge.relay.retry import RetryPolicy
 from bridge.store import CodecError, JournalEntry, Side, Store, StoredIdentity
 
@@ -96,6 +97,7 @@ class Relay:
         self.intake_stalled = False
         self.portals = portals or PortalDirectory(store)
         self._deliverer = Deliverer(store, login, a, b, owner=owner, portals=self.portals)
+        self._receipts = Receipts(store, login, self._deliverer)
         self._ingestor = Ingestor(
             login, self.portals, a_stable=a.stable_addresses, a_name=display_name(a)
         )
@@ -158,6 +160,7 @@ class Relay:
         now = self._clock()
         journal = await self.store.journal.prune(now - self.retention.journal_s)
         mapped = await self.store.messages.prune(now - self.retention.message_map_s)
+        mapped += await self.store.replacements.prune(now - self.retention.message_map_s)
         if journal or mapped:
             log.info("retention: pruned %d journal entries, %d message-map rows", journal, mapped)
 
@@ -236,6 +239,8 @@ class Relay:
             log.exception("acknowledging a batch from side %s failed", side.value)
         for key in sorted(result.keys):
             self._wake(key)
+        if result.receipts:
+            self._run_in_background(self._receipts.relay(side, result.receipts))
         for room, text in result.notices:
             self._run_in_background(self._deliverer.notify(Side.B, Address(room), Notice(text)))
         for state in result.states:
@@ -292,7 +297,8 @@ class Relay:
 
     async def _attempt(self, entry: JournalEntry, mark: int | None) -> None:
         try:
-            await self._deliverer.deliver(entry, mark=mark)
+            if await self._deliverer.deliver(entry, mark=mark):
+                self._report(entry, None)
         except CodecError:
             log.exception("journal entry %d is corrupt; dropped", entry.id)
             await self.store.journal.mark_failed(entry.id, "corrupt journal entry")
@@ -326,6 +332,8 @@ class Relay:
             event = entry.event()
             if not isinstance(event, Message | Revocation):
                 return  # a rename the portal missed is no news for the people in the chat
+            if isinstance(event, Message):
+                self._report(entry, reason)
             content = await self._deliverer.origin_content(entry)
             chat = await self._deliverer.origin_chat(entry)
         except (CodecError, StoreError):
@@ -341,6 +349,16 @@ class Relay:
             else not_delivered(content, target, reason)
         )
         await self._deliverer.notify(entry.source, chat, notice)
+
+    def _report(self, entry: JournalEntry, error: str | None) -> None:
+        """Tell the side the message of ``entry`` came from that it was delivered (``error``
+        ``None``) or never will be (``SupportsDeliveryReports``), in the background."""
+        if not self._receipts.reports_to(entry.source):
+            return
+        event = entry.event()
+        if isinstance(event, Message):
+            report = self._receipts.report(entry.source, entry.chat, event.remote_id, error)
+            self._run_in_background(report)
 
     # ---- identities --------------------------------------------------------------------------
 

@@ -15,8 +15,15 @@ from bridge.channel import (
     SupportsReceipts,
     SupportsReplies,
     SupportsRevoke,
+    display_name,
 )
-from bridge.errors import AmbiguousIdentity, BridgeError, DeliveryFailed, Unsupported
+from bridge.errors import (
+    AmbiguousIdentity,
+    BridgeError,
+    DeliveryFailed,
+    RevokeRefused,
+    Unsupported,
+)
 from bridge.ids import EventId, LoginId, RoomId
 from bridge.model import (
     Address,
@@ -36,10 +43,19 @@ from bridge.model import (
 )
 from bridge.relay import keys, media
 from bridge.relay.identities import is_bare
+from bridge.relay.notices import not_revoked
 from bridge.relay.portals import PortalDirectory
 from bridge.relay.references import References, as_sent
 from bridge.relay.retry import delivery_key
-from bridge.store import JournalEntry, MessageLink, Origin, Side, Store, StoredIdentity
+from bridge.store import (
+    JournalEntry,
+    MessageLink,
+    Origin,
+    Repositories,
+    Side,
+    Store,
+    StoredIdentity,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +113,12 @@ class Deliverer:
         """The channel of ``side``."""
         return self.a if side is Side.A else self.b
 
-    async def deliver(self, entry: JournalEntry, *, mark: int | None = None) -> None:
+    async def deliver(self, entry: JournalEntry, *, mark: int | None = None) -> bool:
         """Deliver ``entry`` and mark it delivered (with its message-map row, atomically).
         ``mark`` is the ``notice_mark()`` taken before the entry was read, if it was read by
         ``next_pending``.
 
+        Returns True when a message was sent now (not a replay, an echo or anything else).
         Raises ``DeliveryFailed`` (retryable or not), ``CodecError`` for a corrupt payload, or
         whatever the target channel raised.
         """
@@ -110,9 +127,9 @@ class Deliverer:
         try:
             match event:
                 case Message() if entry.source is Side.A:
-                    await self._a_to_b(entry, event, mark)
+                    return await self._a_to_b(entry, event, mark)
                 case Message():
-                    await self._b_to_a(entry, event, mark)
+                    return await self._b_to_a(entry, event, mark)
                 case Revocation():
                     await self._revoke(entry, event)
                 case ChatRead() if entry.source is Side.A:
@@ -123,13 +140,14 @@ class Deliverer:
                     await self.store.journal.mark_delivered(entry.id)
         finally:
             delivery_key.reset(token)
+        return False
 
     # ---- messages ----------------------------------------------------------------------------
 
-    async def _a_to_b(self, entry: JournalEntry, msg: Message, mark: int | None) -> None:
+    async def _a_to_b(self, entry: JournalEntry, msg: Message, mark: int | None) -> bool:
         if await self._seen(entry, msg.remote_id, mark):
             await self.store.journal.mark_delivered(entry.id)  # echo of our send, or replayed
-            return
+            return False
         chat = await self.store.identities.get(IdentityId(entry.chat_key))
         if chat is None:
             raise DeliveryFailed("the chat is unknown to the bridge")
@@ -142,7 +160,7 @@ class Deliverer:
             sender = await self.b_profile(ident or chat)
         reply_to = None
         if msg.reply_to is not None:
-            link = await self.store.messages.by_remote_id(self.login, msg.reply_to)
+            link = await self._refs.link(Side.A, msg.reply_to)
             reply_to = None if link is None else await self._refs.quoted(link, Side.B)
         resolved = await media.resolve(self.store, self.a, entry, msg)
         content = await self._refs.mentions_on_b(resolved)
@@ -161,27 +179,31 @@ class Deliverer:
                 sent=sent,
                 quote_text=msg.content.body if isinstance(msg.content, Text) else None,
             )
+            await _record_replacement(tx, self.login, Side.A, msg, sent)
         if isinstance(msg.content, Media):
             await media.release(self.store, entry)
+        return True
 
-    async def _b_to_a(self, entry: JournalEntry, msg: Message, mark: int | None) -> None:
+    async def _b_to_a(self, entry: JournalEntry, msg: Message, mark: int | None) -> bool:
         if await self._seen(entry, msg.remote_id, mark):
             await self.store.journal.mark_delivered(entry.id)
-            return
+            return False
         identity = keys.identity_of(entry.chat_key)
         if identity is None:
             log.warning("message %s in %s: not a portal, not bridged", msg.remote_id, entry.chat)
             await self.store.journal.mark_failed(entry.id, "not a portal")
-            return
+            return False
         ident = await self.store.identities.get(identity)
         address = self.current_address(ident)
         reply_to = None
         if msg.reply_to is not None:
-            link = await self.store.messages.by_event_id(self.login, EventId(msg.reply_to))
+            link = await self._refs.link(Side.B, msg.reply_to)
             reply_to = None if link is None else await self._refs.quoted(link, Side.A)
         # A file of the user's that Matrix cannot provide fails the entry: the user is told.
         resolved = await media.resolve(self.store, self.b, entry, msg, notice_if_gone=False)
         content = await self._refs.mentions_on_a(resolved)
+        if msg.replaces is not None:
+            await self._recall_replaced(entry, msg.replaces)
         sent = await _send(self.a, address, content, Profile(msg.sender), reply_to)
         async with self.store.transaction() as tx:
             await tx.journal.mark_delivered(entry.id)
@@ -196,8 +218,33 @@ class Deliverer:
                 timestamp=msg.timestamp,
                 sent=sent,
             )
+            await _record_replacement(tx, self.login, Side.B, msg, sent)
         if isinstance(msg.content, Media):
             await media.release(self.store, entry)
+        return True
+
+    async def _recall_replaced(self, entry: JournalEntry, original: RemoteId) -> None:
+        """Before the new message of an edit (``Message.replaces``): recall what stands for
+        the edited message ``original`` on the other side (its own message, or an earlier
+        edit's), so the contact sees only the corrected one. Recorded at once, so a retry of
+        the entry does not recall twice. A refusal (too old) is told in the edit's chat and
+        the new message goes all the same."""
+        target = entry.source.other
+        link = await self._refs.link(entry.source, original)
+        target_id = None if link is None else link.id_on(target)
+        channel = self.channel(target)
+        if link is None or link.revoked or target_id is None or not _same_chat(entry, link):
+            return
+        if not isinstance(channel, SupportsRevoke):
+            return
+        try:
+            await channel.revoke(await self.chat_of(link, target), as_sent(link, target, target_id))
+        except RevokeRefused as e:
+            shown = Text(link.quote_text) if link.quote_text else None
+            notice = not_revoked(shown, display_name(channel), e.reason)
+            await self.notify(entry.source, entry.chat, notice)
+            return
+        await self.store.messages.mark_revoked(link.id)
 
     def current_address(self, ident: StoredIdentity | None) -> Address:
         """Side A's address of ``ident`` now. Raises a non-retryable ``DeliveryFailed``
@@ -282,7 +329,8 @@ class Deliverer:
     # ---- revocations -------------------------------------------------------------------------
 
     async def _revoke(self, entry: JournalEntry, rev: Revocation) -> None:
-        link = await self.store.messages.by_side(self.login, entry.source, rev.remote_id)
+        # An edited message is recalled as the edit's message that stands for it.
+        link = await self._refs.link(entry.source, rev.remote_id)
         target = entry.source.other
         target_id = link.id_on(target) if link else None
         if link is None or link.revoked or target_id is None:
@@ -298,12 +346,14 @@ class Deliverer:
         channel = self.channel(target)
         if not isinstance(channel, SupportsRevoke):
             raise Unsupported(f"{channel.name} cannot recall messages")
-        await channel.revoke(await self._chat_of(link, target), as_sent(link, target, target_id))
+        await channel.revoke(await self.chat_of(link, target), as_sent(link, target, target_id))
         async with self.store.transaction() as tx:
             await tx.messages.mark_revoked(link.id)
             await tx.journal.mark_delivered(entry.id)
 
-    async def _chat_of(self, link: MessageLink, side: Side) -> Address:
+    async def chat_of(self, link: MessageLink, side: Side) -> Address:
+        """The chat of the message ``link`` on ``side``, now: its room on side B, its
+        identity's current address on side A. Raises ``DeliveryFailed``."""
         if side is Side.B:
             if link.room is None:
                 raise DeliveryFailed("the message's room is unknown")
@@ -384,6 +434,15 @@ async def _send(
     if reply_to is not None and isinstance(channel, SupportsReplies):
         return await channel.send_reply(chat, content, reply_to, sender=sender)
     return await channel.send(chat, content, sender=sender)
+
+
+async def _record_replacement(
+    tx: Repositories, login: LoginId, source: Side, msg: Message, sent: SentMessage
+) -> None:
+    """An edit carried as recall + resend (``msg.replaces``): its message now stands for
+    the original's, for later revocations, replies and edits (schema 7)."""
+    if msg.replaces is not None:
+        await tx.replacements.put(login, source, msg.replaces, msg.remote_id, sent.timestamp)
 
 
 def _same_chat(entry: JournalEntry, link: MessageLink) -> bool:

@@ -18,6 +18,7 @@ from bridge.model import (
     Message,
     Profile,
     ProfileUpdate,
+    ReadReceipt,
     Revocation,
     StateEvent,
     identity_address,
@@ -49,11 +50,13 @@ class Prepared:
 @attrs.frozen
 class Ingested:
     """What committing a batch produced: queues with new entries, notices for portals about
-    held messages (side-B room, text), and the state events to pass on, in order."""
+    held messages (side-B room, text), the state events to pass on and the read receipts to
+    relay (never journaled), in order."""
 
     keys: frozenset[QueueKey] = frozenset()
     notices: tuple[tuple[RoomId, str], ...] = ()
     states: tuple[StateEvent, ...] = ()
+    receipts: tuple[ReadReceipt, ...] = ()
 
 
 def _names(idents: Sequence[StoredIdentity]) -> dict[IdentityId, str]:
@@ -125,6 +128,7 @@ class Ingestor:
         keys: set[QueueKey] = set(prepared.keys)
         notices: list[tuple[RoomId, str]] = []
         states: list[StateEvent] = []
+        receipts: list[ReadReceipt] = []
         for n, event in enumerate(events):
             if n < prepared.applied:
                 continue
@@ -135,6 +139,8 @@ class Ingestor:
                     await self._journal_read(tx, event, keys)
                 case ChatRead():
                     log.debug("ignored a read from side %s", side.value)
+                case ReadReceipt():
+                    receipts.append(event)
                 case ContactBook(profiles=profiles, members=members) if side is Side.A:
                     names = await tx.identities.display_names(self._login)
                     if self._a_stable:
@@ -162,7 +168,7 @@ class Ingestor:
                     states.append(event)
                 case _:
                     states.append(event)
-        return Ingested(frozenset(keys), tuple(notices), tuple(states))
+        return Ingested(frozenset(keys), tuple(notices), tuple(states), tuple(receipts))
 
     async def _profile_update(self, tx: Repositories, profile: Profile) -> set[QueueKey]:
         """A side-A contact appeared or changed; returns the queues woken."""

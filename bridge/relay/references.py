@@ -34,6 +34,13 @@ class References:
         self.a = a
         self.owner = owner
 
+    async def link(self, side: Side, id_: RemoteId) -> MessageLink | None:
+        """The bridged message ``id_`` (an id on ``side``) stands for now: the message of
+        the edit that replaced it (``message_replacements``, schema 7), else its own;
+        ``None`` when it was never bridged."""
+        current = await self.store.replacements.current(self.login, side, id_)
+        return await self.store.messages.by_side(self.login, side, current)
+
     async def quoted(self, link: MessageLink, side: Side) -> Quoted | None:
         """The message ``link`` as a reply on ``side`` refers to it: its id there, its text
         (as side A shows it) and its author; ``None`` when it has no id on ``side``."""

@@ -15,6 +15,7 @@ from bridge.store.identities import IdentityRepo
 from bridge.store.matrix_state import MatrixStateRepo
 from bridge.store.messages import JournalRepo, MessageMapRepo, TransactionRepo
 from bridge.store.migrate import migrate
+from bridge.store.replacements import ReplacementRepo
 from bridge.store.spool import MediaSpool
 
 
@@ -27,6 +28,7 @@ class Repositories:
         self.audit = AuditRepo(db, clock)
         self.portals = PortalRepo(db, clock)
         self.messages = MessageMapRepo(db, clock)
+        self.replacements = ReplacementRepo(db)
         self.journal = JournalRepo(db, clock)
         self.transactions = TransactionRepo(db, clock)
         self.matrix = MatrixStateRepo(db, clock)

@@ -196,3 +196,38 @@ async def test_deep_nesting_is_400_not_a_crash_and_auth_comes_first(harness: Har
     ok = {**EVENT, "content": {"msgtype": "m.text", "body": "deep", "n": nested}}
     assert (await harness.put("ok", {"events": [ok]})).status == 200
     assert [t.txn_id for t in harness.received] == ["ok"]
+
+
+def _receipt(event_id: str, user: str = "@alice:localhost") -> dict[str, Any]:
+    return {
+        "type": "m.receipt",
+        "room_id": "!opaque-room-id",
+        "content": {event_id: {"m.read": {user: {"ts": 1700000000000}}}},
+    }
+
+
+async def test_ephemeral_events_are_parsed_under_either_key_and_bad_ones_skipped(
+    harness: Harness,
+) -> None:
+    stable = {"events": [], "ephemeral": [_receipt("$a"), "junk", {"content": {}}]}
+    unstable = {"events": [], "de.sorunome.msc2409.ephemeral": [_receipt("$b")]}
+    assert (await harness.put("e1", stable)).status == 200
+    assert (await harness.put("e2", unstable)).status == 200
+
+    first, second = harness.received
+    [receipt] = first.ephemeral  # the malformed two were logged and skipped
+    assert (receipt.type, receipt.room_id) == ("m.receipt", "!opaque-room-id")
+    assert "$a" in receipt.content
+    assert "$b" in second.ephemeral[0].content
+
+
+async def test_receipt_only_transactions_are_told_apart_by_what_they_carry(
+    harness: Harness,
+) -> None:
+    # Synapse on SQLite numbers transactions from 1 again after a restart: a new receipt
+    # under an old txnId is a new transaction, a repeat of the same one is not.
+    await harness.put("7", {"events": [], "ephemeral": [_receipt("$a")]})
+    await harness.put("7", {"events": [], "ephemeral": [_receipt("$a")]})
+    await harness.put("7", {"events": [], "ephemeral": [_receipt("$b")]})
+
+    assert [t.ephemeral[0].content.keys() for t in harness.received] == [{"$a"}, {"$b"}]

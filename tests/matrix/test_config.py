@@ -181,6 +181,7 @@ def test_registration_is_generated_and_tokens_written_back(tmp_path: Path) -> No
     assert registration["url"] == "http://localhost:29350"
     assert registration["sender_localpart"] == "wechatbot"
     assert registration["rate_limited"] is False
+    assert registration["receive_ephemeral"] is True  # read receipts reach the bridge
     assert stat.S_IMODE(registration_path.stat().st_mode) == 0o600
     # Comments survive the write-back.
     assert "# Who may use the bridge." in config_path.read_text()

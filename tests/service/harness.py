@@ -61,7 +61,12 @@ class Forwarder:
 
     async def __call__(self, txn: Transaction) -> None:
         url = f"{self._url}/_matrix/app/v1/transactions/{txn.txn_id}"
-        body = {"events": [wire_event(e) for e in txn.events]}
+        body: dict[str, Any] = {"events": [wire_event(e) for e in txn.events]}
+        if txn.ephemeral:
+            body["ephemeral"] = [
+                {"type": e.type, "room_id": e.room_id, "content": dict(e.content)}
+                for e in txn.ephemeral
+            ]
         async with self._http.put(url, json=body, headers=self._headers) as resp:
             if resp.status != 200:
                 raise RuntimeError(f"the bridge answered transaction {txn.txn_id} {resp.status}")

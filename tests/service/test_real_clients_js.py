@@ -27,8 +27,15 @@ _numbers = itertools.count(1)
 
 async def run_js_client(request: dict[str, Any]) -> list[str]:
     """Run ``client.mjs`` with ``request`` (see its header); returns the event ids it sent.
-    Raises ``FileNotFoundError`` naming the fix when Node or the SDK is missing (the test
-    fails, it does not skip), ``RuntimeError`` when the client fails."""
+    Raises as ``run_js`` does."""
+    events: list[str] = (await run_js(request))["events"]
+    return events
+
+
+async def run_js(request: dict[str, Any]) -> dict[str, Any]:
+    """Run ``client.mjs`` with ``request`` (see its header); returns its answer (``events``,
+    ``deliveries``). Raises ``FileNotFoundError`` naming the fix when Node or the SDK is
+    missing (the test fails, it does not skip), ``RuntimeError`` when the client fails."""
     node = shutil.which("node")
     if node is None:
         raise FileNotFoundError("Node.js is not installed (apt-get install nodejs)")
@@ -46,8 +53,8 @@ async def run_js_client(request: dict[str, Any]) -> list[str]:
     if process.returncode != 0:
         raise RuntimeError(f"client.mjs exited {process.returncode}: {err.decode()[-2000:]}")
     # The SDK logs its requests to stdout too: the answer is the last line.
-    events: list[str] = json.loads(out.decode().strip().splitlines()[-1])["events"]
-    return events
+    answer: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return answer
 
 
 async def test_an_element_shaped_reply_edit_and_reaction_reach_wechat(

@@ -291,6 +291,12 @@ class SimulatorControl:
         data = await self._call("GET", f"/_sim/accounts/{account}/outbox")
         return [OutboxEntry.from_wire(item) for item in data["outbox"]]
 
+    async def reads(self, account: str) -> list[tuple[str, int]]:
+        """The chats the account's web client marked read (webwxstatusnotify Code 1), in
+        order, as ``(chat real id, unix s)``."""
+        data = await self._call("GET", f"/_sim/accounts/{account}/reads")
+        return [(str(r["chat"]), int(r["time"])) for r in data["reads"]]
+
     async def media(self, sha256: str) -> bytes:
         """The bytes of a file the account's web client uploaded (an outbox ``sha256``)."""
         async with self._http.get(f"{self.base_url}/_sim/media/{sha256}") as response:

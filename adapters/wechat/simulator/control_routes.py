@@ -314,6 +314,10 @@ async def get_outbox(request: web.Request) -> web.Response:
     return control_json({"outbox": _account(request).outbox})
 
 
+async def get_reads(request: web.Request) -> web.Response:
+    return control_json({"reads": _account(request).reads})
+
+
 async def get_session(request: web.Request) -> web.Response:
     account = _account(request)
     session = account.session
@@ -398,6 +402,7 @@ def add_routes(app: web.Application) -> None:
         ("POST", f"{acc}/recall", post_recall),
         ("POST", f"{acc}/phone", post_phone),
         ("GET", f"{acc}/outbox", get_outbox),
+        ("GET", f"{acc}/reads", get_reads),
         ("GET", f"{acc}/session", get_session),
         ("POST", f"{acc}/logout", post_logout),
         ("POST", "/_sim/scan", post_scan),

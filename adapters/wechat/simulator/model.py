@@ -290,6 +290,9 @@ class Account:
     groups: dict[str, Group] = attrs.field(factory=dict)
     messages: dict[str, StoredMessage] = attrs.field(factory=dict)
     outbox: list[dict[str, Any]] = attrs.field(factory=list)
+    #: Chats the web client marked read (webwxstatusnotify Code 1), in order: ``{"chat":
+    #: real id, "time": unix s}``.
+    reads: list[dict[str, Any]] = attrs.field(factory=list)
     session: Session | None = None
     offline: list[tuple[int, MsgTemplate]] = attrs.field(factory=list)
     auth_tickets: set[str] = attrs.field(factory=set)

@@ -134,7 +134,9 @@ async def webwxinit(request: web.Request) -> web.Response:
 
 async def statusnotify(request: web.Request) -> web.Response:
     """``POST …/webwxstatusnotify``: Code 3 queues the 51/StatusNotifyCode 4 message whose
-    ``<username>`` list of real ids is aligned with StatusNotifyUserName (§3.2, §6.3).
+    ``<username>`` list of real ids is aligned with StatusNotifyUserName (§3.2, §6.3); Code 1
+    (READED) records the chat ``ToUserName`` as read in ``Account.reads`` (``GET
+    /_sim/accounts/{account}/reads``), an unknown UserName answers Ret 1.
     """
     world = world_of(request)
     body = await read_json(request)
@@ -155,6 +157,12 @@ async def statusnotify(request: web.Request) -> web.Response:
             StatusNotifyUserName=",".join(placeholder(account, c) for c in chats),
         )
         session.push(SELECTOR_MESSAGE, message=MsgTemplate(fields))
+    elif body.get("Code") == 1:
+        # READED: the web client marked the chat read; the phone shows it read (§3.2).
+        chat = session.real_id(str(body.get("ToUserName", "")))
+        if chat is None:
+            return error_response("webwxstatusnotify", 1, "unknown ToUserName")
+        session.account.reads.append({"chat": chat, "time": int(world.now())})
     return api_json({"BaseResponse": wire.base_response(), "MsgID": ids.msg_id()})
 
 
