@@ -13,6 +13,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from adapters.matrix.boundedjson import JsonTooDeep, loads_bounded
 from adapters.matrix.types import (
+    DeviceUpdates,
     MalformedEvent,
     RoomAlias,
     RoomEvent,
@@ -225,7 +226,12 @@ class AppserviceServer:
                 events.append(RoomEvent.from_wire(raw))
             except MalformedEvent as exc:
                 logger.warning("transaction %s: skipped a malformed event: %s", txn_id, exc)
-        txn = Transaction(txn_id, tuple(events), skipped=len(raw_events) - len(events))
+        txn = Transaction(
+            txn_id,
+            tuple(events),
+            skipped=len(raw_events) - len(events),
+            devices=DeviceUpdates.from_wire(body or {}),
+        )
         async with self._txn_lock:
             if await self._txn_log.seen(txn.dedupe_key):
                 logger.debug("transaction %s: already processed", txn_id)

@@ -173,6 +173,13 @@ class Synapse:
             "url_preview_enabled": False,
             "enable_metrics": False,
             "app_service_config_files": self._app_service_config_files,
+            # The bridge bot's end-to-end encryption device gets its to-device messages
+            # (MSC2409) and device list changes and one-time key counts (MSC3202) in
+            # appservice transactions: Synapse does not let an appservice's bot /sync.
+            "experimental_features": {
+                "msc2409_to_device_messages_enabled": True,
+                "msc3202_transaction_extensions": True,
+            },
             **_rate_limits(),
         }
         self._config_path.write_text(yaml.safe_dump(config))

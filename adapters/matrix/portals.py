@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from adapters.matrix import content as mx
+from adapters.matrix.e2ee import encryption_state
 from adapters.matrix.errors import MatrixNotFound
 from adapters.matrix.fitting import MAX_ROOM_NAME_BYTES, fit_text
 from adapters.matrix.ghosts import Ghosts
@@ -88,7 +89,9 @@ class Portals:
         return True
 
     def _bridge_state(self, remote: Profile, avatar: MxcUri | None) -> list[dict[str, object]]:
-        return mx.bridge_state(
+        # encryption.default: new portals are encrypted from their first event on.
+        encrypted = [encryption_state()] if self._side.config.encryption.default else []
+        return encrypted + mx.bridge_state(
             bot=self._side.bot,
             protocol_id=PROTOCOL_ID,
             protocol_name=PROTOCOL_NAME,

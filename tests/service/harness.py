@@ -61,7 +61,7 @@ class Forwarder:
 
     async def __call__(self, txn: Transaction) -> None:
         url = f"{self._url}/_matrix/app/v1/transactions/{txn.txn_id}"
-        body = {"events": [wire_event(e) for e in txn.events]}
+        body = {"events": [wire_event(e) for e in txn.events], **txn.devices.to_wire()}
         async with self._http.put(url, json=body, headers=self._headers) as resp:
             if resp.status != 200:
                 raise RuntimeError(f"the bridge answered transaction {txn.txn_id} {resp.status}")
