@@ -134,10 +134,13 @@ class EncryptionConfig:
     """``encryption``: end-to-end encryption (Matrix spec "End-to-End Encryption"), as
     mautrix bridges' ``encryption`` section. ``allow``: the bot logs in as a device and reads
     and writes encrypted rooms (else an encrypted room gets one plaintext notice saying
-    encryption is off). ``default``: new portals are created encrypted (needs ``allow``)."""
+    encryption is off). ``default``: new portals are created encrypted (needs ``allow``).
+    ``key_wait_s``: how long an encrypted event waits for its room key before its sender is
+    told it was not delivered, in seconds."""
 
     allow: bool = False
     default: bool = False
+    key_wait_s: float = 30.0
 
 
 def _encryption(sec: Section) -> EncryptionConfig:
@@ -145,8 +148,9 @@ def _encryption(sec: Section) -> EncryptionConfig:
     default = sec.boolean("default", default=False)
     if default and not allow:
         raise ConfigError(f"{sec.key('default')}: true needs encryption.allow: true as well")
+    key_wait_s = _seconds(sec, "key_wait_seconds", 1.0, EncryptionConfig.key_wait_s)
     sec.warn_unknown()
-    return EncryptionConfig(allow=allow, default=default)
+    return EncryptionConfig(allow=allow, default=default, key_wait_s=key_wait_s)
 
 
 @attrs.frozen

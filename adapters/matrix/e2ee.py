@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -18,9 +17,6 @@ from bridge.config import Config
 
 logger = logging.getLogger(__name__)
 
-#: How long an encrypted event waits for its room key (sent by the sender's device, to the
-#: bot's device) before its sender is told it was not delivered, in seconds.
-KEY_WAIT_S = 30.0
 NO_KEY = (
     "the bridge did not receive the key to decrypt it within {seconds:.0f} s "
     "(your client did not share it with the bridge bot's device)"
@@ -37,13 +33,15 @@ class Encryption:
     With ``encryption.allow`` the bot has a ``BotDevice`` (its keys in
     ``crypto.store_folder(database.path)``). An ``m.room.encrypted`` event from a
     transaction is decrypted at once when its room key is there, and routed by the hub like
-    a plaintext one; otherwise it waits (with any later events of its room, which keep their
-    order) off the transaction path up to ``key_wait_s`` for the key, then goes to
-    ``late_event``, or its sender gets a failed ``com.beeper.message_send_status`` and a
-    notice. Everything the bridge posts through ``api`` (the bot, and ghosts masqueraded
-    with ``user_id=``) into an encrypted room is encrypted with the bot device's megolm
-    session, as mautrix bridges do without devices for their ghosts: clients show such a
-    message as sent by the ghost from a device it does not own (unverified).
+    a plaintext one; otherwise it waits off the transaction path (so later transactions and
+    events go on) up to ``encryption.key_wait_s`` for the key, then goes to ``late_event``,
+    or its sender gets a failed ``com.beeper.message_send_status`` and a notice (a process
+    stopping meanwhile drops the wait: the transaction was answered).
+
+    Everything the bridge posts through ``api`` (the bot, and ghosts masqueraded with
+    ``user_id=``) into an encrypted room is encrypted with the bot device's megolm session,
+    as mautrix bridges do without devices for their ghosts: clients show such a message as
+    sent by the ghost from a device it does not own (unverified).
 
     Without ``allow`` nothing is encrypted and an encrypted event gets the failed send
     status plus the room's one plaintext notice that encryption is off (``BotNotices``).
@@ -56,16 +54,14 @@ class Encryption:
         notices: BotNotices,
         *,
         late_event: LateEvent,
-        key_wait_s: float = KEY_WAIT_S,
     ) -> None:
         self._config = config
         self._api = api
         self._notices = notices
         self._late_event = late_event
-        self.key_wait_s = key_wait_s
+        self.key_wait_s = config.encryption.key_wait_s
         self._device: BotDevice | None = None
         self._encrypted: dict[RoomId, bool] = {}
-        self._waiting: dict[RoomId, collections.deque[RoomEvent]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -132,43 +128,30 @@ class Encryption:
             await self._notices.encrypted(event)
             return None
         self._encrypted[event.room_id] = True
-        waiting = self._waiting.get(event.room_id)
-        if waiting is None:
-            try:
-                return device.decrypt(event)
-            except KeyMissing:
-                pass
-            except Undecryptable as exc:
-                await self._not_decrypted(event, UNDECRYPTABLE.format(why=exc))
-                return None
-            waiting = self._waiting[event.room_id] = collections.deque()
-            self._spawn(self._wait_for_keys(event.room_id, waiting))
-        logger.info("event %s waits for its room key", event.event_id)
-        waiting.append(event)
+        try:
+            return device.decrypt(event)
+        except KeyMissing:
+            logger.info("event %s waits for its room key", event.event_id)
+            self._spawn(self._wait_for_key(device, event))
+        except Undecryptable as exc:
+            await self._not_decrypted(event, UNDECRYPTABLE.format(why=exc))
         return None
 
-    async def _wait_for_keys(self, room: RoomId, waiting: collections.deque[RoomEvent]) -> None:
-        """Decrypt ``room``'s waiting events in order, each waiting up to ``key_wait_s``."""
+    async def _wait_for_key(self, device: BotDevice, event: RoomEvent) -> None:
+        """Decrypt ``event`` once its key arrives (within ``key_wait_s``), and hand it on."""
         try:
-            while waiting and self._device is not None:
-                event = waiting[0]
-                try:
-                    decrypted = await self._device.wait_and_decrypt(event, self.key_wait_s)
-                except KeyMissing:
-                    logger.warning("event %s: no room key within %.0f s", event.event_id,
-                                   self.key_wait_s)  # fmt: skip
-                    await self._not_decrypted(event, NO_KEY.format(seconds=self.key_wait_s))
-                except Undecryptable as exc:
-                    await self._not_decrypted(event, UNDECRYPTABLE.format(why=exc))
-                else:
-                    try:
-                        await self._late_event(decrypted)
-                    except Exception:
-                        logger.exception("decrypted event %s not handled", event.event_id)
-                waiting.popleft()
-        finally:
-            if self._waiting.get(room) is waiting:
-                del self._waiting[room]
+            decrypted = await device.wait_and_decrypt(event, self.key_wait_s)
+        except KeyMissing:
+            logger.warning("event %s: no room key within %.0f s", event.event_id, self.key_wait_s)
+            await self._not_decrypted(event, NO_KEY.format(seconds=self.key_wait_s))
+            return
+        except Undecryptable as exc:
+            await self._not_decrypted(event, UNDECRYPTABLE.format(why=exc))
+            return
+        try:
+            await self._late_event(decrypted)
+        except Exception:
+            logger.exception("decrypted event %s not handled", event.event_id)
 
     async def _not_decrypted(self, event: RoomEvent, why: str) -> None:
         logger.info("event %s not decrypted: %s", event.event_id, why)

@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import io
 import itertools
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -166,9 +167,10 @@ async def encrypted_bridge(
     simulator: SimulatorHandle,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Any:
-    """The service with ``encryption: {allow: true, default: true}``: the bot has a device,
-    and new portals are created encrypted."""
-    base = attrs.evolve(bridge_setup.config, encryption=EncryptionConfig(allow=True, default=True))
+    """The service with ``encryption: {allow: true, default: true, key_wait_seconds: 2}``:
+    the bot has a device, and new portals are created encrypted."""
+    encryption = EncryptionConfig(allow=True, default=True, key_wait_s=2.0)
+    base = attrs.evolve(bridge_setup.config, encryption=encryption)
     harness = BridgeHarness(base, appservice, synapse, simulator, tmp_path_factory.mktemp("e2ee"))
     await harness.start()
     yield harness
@@ -193,8 +195,9 @@ async def _heard(commander: Commander, *texts: str) -> str:
 
 
 async def test_an_encrypted_dm_and_an_encrypted_portal_work_with_a_real_client(
-    encrypted_bridge: BridgeHarness, tmp_path: Path
+    encrypted_bridge: BridgeHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     bridge = encrypted_bridge
     demo = await create_demo(bridge.simulator.control)
     commander = await Commander.register(
@@ -215,6 +218,12 @@ async def test_an_encrypted_dm_and_an_encrypted_portal_work_with_a_real_client(
     await _heard(commander, "Logged in to WeChat as Demo User")
     await commander.send(dm, "ping")
     await _heard(commander, "Logged in as Demo User; receiving.")
+
+    # An event whose room key never comes: after key_wait_seconds its sender hears so.
+    never = {"session_id": "no-such-session", "ciphertext": "AwgAEhA", "device_id": "NONE"}
+    megolm = {"algorithm": "m.megolm.v1.aes-sha2", "sender_key": "bm8ga2V5", **never}
+    await commander.api.send(dm, megolm, event_type="m.room.encrypted")
+    await _heard(commander, "Not delivered: the bridge did not receive the key to decrypt it")
 
     # A WeChat message arrives in a new portal, created encrypted (encryption.default).
     await bridge.simulator.control.send_message(demo.account, demo.carol, text="hello from Carol")
@@ -238,3 +247,8 @@ async def test_an_encrypted_dm_and_an_encrypted_portal_work_with_a_real_client(
     files = [p for p in folder.iterdir() if p.is_file()]
     assert files and all(p.stat().st_mode & 0o777 == 0o600 for p in files), files
     assert folder.stat().st_mode & 0o777 == 0o700
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "no room key within 2 s" in logged
+    # Neither a token nor key material at any level (nio's DEBUG included).
+    assert bridge.config.appservice.as_token not in logged
+    assert "session_key" not in logged and "access_token" not in logged
