@@ -24,6 +24,12 @@ from bridge.secretfiles import create_secret_file
 
 logger = logging.getLogger(__name__)
 
+# nio logs every response body at DEBUG (login tokens, claimed one-time keys) and peewee every
+# SQL statement with its parameters (pickled olm and megolm keys): never, whatever level the
+# bridge logs at.
+for _chatty in ("nio.responses", "peewee"):
+    logging.getLogger(_chatty).setLevel(logging.INFO)
+
 #: The olm machine's SQLite file inside the crypto store folder.
 STORE_NAME = "crypto.db"
 #: The device id the homeserver gave the bot's first login, kept for the next ones.

@@ -11,9 +11,10 @@ from typing import Any
 from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.botnotices import BotNotices
 from adapters.matrix.crypto import BotDevice, KeyMissing, Undecryptable, store_folder
-from adapters.matrix.errors import MatrixForbidden, MatrixNotFound, MatrixRequestError
+from adapters.matrix.errors import MatrixForbidden, MatrixNotFound
 from adapters.matrix.types import DeviceUpdates, RoomEvent, RoomId, UserId
 from bridge.config import Config
+from bridge.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +83,18 @@ class Encryption:
         )
         try:
             await device.start()
-        except (MatrixRequestError, OSError) as exc:
+        except ConfigError:
+            raise
+        except Exception as exc:
+            # Plaintext rooms keep working; encrypted ones get the "encryption is off" notice.
             logger.error("end-to-end encryption is off: the bot's device did not start: %s", exc)
             await device.stop()
             return
+        logger.info(
+            "end-to-end encryption on; the homeserver must push to-device messages and "
+            "device lists to the appservice (Synapse: experimental_features "
+            "msc2409_to_device_messages_enabled, msc3202_transaction_extensions)"
+        )
         self._device = device
         self._api.encryptor = self.outgoing
 

@@ -82,7 +82,9 @@ class Synapse:
     """One Synapse process serving ``server_name`` on 127.0.0.1:``port`` from ``workdir``.
 
     ``start()`` writes the config (SQLite, no federation, presence off, rate limits raised so
-    scripted clients are never throttled, ``app_service_config_files`` loaded) and generates
+    scripted clients are never throttled, ``app_service_config_files`` loaded, MSC2409
+    to-device messages and MSC3202 device lists in appservice transactions for the bot's
+    end-to-end encryption device) and generates
     the signing key on first use, then starts Synapse and waits until the client API answers.
     ``stop()`` ends it (SIGTERM, SIGKILL after a timeout) keeping its data, so ``start()``
     again resumes with the same users, rooms and queued appservice transactions; a new
