@@ -148,7 +148,7 @@ def _encryption(sec: Section) -> EncryptionConfig:
     default = sec.boolean("default", default=False)
     if default and not allow:
         raise ConfigError(f"{sec.key('default')}: true needs encryption.allow: true as well")
-    key_wait_s = _seconds(sec, "key_wait_seconds", 1.0, EncryptionConfig.key_wait_s)
+    key_wait_s = _seconds(sec, "key_wait_seconds", 1.0, EncryptionConfig().key_wait_s)
     sec.warn_unknown()
     return EncryptionConfig(allow=allow, default=default, key_wait_s=key_wait_s)
 

@@ -35,7 +35,8 @@ class Portals:
     the bot invited (the bot joins, and gets power level 100 from the ``trusted_private_chat``
     preset, so it can post notices, invite ghosts and redact). A group's portal is created by
     the bot, named after the group, with the owner invited; members' ghosts join when they
-    first speak. Both carry ``m.bridge`` state naming the identity. Room ids are kept opaque.
+    first speak. Both carry ``m.bridge`` state naming the identity, and ``m.room.encryption``
+    when ``encryption.default`` is set. Room ids are kept opaque.
 
     The core records which room mirrors which identity (and asks again only for identities
     without a portal); this class remembers the rooms it created in this process only, so
