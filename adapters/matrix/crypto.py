@@ -295,6 +295,9 @@ class BotDevice:
             raise Undecryptable("the decrypted payload belongs to another room")
         if source.get("type") == "m.room.encrypted":
             raise Undecryptable("an encrypted event inside an encrypted event")
+        if "state_key" in source:
+            # State events are never encrypted: one inside would forge room state.
+            raise Undecryptable("a state event inside an encrypted event")
         try:
             return RoomEvent.from_wire({**source, "room_id": event.room_id})
         except ValueError as exc:

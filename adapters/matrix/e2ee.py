@@ -160,7 +160,9 @@ class Encryption:
         try:
             await self._late_event(decrypted)
         except Exception:
+            # Its transaction was answered long ago: nobody repeats it, so the sender is told.
             logger.exception("decrypted event %s not handled", event.event_id)
+            await self._notices.not_carried(event, "the bridge could not process it")
 
     async def _not_decrypted(self, event: RoomEvent, why: str) -> None:
         logger.info("event %s not decrypted: %s", event.event_id, why)
