@@ -195,7 +195,6 @@ async def _heard(commander: Commander, *texts: str) -> str:
     return found
 
 
-@pytest.mark.slow  # 25-45 s on 2 shared cores: about ten matrix-commander runs
 async def test_an_encrypted_dm_and_an_encrypted_portal_work_with_a_real_client(
     encrypted_bridge: BridgeHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
