@@ -29,7 +29,7 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _ADAPTER_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _CORE_SECTIONS = frozenset(
     {"homeserver", "appservice", "database", "permissions", "double_puppet", "logging", "retention"}
-) | {"network", "matrix"}
+) | {"network", "matrix", "encryption"}
 
 #: The remote network of a config without a ``network`` key.
 DEFAULT_NETWORK = "wechat"
@@ -130,6 +130,30 @@ class DoublePuppetConfig:
 
 
 @attrs.frozen
+class EncryptionConfig:
+    """``encryption``: end-to-end encryption (Matrix spec "End-to-End Encryption"), as
+    mautrix bridges' ``encryption`` section. ``allow``: the bot logs in as a device and reads
+    and writes encrypted rooms (else an encrypted room gets one plaintext notice saying
+    encryption is off). ``default``: new portals are created encrypted (needs ``allow``).
+    ``key_wait_s``: how long an encrypted event waits for its room key before its sender is
+    told it was not delivered, in seconds."""
+
+    allow: bool = False
+    default: bool = False
+    key_wait_s: float = 30.0
+
+
+def _encryption(sec: Section) -> EncryptionConfig:
+    allow = sec.boolean("allow", default=False)
+    default = sec.boolean("default", default=False)
+    if default and not allow:
+        raise ConfigError(f"{sec.key('default')}: true needs encryption.allow: true as well")
+    key_wait_s = _seconds(sec, "key_wait_seconds", 1.0, EncryptionConfig().key_wait_s)
+    sec.warn_unknown()
+    return EncryptionConfig(allow=allow, default=default, key_wait_s=key_wait_s)
+
+
+@attrs.frozen
 class RetentionConfig:
     """``retention``: how long the bridge keeps what it relayed, applied while it runs
     (every ``interval_s``) and at each login's start. Seconds throughout.
@@ -192,6 +216,7 @@ class Config:
     #: The raw ``matrix`` section ({} when absent); the Matrix side parses it.
     matrix_config: Mapping[str, Any] = attrs.field(factory=dict, converter=_read_only, hash=False)
     retention: RetentionConfig = RetentionConfig()
+    encryption: EncryptionConfig = EncryptionConfig()
 
     @classmethod
     def from_file(cls, path: str | Path, *, allow_placeholder_tokens: bool = False) -> Config:
@@ -236,6 +261,7 @@ class Config:
         if level not in _LOG_LEVELS:
             raise ConfigError(f"logging.level: must be one of {', '.join(_LOG_LEVELS)}")
         retention = _retention(root.section("retention", optional=True))
+        encryption = _encryption(root.section("encryption", optional=True))
         for section in (root, hs, db, dp, log):
             section.warn_unknown()
         return cls(
@@ -249,6 +275,7 @@ class Config:
             double_puppet=DoublePuppetConfig(secret) if secret else None,
             log_level=level,
             retention=retention,
+            encryption=encryption,
         )
 
     @property

@@ -23,9 +23,11 @@ def registration_for(config: Config) -> dict[str, Any]:
 
     Shape (Matrix spec "Registration"): ``id``, ``url``, ``as_token``, ``hs_token``,
     ``sender_localpart``, ``rate_limited: false``, ``receive_ephemeral: true`` (MSC2409, the
-    key Synapse 1.163 reads in ``synapse/config/appservice.py``: read receipts reach the
-    bridge) and an exclusive user namespace covering the ghosts (``Config.ghost_regex``) and
-    the bot. Rooms and aliases are not claimed.
+    key Synapse 1.163 reads in ``synapse/config/appservice.py``: read receipts and, with the
+    experimental feature below, to-device messages reach the bridge), ``org.matrix.msc3202``
+    (device lists and one-time key counts in transactions, for end-to-end encryption) and an
+    exclusive user namespace covering the ghosts (``Config.ghost_regex``) and the bot. Rooms
+    and aliases are not claimed.
     """
     appservice = config.appservice
     return {
@@ -35,7 +37,12 @@ def registration_for(config: Config) -> dict[str, Any]:
         "hs_token": appservice.hs_token,
         "sender_localpart": appservice.bot.username,
         "rate_limited": False,
+        # To-device messages (MSC2409) and device lists and one-time key counts (MSC3202)
+        # in transactions: what the bot's end-to-end encryption device lives on (Synapse:
+        # experimental_features msc2409_to_device_messages_enabled and
+        # msc3202_transaction_extensions).
         "receive_ephemeral": True,
+        "org.matrix.msc3202": True,
         "namespaces": {
             "users": [
                 {"exclusive": True, "regex": config.ghost_regex},

@@ -96,6 +96,9 @@ def write_config(folder: Path, ports: DemoPorts) -> tuple[Config, Path]:
             f"@{DEMO_LOCALPART}:{SERVER_NAME}": "admin",
         },
         "wechat": {"base_url": f"http://127.0.0.1:{ports.simulator}", "uos": True},
+        # Encrypted DMs (Element's default) work: the bot has a device (localsynapse enables
+        # the Synapse features it needs).
+        "encryption": {"allow": True},
         "logging": {"level": "INFO"},
     }
     config_path = folder / "config.yaml"

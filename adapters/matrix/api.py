@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -18,6 +18,12 @@ from adapters.matrix.transport import JsonResponse, StatelessClient, read_timeou
 from adapters.matrix.types import Download, EventId, Member, MxcUri, RoomId, UserId
 
 logger = logging.getLogger(__name__)
+
+#: Turns (room, event type, content, as_user) into the event type and content to post: the
+#: ``m.room.encrypted`` form in an encrypted room (``adapters/matrix/e2ee.py``).
+Encryptor = Callable[
+    [RoomId, str, Mapping[str, Any], UserId | None], Awaitable[tuple[str, Mapping[str, Any]]]
+]
 
 
 class AppserviceAPI:
@@ -69,6 +75,8 @@ class AppserviceAPI:
         self._nio_once.access_token = as_token
         self._nio_once.client_session = self._session
         self._token = as_token
+        #: Set while end-to-end encryption runs: every ``send_message`` goes through it.
+        self.encryptor: Encryptor | None = None
 
     async def close(self) -> None:
         """Close the HTTP session if this object created it. Idempotent."""
@@ -328,8 +336,11 @@ class AppserviceAPI:
         """Send an event with ``content`` (see ``adapters/matrix/content.py``); returns its id.
 
         ``txn_id`` makes a retry idempotent: the homeserver answers a repeated
-        (sender, txn_id) with the first event's id instead of sending again.
+        (sender, txn_id) with the first event's id instead of sending again. In an encrypted
+        room the ``encryptor`` (when set) makes it an ``m.room.encrypted`` event.
         """
+        if self.encryptor is not None:
+            event_type, content = await self.encryptor(room_id, event_type, content, as_user)
         method, path, data = Api.room_send(
             self._token, room_id, event_type, dict(content), txn_id or uuid.uuid4().hex
         )

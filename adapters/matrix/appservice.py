@@ -13,6 +13,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from adapters.matrix.boundedjson import JsonTooDeep, loads_bounded
 from adapters.matrix.types import (
+    DeviceUpdates,
     EphemeralEvent,
     MalformedEvent,
     RoomAlias,
@@ -255,7 +256,11 @@ class AppserviceServer:
                 logger.warning("transaction %s: skipped a malformed event: %s", txn_id, exc)
         ephemeral = _ephemeral(txn_id, body)
         txn = Transaction(
-            txn_id, tuple(events), skipped=len(raw_events) - len(events), ephemeral=ephemeral
+            txn_id,
+            tuple(events),
+            skipped=len(raw_events) - len(events),
+            ephemeral=ephemeral,
+            devices=DeviceUpdates.from_wire(body or {}),
         )
         async with self._txn_lock:
             if await self._txn_log.seen(txn.dedupe_key):

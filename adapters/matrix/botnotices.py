@@ -1,5 +1,5 @@
 """What the bot tells users in rooms on its own: greetings, events it could not carry, and
-encrypted rooms (while end-to-end encryption is not supported)."""
+encrypted rooms while the config turns end-to-end encryption off."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ from bridge.config import Config
 
 logger = logging.getLogger(__name__)
 
-#: Posted (in plaintext) once in a room where messages arrive end-to-end encrypted.
+#: Posted (in plaintext) once in a room where messages arrive end-to-end encrypted while
+#: ``encryption.allow`` is false.
 ENCRYPTION_UNSUPPORTED = (
-    "⚠ This room is end-to-end encrypted, and this bridge cannot read encrypted messages: "
-    "nothing you send here reaches me or your contacts. Create a room with encryption "
-    "turned off (in Element: New room, 'Enable end-to-end encryption' off) and invite me; "
-    "there, send commands as `{prefix} help`."
+    "⚠ This room is end-to-end encrypted, and end-to-end encryption is turned off on this "
+    "bridge: nothing you send here reaches me or your contacts. Create a room with "
+    "encryption turned off (in Element: New room, 'Enable end-to-end encryption' off) and "
+    "invite me; there, send commands as `{prefix} help`. (The bridge's administrator can "
+    "turn encryption on: `encryption: allow: true` in its config.)"
 )
 
 
@@ -94,7 +96,9 @@ class BotNotices:
 
     async def encrypted(self, event: RoomEvent) -> None:
         """An encrypted event: a send status on it, and the room's one notice."""
-        await self.failed_status(event, "Not delivered: this bridge cannot read encrypted messages")
+        await self.failed_status(
+            event, "Not delivered: end-to-end encryption is turned off on this bridge"
+        )
         await self.encrypted_room(event.room_id)
 
     async def encrypted_room(self, room: RoomId) -> None:

@@ -15,6 +15,7 @@ from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.appservice import AppserviceServer
 from adapters.matrix.botnotices import BotNotices
 from adapters.matrix.channel import MatrixChannel
+from adapters.matrix.e2ee import Encryption
 from adapters.matrix.errors import (
     AppserviceRejected,
     MatrixForbidden,
@@ -39,6 +40,7 @@ from adapters.matrix.types import (
     RoomEvent,
     RoomId,
     Transaction,
+    TransactionId,
     UserId,
 )
 from bridge.commands_puppet import PuppetLogin, PuppetLogout, SupportsDoublePuppet
@@ -155,6 +157,7 @@ class MatrixHub:
         self._channels: dict[LoginId, MatrixChannel] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._notices = BotNotices(config, self._api, self._reports)
+        self._e2ee = Encryption(config, self._api, self._notices, late_event=self._late_event)
         self._room_locks: dict[UserId, asyncio.Lock] = {}
         self._event_failures: dict[str, int] = {}
         self._started = False
@@ -190,6 +193,7 @@ class MatrixHub:
             raise
         except MatrixRequestError as exc:
             logger.warning("bot profile not set (homeserver unavailable?): %s", exc)
+        await self._e2ee.start()
         try:
             await self._api.ping(self.config.appservice.id)
         except MatrixRequestError as exc:
@@ -222,6 +226,7 @@ class MatrixHub:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._e2ee.stop()
         await self._puppets.close()
         await self._side.close()
         if self._owns_api:
@@ -339,6 +344,7 @@ class MatrixHub:
         downloaded here: they are journaled as references (``adapters.matrix.media``)."""
         batches: dict[LoginId, list[Event]] = {}
         commands: list[BotCommand] = []
+        self._e2ee.receive(txn.devices)
         for event in txn.events:
             try:
                 await self._route(event, batches, commands)
@@ -383,6 +389,7 @@ class MatrixHub:
     async def _route(
         self, event: RoomEvent, batches: dict[LoginId, list[Event]], commands: list[BotCommand]
     ) -> None:
+        self._e2ee.observe(event)
         route, portal = await self._router.route(event)
         match route:
             case Route.INVITE:
@@ -390,7 +397,9 @@ class MatrixHub:
             case Route.PORTAL if portal is not None:
                 await self._portal_event(event, portal, batches)
             case Route.ENCRYPTED:
-                await self._notices.encrypted(event)
+                decrypted = await self._e2ee.incoming(event)
+                if decrypted is not None:  # routed as if it had come in plaintext
+                    await self._route(decrypted, batches, commands)
             case Route.COMMAND:
                 command = await self._router.command(event)
                 if command is not None:
@@ -482,7 +491,7 @@ class MatrixHub:
                 logger.warning("cannot leave %s: %s", room, exc)
             return
         logger.info("joined %s on %s's invite", room, inviter)
-        if await self._notices.is_encrypted(room):
+        if not self._e2ee.enabled and await self._notices.is_encrypted(room):
             await self._notices.encrypted_room(room)
         elif event.content.get("is_direct") is True:
             # The user opened a new DM with the bot: it is where they will look (issue 9).
@@ -491,6 +500,13 @@ class MatrixHub:
         else:
             known = await self.store.matrix.management_room(inviter)
             await self._notices.greet_room(room, known)
+
+    async def _late_event(self, event: RoomEvent) -> None:
+        """An event decrypted after its transaction was answered (its room key came late):
+        handled as a transaction of its own."""
+        await self.handle_transaction(
+            Transaction(TransactionId(f"late:{event.event_id}"), (event,))
+        )
 
     async def _notify(self, room: RoomId, text: str) -> None:
         await self._notices.notify(room, text)

@@ -83,8 +83,9 @@ class Synapse:
 
     ``start()`` writes the config (SQLite, no federation, presence off, rate limits raised so
     scripted clients are never throttled, ``app_service_config_files`` loaded: a registration
-    with ``receive_ephemeral: true``, as ``bridge.registration`` writes it, gets read receipts
-    without any experimental feature in Synapse 1.163) and generates
+    with ``receive_ephemeral: true``, as ``bridge.registration`` writes it, gets read receipts;
+    MSC2409 to-device messages and MSC3202 device lists in appservice transactions for the
+    bot's end-to-end encryption device) and generates
     the signing key on first use, then starts Synapse and waits until the client API answers.
     ``stop()`` ends it (SIGTERM, SIGKILL after a timeout) keeping its data, so ``start()``
     again resumes with the same users, rooms and queued appservice transactions; a new
@@ -175,6 +176,13 @@ class Synapse:
             "url_preview_enabled": False,
             "enable_metrics": False,
             "app_service_config_files": self._app_service_config_files,
+            # The bridge bot's end-to-end encryption device gets its to-device messages
+            # (MSC2409) and device list changes and one-time key counts (MSC3202) in
+            # appservice transactions: Synapse does not let an appservice's bot /sync.
+            "experimental_features": {
+                "msc2409_to_device_messages_enabled": True,
+                "msc3202_transaction_extensions": True,
+            },
             **_rate_limits(),
         }
         self._config_path.write_text(yaml.safe_dump(config))

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from adapters.matrix import content as mx
+from adapters.matrix.e2ee import encryption_state
 from adapters.matrix.errors import MatrixNotFound
 from adapters.matrix.fitting import MAX_ROOM_NAME_BYTES, fit_text
 from adapters.matrix.ghosts import Ghosts
@@ -34,7 +35,8 @@ class Portals:
     the bot invited (the bot joins, and gets power level 100 from the ``trusted_private_chat``
     preset, so it can post notices, invite ghosts and redact). A group's portal is created by
     the bot, named after the group, with the owner invited; members' ghosts join when they
-    first speak. Both carry ``m.bridge`` state naming the identity. Room ids are kept opaque.
+    first speak. Both carry ``m.bridge`` state naming the identity, and ``m.room.encryption``
+    when ``encryption.default`` is set. Room ids are kept opaque.
 
     The core records which room mirrors which identity (and asks again only for identities
     without a portal); this class remembers the rooms it created in this process only, so
@@ -95,7 +97,9 @@ class Portals:
         return True
 
     def _bridge_state(self, remote: Profile, avatar: MxcUri | None) -> list[dict[str, object]]:
-        return mx.bridge_state(
+        # encryption.default: new portals are encrypted from their first event on.
+        encrypted = [encryption_state()] if self._side.config.encryption.default else []
+        return encrypted + mx.bridge_state(
             bot=self._side.bot,
             protocol_id=PROTOCOL_ID,
             protocol_name=PROTOCOL_NAME,

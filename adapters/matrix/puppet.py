@@ -146,6 +146,9 @@ class DoublePuppets:
                 token = await self._login(user)
                 api = AppserviceAPI(homeserver, token, user, session=session)
                 puppet = Puppet(api, None, PuppetSource.CONFIG, token, bridge_device=True)
+            # In an encrypted room the user's posts are encrypted like the ghosts' (the bot's
+            # device, ``e2ee.Encryption``), set on the hub's client once encryption runs.
+            puppet.api.encryptor = self._side.api.encryptor
             self._clients[user] = puppet
             logger.info("double puppeting enabled for %s (%s)", user, puppet.source.value)
             return puppet

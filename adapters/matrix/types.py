@@ -14,6 +14,7 @@ from bridge.ids import EventId, RoomId, TransactionId
 from bridge.ids import MatrixUserId as UserId
 
 __all__ = [
+    "DeviceUpdates",
     "Download",
     "EphemeralEvent",
     "EventId",
@@ -135,18 +136,74 @@ class EphemeralEvent:
 
 
 @attrs.frozen
+class DeviceUpdates:
+    """What a transaction carries for end-to-end encryption besides room events:
+    to-device messages for the appservice's devices (MSC2409, ``de.sorunome.msc2409.to_device``:
+    each with ``to_user_id``/``to_device_id``), device list changes of users sharing a room
+    with it and its devices' one-time key counts (MSC3202, ``org.matrix.msc3202.*``).
+    Malformed parts are left out."""
+
+    to_device: tuple[Mapping[str, Any], ...] = attrs.field(default=(), repr=False)
+    changed: frozenset[str] = frozenset()
+    left: frozenset[str] = frozenset()
+    #: ``{user_id: {device_id: {algorithm: count}}}``.
+    one_time_key_counts: Mapping[str, Any] = attrs.field(default=_EMPTY, repr=False)
+
+    @classmethod
+    def from_wire(cls, body: Mapping[str, Any]) -> DeviceUpdates:
+        """Read the MSC2409/MSC3202 keys of a transaction body (absent ones: empty)."""
+        raw = body.get("de.sorunome.msc2409.to_device") or body.get("to_device")
+        to_device = tuple(m for m in raw if isinstance(m, Mapping)) if isinstance(raw, list) else ()
+        lists = body.get("org.matrix.msc3202.device_lists")
+        lists = lists if isinstance(lists, Mapping) else {}
+        counts = body.get("org.matrix.msc3202.device_one_time_keys_count")
+        return cls(
+            to_device=to_device,
+            changed=_user_ids(lists.get("changed")),
+            left=_user_ids(lists.get("left")),
+            one_time_key_counts=counts if isinstance(counts, Mapping) else _EMPTY,
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The transaction body keys ``from_wire`` reads (none when empty)."""
+        if not self:
+            return {}
+        return {
+            "de.sorunome.msc2409.to_device": [dict(m) for m in self.to_device],
+            "org.matrix.msc3202.device_lists": {
+                "changed": sorted(self.changed),
+                "left": sorted(self.left),
+            },
+            "org.matrix.msc3202.device_one_time_keys_count": dict(self.one_time_key_counts),
+        }
+
+    def __bool__(self) -> bool:
+        return bool(self.to_device or self.changed or self.left or self.one_time_key_counts)
+
+
+def _user_ids(value: object) -> frozenset[str]:
+    return (
+        frozenset(u for u in value if isinstance(u, str))
+        if isinstance(value, list)
+        else frozenset()
+    )
+
+
+@attrs.frozen
 class Transaction:
     """A homeserver -> appservice transaction (spec "Pushing events").
 
     ``events`` holds the well-formed room events in order; ``skipped`` counts malformed ones
     that were logged and left out. ``ephemeral`` holds the ephemeral events (sent only to a
-    registration with ``receive_ephemeral: true``).
+    registration with ``receive_ephemeral: true``); ``devices`` the end-to-end encryption
+    parts (to-device messages, device lists, one-time key counts).
     """
 
     txn_id: TransactionId
     events: tuple[RoomEvent, ...]
     skipped: int = 0
     ephemeral: tuple[EphemeralEvent, ...] = ()
+    devices: DeviceUpdates = DeviceUpdates()
 
     @property
     def dedupe_key(self) -> TransactionId:
@@ -162,6 +219,9 @@ class Transaction:
             # They carry no ids: a receipt-only transaction is known by what it says.
             seen = [[e.type, e.room_id, dict(e.content)] for e in self.ephemeral]
             digest.update(json.dumps(seen, sort_keys=True, default=str).encode())
+        if self.devices:
+            # A transaction of to-device messages only has no event ids to tell it apart.
+            digest.update(json.dumps(self.devices.to_device, sort_keys=True, default=str).encode())
         return TransactionId(f"{self.txn_id}:{digest.hexdigest()[:32]}")
 
 

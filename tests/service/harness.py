@@ -67,6 +67,7 @@ class Forwarder:
                 {"type": e.type, "room_id": e.room_id, "content": dict(e.content)}
                 for e in txn.ephemeral
             ]
+        body.update(txn.devices.to_wire())
         async with self._http.put(url, json=body, headers=self._headers) as resp:
             if resp.status != 200:
                 raise RuntimeError(f"the bridge answered transaction {txn.txn_id} {resp.status}")

@@ -8,19 +8,27 @@ import asyncio
 import hashlib
 import io
 import itertools
+import logging
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
+import pytest_asyncio
 from PIL import Image
 
+from adapters.matrix.crypto import store_folder
 from adapters.wechat.simulator import blobs
 from adapters.wechat.simulator.control import OutboxEntry
 from adapters.wechat.simulator.demo import Demo, create_demo
+from bridge.config import EncryptionConfig
+from tests.matrix.conftest import BridgeSetup, TransactionRecorder
+from tests.matrix.synapse import Synapse
 from tests.service.commander import Commander
 from tests.service.harness import BridgeHarness, accept_invite, wait_for_message, wait_until
 from tests.service.test_login import log_in
 from tests.service.test_messages import sent_to
+from tests.wechat.conftest import SimulatorHandle
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -120,10 +128,11 @@ async def test_an_encrypted_dm_gets_one_plaintext_notice_saying_what_to_do(
     assert notice["type"] == "m.room.message"  # plaintext, readable without keys
     assert notice["content"]["msgtype"] == "m.notice"
     assert "!wechat help" in notice["content"]["body"]
+    assert "encryption is turned off on this bridge" in notice["content"]["body"]
 
     async def bot_events() -> list[dict[str, Any]] | None:
         events = await commander.api.messages(room)
-        said = [e for e in events if e.get("sender") == bridge.bot]
+        said = [e for e in events if e.get("sender") == bridge.bot and "state_key" not in e]
         statuses = [e for e in said if e["type"] == "com.beeper.message_send_status"]
         return said if len(statuses) >= 2 else None
 
@@ -146,3 +155,110 @@ async def _dm_with(commander: Commander, bot: str) -> str | None:
         if member.get("membership") == "join":
             return str(room)
     return None
+
+
+# ---- end-to-end encryption (encryption.allow) ------------------------------------------------
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def encrypted_bridge(
+    bridge_setup: BridgeSetup,
+    appservice: TransactionRecorder,
+    synapse: Synapse,
+    simulator: SimulatorHandle,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Any:
+    """The service with ``encryption: {allow: true, default: true, key_wait_seconds: 2}``:
+    the bot has a device, and new portals are created encrypted."""
+    encryption = EncryptionConfig(allow=True, default=True, key_wait_s=2.0)
+    base = attrs.evolve(bridge_setup.config, encryption=encryption)
+    harness = BridgeHarness(base, appservice, synapse, simulator, tmp_path_factory.mktemp("e2ee"))
+    await harness.start()
+    yield harness
+    await harness.close()
+
+
+async def _heard(commander: Commander, *texts: str) -> str:
+    """What matrix-commander prints of the messages it receives (``--listen once``, which
+    decrypts them), polled until every one of ``texts`` was printed."""
+    heard: list[str] = []
+
+    async def listen() -> str | None:
+        heard.append(await commander.run("--listen", "once"))
+        printed = "".join(heard)
+        return printed if all(t in printed for t in texts) else None
+
+    try:
+        found: str = await wait_until(listen, within_s=60)
+    except TimeoutError:
+        raise AssertionError(f"matrix-commander did not print {texts}: {heard}") from None
+    return found
+
+
+async def test_an_encrypted_dm_and_an_encrypted_portal_work_with_a_real_client(
+    encrypted_bridge: BridgeHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    bridge = encrypted_bridge
+    demo = await create_demo(bridge.simulator.control)
+    commander = await Commander.register(
+        bridge.synapse, tmp_path / "commander", f"mce2ee{next(_numbers)}"
+    )
+    await commander.run("--room-dm-create", bridge.bot)  # encryption on, as Element's DMs
+    dm = await wait_until(lambda: _dm_with(commander, bridge.bot))
+    assert await commander.api.state(dm, "m.room.encryption")
+
+    await commander.send(dm, "login")
+    await _heard(commander, "Starting the WeChat login", "Scan this QR code")
+
+    # On the wire the bot's answers are encrypted: only a client with the keys reads them.
+    events = await commander.api.messages(dm, limit=30)
+    said = [e for e in events if e.get("sender") == bridge.bot and "state_key" not in e]
+    assert said and {e["type"] for e in said} == {"m.room.encrypted"}, said
+
+    # An event whose room key never comes: after key_wait_seconds its sender hears so.
+    never = {"session_id": "no-such-session", "ciphertext": "AwgAEhA", "device_id": "NONE"}
+    megolm = {"algorithm": "m.megolm.v1.aes-sha2", "sender_key": "bm8ga2V5", **never}
+    await commander.api.send(dm, megolm, event_type="m.room.encrypted")
+
+    # Logged in, a WeChat message arrives in a new portal, created encrypted
+    # (encryption.default).
+    await bridge.simulator.control.scan(demo.account)
+    await bridge.simulator.control.send_message(demo.account, demo.carol, text="hello from Carol")
+    portal = await accept_invite(commander.api, {dm})
+    assert await commander.api.state(portal, "m.room.encryption")
+    await _heard(
+        commander,
+        "Not delivered: the bridge did not receive the key to decrypt it",
+        "Logged in to WeChat as Demo User",
+        "hello from Carol",
+    )
+    ghost_events = [
+        e
+        for e in await commander.api.messages(portal)
+        if e["sender"] != bridge.bot and "state_key" not in e
+    ]
+    assert "m.room.encrypted" in {e["type"] for e in ghost_events}
+    assert not [e for e in ghost_events if e["type"] == "m.room.message"], ghost_events
+
+    # What matrix-commander sends encrypted in the portal reaches Carol on WeChat.
+    await commander.send(portal, "hi Carol, encrypted")
+    await sent_to(bridge, demo.account, demo.carol, "hi Carol, encrypted")
+
+    # After a restart the bot is the same device with the same keys: both ways still work.
+    await bridge.restart()
+    await bridge.simulator.control.send_message(demo.account, demo.carol, text="still there?")
+    await _heard(commander, "still there?")
+    await commander.send(portal, "yes, after the restart")
+    await sent_to(bridge, demo.account, demo.carol, "yes, after the restart")
+
+    # The bot's keys are the bridge's secrets: 0600, beside the database.
+    folder = store_folder(bridge.config.database.path)
+    files = [p for p in folder.iterdir() if p.is_file()]
+    assert files and all(p.stat().st_mode & 0o777 == 0o600 for p in files), files
+    assert folder.stat().st_mode & 0o777 == 0o700
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "no room key within 2 s" in logged
+    # Neither a token nor key material at any level (nio's DEBUG included).
+    assert bridge.config.appservice.as_token not in logged
+    assert "session_key" not in logged and "access_token" not in logged
