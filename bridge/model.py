@@ -40,6 +40,9 @@ class Profile:
 
     ``members`` (groups only) holds member display names or real ids, for member-set overlap.
     ``attr_status`` is WeChat's ``AttrStatus`` bitfield (PROTOCOL.md §3.3, §11; 0 = unknown).
+    ``avatar_hash`` is the SHA-256 (hex) of the avatar's bytes, set by the core only for the
+    few contacts whose avatar it fetched (``SupportsAvatars``; PROTOCOL.md §9, §11); '' =
+    not fetched.
     """
 
     address: Address
@@ -56,6 +59,7 @@ class Profile:
     attr_status: int = 0
     avatar_url: str = ""
     members: frozenset[str] = frozenset()
+    avatar_hash: str = ""
     is_self: bool = False
 
     @property

@@ -12,6 +12,8 @@ from bridge import identity as matcher
 from bridge.errors import BridgeError
 from bridge.ids import LoginId
 from bridge.model import Address, IdentityId, Profile
+from bridge.relay.avatars import AvatarFetcher, rematch, with_hashes
+from bridge.relay.held import carry_over_held
 from bridge.store import Repositories, StoredIdentity
 from bridge.store.accounts import new_identity_id
 from bridge.store.audit import Decision
@@ -75,15 +77,23 @@ class PreparedBook:
     stored: tuple[StoredIdentity, ...]
     result: matcher.MatchResult | None
     encoded: Mapping[IdentityId, str] = attrs.field(factory=dict)
+    #: Avatar hashes fetched for the match, by address (``relay.avatars``).
+    avatars: Mapping[Address, str] = attrs.field(factory=dict)
 
 
 async def prepare_book(
-    repos: Repositories, login: LoginId, book: Sequence[Profile]
+    repos: Repositories,
+    login: LoginId,
+    book: Sequence[Profile],
+    fetcher: AvatarFetcher | None = None,
+    avatars: Mapping[Address, str] | None = None,
 ) -> PreparedBook:
     """Read the identities of ``login`` and match ``book`` against them, outside any
     transaction: reads take the database only briefly, and the match (CPU only) holds no
     lock, so the other side's transactions go on meanwhile. ``apply_matched_book`` stores the
-    result if no identity changed since (else it matches again)."""
+    result if no identity changed since (else it matches again). Where look-alikes remain,
+    ``fetcher`` fetches the few avatars that can tell them apart and the book is matched
+    again with them (``relay.avatars.rematch``); ``avatars``: hashes fetched already."""
     generation = await repos.identities.generation()
     stored = tuple(await repos.identities.all(login))
     contacts = [p for p in book if not p.is_self]
@@ -93,7 +103,12 @@ async def prepare_book(
     # CPU only (0.1-0.3 s for thousands of contacts): in a worker thread, so that the event
     # loop goes on serving the other side meanwhile.
     result, encoded = await asyncio.to_thread(_match_and_encode, known, contacts)
-    return PreparedBook(generation, stored, result, encoded)
+    again = await rematch(known, contacts, result, fetcher, avatars or {}, _new_id)
+    if again is None:
+        return PreparedBook(generation, stored, result, encoded)
+    result, hashes = again
+    encoded = {i.id: encode(i.fingerprint) for i in (*result.created, *result.updated)}
+    return PreparedBook(generation, stored, result, encoded, hashes)
 
 
 def _match_and_encode(
@@ -113,20 +128,25 @@ async def apply_matched_book(
     """A login session's contact book. A new session: every old address expires, then the
     book is matched against every identity of ``login`` (PROTOCOL.md §11) and the result
     stored. A resumed one (``is_resumed``) keeps its bindings: its contacts are applied as
-    mid-session profiles. Returns True when that answered an ambiguity (release held entries).
+    mid-session profiles. Returns True when that answered an ambiguity, or held entries of
+    the last session were carried over to this one (``carry_over_held``): release held
+    entries then.
 
     ``prepared`` (from ``prepare_book`` for this ``book``) is used when no identity changed
     since it was made, so the transaction only writes.
     """
     contacts = [p for p in book if not p.is_self]
     if prepared is None or prepared.generation != await tx.identities.generation():
-        prepared = await prepare_book(tx, login, contacts)
+        avatars = prepared.avatars if prepared is not None else None
+        prepared = await prepare_book(tx, login, contacts, avatars=avatars)
     if prepared.result is None:
         return await _apply_resumed_book(tx, login, prepared.stored, contacts)
     result = prepared.result
     await tx.identities.unbind_all(login)
+    contacts = with_hashes(contacts, prepared.avatars)
     by_address = {p.address: p for p in contacts}
     await apply_result(tx, login, result, by_address, prepared.encoded)
+    carried = await carry_over_held(tx, login, prepared.stored, contacts)
     await tx.audit.record(login, _decisions(prepared.stored, result, by_address))
     log.info(
         "contact book: %d contacts, %d new identities, %d ambiguities",
@@ -134,7 +154,7 @@ async def apply_matched_book(
         len(result.created),
         len(result.ambiguous),
     )
-    return False
+    return carried
 
 
 #: Evidence that identifies a contact: decisions resting on it are not audited.
