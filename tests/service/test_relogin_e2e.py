@@ -124,8 +124,11 @@ async def test_namesakes_nothing_tells_apart_wait_for_resolve_after_a_relogin(
     assert "could be any of Sam, Sam" in notice["content"]["body"]
     assert "'resolve'" in notice["content"]["body"]
     await control.send_message(demo.account, sam, text="it is the first Sam")
-    for room in (sam_room, twin_room):
-        await wait_for_message(user, room, from_=bridge.bot, contains="A message from Sam is")
+    # Said once, in the management room, with what tells the candidates apart: nothing.
+    held = await wait_for_message(user, dm, from_=bridge.bot, contains="message from Sam is held")
+    assert "Nothing WeChat shows tells them apart" in held["content"]["body"]
+    assert "same avatar" in held["content"]["body"]
+    assert sam_room in held["content"]["body"] and twin_room in held["content"]["body"]
     assert not [e for e in await control.outbox(demo.account) if e.to in (sam, twin)]
 
     # On the phone, the user tells them apart and gives the first Sam a RemarkName.
