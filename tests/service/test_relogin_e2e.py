@@ -42,11 +42,17 @@ async def relogin(bridge: BridgeHarness, user: MatrixUser, room: str, demo: Demo
     the phone to confirm (push login, PROTOCOL.md §2.5; a QR code only if that fails), and
     the user confirms there."""
     control = bridge.simulator.control
+    # Each wait looks past the bot's earlier messages: an earlier "Logged in" is no answer.
+    ended = str((await user.messages(room, limit=1))[-1]["event_id"])
     await control.logout(demo.account)
-    await wait_for_message(user, room, from_=bridge.bot, contains="Logged out of WeChat")
-    await bridge.command(user, room, "login", expect="Starting the WeChat login")
+    await wait_for_message(
+        user, room, from_=bridge.bot, contains="Logged out of WeChat", after=ended
+    )
+    started = await bridge.command(user, room, "login", expect="Starting the WeChat login")
     await wait_until(lambda: _confirm_on_the_phone(control, demo.account))
-    await wait_for_message(user, room, from_=bridge.bot, contains="Logged in to WeChat as")
+    await wait_for_message(
+        user, room, from_=bridge.bot, contains="Logged in to WeChat as", after=started["event_id"]
+    )
 
 
 async def _confirm_on_the_phone(control: SimulatorControl, account: str) -> bool:
