@@ -21,8 +21,9 @@ say it is worth (PROTOCOL.md §3.3, §11):
   Sex and AttrStatus) says nothing. The avatar hash (SHA-256 of the icon bytes) is one too,
   but it is fetched only for look-alikes and the candidates of a held match, never for a
   whole book (that is how accounts get flagged), and a hash several accounts share (the
-  default avatar) says nothing: ``bridge.identity_avatars``. ``KeyWord`` (3 characters of the real id) and group
-  ``DisplayName`` belong to group members, who get no identity across logins yet.
+  default avatar) says nothing: ``bridge.identity_avatars``. ``KeyWord`` (3 characters of
+  the real id) and group ``DisplayName`` belong to group members, who get no identity
+  across logins yet.
 * **Changes that move between people** are suspicious: a RemarkName or NickName/topic that
   left one identity and arrived at a contact bound to another, which the contact could also
   be, holds both identities (unless a real id or Alias bound them). A contact deleted while
