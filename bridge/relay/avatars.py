@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 class AvatarFetcher:
     """Fetches avatars through ``channel`` one at a time, their starts at least
     ``interval_s`` seconds apart, each within ``timeout_s`` seconds, at most ``FETCH_LIMIT``
-    per call; ``fetched`` counts every request made. A fetch that fails leaves that
-    contact's hash unknown (it then says nothing): never raises."""
+    per call (the official web client itself loads the icons of its recent-chat list, a few
+    dozen, at every login); ``fetched`` counts every request made. A fetch that fails leaves
+    that contact's hash unknown (it then says nothing): never raises."""
 
     def __init__(
         self,
@@ -55,6 +56,9 @@ class AvatarFetcher:
                 data = await asyncio.wait_for(self.channel.avatar(address), self.timeout_s)
             except (BridgeError, TimeoutError) as exc:
                 log.info("avatar of a contact not fetched: %s", exc)
+                continue
+            except Exception:  # an adapter's bug must not stop the login's contact book
+                log.exception("avatar of a contact not fetched: unexpected error")
                 continue
             found[address] = avatar_hash(data)
         return found

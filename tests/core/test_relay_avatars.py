@@ -10,7 +10,12 @@ import attrs
 import pytest
 
 from bridge.identity import Identity, match_book
-from bridge.identity_avatars import avatar_hash, avatars_wanted, match_book_with_avatars
+from bridge.identity_avatars import (
+    FETCH_LIMIT,
+    avatar_hash,
+    avatars_wanted,
+    match_book_with_avatars,
+)
 from bridge.model import Address, IdentityId, Profile
 from bridge.relay.notices import held_chat
 from bridge.store import EntryState, Login, Store
@@ -223,3 +228,34 @@ def test_the_held_notice_names_what_differs() -> None:
     assert "Nothing WeChat shows tells them apart (all: male, AttrStatus 4133, same avatar)" in (
         same
     )
+
+
+class BrokenAvatars(MemoryChannel):
+    """An adapter whose avatar fetch fails with a bug, not a ``BridgeError``."""
+
+    async def avatar(self, address: Address) -> bytes:
+        self.avatar_fetches.append(address)
+        raise RuntimeError("adapter bug")
+
+
+async def test_a_failing_avatar_fetch_leaves_the_book_matched_without_it(
+    store: Store, login: Login
+) -> None:
+    rig = await make_rig(store, login, a=BrokenAvatars("wechat", stable_addresses=False))
+    try:
+        rig.a.scan([BOB, TWIN])
+        await rig.settle()
+        rig.a.scan(session(2, BOB, TWIN))
+        await rig.settle()
+        assert len(await rig.relay.ambiguities()) == 2  # held, as without avatars
+        assert len(rig.a.avatar_fetches) == 4
+    finally:
+        await rig.relay.stop()
+
+
+async def test_avatar_fetches_per_login_are_bounded(wechat: Rig) -> None:
+    rig = wechat
+    crowd = [Profile(Address(f"@s1-bob{n}"), nick_name="Bob") for n in range(40)]
+    log_in(rig, 1, crowd, {p.address: p.address.encode() for p in crowd})
+    await rig.settle()
+    assert len(rig.a.avatar_fetches) == FETCH_LIMIT
