@@ -281,7 +281,7 @@ class Ingestor:
             candidates.update((p.address, p) for p in ident.candidates)
         if chats:
             sender = candidates.get(event.sender)
-            name = sender.display_name if sender is not None else "a contact"
+            name = sender.display_name if sender is not None else "a member of a group"
             held_chats.append(held_chat(name, chats, list(candidates.values()), self._a_name))
         return result
 
