@@ -3,6 +3,8 @@
 Run: ``.venv/bin/python benchmarks/identity_bench.py``. Each book has 10% more groups than
 contacts/10; the re-login renames 5% of the contacts, drops 2%, adds 2%, and re-draws which
 real ids leaked. Time is the best of 5 runs; memory is tracemalloc's peak during one run.
+"then avatar rematch" is what a login adds where look-alikes remain (the 24 avatars'
+hashes, fetch time excluded, and the second match), next to the plain match as baseline.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import attrs
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bridge.identity import Identity, MatchResult, match_book
+from bridge.identity_avatars import avatar_hash, avatars_wanted, match_book_with_avatars
 from bridge.model import Address, ChatKind, IdentityId, Profile
 
 CITIES = ["Beijing", "Shanghai", "Shenzhen", "Chengdu", "Paris", "Oslo", ""]
@@ -123,6 +126,26 @@ def scenario(contacts: int) -> tuple[int, int, float, float, MatchResult]:
     return len(known), len(book), ms, mib, result
 
 
+def with_avatars(contacts: int) -> tuple[int, int, float, float, MatchResult]:
+    """``scenario``, then what a login adds where look-alikes remain: the avatars to fetch
+    (``avatars_wanted``, at most 24) and the second match with their hashes."""
+    rng = random.Random(contacts)
+    people = _people(rng, contacts)
+    groups = _groups(rng, people, contacts // 10)
+    first = match_book([], _book(rng, 0, people, groups), new_id=_ids("a"))
+    known: list[Identity] = list(first.created)
+    book = _book(rng, 1, _relogin(rng, people), groups)
+    plain = match_book(known, book, new_id=_ids("b"))
+
+    def run() -> MatchResult:
+        wanted = avatars_wanted(known, book, plain)
+        hashes = {a: avatar_hash(a.encode()) for a in wanted}
+        return match_book_with_avatars(known, book, plain, hashes, new_id=_ids("c"))
+
+    ms, mib, result = _measure(run)
+    return len(known), len(book), ms, mib, result
+
+
 def worst_case(contacts: int) -> tuple[int, int, float, float, MatchResult]:
     """Every contact has the same NickName and nothing else: one bucket of n x n pairs."""
     book0 = [Profile(Address(f"@a{i}"), nick_name="微信用户") for i in range(contacts)]
@@ -138,6 +161,7 @@ def main() -> None:
     cases: list[tuple[str, Callable[[], tuple[int, int, float, float, MatchResult]]]] = [
         ("1k contacts + 100 groups", lambda: scenario(1_000)),
         ("10k contacts + 1k groups", lambda: scenario(10_000)),
+        ("10k, then avatar rematch", lambda: with_avatars(10_000)),
         ("worst: 1k same NickName", lambda: worst_case(1_000)),
     ]
     for label, run in cases:

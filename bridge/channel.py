@@ -111,6 +111,19 @@ class SupportsMediaFetch(Protocol):
 
 
 @runtime_checkable
+class SupportsAvatars(Protocol):
+    """Optional: fetch a contact's avatar through the live session. The core asks only for
+    the few contacts whose avatar tells look-alikes apart (``bridge.identity_avatars``), never
+    for a whole contact book: networks flag accounts that fetch thousands of icons."""
+
+    async def avatar(self, address: Address) -> bytes:
+        """The avatar image of the contact at ``address`` (of the current session), as the
+        network serves it (WeChat: webwxgeticon, PROTOCOL.md §9). Raises ``NotLoggedIn``, or
+        ``BridgeError`` when the contact is unknown or the image cannot be fetched."""
+        ...
+
+
+@runtime_checkable
 class SupportsRevoke(Protocol):
     """Optional: recall / redact a message this adapter sent."""
 

@@ -15,6 +15,7 @@ from bridge.errors import BridgeError, NotLoggedIn
 from bridge.ids import RoomId
 from bridge.logins import LoginSession
 from bridge.model import Address, ChatKind, IdentityId, Profile
+from bridge.relay.notices import differences, tell_apart
 from bridge.store import StoredIdentity
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ async def chat_list(session: LoginSession) -> list[Reply]:
 def _chat_line(ident: StoredIdentity, name: str, room: RoomId | None) -> tuple[str, str]:
     """A line of ``list``: the chat's ``name`` (its label there), linked to its portal."""
     if ident.ambiguous:
-        names = ", ".join(p.display_name for p in ident.candidates) or "several contacts"
+        names = ", ".join(tell_apart(ident.candidates)[0]) or "several contacts"
         state = f"ambiguous: could be {names}"
     elif ident.address is None:
         state = "not in the current contact list"
@@ -256,14 +257,25 @@ async def _ambiguity_list(session: LoginSession, ambiguous: Sequence[StoredIdent
             + (room_link(portal.room) if portal else html.escape(room))
             + f" ({html.escape(ident.id)})"
         )
+        apart = _apart(ident.candidates)
         for n, candidate in enumerate(ident.candidates, 1):
-            text.append(f"   {n}) {describe(candidate)}")
-            markup.append(f"&nbsp;&nbsp;&nbsp;{n}) {html.escape(describe(candidate))}")
+            line = describe(candidate) + apart[n - 1]
+            text.append(f"   {n}) {line}")
+            markup.append(f"&nbsp;&nbsp;&nbsp;{n}) {html.escape(line)}")
     hint = (
         "Send `resolve <chat> <n>` to say the chat is candidate n, or `resolve <chat> apart` "
         "if it is none of them; <chat> is its number above, identity id or room id."
     )
     return Reply.from_lines([*text, hint], [*markup, html.escape(hint)])
+
+
+def _apart(candidates: Sequence[Profile]) -> list[str]:
+    """For each candidate, what tells it from the others that ``describe`` does not show
+    (avatar, AttrStatus, remark, real id), as " — …" (or "")."""
+    shown = ("avatar", "AttrStatus", "id ", "remark", "no remark")
+    differing, _ = differences(candidates)
+    extra = [[f for f in facts if f.startswith(shown)] for facts in differing]
+    return [" — " + " · ".join(e) if e else "" for e in extra]
 
 
 async def _find(

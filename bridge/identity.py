@@ -18,11 +18,13 @@ say it is worth (PROTOCOL.md §3.3, §11):
   topic. Such pairs become ambiguous: the user is asked.
 * **Conflicts only**: Sex, Province, City, Signature and ``AttrStatus``. Two non-empty values
   that differ veto a pair at every rule, the RemarkName rule included; an empty one (0 for
-  Sex and AttrStatus) says nothing. The avatar (``HeadImgUrl`` ``seq``, image bytes) is not
-  used: fetching icons for a whole book at every login is how accounts get flagged, and the
-  default avatar is shared by many. ``KeyWord`` (3 characters of the real id) is a conflict
-  only, and group ``DisplayName`` evidence only: both belong to group members, matched
-  within their group by ``match_members`` (``bridge.identity_members``).
+  Sex and AttrStatus) says nothing. The avatar hash (SHA-256 of the icon bytes) is one too,
+  but it is fetched only for look-alikes and the candidates of a held match, never for a
+  whole book (that is how accounts get flagged), and a hash several accounts share (the
+  default avatar) says nothing: ``bridge.identity_avatars``. ``KeyWord`` (3 characters of
+  the real id) is a conflict only, and group ``DisplayName`` evidence only: both belong to
+  group members, matched within their group by ``match_members``
+  (``bridge.identity_members``).
 * **Changes that move between people** are suspicious: a RemarkName or NickName/topic that
   left one identity and arrived at a contact bound to another, which the contact could also
   be, holds both identities (unless a real id or Alias bound them). A contact deleted while

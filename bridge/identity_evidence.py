@@ -12,7 +12,7 @@ from bridge.identity_types import Ambiguity, Identity, NewId
 from bridge.model import Address, IdentityId, Profile
 
 #: Every field a rule reads: contacts (or identities) equal in all of them match alike.
-Fields = tuple[str, str, str, str, int, str, str, str, str, frozenset[str], int, str, str]
+Fields = tuple[str, str, str, str, int, str, str, str, str, frozenset[str], int, str, str, str]
 
 
 def fields_of(p: Profile) -> Fields:
@@ -31,6 +31,7 @@ def fields_of(p: Profile) -> Fields:
         p.attr_status,
         p.key_word,
         p.group_name,
+        p.avatar_hash,
     )
 
 
@@ -46,7 +47,9 @@ def strong_conflict(old: Profile, new: Profile) -> bool:
 
 def conflict(old: Profile, new: Profile) -> bool:
     """A non-empty stable field differs: an identifier (real id, Alias), or Sex, Province,
-    City, Signature, AttrStatus, KeyWord. Such a pair is never matched, by any rule."""
+    City, Signature, AttrStatus, KeyWord, avatar hash (``bridge.identity_avatars`` blanks a
+    hash that several accounts share, such as the default avatar's). Such a pair is never
+    matched, by any rule."""
     return (
         strong_conflict(old, new)
         or key_word_conflict(old, new)
@@ -55,6 +58,7 @@ def conflict(old: Profile, new: Profile) -> bool:
         or differs(old.city, new.city)
         or differs(old.signature, new.signature)
         or (old.attr_status != 0 and new.attr_status != 0 and old.attr_status != new.attr_status)
+        or differs(old.avatar_hash, new.avatar_hash)
     )
 
 
@@ -94,13 +98,14 @@ def topic(profile: Profile) -> str:
 
 
 def merge(old: Profile, new: Profile) -> Profile:
-    """``new``, keeping the real id, Alias and members of ``old`` that it lacks."""
-    # Real ids leak only in some payloads and member lists come only from batchgetcontact:
-    # what was learnt once stays until contradicted.
+    """``new``, keeping the real id, Alias, members and avatar hash of ``old`` that it lacks."""
+    # Real ids leak only in some payloads, member lists come only from batchgetcontact and
+    # avatars are fetched only where they decide: what was learnt once stays until contradicted.
     learnt = (
         (old.real_id and not new.real_id)
         or (old.alias and not new.alias)
         or (old.members and not new.members)
+        or (old.avatar_hash and not new.avatar_hash)
     )
     if not learnt:
         return new
@@ -109,6 +114,7 @@ def merge(old: Profile, new: Profile) -> Profile:
         real_id=new.real_id or old.real_id,
         alias=new.alias or old.alias,
         members=new.members or old.members,
+        avatar_hash=new.avatar_hash or old.avatar_hash,
     )
 
 

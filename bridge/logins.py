@@ -96,6 +96,7 @@ class LoginSession:
             retry=retry,
             on_state=self.on_state,
             retention=retention,
+            tell_user=self.say,
         )
         self.account: Profile | None = None
         #: The identities of the contact book of the current remote session.

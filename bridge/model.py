@@ -40,6 +40,9 @@ class Profile:
 
     ``members`` (groups only) holds member display names or real ids, for member-set overlap.
     ``attr_status`` is WeChat's ``AttrStatus`` bitfield (PROTOCOL.md §3.3, §11; 0 = unknown).
+    ``avatar_hash`` is the SHA-256 (hex) of the avatar's bytes, set by the core only for the
+    few contacts whose avatar it fetched (``SupportsAvatars``; PROTOCOL.md §9, §11); '' =
+    not fetched.
 
     Group members (``GroupMember``) also have ``key_word``, WeChat's ``KeyWord``: the first 3
     characters of the real id (PROTOCOL.md §3.4, §11), and ``group_name``, the name the
@@ -62,6 +65,7 @@ class Profile:
     attr_status: int = 0
     avatar_url: str = ""
     members: frozenset[str] = frozenset()
+    avatar_hash: str = ""
     is_self: bool = False
     key_word: str = ""
     group_name: str = ""

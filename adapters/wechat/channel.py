@@ -12,6 +12,7 @@ from pathlib import Path
 
 import attrs
 
+from adapters.wechat.avatars import fetch_avatar
 from adapters.wechat.client import messages as m
 from adapters.wechat.client.client import WeChatClient
 from adapters.wechat.client.connection import UOS_DEFAULT, ClientConfig
@@ -106,9 +107,9 @@ class WeChatSettings:
 
 class WeChatChannel:
     """A WeChat web account behind the ``Channel`` interface (plus media, media fetch,
-    revoke, replies, receipts, login and its cancellation). Addresses are UserNames, valid for
-    one login session only, hence ``stable_addresses = False``: the core maps them to stable
-    identities.
+    revoke, replies, receipts, login and its cancellation, avatars). Addresses are UserNames,
+    valid for one login session only, hence ``stable_addresses = False``: the core maps them
+    to stable identities.
 
     Inbound batches are acknowledged by persisting their SyncKey (PROTOCOL.md §5), so a batch
     the core has not journaled yet is fetched again after a crash. Files arrive as references
@@ -541,6 +542,13 @@ class WeChatChannel:
                     real = self._real_ids.get(member.user_name, "")
                     return profile_from_member(member, real_id=real)
         raise BridgeError(f"WeChat user {address[:12]}… is not known in this session")
+
+    async def avatar(self, address: Address) -> bytes:
+        """The avatar of the contact at ``address`` (``SupportsAvatars``), fetched through
+        the live session at the version its ``HeadImgUrl`` names (PROTOCOL.md §9). Raises
+        ``NotLoggedIn``; ``BridgeError`` for an unknown contact or a failed fetch."""
+        client = self._require()
+        return await fetch_avatar(client, UserName(address), self._contacts.get(UserName(address)))
 
     async def _nick(self, user: Address) -> str:
         """The NickName a mention of ``user`` shows (PROTOCOL.md §6.2); '' if unknown."""

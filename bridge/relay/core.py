@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from bridge.channel import Channel, EventBatch, display_name
+from bridge.channel import Channel, EventBatch, SupportsAvatars, display_name
 from bridge.config import RetentionConfig
 from bridge.errors import BridgeError, DeliveryFailed, StoreError
 from bridge.ids import LoginId, RoomId
@@ -23,6 +23,7 @@ from bridge.model import (
     StateEvent,
 )
 from bridge.relay import identities, media
+from bridge.relay.avatars import AvatarFetcher
 from bridge.relay.deliver import Deliverer
 from bridge.relay.ingest import Ingestor
 from bridge.relay.keys import QueueKey, is_held
@@ -57,6 +58,9 @@ class Relay:
     ``retention`` (the config's ``retention`` section) is applied at start and then every
     ``retention.interval_s`` while the relay runs: old delivered or failed journal entries
     and old message-map rows are deleted, undelivered entries never.
+    ``tell_user`` posts a text in the user's management room: a chat whose messages are held
+    is announced there once, its candidates described by what tells them apart (without it,
+    a short notice goes to each portal involved).
 
     Files never enter the journal: an inbound ``Media`` with its bytes is spooled to
     ``store.media`` and journaled by name; one that is only a reference (``Media.ref``) is
@@ -86,8 +90,10 @@ class Relay:
         clock: Callable[[], float] = time.time,
         portals: PortalDirectory | None = None,
         retention: RetentionConfig | None = None,
+        tell_user: Callable[[str], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self.store = store
+        self._tell_user = tell_user
         self.retention = retention or RetentionConfig()
         self.login = login
         self.retry = retry or RetryPolicy()
@@ -98,8 +104,14 @@ class Relay:
         self.portals = portals or PortalDirectory(store)
         self._deliverer = Deliverer(store, login, a, b, owner=owner, portals=self.portals)
         self._receipts = Receipts(store, login, self._deliverer)
+        #: Fetches the avatars that tell look-alikes apart (side A ``SupportsAvatars``).
+        self.avatars = AvatarFetcher(a) if isinstance(a, SupportsAvatars) else None
         self._ingestor = Ingestor(
-            login, self.portals, a_stable=a.stable_addresses, a_name=display_name(a)
+            login,
+            self.portals,
+            a_stable=a.stable_addresses,
+            a_name=display_name(a),
+            avatars=self.avatars,
         )
         self._on_state = on_state
         self._clock = clock
@@ -241,8 +253,13 @@ class Relay:
             self._wake(key)
         if result.receipts:
             self._run_in_background(self._receipts.relay(side, result.receipts))
-        for room, text in result.notices:
-            self._run_in_background(self._deliverer.notify(Side.B, Address(room), Notice(text)))
+        if self._tell_user is not None:
+            for text in result.held:
+                self._run_in_background(self._tell_user(text))
+        else:
+            for room, text in result.notices:
+                notice = Notice(text)
+                self._run_in_background(self._deliverer.notify(Side.B, Address(room), notice))
         for state in result.states:
             await self._pass_state(side, state)
 

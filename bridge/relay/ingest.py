@@ -9,6 +9,7 @@ import attrs
 
 from bridge.ids import LoginId, RoomId
 from bridge.model import (
+    Address,
     ChatRead,
     ContactBook,
     Event,
@@ -24,8 +25,9 @@ from bridge.model import (
     identity_address,
 )
 from bridge.relay import identities, matching
+from bridge.relay.avatars import AvatarFetcher
 from bridge.relay.keys import QueueKey, dedup_key, identity_key, room_key
-from bridge.relay.notices import held
+from bridge.relay.notices import held, held_chat
 from bridge.relay.portals import PortalDirectory
 from bridge.store import EntryState, LoginState, Repositories, Side, Store, StoredIdentity
 
@@ -50,13 +52,16 @@ class Prepared:
 @attrs.frozen
 class Ingested:
     """What committing a batch produced: queues with new entries, notices for portals about
-    held messages (side-B room, text), the state events to pass on and the read receipts to
-    relay (never journaled), in order."""
+    held messages (side-B room, text), the same for the management room (``held``), the
+    state events to pass on and the read receipts to relay (never journaled), in order."""
 
     keys: frozenset[QueueKey] = frozenset()
     notices: tuple[tuple[RoomId, str], ...] = ()
     states: tuple[StateEvent, ...] = ()
     receipts: tuple[ReadReceipt, ...] = ()
+    #: One notice per newly held chat for the user's management room (``notices.held_chat``);
+    #: ``notices`` has the short form of each for the portals involved.
+    held: tuple[str, ...] = ()
 
 
 def _names(idents: Sequence[StoredIdentity]) -> dict[IdentityId, str]:
@@ -68,16 +73,24 @@ class Ingestor:
     """Journals the events of one login's batches; see ``ingest``.
 
     ``a_stable`` is side A's ``stable_addresses``: when False, contact books and profiles
-    go through identity matching (``relay.matching``). ``a_name`` names side A in notices.
+    go through identity matching (``relay.matching``), with the avatars ``avatars`` fetches
+    where look-alikes remain. ``a_name`` names side A in notices.
     """
 
     def __init__(
-        self, login: LoginId, portals: PortalDirectory, *, a_stable: bool, a_name: str
+        self,
+        login: LoginId,
+        portals: PortalDirectory,
+        *,
+        a_stable: bool,
+        a_name: str,
+        avatars: AvatarFetcher | None = None,
     ) -> None:
         self._login = login
         self._portals = portals
         self._a_stable = a_stable
         self._a_name = a_name
+        self._avatars = avatars
 
     async def prepare(self, store: Store, side: Side, events: Sequence[Event]) -> Prepared:
         """Before the transaction of ``ingest``: match side A's contact books outside it
@@ -90,7 +103,9 @@ class Ingestor:
         books = {}
         if not self._a_stable:
             books = {
-                n: await matching.prepare_book(store, self._login, event.profiles, event.members)
+                n: await matching.prepare_book(
+                    store, self._login, event.profiles, event.members, fetcher=self._avatars
+                )
                 for n, event in enumerate(events)
                 if isinstance(event, ContactBook)
             }
@@ -127,6 +142,7 @@ class Ingestor:
         prepared = prepared or Prepared()
         keys: set[QueueKey] = set(prepared.keys)
         notices: list[tuple[RoomId, str]] = []
+        held_chats: list[str] = []
         states: list[StateEvent] = []
         receipts: list[ReadReceipt] = []
         for n, event in enumerate(events):
@@ -134,7 +150,7 @@ class Ingestor:
                 continue
             match event:
                 case Message() | Revocation():
-                    await self._journal(tx, side, event, keys, notices)
+                    await self._journal(tx, side, event, keys, notices, held_chats)
                 case ChatRead() if side is Side.A:
                     await self._journal_read(tx, event, keys)
                 case ChatRead():
@@ -168,7 +184,13 @@ class Ingestor:
                     states.append(event)
                 case _:
                     states.append(event)
-        return Ingested(frozenset(keys), tuple(notices), tuple(states), tuple(receipts))
+        return Ingested(
+            frozenset(keys),
+            tuple(notices),
+            tuple(states),
+            receipts=tuple(receipts),
+            held=tuple(held_chats),
+        )
 
     async def _profile_update(self, tx: Repositories, profile: Profile) -> set[QueueKey]:
         """A side-A contact appeared or changed; returns the queues woken."""
@@ -214,6 +236,7 @@ class Ingestor:
         event: Message | Revocation,
         keys: set[QueueKey],
         notices: list[tuple[RoomId, str]],
+        held_chats: list[str],
     ) -> None:
         if isinstance(event, Message) and await tx.messages.by_side(
             self._login, side, event.remote_id
@@ -246,7 +269,7 @@ class Ingestor:
         elif state is EntryState.PENDING:
             keys.add(chat_key)
         elif isinstance(event, Message):
-            notices.extend(await self._held_notices(tx, event))
+            notices.extend(await self._held_notices(tx, event, held_chats))
 
     async def _journal_read(self, tx: Repositories, event: ChatRead, keys: set[QueueKey]) -> None:
         """Journal side A's ``ChatRead`` in its chat's queue, after the messages before it,
@@ -261,7 +284,9 @@ class Ingestor:
         if await tx.journal.append(self._login, Side.A, chat, event, chat_key=key, dedup_key=dedup):
             keys.add(key)
 
-    async def _held_notices(self, tx: Repositories, event: Message) -> list[tuple[RoomId, str]]:
+    async def _held_notices(
+        self, tx: Repositories, event: Message, held_chats: list[str]
+    ) -> list[tuple[RoomId, str]]:
         # One notice per chat while it is held, not one per message.
         held_here = [
             e
@@ -274,8 +299,21 @@ class Ingestor:
         claimants: list[IdentityId] = []
         for address in dict.fromkeys([event.chat, event.sender]):
             claimants.extend(await tx.identities.claimants(self._login, address))
+        chats: list[str] = []
+        candidates: dict[Address, Profile] = {}
         for identity_id in dict.fromkeys(claimants):
             await self._notice_for(tx, identity_id, event, result)
+            ident = await tx.identities.get(identity_id)
+            if ident is None:
+                continue
+            portal = await tx.portals.get(identity_id)
+            room = f" ({portal.room})" if portal is not None else ""
+            chats.append(f"{ident.profile.display_name}{room}")
+            candidates.update((p.address, p) for p in ident.candidates)
+        if chats:
+            sender = candidates.get(event.sender)
+            name = sender.display_name if sender is not None else "a member of a group"
+            held_chats.append(held_chat(name, chats, list(candidates.values()), self._a_name))
         return result
 
     async def _notice_for(

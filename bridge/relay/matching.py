@@ -12,6 +12,8 @@ from bridge import identity as matcher
 from bridge.errors import BridgeError
 from bridge.ids import LoginId
 from bridge.model import Address, GroupMember, IdentityId, Profile
+from bridge.relay.avatars import AvatarFetcher, rematch, with_hashes
+from bridge.relay.held import carry_over_held
 from bridge.store import Repositories, StoredIdentity
 from bridge.store.accounts import new_identity_id
 from bridge.store.audit import Decision
@@ -76,6 +78,8 @@ class PreparedBook:
     result: matcher.MatchResult | None
     encoded: Mapping[IdentityId, str] = attrs.field(factory=dict)
     members: Mapping[Address, Profile] = attrs.field(factory=dict)
+    #: Avatar hashes fetched for the match, by address (``relay.avatars``).
+    avatars: Mapping[Address, str] = attrs.field(factory=dict)
 
 
 async def prepare_book(
@@ -83,12 +87,17 @@ async def prepare_book(
     login: LoginId,
     book: Sequence[Profile],
     members: Sequence[GroupMember] = (),
+    fetcher: AvatarFetcher | None = None,
+    avatars: Mapping[Address, str] | None = None,
 ) -> PreparedBook:
     """Read the identities of ``login`` and match ``book`` (and the group ``members`` of a
     ``ContactBook``) against them, outside any transaction: reads take the database only
     briefly, and the match (CPU only) holds no lock, so the other side's transactions go on
     meanwhile. ``apply_matched_book`` stores the result if no identity changed since (else
-    it matches again)."""
+    it matches again). Where look-alikes remain among the contacts, ``fetcher`` fetches the
+    few avatars that can tell them apart and the contacts are matched again with them
+    (``relay.avatars.rematch``) before the members are; ``avatars``: hashes fetched
+    already."""
     generation = await repos.identities.generation()
     stored = tuple(await repos.identities.all(login))
     contacts = [p for p in book if not p.is_self]
@@ -97,24 +106,30 @@ async def prepare_book(
     known = [as_identity(i) for i in stored]
     # CPU only (0.1-0.3 s for thousands of contacts): in a worker thread, so that the event
     # loop goes on serving the other side meanwhile.
-    result, encoded, listed = await asyncio.to_thread(_match_and_encode, known, contacts, members)
-    return PreparedBook(generation, stored, result, encoded, listed)
+    of_contacts = [i for i in known if not i.fingerprint.member_of]
+    first = await asyncio.to_thread(matcher.match_book, of_contacts, contacts, new_id=_new_id)
+    hashes: dict[Address, str] = {}
+    again = await rematch(of_contacts, contacts, first, fetcher, avatars or {}, _new_id)
+    if again is not None:
+        first, hashes = again
+    result, encoded, listed = await asyncio.to_thread(
+        _with_members_and_encode, first, known, contacts, members
+    )
+    return PreparedBook(generation, stored, result, encoded, members=listed, avatars=hashes)
 
 
-def _match_and_encode(
+def _with_members_and_encode(
+    contacts_result: matcher.MatchResult,
     known: Sequence[matcher.Identity],
     contacts: Sequence[Profile],
     members: Sequence[GroupMember] = (),
 ) -> tuple[matcher.MatchResult, dict[IdentityId, str], dict[Address, Profile]]:
-    """Contacts are matched against contacts' identities, then the members of the groups
-    bound against the identities of members who are not contacts (``match_members``), which
-    never stand in for a contact. Returns the result, the changed fingerprints encoded and
-    the member profiles the result names, by address."""
+    """``contacts_result`` (the contacts matched against contacts' identities) completed with
+    the members of the groups bound, matched against the identities of members who are not
+    contacts (``match_members``), which never stand in for a contact. Returns the result,
+    the changed fingerprints encoded and the member profiles the result names, by address."""
     of_members = [i for i in known if i.fingerprint.member_of]
-    result = matcher.match_book(
-        [i for i in known if not i.fingerprint.member_of], contacts, new_id=_new_id
-    )
-    result, listed = matcher.with_members(result, of_members, contacts, members)
+    result, listed = matcher.with_members(contacts_result, of_members, contacts, members)
     changed = (*result.created, *result.updated)
     return result, {i.id: encode(i.fingerprint) for i in changed}, listed
 
@@ -130,21 +145,25 @@ async def apply_matched_book(
     book is matched against every identity of ``login`` (PROTOCOL.md §11), the ``members``
     of its groups against the identities of group members (``bridge.identity_members``),
     and the result stored. A resumed one (``is_resumed``) keeps its bindings: its contacts
-    are applied as mid-session profiles. Returns True when that answered an ambiguity
-    (release held entries).
+    are applied as mid-session profiles. Returns True when that answered an ambiguity, or
+    held entries of the last session were carried over to this one (``carry_over_held``):
+    release held entries then.
 
     ``prepared`` (from ``prepare_book`` for this ``book`` and ``members``) is used when no
     identity changed since it was made, so the transaction only writes.
     """
     contacts = [p for p in book if not p.is_self]
     if prepared is None or prepared.generation != await tx.identities.generation():
-        prepared = await prepare_book(tx, login, contacts, members)
+        avatars = prepared.avatars if prepared is not None else None
+        prepared = await prepare_book(tx, login, contacts, members, avatars=avatars)
     if prepared.result is None:
         return await _apply_resumed_book(tx, login, prepared.stored, contacts)
     result = prepared.result
     await tx.identities.unbind_all(login)
+    contacts = with_hashes(contacts, prepared.avatars)
     by_address = {**prepared.members, **{p.address: p for p in contacts}}
     await apply_result(tx, login, result, by_address, prepared.encoded)
+    carried = await carry_over_held(tx, login, prepared.stored, contacts)
     await tx.audit.record(login, _decisions(prepared.stored, result, by_address))
     log.info(
         "contact book: %d contacts, %d new identities, %d ambiguities",
@@ -152,7 +171,7 @@ async def apply_matched_book(
         len(result.created),
         len(result.ambiguous),
     )
-    return False
+    return carried
 
 
 #: Evidence that identifies a contact: decisions resting on it are not audited.

@@ -293,6 +293,21 @@ class JournalRepo:
             "UPDATE journal SET payload = $2 WHERE id = $1", entry_id, encode(event)
         )
 
+    async def readdress(self, entry_id: EntryId, event: Event, chat_key: str) -> None:
+        """Replace a ``HELD`` entry's event by ``event`` (the same one under its chat's
+        address in a later session) and its queue by ``chat_key``; other entries are left
+        alone. Raises ``CodecError``, ``StoreError``."""
+        chat = getattr(event, "chat", "")
+        await self._db.execute(
+            "UPDATE journal SET payload = $2, chat = $3, chat_key = $4 WHERE id = $1"
+            " AND state = $5",
+            entry_id,
+            encode(event),
+            chat,
+            chat_key,
+            EntryState.HELD.value,
+        )
+
     async def refers_to(self, text: str) -> bool:
         """Whether an entry not yet delivered (``PENDING`` or ``HELD``, any login) has
         ``text`` (a spooled file's SHA-256 name) in its payload."""

@@ -112,6 +112,9 @@ class MemoryChannel:
     ``unsupported`` raise ``Unsupported``. Sending while stopped raises a retryable
     ``DeliveryFailed``; while logged out, ``NotLoggedIn``.
 
+    Avatars: ``avatars`` maps an address to the bytes ``avatar()`` serves (unknown ones raise
+    ``BridgeError``); ``avatar_fetches`` lists the addresses asked for, in order.
+
     Only one consumer may iterate ``events()`` at a time.
     """
 
@@ -151,6 +154,8 @@ class MemoryChannel:
         self._logins = itertools.count(1)
         self._failures: list[DeliveryFailed] = []
         self._revoke_refusal: str | None = None
+        self.avatars: dict[Address, bytes] = {}
+        self.avatar_fetches: list[Address] = []
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -345,6 +350,15 @@ class MemoryChannel:
             return self.profiles[address]
         except KeyError:
             raise BridgeError(f"{self.name}: unknown address {address!r}") from None
+
+    async def avatar(self, address: Address) -> bytes:
+        """The bytes ``avatars`` holds for ``address`` (``SupportsAvatars``); the request is
+        recorded in ``avatar_fetches``. Raises ``BridgeError`` for an unknown address."""
+        self.avatar_fetches.append(address)
+        try:
+            return self.avatars[address]
+        except KeyError:
+            raise BridgeError(f"{self.name}: no avatar for {address!r}") from None
 
     async def ensure_portal(self, remote: Profile, *, owner: Address) -> Address:
         """The portal for ``remote``: ``"<name>:portal:<remote.address>"``, created (and its

@@ -18,7 +18,12 @@ The world stays decidable, so any misdelivery is the matcher's fault, never bad 
   differs, and no one else ever had the combination they get), a person is deleted while a
   look-alike (same NickName, City, Sex, Province, Signature, another AttrStatus) is added,
   a group takes another group's topic;
-- groups of the same topic have disjoint members, and member lists are always known.
+- groups of the same topic have disjoint members, and member lists are always known;
+- every person has an avatar: a picture of their own (distinct), WeChat's default one
+  (shared by many), or for twins sometimes one picture they both use (identical). Each login
+  fetches the avatars ``avatars_wanted`` asks for (candidates of held matches, look-alikes)
+  and matches again with them (``match_book_with_avatars``); newcomers never reuse another
+  person's own picture.
 The user answers some ambiguities, choosing the right contact, or "none".
 ``CHATBRIDGE_PROPERTY_EXAMPLES`` multiplies the number of generated histories (default 1).
 """
@@ -42,6 +47,7 @@ from bridge.identity import (
     resolve,
     update_fingerprint,
 )
+from bridge.identity_avatars import avatar_hash, avatars_wanted, match_book_with_avatars
 from bridge.model import Address, ChatKind, IdentityId, Profile
 
 NICKS = ("Alice", "Bob", "小明")
@@ -71,6 +77,7 @@ class Person:
     joins: int = 0
     attr: int = 0
     gone: bool = False  # deleted from the address book for good
+    avatar: str = "default"  # the picture's name: "pic<n>" its own, "default", "class<k>"
 
     @property
     def real_id(self) -> str:
@@ -129,6 +136,12 @@ def worlds(draw: st.DrawFn) -> list[Person]:
                     twin=size > 1,
                     joins=draw(st.sampled_from((0, 0, 1, 2))),
                     attr=draw(st.sampled_from(ATTRS)),
+                    avatar=draw(
+                        st.sampled_from(
+                            (f"pic{n}", f"pic{n}", "default")
+                            + ((f"class{klass}",) if size > 1 else ())
+                        )
+                    ),
                 )
             )
     for topic in draw(st.lists(st.sampled_from(TOPICS), max_size=4)):
@@ -256,7 +269,15 @@ class Simulation:
             for address, number in self.at.items()
         ]
         expected = self.expectations()
-        result = match_book(list(self.known.values()), self.book, new_id=self.new_id)
+        known = list(self.known.values())
+        result = match_book(known, self.book, new_id=self.new_id)
+        # The avatars that could decide, fetched and hashed, then the book matched again.
+        hashes = {
+            a: avatar_hash(self.people[self.at[a]].avatar.encode())
+            for a in avatars_wanted(known, self.book, result)
+        }
+        if hashes:
+            result = match_book_with_avatars(known, self.book, result, hashes, new_id=self.new_id)
         ambiguous = {a for amb in result.ambiguous for a in amb.addresses}
         assert ambiguous | set(result.bound) == set(self.at), (
             "a contact was neither bound nor ambiguous"
@@ -358,6 +379,7 @@ class Simulation:
                 n = len(self.people)
                 attr = self.draw(st.sampled_from(fresh))
                 new = attrs.evolve(old, number=n, alias="", remark="", attr=attr, joins=0)
+                new.avatar = self.draw(st.sampled_from((f"pic{n}", "default")))
                 new.members = set()
                 old.gone = True
                 self.present.discard(old.number)
@@ -377,8 +399,10 @@ class Simulation:
         stable field tells them apart, and no one else ever showed what they get."""
         if (a.twin or b.twin) and a.city == b.city:
             return False  # one would take the look of the other's twins
-        apart = a.city != b.city or stable_conflict(
-            a.profile(Address(""), False), b.profile(Address(""), False)
+        apart = (
+            a.city != b.city
+            or stable_conflict(a.profile(Address(""), False), b.profile(Address(""), False))
+            or (a.avatar != b.avatar and "default" not in (a.avatar, b.avatar))
         )
         if move == "swap_remark":
             return apart and bool(a.remark or b.remark)

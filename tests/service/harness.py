@@ -205,13 +205,13 @@ RECENT_FRIENDS = 8
 async def add_namesakes(
     control: SimulatorControl, account: str, name: str = "Sam"
 ) -> tuple[str, str]:
-    """Two friends of ``account`` both called ``name`` (male, the same AttrStatus, nothing
-    else) whose real ids no login reveals, so that after a re-login nothing tells them apart;
-    returns their wxids."""
+    """Two friends of ``account`` both called ``name`` (male, the same AttrStatus and avatar,
+    nothing else) whose real ids no login reveals, so that after a re-login nothing tells
+    them apart; returns their wxids."""
     friends = [c for c in (await control.get_account(account))["contacts"] if c["friend"]]
     for n in range(len(friends), RECENT_FRIENDS):
         await control.add_contact(account, f"Neighbour {n}", wxid=f"wxid_neighbour{n}")
-    same = {"sex": 1, "attr_status": 4133}
+    same = {"sex": 1, "attr_status": 4133, "avatar": f"{name.lower()}'s picture"}
     first = await control.add_contact(account, name, wxid=f"wxid_{name.lower()}", **same)
     second = await control.add_contact(account, name, wxid=f"wxid_{name.lower()}_twin", **same)
     return first, second

@@ -42,11 +42,17 @@ async def relogin(bridge: BridgeHarness, user: MatrixUser, room: str, demo: Demo
     the phone to confirm (push login, PROTOCOL.md §2.5; a QR code only if that fails), and
     the user confirms there."""
     control = bridge.simulator.control
+    # Each wait looks past the bot's earlier messages: an earlier "Logged in" is no answer.
+    ended = str((await user.messages(room, limit=1))[-1]["event_id"])
     await control.logout(demo.account)
-    await wait_for_message(user, room, from_=bridge.bot, contains="Logged out of WeChat")
-    await bridge.command(user, room, "login", expect="Starting the WeChat login")
+    await wait_for_message(
+        user, room, from_=bridge.bot, contains="Logged out of WeChat", after=ended
+    )
+    started = await bridge.command(user, room, "login", expect="Starting the WeChat login")
     await wait_until(lambda: _confirm_on_the_phone(control, demo.account))
-    await wait_for_message(user, room, from_=bridge.bot, contains="Logged in to WeChat as")
+    await wait_for_message(
+        user, room, from_=bridge.bot, contains="Logged in to WeChat as", after=started["event_id"]
+    )
 
 
 async def _confirm_on_the_phone(control: SimulatorControl, account: str) -> bool:
@@ -124,8 +130,11 @@ async def test_namesakes_nothing_tells_apart_wait_for_resolve_after_a_relogin(
     assert "could be any of Sam, Sam" in notice["content"]["body"]
     assert "'resolve'" in notice["content"]["body"]
     await control.send_message(demo.account, sam, text="it is the first Sam")
-    for room in (sam_room, twin_room):
-        await wait_for_message(user, room, from_=bridge.bot, contains="A message from Sam is")
+    # Said once, in the management room, with what tells the candidates apart: nothing.
+    held = await wait_for_message(user, dm, from_=bridge.bot, contains="message from Sam is held")
+    assert "Nothing WeChat shows tells them apart" in held["content"]["body"]
+    assert "same avatar" in held["content"]["body"]
+    assert sam_room in held["content"]["body"] and twin_room in held["content"]["body"]
     assert not [e for e in await control.outbox(demo.account) if e.to in (sam, twin)]
 
     # On the phone, the user tells them apart and gives the first Sam a RemarkName.

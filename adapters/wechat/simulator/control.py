@@ -164,9 +164,12 @@ class SimulatorControl:
         wxid: str | None = None,
         friend: bool = True,
         attr_status: int | None = None,
+        avatar: str | None = None,
     ) -> str:
         """Add a friend (or with ``friend=False`` a stranger for groups); returns its wxid.
-        ``attr_status`` overrides the AttrStatus served for it (default: from the wxid)."""
+        ``attr_status`` overrides the AttrStatus served for it (default: from the wxid);
+        ``avatar`` names the picture webwxgeticon serves for it (default: one of its own;
+        contacts naming the same picture get the same bytes, "default" for WeChat's)."""
         body = _drop_none(
             nickname=nickname,
             remark_name=remark_name,
@@ -177,6 +180,7 @@ class SimulatorControl:
             signature=signature,
             wxid=wxid,
             attr_status=attr_status,
+            avatar=avatar,
         )
         body["friend"] = friend
         return str(
@@ -186,6 +190,10 @@ class SimulatorControl:
     async def update_contact(self, account: str, wxid: str, **fields: Any) -> None:
         """Change contact fields (rename, new remark...); pushes a ModContactList."""
         await self._call("PATCH", f"/_sim/accounts/{account}/contacts/{wxid}", fields)
+
+    async def icon_fetches(self, account: str) -> int:
+        """How many avatars (webwxgeticon/webwxgetheadimg) ``account``'s web sessions fetched."""
+        return int((await self.get_account(account))["icon_fetches"])
 
     async def delete_contact(self, account: str, wxid: str) -> None:
         """Unfriend; pushes a DelContactList."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from .phone import PhoneError
 from .world import Fault
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
-_CONTACT_TEXT = ("nickname", "remark_name", "alias", "province", "city", "signature")
+_CONTACT_TEXT = ("nickname", "remark_name", "alias", "province", "city", "signature", "avatar")
 _ACCOUNT_FLAGS = ("refuse_login", "require_uos", "auto_scan")
 
 
@@ -72,6 +73,7 @@ def _contact_view(c: Contact) -> dict[str, Any]:
         "province": c.province,
         "city": c.city,
         "signature": c.signature,
+        "avatar": c.avatar,
         "friend": c.friend,
     }
 
@@ -105,6 +107,7 @@ async def get_account(request: web.Request) -> web.Response:
             "uin": a.uin,
             **{flag: getattr(a, flag) for flag in _ACCOUNT_FLAGS},
             "logged_in": a.live_session() is not None,
+            "icon_fetches": a.icon_fetches,
             "contacts": [_contact_view(c) for c in a.contacts.values()],
             "groups": [_group_view(g) for g in a.groups.values()],
         }
@@ -132,6 +135,8 @@ def _apply_contact(contact: Contact, body: dict[str, Any]) -> None:
         contact.attr_status = None if body["attr_status"] is None else int(body["attr_status"])
     if "friend" in body:
         contact.friend = bool(body["friend"])
+    if "avatar" in body:  # a new picture is a new avatar version (HeadImgUrl seq, §3.3)
+        contact.avatar_seq = secrets.randbelow(10**9)
 
 
 async def create_contact(request: web.Request) -> web.Response:

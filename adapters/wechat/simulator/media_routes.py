@@ -128,13 +128,20 @@ async def getmedia(request: web.Request) -> web.Response:
 
 
 async def geticon(request: web.Request) -> web.Response:
-    """``GET …/webwxgeticon?seq=…&username=…`` and ``…/webwxgetheadimg`` → JPEG bytes (§9)."""
+    """``GET …/webwxgeticon?seq=…&username=…`` and ``…/webwxgetheadimg`` → JPEG bytes (§9):
+    stable per account and ``seq``, or the picture a contact's ``avatar`` names (the same
+    bytes for every contact naming it). Counted in ``Account.icon_fetches``."""
     session = _session(request)
     if isinstance(session, web.Response):
         return session
+    session.account.icon_fetches += 1
     user_name = request.query.get("username", "")
     real_id = session.real_id(user_name) or user_name
-    seed = f"avatar:{real_id}:{request.query.get('seq', '0')}"
+    contact = session.account.contacts.get(real_id)
+    if contact is not None and contact.avatar:
+        seed = f"avatar:picture:{contact.avatar}"
+    else:
+        seed = f"avatar:{real_id}:{request.query.get('seq', '0')}"
     return web.Response(body=blobs.jpeg(seed, 1024), content_type="image/jpeg")
 
 

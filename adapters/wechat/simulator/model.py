@@ -64,6 +64,10 @@ class Contact:
     avatar_seq: int = attrs.field(factory=lambda: secrets.randbelow(10**9))
     #: AttrStatus as served; None: derived from the wxid (stable, rarely shared).
     attr_status: int | None = None
+    #: Which picture webwxgeticon serves: "" = one of its own (stable per account and
+    #: ``avatar_seq``); any other value names a picture, the same bytes for every contact
+    #: naming it ("default": WeChat's default avatar, shared by many accounts).
+    avatar: str = ""
 
 
 @attrs.define(eq=False)
@@ -298,6 +302,8 @@ class Account:
     auth_tickets: set[str] = attrs.field(factory=set)
     sends: deque[float] = attrs.field(factory=deque)
     throttled: bool = False
+    #: webwxgeticon/webwxgetheadimg requests its web sessions made (PROTOCOL.md §9, §12).
+    icon_fetches: int = 0
 
     def live_session(self) -> Session | None:
         """The current web session if it is still alive."""
