@@ -24,6 +24,7 @@ from adapters.wechat.client.qr import QRCode
 from adapters.wechat.client.receive import SessionEnded, SyncBatch
 from adapters.wechat.client.results import LoginInfo, SendResult
 from adapters.wechat.client.types import ClientMsgId, Contact, MsgId, RealId, UserName
+from adapters.wechat.contact_book import fetch_contact_book
 from adapters.wechat.downloads import fetch_media, media_reference
 from adapters.wechat.failures import delivery_error, revoke_refusal
 from adapters.wechat.quotes import quote
@@ -130,6 +131,9 @@ class WeChatChannel:
         self._real_ids: dict[UserName, RealId] = {}
         self._self: Contact | None = None
         self._stopped = False
+        #: Set once the contact book of the current session is journaled (its batch acked).
+        self._book_loaded = asyncio.Event()
+        self._book: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -205,7 +209,16 @@ class WeChatChannel:
     def _require(self) -> WeChatClient:
         if self._client is None or not self._client.logged_in:
             raise NotLoggedIn("not logged in to WeChat; send 'login' to the bot")
+        if not self._book_loaded.is_set():
+            # The core's bindings still name the last session's UserNames (§11): wait.
+            raise NotLoggedIn("WeChat is still loading the contact list; retrying shortly")
         return self._client
+
+    async def contact_book_loaded(self) -> None:
+        """Return once the ``ContactBook`` that follows the last ``LoggedIn`` has been taken
+        in by the consumer of ``events()`` (its batch acknowledged): from then on the core's
+        bindings name this session's UserNames, and sending works."""
+        await self._book_loaded.wait()
 
     # --- login -----------------------------------------------------------------------------
 
@@ -252,30 +265,44 @@ class WeChatChannel:
     async def logout(self) -> None:
         """Log out of WeChat (webwxlogout, PROTOCOL.md §2.6) and forget the session file."""
         client = self._require_client()
-        if self._receiving is not None:
-            self._receiving.cancel()
-            self._receiving = None
+        for task in (self._receiving, self._book):
+            if task is not None:
+                task.cancel()
+        self._receiving = self._book = None
+        self._book_loaded.clear()
         await client.logout()
         await self._emit(LoggedOut("logged out on request"))
 
     async def _logged_in(self, info: LoginInfo) -> None:
-        client = self._require_client()
+        """The session works: say ``LoggedIn`` at once, then fetch the contact book in the
+        background (``_load_book``). Receiving starts after the book is queued, so every
+        message of the session reaches the core after the book it is matched against (until
+        then WeChat keeps them: nothing is acknowledged, PROTOCOL.md §5)."""
+        self._require_client()
         self._self = info.user
-        book = {c.user_name: c for c in info.contacts}
-        try:
-            book.update((c.user_name, c) for c in await client.get_contacts())
-            groups = [u for u, c in book.items() if c.is_group and not c.members]
-            for batch_start in range(0, len(groups), 50):
-                chunk = groups[batch_start : batch_start + 50]
-                book.update((c.user_name, c) for c in await client.batch_get_contacts(chunk))
-        except WeChatError as exc:
-            log.warning("contact list incomplete after login: %s", exc)
-        self._contacts = book
+        self._book_loaded.clear()
+        for task in (self._receiving, self._book):
+            if task is not None:
+                task.cancel()  # a login during an outage replaces the old session
+        self._receiving = None
+        self._contacts = {c.user_name: c for c in info.contacts}
         me = profile_from_contact(info.user, self_user_name=info.user.user_name)
+        await self._emit(LoggedIn(account=me))
+        self._book = self._spawn(self._load_book(info), "wechat-contacts")
+
+    async def _load_book(self, info: LoginInfo) -> None:
+        client = self._require_client()
+        book = await fetch_contact_book(client, info.contacts)
+        self._contacts = book
         profiles = tuple(self._profile(c) for c in book.values())
-        await self._emit(LoggedIn(account=me), ContactBook(profiles))
-        if self._receiving is not None:
-            self._receiving.cancel()  # a login during an outage replaces the old session
+        loaded, task = self._book_loaded, self._book
+
+        async def taken_in() -> None:
+            if self._book is task:  # not a book of an earlier session
+                loaded.set()
+
+        await self._put(EventBatch((ContactBook(profiles),), ack=taken_in))
+        del profiles
         self._receiving = self._spawn(self._receive(), "wechat-receive")
 
     # --- receiving -------------------------------------------------------------------------
