@@ -12,7 +12,7 @@ from bridge import identity as matcher
 from bridge.errors import BridgeError
 from bridge.ids import LoginId
 from bridge.model import Address, IdentityId, Profile
-from bridge.store import Repositories, StoredIdentity
+from bridge.store import Repositories, Store, StoredIdentity
 from bridge.store.accounts import new_identity_id
 from bridge.store.audit import Decision
 from bridge.store.codec import encode
@@ -75,6 +75,44 @@ class PreparedBook:
     stored: tuple[StoredIdentity, ...]
     result: matcher.MatchResult | None
     encoded: Mapping[IdentityId, str] = attrs.field(factory=dict)
+    #: ``store_ahead`` wrote its new identities, fingerprints and bindings already.
+    written: bool = False
+
+
+#: Identities per transaction of ``store_ahead``: a few dozen milliseconds each.
+BOOK_CHUNK = 400
+
+
+async def store_ahead(store: Store, login: LoginId, prepared: PreparedBook) -> PreparedBook:
+    """Write most of a new session's match (``prepared``) before the transaction of its
+    batch, in transactions of ``BOOK_CHUNK`` identities, so that no transaction holds the
+    database for long (a 5,000-contact book otherwise takes one of a second or more, and
+    every Matrix transaction waits behind it): the new identities (unbound), the changed
+    fingerprints, and the bindings to this session's addresses, which nobody else holds
+    (UserNames are new at every login, PROTOCOL.md §11). In between, an identity is bound
+    either to its last session's address or to its new one; the channel sends nothing
+    until the book's batch is taken in (``SendsContactBookLater``). ``apply_matched_book``
+    does the rest in the batch's transaction: drop the stale bindings, mark ambiguities,
+    audit. A resumed session's book (no ``result``) is left as it is."""
+    result = prepared.result
+    if result is None:
+        return prepared
+    encoded = prepared.encoded
+    created = [(i.id, i.fingerprint) for i in result.created]
+    updated = [(i.id, i.fingerprint) for i in result.updated]
+    bindings: list[tuple[IdentityId, Address | None]] = [
+        (identity_id, address) for address, identity_id in result.bound.items()
+    ]
+    for start in range(0, len(created), BOOK_CHUNK):
+        async with store.transaction() as tx:
+            await tx.identities.create_many(login, created[start : start + BOOK_CHUNK], encoded)
+    for start in range(0, len(updated), BOOK_CHUNK):
+        async with store.transaction() as tx:
+            await tx.identities.update_profiles(updated[start : start + BOOK_CHUNK], encoded)
+    for start in range(0, len(bindings), BOOK_CHUNK):
+        async with store.transaction() as tx:
+            await tx.identities.bind_many(login, bindings[start : start + BOOK_CHUNK])
+    return attrs.evolve(prepared, written=True)
 
 
 async def prepare_book(
@@ -119,14 +157,21 @@ async def apply_matched_book(
     since it was made, so the transaction only writes.
     """
     contacts = [p for p in book if not p.is_self]
-    if prepared is None or prepared.generation != await tx.identities.generation():
-        prepared = await prepare_book(tx, login, contacts)
-    if prepared.result is None:
-        return await _apply_resumed_book(tx, login, prepared.stored, contacts)
-    result = prepared.result
-    await tx.identities.unbind_all(login)
-    by_address = {p.address: p for p in contacts}
-    await apply_result(tx, login, result, by_address, prepared.encoded)
+    if prepared is not None and prepared.written and prepared.result is not None:
+        # ``store_ahead`` wrote the rest; a change made meanwhile (a ``resolve``) concerned
+        # the last session's addresses, which this book replaces.
+        result = prepared.result
+        by_address = {p.address: p for p in contacts}
+        await _finish_ahead(tx, login, prepared.stored, result, by_address)
+    else:
+        if prepared is None or prepared.generation != await tx.identities.generation():
+            prepared = await prepare_book(tx, login, contacts)
+        if prepared.result is None:
+            return await _apply_resumed_book(tx, login, prepared.stored, contacts)
+        result = prepared.result
+        await tx.identities.unbind_all(login)
+        by_address = {p.address: p for p in contacts}
+        await apply_result(tx, login, result, by_address, prepared.encoded)
     await tx.audit.record(login, _decisions(prepared.stored, result, by_address))
     log.info(
         "contact book: %d contacts, %d new identities, %d ambiguities",
@@ -135,6 +180,28 @@ async def apply_matched_book(
         len(result.ambiguous),
     )
     return False
+
+
+async def _finish_ahead(
+    tx: Repositories,
+    login: LoginId,
+    stored: Sequence[StoredIdentity],
+    result: matcher.MatchResult,
+    profiles: Mapping[Address, Profile],
+) -> None:
+    """What ``apply_result`` does after ``store_ahead``: the ambiguities, and every binding
+    of the last session that this match did not renew is dropped."""
+    await tx.identities.mark_ambiguous_many(
+        [
+            (i.id, [profiles[a] for a in i.candidates if a in profiles])
+            for i in result.updated
+            if i.ambiguous
+        ]
+    )
+    renewed = set(result.bound.values())
+    held = {i.id for i in result.updated if i.ambiguous}
+    stale = {i.id for i in stored if i.address is not None} | {i.id for i in result.updated}
+    await tx.identities.bind_many(login, [(i, None) for i in sorted(stale - renewed - held)])
 
 
 #: Evidence that identifies a contact: decisions resting on it are not audited.
