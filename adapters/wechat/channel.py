@@ -17,6 +17,7 @@ from adapters.wechat.client.client import WeChatClient
 from adapters.wechat.client.connection import UOS_DEFAULT, ClientConfig
 from adapters.wechat.client.errors import (
     LoginRefused,
+    SessionInvalid,
     WeChatError,
 )
 from adapters.wechat.client.parse import parse_sync_messages
@@ -292,7 +293,11 @@ class WeChatChannel:
 
     async def _load_book(self, info: LoginInfo) -> None:
         client = self._require_client()
-        book = await fetch_contact_book(client, info.contacts)
+        try:
+            book = await fetch_contact_book(client, info.contacts)
+        except SessionInvalid as exc:
+            await self._emit(LoggedOut(f"WeChat ended the session: {exc}"))
+            return
         self._contacts = book
         profiles = tuple(self._profile(c) for c in book.values())
         loaded, task = self._book_loaded, self._book

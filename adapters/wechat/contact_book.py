@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 
 from adapters.wechat.client.client import WeChatClient
-from adapters.wechat.client.errors import WeChatError
+from adapters.wechat.client.errors import SessionInvalid, WeChatError
 from adapters.wechat.client.types import Contact, UserName
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,8 @@ async def fetch_contact_book(
 
     Pages and batches are decoded one at a time into compact ``Contact`` values, so the raw
     answers of a big account are never held together. A failing request ends the fetch
-    with what was fetched so far (logged); nothing is raised.
+    with what was fetched so far (logged). Raises ``SessionInvalid`` when the session ended
+    meanwhile (its book is of no use then).
     """
     book = {c.user_name: c for c in recent}
     try:
@@ -37,6 +38,8 @@ async def fetch_contact_book(
             chunk = groups[start : start + GROUP_BATCH]
             for contact in await client.batch_get_contacts(chunk):
                 book[contact.user_name] = contact
+    except SessionInvalid:
+        raise
     except WeChatError as exc:
         log.warning("contact list incomplete after login: %s", exc)
     return book
