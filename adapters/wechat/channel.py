@@ -299,7 +299,8 @@ class WeChatChannel:
             await self._emit(LoggedOut(f"WeChat ended the session: {exc}"))
             return
         self._contacts = book
-        profiles = tuple(self._profile(c) for c in book.values())
+        # 50,000 member names to decode for a big account: off the event loop.
+        profiles = await asyncio.to_thread(lambda: tuple(map(self._profile, book.values())))
         loaded, task = self._book_loaded, self._book
 
         async def taken_in() -> None:

@@ -96,7 +96,7 @@ class Ingestor:
                     book = await matching.prepare_book(store, self._login, event.profiles)
                     if book.result is not None:
                         names[n] = await store.identities.display_names(self._login)
-                        book = await matching.store_ahead(store, self._login, book)
+                        book = await matching.store_ahead(store, self._login, book, event.profiles)
                     books[n] = book
         leading = 0
         while leading < len(events) and isinstance(events[leading], ProfileUpdate):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -83,35 +84,48 @@ class PreparedBook:
 BOOK_CHUNK = 400
 
 
-async def store_ahead(store: Store, login: LoginId, prepared: PreparedBook) -> PreparedBook:
-    """Write most of a new session's match (``prepared``) before the transaction of its
+async def store_ahead(
+    store: Store, login: LoginId, prepared: PreparedBook, book: Sequence[Profile]
+) -> PreparedBook:
+    """Store a new session's match (``prepared``, of ``book``) before the transaction of its
     batch, in transactions of ``BOOK_CHUNK`` identities, so that no transaction holds the
     database for long (a 5,000-contact book otherwise takes one of a second or more, and
     every Matrix transaction waits behind it): the new identities (unbound), the changed
-    fingerprints, and the bindings to this session's addresses, which nobody else holds
-    (UserNames are new at every login, PROTOCOL.md §11). In between, an identity is bound
-    either to its last session's address or to its new one; the channel sends nothing
-    until the book's batch is taken in (``SendsContactBookLater``). ``apply_matched_book``
-    does the rest in the batch's transaction: drop the stale bindings, mark ambiguities,
-    audit. A resumed session's book (no ``result``) is left as it is."""
+    fingerprints, the bindings to this session's addresses, which nobody else holds
+    (UserNames are new at every login, PROTOCOL.md §11), the ambiguities, then the bindings
+    of the last session that the match did not renew are dropped, and the audit recorded.
+
+    In between, an identity is bound either to its last session's address or to its new
+    one, and the channel sends nothing until the book's batch is taken in
+    (``SendsContactBookLater``); no message of the new session is taken in before its book.
+    A resumed session's book (no ``result``), or one whose identities changed since
+    ``prepare_book`` read them, is left as it is (to the batch's transaction)."""
     result = prepared.result
-    if result is None:
-        return prepared
+    if result is None or await store.identities.generation() != prepared.generation:
+        return prepared  # changed since the match: the batch's transaction matches again
+    profiles = {p.address: p for p in book if not p.is_self}
     encoded = prepared.encoded
-    created = [(i.id, i.fingerprint) for i in result.created]
-    updated = [(i.id, i.fingerprint) for i in result.updated]
-    bindings: list[tuple[IdentityId, Address | None]] = [
-        (identity_id, address) for address, identity_id in result.bound.items()
-    ]
-    for start in range(0, len(created), BOOK_CHUNK):
-        async with store.transaction() as tx:
-            await tx.identities.create_many(login, created[start : start + BOOK_CHUNK], encoded)
-    for start in range(0, len(updated), BOOK_CHUNK):
-        async with store.transaction() as tx:
-            await tx.identities.update_profiles(updated[start : start + BOOK_CHUNK], encoded)
-    for start in range(0, len(bindings), BOOK_CHUNK):
-        async with store.transaction() as tx:
-            await tx.identities.bind_many(login, bindings[start : start + BOOK_CHUNK])
+    renewed = set(result.bound.values())
+    held = [i for i in result.updated if i.ambiguous]
+    stale = {i.id for i in prepared.stored if i.address is not None}
+    stale |= {i.id for i in result.updated}
+    stale -= renewed | {i.id for i in held}
+    steps: list[tuple[Callable[[Repositories, list[Any]], Awaitable[None]], list[Any]]] = [
+        (lambda tx, c: tx.identities.create_many(login, c, encoded),
+         [(i.id, i.fingerprint) for i in result.created]),
+        (lambda tx, c: tx.identities.update_profiles(c, encoded),
+         [(i.id, i.fingerprint) for i in result.updated]),
+        (lambda tx, c: tx.identities.bind_many(login, c),
+         [(identity_id, address) for address, identity_id in result.bound.items()]),
+        (lambda tx, c: tx.identities.mark_ambiguous_many(c),
+         [(i.id, [profiles[a] for a in i.candidates if a in profiles]) for i in held]),
+        (lambda tx, c: tx.identities.bind_many(login, c), [(i, None) for i in sorted(stale)]),
+        (lambda tx, c: tx.audit.record(login, c), _decisions(prepared.stored, result, profiles)),
+    ]  # fmt: skip
+    for write, items in steps:
+        for start in range(0, len(items), BOOK_CHUNK):
+            async with store.transaction() as tx:
+                await write(tx, items[start : start + BOOK_CHUNK])
     return attrs.evolve(prepared, written=True)
 
 
@@ -158,11 +172,7 @@ async def apply_matched_book(
     """
     contacts = [p for p in book if not p.is_self]
     if prepared is not None and prepared.written and prepared.result is not None:
-        # ``store_ahead`` wrote the rest; a change made meanwhile (a ``resolve``) concerned
-        # the last session's addresses, which this book replaces.
-        result = prepared.result
-        by_address = {p.address: p for p in contacts}
-        await _finish_ahead(tx, login, prepared.stored, result, by_address)
+        result = prepared.result  # ``store_ahead`` stored it
     else:
         if prepared is None or prepared.generation != await tx.identities.generation():
             prepared = await prepare_book(tx, login, contacts)
@@ -172,7 +182,7 @@ async def apply_matched_book(
         await tx.identities.unbind_all(login)
         by_address = {p.address: p for p in contacts}
         await apply_result(tx, login, result, by_address, prepared.encoded)
-    await tx.audit.record(login, _decisions(prepared.stored, result, by_address))
+        await tx.audit.record(login, _decisions(prepared.stored, result, by_address))
     log.info(
         "contact book: %d contacts, %d new identities, %d ambiguities",
         len(contacts),
@@ -180,28 +190,6 @@ async def apply_matched_book(
         len(result.ambiguous),
     )
     return False
-
-
-async def _finish_ahead(
-    tx: Repositories,
-    login: LoginId,
-    stored: Sequence[StoredIdentity],
-    result: matcher.MatchResult,
-    profiles: Mapping[Address, Profile],
-) -> None:
-    """What ``apply_result`` does after ``store_ahead``: the ambiguities, and every binding
-    of the last session that this match did not renew is dropped."""
-    await tx.identities.mark_ambiguous_many(
-        [
-            (i.id, [profiles[a] for a in i.candidates if a in profiles])
-            for i in result.updated
-            if i.ambiguous
-        ]
-    )
-    renewed = set(result.bound.values())
-    held = {i.id for i in result.updated if i.ambiguous}
-    stale = {i.id for i in stored if i.address is not None} | {i.id for i in result.updated}
-    await tx.identities.bind_many(login, [(i, None) for i in sorted(stale - renewed - held)])
 
 
 #: Evidence that identifies a contact: decisions resting on it are not audited.
