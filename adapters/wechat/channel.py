@@ -6,7 +6,7 @@ import asyncio
 import logging
 import mimetypes
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from functools import partial
 from pathlib import Path
 
@@ -135,6 +135,8 @@ class WeChatChannel:
         #: Set once the contact book of the current session is journaled (its batch acked).
         self._book_loaded = asyncio.Event()
         self._book: asyncio.Task[None] | None = None
+        #: UserNames of this session: its book, group members, chats and senders met (§11).
+        self._known: set[UserName] = set()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -287,6 +289,7 @@ class WeChatChannel:
                 task.cancel()  # a login during an outage replaces the old session
         self._receiving = None
         self._contacts = {c.user_name: c for c in info.contacts}
+        self._known = set()
         me = profile_from_contact(info.user, self_user_name=info.user.user_name)
         await self._emit(LoggedIn(account=me))
         self._book = self._spawn(self._load_book(info), "wechat-contacts")
@@ -299,6 +302,7 @@ class WeChatChannel:
             await self._emit(LoggedOut(f"WeChat ended the session: {exc}"))
             return
         self._contacts = book
+        self._meet(book.values())
         # 50,000 member names to decode for a big account: off the event loop.
         profiles = await asyncio.to_thread(lambda: tuple(map(self._profile, book.values())))
         loaded, task = self._book_loaded, self._book
@@ -346,6 +350,24 @@ class WeChatChannel:
                 return True
         return False
 
+    def _meet(self, contacts: Iterable[Contact]) -> None:
+        """Note the UserNames of ``contacts`` and of their group members as this session's."""
+        for contact in contacts:
+            self._known.add(contact.user_name)
+            self._known.update(member.user_name for member in contact.members)
+
+    def _session_address(self, chat: Address) -> UserName:
+        """``chat`` as a UserName of this session. Raises (retryable) ``NotLoggedIn`` for a
+        ``@`` name this session never listed nor met: one of an earlier session, which the
+        core still held when it looked the chat up while the new book was being stored
+        (UserNames are new at every login, PROTOCOL.md §11); the retry looks it up again."""
+        if chat.startswith("@") and UserName(chat) not in self._known:
+            raise NotLoggedIn(
+                "the chat's WeChat address is from an earlier login session; retrying with "
+                "the current one"
+            )
+        return UserName(chat)
+
     def _profile(self, contact: Contact) -> Profile:
         me = self._self.user_name if self._self else ""
         real = self._real_ids.get(contact.user_name, "")
@@ -353,6 +375,7 @@ class WeChatChannel:
 
     async def _translate(self, batch: SyncBatch) -> tuple[Event, ...]:
         out: list[Event] = []
+        self._meet(batch.mod_contacts)
         for contact in batch.mod_contacts:
             self._contacts[contact.user_name] = contact
             out.append(ProfileUpdate(self._profile(contact)))
@@ -360,6 +383,7 @@ class WeChatChannel:
             self._contacts.pop(user_name, None)
         me = self._self.user_name if self._self else UserName("")
         for msg in parse_sync_messages(list(batch.messages), me):
+            self._known.update((msg.chat, msg.sender))
             out.extend(self._learn(msg))
             out.extend(await self._unknown_chat(msg))
             event = await self._event_of(msg)
@@ -386,6 +410,7 @@ class WeChatChannel:
             log.warning("could not fetch an unknown group: %s", exc)
             return []
         self._contacts.update((c.user_name, c) for c in found)
+        self._meet(found)
         return [ProfileUpdate(self._profile(c)) for c in found]
 
     async def _event_of(self, msg: m.WeChatMessage) -> Event | None:
@@ -430,7 +455,8 @@ class WeChatChannel:
                 text = f"{content.label}\n{content.geo_uri}".strip()
             case Link(url=url, title=title, description=desc):
                 text = "\n".join(part for part in (title, desc, url) if part)
-        sent = await self._sent_by(self._require().send_text(UserName(chat), text))
+        client = self._require()
+        sent = await self._sent_by(client.send_text(self._session_address(chat), text))
         return attrs.evolve(sent, text=text)
 
     async def send_reply(
@@ -464,7 +490,7 @@ class WeChatChannel:
         """Upload (chunked) and send ``media`` (PROTOCOL.md §7): images, videos and stickers
         natively, voice and other files as file attachments."""
         client = self._require()
-        to = UserName(chat)
+        to = self._session_address(chat)
         name = media.filename or f"file{mimetypes.guess_extension(media.mimetype) or ''}"
         match media.kind:
             case MediaKind.IMAGE:
