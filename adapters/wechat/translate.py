@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from sys import intern
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from adapters.wechat.client import messages as m
@@ -59,7 +60,7 @@ def profile_from_contact(
     nick = decode_text(contact.nick_name)
     remark = decode_text(contact.remark_name)
     members = frozenset(
-        name
+        intern(name)  # one copy per person, however many groups they are in
         for name in (decode_text(mb.nick_name or mb.display_name) for mb in contact.members)
         if name
     )

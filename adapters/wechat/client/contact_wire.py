@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from sys import intern
 from typing import Any, TypeVar
 
 import msgspec
@@ -95,9 +96,10 @@ class _Init(msgspec.Struct, rename="pascal"):
 
 
 def _member(m: _Member) -> Member:
+    # The same person is a member of many groups: one copy of their names for all of them.
     return Member(
-        user_name=UserName(m.user_name or ""),
-        nick_name=m.nick_name or "",
+        user_name=UserName(intern(m.user_name or "")),
+        nick_name=intern(m.nick_name or ""),
         display_name=m.display_name or "",
         uin=m.uin or 0,
         attr_status=m.attr_status or 0,
