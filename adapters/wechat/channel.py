@@ -21,7 +21,7 @@ from adapters.wechat.client.errors import (
 from adapters.wechat.client.parse import parse_sync_messages
 from adapters.wechat.client.qr import QRCode
 from adapters.wechat.client.receive import SessionEnded, SyncBatch
-from adapters.wechat.client.results import LoginInfo
+from adapters.wechat.client.results import LoginInfo, LoginMethod
 from adapters.wechat.client.types import Contact, RealId, UserName
 from adapters.wechat.contact_book import fetch_contact_book
 from adapters.wechat.downloads import media_reference
@@ -118,6 +118,7 @@ class WeChatChannel(WeChatSending):
         self._book: asyncio.Task[None] | None = None
         #: UserNames of this session: its book, group members, chats and senders met (§11).
         self._known: set[UserName] = set()
+        self._check_known = False
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -271,6 +272,8 @@ class WeChatChannel(WeChatSending):
         self._receiving = None
         self._contacts = {c.user_name: c for c in info.contacts}
         self._known = set()
+        # A resumed session keeps its UserNames: only a new one makes earlier ones stale.
+        self._check_known = info.method is not LoginMethod.RESUMED
         me = profile_from_contact(info.user, self_user_name=info.user.user_name)
         await self._emit(LoggedIn(account=me))
         self._book = self._spawn(self._load_book(info), "wechat-contacts")

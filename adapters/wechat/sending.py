@@ -45,17 +45,20 @@ class WeChatSending:
     _real_ids: dict[UserName, RealId]
     _self: Contact | None
     _known: set[UserName]
+    #: Whether ``_known`` decides (a new login's session; not a resumed one).
+    _check_known: bool
 
     def _require(self) -> WeChatClient:
         """The client of a working session with its book taken in; see ``WeChatChannel``."""
         raise NotImplementedError
 
     def _session_address(self, chat: Address) -> UserName:
-        """``chat`` as a UserName of this session. Raises (retryable) ``NotLoggedIn`` for a
-        ``@`` name this session never listed nor met: one of an earlier session, which the
-        core still held when it looked the chat up while the new book was being stored
-        (UserNames are new at every login, PROTOCOL.md §11); the retry looks it up again."""
-        if chat.startswith("@") and UserName(chat) not in self._known:
+        """``chat`` as a UserName of this session. In a new login's session, raises
+        (retryable) ``NotLoggedIn`` for a ``@`` name this session never listed nor met: one
+        of an earlier session, which the core still held when it looked the chat up while
+        the new book was being stored (UserNames are new at every login, PROTOCOL.md §11);
+        the retry looks it up again. A resumed session keeps its UserNames: no check."""
+        if self._check_known and chat.startswith("@") and UserName(chat) not in self._known:
             raise NotLoggedIn(
                 "the chat's WeChat address is from an earlier login session; retrying with "
                 "the current one"
