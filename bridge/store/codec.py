@@ -161,6 +161,10 @@ def decode_event(text: str | bytes) -> Event:
     return value
 
 
+#: The one empty member set of decoded profiles (people have none; thousands of them).
+_EMPTY: frozenset[str] = frozenset()
+
+
 def _intern(name: object) -> object:
     return sys.intern(name) if type(name) is str else name
 
@@ -174,7 +178,7 @@ def decode_profile(text: str | bytes) -> Profile:
             fields = {k: v for k, v in value.items() if k in _PROFILE_NAMES}
             fields["kind"] = ChatKind(fields["kind"]["value"])
             # A person in many groups: one copy of their name for all of them.
-            fields["members"] = frozenset(map(_intern, fields["members"]["@set"]))
+            fields["members"] = frozenset(map(_intern, fields["members"]["@set"])) or _EMPTY
             if all(isinstance(v, str | int | ChatKind | frozenset) for v in fields.values()):
                 return Profile(**fields)
     except (ValueError, KeyError, TypeError, AttributeError):
