@@ -237,6 +237,18 @@ class SupportsContactBook(Protocol):
 
 
 @runtime_checkable
+class SendsContactBookLater(Protocol):
+    """Optional: the channel emits ``LoggedIn`` as soon as its session works and the
+    ``ContactBook`` in a later batch, once fetched (a big account's book takes seconds).
+    Without it the book comes in the batch of ``LoggedIn``."""
+
+    async def contact_book_loaded(self) -> None:
+        """Return once the consumer of ``events()`` acknowledged the batch of the
+        ``ContactBook`` that followed the last ``LoggedIn``."""
+        ...
+
+
+@runtime_checkable
 class LoginChannel(Channel, SupportsLogin, Protocol):
     """The remote side of one login: a ``Channel`` the bot can log in and out."""
 

@@ -12,7 +12,12 @@ from typing import TextIO
 import qrcode
 import qrcode.constants
 
-from bridge.channel import LoginChannel, SupportsContactBook, SupportsLoginCancel
+from bridge.channel import (
+    LoginChannel,
+    SendsContactBookLater,
+    SupportsContactBook,
+    SupportsLoginCancel,
+)
 from bridge.config import RetentionConfig
 from bridge.errors import BridgeError, StoreError
 from bridge.hub import Hub, PortalChannel
@@ -120,6 +125,7 @@ class LoginSession:
         self._quiet_logout = False
         #: Set by every ``LoggedOut`` (``relogin`` waits for the old session's).
         self._logged_out = asyncio.Event()
+        self._after_book: asyncio.Task[None] | None = None
 
     @property
     def id(self) -> LoginId:
@@ -178,9 +184,10 @@ class LoginSession:
     async def stop(self) -> None:
         """Stop the relay (deliveries in progress may finish), then both channels. Never
         raises."""
-        if self._resume_check is not None:
-            self._resume_check.cancel()
-            await asyncio.gather(self._resume_check, return_exceptions=True)
+        for task in (self._resume_check, self._after_book):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.relay.stop()
         for channel in (self.remote, self.matrix):
             try:
@@ -343,27 +350,23 @@ class LoginSession:
                 self._logout_requested = False
                 self.step = None
                 self.outage.clear()
-                # The relay stored the ContactBook that came with LoggedIn before passing
-                # it on. (A resumed session also keeps the bindings of group members.)
-                bound = await self.store.identities.bound_addresses(self.id)
-                if isinstance(self.remote, SupportsContactBook):
-                    contacts = self.remote.contact_addresses
-                    self.book = frozenset(i for a, i in bound.items() if a in contacts)
-                else:
-                    self.book = frozenset(bound.values())
                 await self._drop_qr("logged in")
                 log.info("login %s: logged in", self.id)
-                if self._announce:
+                announce, self._announce = self._announce, False
+                if announce:
                     await self.say(f"Logged in to {self.network} as {self.account_name}.")
-                    held = await self.store.identities.count_ambiguous(self.id)
-                    if held:
-                        await self.say(
-                            f"{held} chat(s) could be more than one {self.network} contact now; "
-                            "their messages wait. Send `resolve` to say who is who (`audit` "
-                            "shows why)."
-                        )
-                self._announce = False
+                self._cancel_after_book()
+                if isinstance(self.remote, SendsContactBookLater):
+                    # The book follows in a batch of its own: take it in the background.
+                    self._after_book = asyncio.create_task(
+                        self._book_taken_in(self.remote, announce), name=f"book-{self.id}"
+                    )
+                else:
+                    # The relay stored the ContactBook that came with LoggedIn before
+                    # passing it on.
+                    await self._take_book(announce)
             case LoggedOut(reason=reason):
+                self._cancel_after_book()
                 forced = self.account is not None and not self._logout_requested
                 gap_since = self.outage.since if self.outage.ongoing(self._clock()) else None
                 self.account, self.logging_in, self._announce = None, False, False
@@ -390,6 +393,38 @@ class LoginSession:
                         f"The connection to {self.network} is failing ({reason}); "
                         "the bridge keeps retrying."
                     )
+
+    def _cancel_after_book(self) -> None:
+        if self._after_book is not None:
+            self._after_book.cancel()
+            self._after_book = None
+
+    async def _book_taken_in(self, remote: SendsContactBookLater, announce: bool) -> None:
+        await remote.contact_book_loaded()
+        try:
+            await self._take_book(announce)
+        except StoreError:
+            log.exception("login %s: the contact book's chats not read", self.id)
+
+    async def _take_book(self, announce: bool) -> None:
+        """The session's contact book is stored: note its identities (``book``) and, after a
+        login the user asked for, say how many chats wait for ``resolve``. (A resumed
+        session also keeps the bindings of group members.)"""
+        bound = await self.store.identities.bound_addresses(self.id)
+        if isinstance(self.remote, SupportsContactBook):
+            contacts = self.remote.contact_addresses
+            self.book = frozenset(i for a, i in bound.items() if a in contacts)
+        else:
+            self.book = frozenset(bound.values())
+        if not announce:
+            return
+        held = await self.store.identities.count_ambiguous(self.id)
+        if held:
+            await self.say(
+                f"{held} chat(s) could be more than one {self.network} contact now; "
+                "their messages wait. Send `resolve` to say who is who (`audit` "
+                "shows why)."
+            )
 
     async def _tell_gap(self, since: float | None) -> None:
         """After a logout the network forced: messages sent meanwhile may be lost for good

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import mimetypes
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from functools import partial
 from pathlib import Path
 
@@ -18,16 +16,18 @@ from adapters.wechat.client.client import WeChatClient
 from adapters.wechat.client.connection import UOS_DEFAULT, ClientConfig
 from adapters.wechat.client.errors import (
     LoginRefused,
+    SessionInvalid,
     WeChatError,
 )
 from adapters.wechat.client.parse import parse_sync_messages
 from adapters.wechat.client.qr import QRCode
 from adapters.wechat.client.receive import SessionEnded, SyncBatch
-from adapters.wechat.client.results import LoginInfo, SendResult
-from adapters.wechat.client.types import ClientMsgId, Contact, MsgId, RealId, UserName
-from adapters.wechat.downloads import fetch_media, media_reference
-from adapters.wechat.failures import delivery_error, revoke_refusal
-from adapters.wechat.quotes import quote
+from adapters.wechat.client.results import LoginInfo, LoginMethod
+from adapters.wechat.client.types import Contact, RealId, UserName
+from adapters.wechat.contact_book import fetch_contact_book
+from adapters.wechat.downloads import media_reference
+from adapters.wechat.failures import delivery_error
+from adapters.wechat.sending import WeChatSending
 from adapters.wechat.translate import (
     MediaMessage,
     content_of,
@@ -35,50 +35,34 @@ from adapters.wechat.translate import (
     mentioned,
     new_leaks,
     profile_from_contact,
-    profile_from_member,
     to_chat_read,
     to_message,
     to_revocation,
-    with_mentions,
 )
 from bridge.channel import EventBatch
 from bridge.errors import (
     BridgeError,
     NotLoggedIn,
-    RevokeRefused,
 )
 from bridge.model import (
     Address,
     ConfirmOnPhone,
     ContactBook,
-    Content,
     Disconnected,
     Event,
-    Link,
-    Location,
     LoggedIn,
     LoggedOut,
-    Media,
-    MediaKind,
-    Notice,
-    Profile,
     ProfileUpdate,
     QRCodeNeeded,
-    Quoted,
     RemoteId,
-    SentMessage,
     Text,
 )
 
 log = logging.getLogger(__name__)
 
-#: Where the bridge's notices go on WeChat: the account's own File Transfer chat (§3.5).
-NOTICE_CHAT = Address("filehelper")
 #: Where WeChat's scanner is, and what a push login asks on the phone (login step hints).
 SCAN_HINT = "Me → Scan"
 CONFIRM_HINT = "Tap Log In there. If you don't, a QR code to scan follows."
-#: WeChat lets a sender recall a message for 2 minutes (PROTOCOL.md §8).
-REVOKE_WINDOW_S = 120.0
 
 
 @attrs.frozen
@@ -105,7 +89,7 @@ class WeChatSettings:
         return ClientConfig(base_url=self.base_url, uos=self.uos, session_path=self.session_path)
 
 
-class WeChatChannel:
+class WeChatChannel(WeChatSending):
     """A WeChat web account behind the ``Channel`` interface (plus media, media fetch,
     revoke, replies, receipts, login and its cancellation, avatars). Addresses are UserNames,
     valid for one login session only, hence ``stable_addresses = False``: the core maps them
@@ -136,6 +120,12 @@ class WeChatChannel:
         self._self: Contact | None = None
         self._waiting_login: asyncio.Future[LoginInfo] | None = None
         self._stopped = False
+        #: Set once the contact book of the current session is journaled (its batch acked).
+        self._book_loaded = asyncio.Event()
+        self._book: asyncio.Task[None] | None = None
+        #: UserNames of this session: its book, group members, chats and senders met (§11).
+        self._known: set[UserName] = set()
+        self._check_known = False
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -211,7 +201,16 @@ class WeChatChannel:
     def _require(self) -> WeChatClient:
         if self._client is None or not self._client.logged_in:
             raise NotLoggedIn("not logged in to WeChat; send 'login' to the bot")
+        if not self._book_loaded.is_set():
+            # The core's bindings still name the last session's UserNames (§11): wait.
+            raise NotLoggedIn("WeChat is still loading the contact list; retrying shortly")
         return self._client
+
+    async def contact_book_loaded(self) -> None:
+        """Return once the ``ContactBook`` that follows the last ``LoggedIn`` has been taken
+        in by the consumer of ``events()`` (its batch acknowledged): from then on the core's
+        bindings name this session's UserNames, and sending works."""
+        await self._book_loaded.wait()
 
     # --- login -----------------------------------------------------------------------------
 
@@ -280,37 +279,56 @@ class WeChatChannel:
     async def logout(self) -> None:
         """Log out of WeChat (webwxlogout, PROTOCOL.md §2.6) and forget the session file."""
         client = self._require_client()
-        if self._receiving is not None:
-            self._receiving.cancel()
-            self._receiving = None
+        for task in (self._receiving, self._book):
+            if task is not None:
+                task.cancel()
+        self._receiving = self._book = None
+        self._book_loaded.clear()
         await client.logout()
         await self._emit(LoggedOut("logged out on request"))
 
     async def _logged_in(self, info: LoginInfo) -> None:
-        client = self._require_client()
+        """The session works: say ``LoggedIn`` at once, then fetch the contact book in the
+        background (``_load_book``). Receiving starts after the book is queued, so every
+        message of the session reaches the core after the book it is matched against (until
+        then WeChat keeps them: nothing is acknowledged, PROTOCOL.md §5)."""
+        self._require_client()
         self._self = info.user
-        book = {c.user_name: c for c in info.contacts}
-        try:
-            book.update((c.user_name, c) for c in await client.get_contacts())
-            # webwxinit's recent groups list members without names (§3.1): fetch those too.
-            groups = [
-                u for u, c in book.items() if c.is_group and not any(m.nick_name for m in c.members)
-            ]
-            for batch_start in range(0, len(groups), 50):
-                chunk = groups[batch_start : batch_start + 50]
-                book.update((c.user_name, c) for c in await client.batch_get_contacts(chunk))
-        except WeChatError as exc:
-            log.warning("contact list incomplete after login: %s", exc)
-        self._contacts = book
+        self._book_loaded.clear()
+        for task in (self._receiving, self._book):
+            if task is not None:
+                task.cancel()  # a login during an outage replaces the old session
+        self._receiving = None
+        self._contacts = {c.user_name: c for c in info.contacts}
+        self._known = set()
+        # A resumed session keeps its UserNames: only a new one makes earlier ones stale.
+        self._check_known = info.method is not LoginMethod.RESUMED
         me = profile_from_contact(info.user, self_user_name=info.user.user_name)
-        profiles = tuple(self._profile(c) for c in book.values())
+        await self._emit(LoggedIn(account=me))
+        self._book = self._spawn(self._load_book(info), "wechat-contacts")
+
+    async def _load_book(self, info: LoginInfo) -> None:
+        client = self._require_client()
+        try:
+            book = await fetch_contact_book(client, info.contacts)
+        except SessionInvalid as exc:
+            await self._emit(LoggedOut(f"WeChat ended the session: {exc}"))
+            return
+        self._contacts = book
+        self._meet(book.values())
+        # 50,000 member names to decode for a big account: off the event loop.
+        profiles = await asyncio.to_thread(lambda: tuple(map(self._profile, book.values())))
         listing = [c for c in book.values() if c.is_group]
-        # Tens of thousands of entries for a large account: off the event loop.
-        real_ids = dict(self._real_ids)
-        members = await asyncio.to_thread(group_members, listing, real_ids, info.user.user_name)
-        await self._emit(LoggedIn(account=me), ContactBook(profiles, members))
-        if self._receiving is not None:
-            self._receiving.cancel()  # a login during an outage replaces the old session
+        me = info.user.user_name
+        members = await asyncio.to_thread(group_members, listing, dict(self._real_ids), me)
+        loaded, task = self._book_loaded, self._book
+
+        async def taken_in() -> None:
+            if self._book is task:  # not a book of an earlier session
+                loaded.set()
+
+        await self._put(EventBatch((ContactBook(profiles, members),), ack=taken_in))
+        del profiles, members
         self._receiving = self._spawn(self._receive(), "wechat-receive")
 
     # --- receiving -------------------------------------------------------------------------
@@ -348,13 +366,15 @@ class WeChatChannel:
                 return True
         return False
 
-    def _profile(self, contact: Contact) -> Profile:
-        me = self._self.user_name if self._self else ""
-        real = self._real_ids.get(contact.user_name, "")
-        return profile_from_contact(contact, real_id=real, self_user_name=me)
+    def _meet(self, contacts: Iterable[Contact]) -> None:
+        """Note the UserNames of ``contacts`` and of their group members as this session's."""
+        for contact in contacts:
+            self._known.add(contact.user_name)
+            self._known.update(member.user_name for member in contact.members)
 
     async def _translate(self, batch: SyncBatch) -> tuple[Event, ...]:
         out: list[Event] = []
+        self._meet(batch.mod_contacts)
         for contact in batch.mod_contacts:
             self._contacts[contact.user_name] = contact
             out.append(ProfileUpdate(self._profile(contact)))
@@ -362,6 +382,7 @@ class WeChatChannel:
             self._contacts.pop(user_name, None)
         me = self._self.user_name if self._self else UserName("")
         for msg in parse_sync_messages(list(batch.messages), me):
+            self._known.update((msg.chat, msg.sender))
             out.extend(self._learn(msg))
             out.extend(await self._unknown_chat(msg))
             event = await self._event_of(msg)
@@ -388,6 +409,7 @@ class WeChatChannel:
             log.warning("could not fetch an unknown group: %s", exc)
             return []
         self._contacts.update((c.user_name, c) for c in found)
+        self._meet(found)
         return [ProfileUpdate(self._profile(c)) for c in found]
 
     async def _event_of(self, msg: m.WeChatMessage) -> Event | None:
@@ -407,114 +429,7 @@ class WeChatChannel:
             content = attrs.evolve(content, mentions=found)
         return to_message(msg, content) if content is not None else None
 
-    # --- sending ---------------------------------------------------------------------------
-
-    async def send(
-        self, chat: Address, content: Content, *, sender: Profile | None = None
-    ) -> SentMessage:
-        """Send to the UserName ``chat`` (PROTOCOL.md §7). Text-like content goes as text:
-        a location as its label and ``geo:`` URI, a link card as title and URL. A ``Notice``
-        (the bridge reporting a failure) goes to the account's own File Transfer chat
-        (``filehelper``), naming ``chat``, so the contact never sees it. Returns the MsgID,
-        the send time, the ClientMsgId a recall needs (as ``revoke_data``) and the text
-        sent. Raises ``NotLoggedIn``, ``RateLimited``, ``DeliveryFailed``."""
-        match content:
-            case Media():
-                return await self.send_media(chat, content, sender=sender)
-            case Notice(text=body):
-                # The bridge's own reports are for the account owner, not the contact.
-                where = await self._chat_name(chat)
-                text = f"[chatbridge] {where}: {body}"
-                chat = NOTICE_CHAT
-            case Text(body=body, mentions=mentions):
-                text = with_mentions(
-                    body, [(m.text, await self._nick(m.address)) for m in mentions]
-                )
-            case Location():
-                text = f"{content.label}\n{content.geo_uri}".strip()
-            case Link(url=url, title=title, description=desc):
-                text = "\n".join(part for part in (title, desc, url) if part)
-        sent = await self._sent_by(self._require().send_text(UserName(chat), text))
-        return attrs.evolve(sent, text=text)
-
-    async def send_reply(
-        self,
-        chat: Address,
-        content: Content,
-        reply_to: Quoted,
-        *,
-        sender: Profile | None = None,
-    ) -> SentMessage:
-        """Send ``content`` quoting the text of ``reply_to``. The web protocol cannot send
-        WeChat's native quotes (AppMsgType 57, PROTOCOL.md §6.4), so the quote goes as text
-        in the style desktop WeChat uses for such clients: ``「name：text」``, a separator
-        line, the reply. Without a quoted text (not a text) it is sent as is."""
-        if reply_to.text and isinstance(content, Text):
-            name = await self._author_name(reply_to.author)
-            content = attrs.evolve(content, body=quote(name, reply_to.text, content.body))
-        return await self.send(chat, content, sender=sender)
-
-    async def _author_name(self, author: Profile | None) -> str:
-        """The name a quote shows for ``author``: the account's own for ``is_self``."""
-        if author is None:
-            return "a chat"
-        if author.is_self and self._self is not None:
-            return await self._chat_name(Address(self._self.user_name))
-        return author.display_name or "a chat"
-
-    async def send_media(
-        self, chat: Address, media: Media, *, sender: Profile | None = None
-    ) -> SentMessage:
-        """Upload (chunked) and send ``media`` (PROTOCOL.md §7): images, videos and stickers
-        natively, voice and other files as file attachments."""
-        client = self._require()
-        to = UserName(chat)
-        name = media.filename or f"file{mimetypes.guess_extension(media.mimetype) or ''}"
-        match media.kind:
-            case MediaKind.IMAGE:
-                call = client.send_image(to, media.data, name, media.mimetype)
-            case MediaKind.VIDEO:
-                call = client.send_video(to, media.data, name, media.mimetype)
-            case MediaKind.STICKER:
-                call = client.send_emoticon(to, media.data, name)
-            case _:
-                call = client.send_file(to, media.data, name, media.mimetype)
-        return await self._sent_by(call)
-
-    async def fetch_media(self, media: Media) -> Media:
-        """The file of a media message this channel received (``SupportsMediaFetch``),
-        downloaded now with the live session (PROTOCOL.md §9). Raises ``DeliveryFailed``
-        (retryable when WeChat could not be reached) or ``NotLoggedIn``."""
-        return await fetch_media(self._require(), media)
-
-    async def _sent_by(self, call: object) -> SentMessage:
-        try:
-            result: SendResult = await call  # type: ignore[misc]
-        except WeChatError as exc:
-            raise delivery_error(exc) from exc
-        return SentMessage(
-            RemoteId(result.msg_id), time.time(), revoke_data=str(result.client_msg_id)
-        )
-
-    async def revoke(self, chat: Address, message: SentMessage) -> None:
-        """Recall ``message``, which this account sent (webwxrevokemsg with its MsgID and
-        the ClientMsgId of its send, ``message.revoke_data``; PROTOCOL.md §8). Raises
-        ``RevokeRefused`` past WeChat's 2-minute limit (counted from ``message.timestamp``)
-        or when WeChat refuses."""
-        client = self._require()
-        age = time.time() - message.timestamp
-        if age >= REVOKE_WINDOW_S:
-            raise RevokeRefused(
-                f"WeChat only allows recalling a message within 2 minutes; this one was sent "
-                f"{age / 60:.0f} minutes ago, so it stays on WeChat"
-            )
-        # Messages mapped before ClientMsgIds were kept have none; itchat's fallback (§8).
-        client_msg_id = ClientMsgId(message.revoke_data or _client_id())
-        sent = SendResult(MsgId(message.remote_id), client_msg_id, client_msg_id)
-        try:
-            await client.revoke(UserName(chat), sent)
-        except WeChatError as exc:
-            raise RevokeRefused(revoke_refusal(exc)) from exc
+    # --- receipts and avatars --------------------------------------------------------------
 
     async def mark_read(self, chat: Address, remote_id: RemoteId) -> None:
         """``SupportsReceipts``: mark the chat with the UserName ``chat`` read on the phone
@@ -523,48 +438,17 @@ class WeChatChannel:
         ``NotLoggedIn``, ``DeliveryFailed``."""
         client = self._require()
         try:
-            await client.mark_read(UserName(chat))
+            await client.mark_read(self._session_address(chat))
         except WeChatError as exc:
             raise delivery_error(exc) from exc
 
-    # --- profiles --------------------------------------------------------------------------
-
-    async def get_profile(self, address: Address) -> Profile:
-        """The profile of a contact, group or group member by UserName. Raises
-        ``BridgeError`` when this session does not know it."""
-        if (contact := self._contacts.get(UserName(address))) is not None:
-            return self._profile(contact)
-        if self._self is not None and address == str(self._self.user_name):
-            return profile_from_contact(self._self, self_user_name=self._self.user_name)
-        for group in self._contacts.values():
-            for member in group.members:
-                if str(member.user_name) == address:
-                    real = self._real_ids.get(member.user_name, "")
-                    return profile_from_member(member, real_id=real)
-        raise BridgeError(f"WeChat user {address[:12]}… is not known in this session")
-
     async def avatar(self, address: Address) -> bytes:
         """The avatar of the contact at ``address`` (``SupportsAvatars``), fetched through
-        the live session at the version its ``HeadImgUrl`` names (PROTOCOL.md §9). Raises
-        ``NotLoggedIn``; ``BridgeError`` for an unknown contact or a failed fetch."""
-        client = self._require()
+        the live session at the version its ``HeadImgUrl`` names (PROTOCOL.md §9). Works
+        while the contact book is being taken in (the core fetches the avatars that decide
+        its match then). Raises ``NotLoggedIn``; ``BridgeError`` for an unknown contact or a
+        failed fetch."""
+        client = self._require_client()
+        if not client.logged_in:
+            raise NotLoggedIn("not logged in to WeChat; send 'login' to the bot")
         return await fetch_avatar(client, UserName(address), self._contacts.get(UserName(address)))
-
-    async def _nick(self, user: Address) -> str:
-        """The NickName a mention of ``user`` shows (PROTOCOL.md §6.2); '' if unknown."""
-        try:
-            profile = await self.get_profile(user)
-        except BridgeError:
-            return ""
-        return profile.nick_name or profile.display_name
-
-    async def _chat_name(self, chat: Address) -> str:
-        try:
-            return (await self.get_profile(chat)).display_name
-        except BridgeError:
-            return "a chat"
-
-
-def _client_id() -> str:
-    """A ClientMsgId for a revoke of a message whose own is not known (PROTOCOL.md §8)."""
-    return str(int(time.time() * 1000))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from sys import intern
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from adapters.wechat.client import messages as m
@@ -51,6 +52,9 @@ def without_session_secrets(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(kept, safe="@")))
 
 
+_NO_MEMBERS: frozenset[str] = frozenset()
+
+
 def profile_from_contact(
     contact: Contact, *, real_id: str = "", self_user_name: str = ""
 ) -> Profile:
@@ -61,11 +65,14 @@ def profile_from_contact(
     """
     nick = decode_text(contact.nick_name)
     remark = decode_text(contact.remark_name)
-    members = frozenset(
-        name
-        for name in (decode_text(mb.nick_name or mb.display_name) for mb in contact.members)
-        if name
-    )
+    members = (
+        frozenset(
+            intern(name)  # one copy per person, however many groups they are in
+            for name in (decode_text(mb.nick_name or mb.display_name) for mb in contact.members)
+            if name
+        )
+        or _NO_MEMBERS
+    )  # one empty set for the thousands of people
     return Profile(
         address=Address(contact.user_name),
         kind=ChatKind.GROUP if contact.is_group else ChatKind.DIRECT,

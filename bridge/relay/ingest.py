@@ -47,6 +47,9 @@ class Prepared:
     books: Mapping[int, matching.PreparedBook] = attrs.field(factory=dict)
     applied: int = 0
     keys: frozenset[QueueKey] = frozenset()
+    #: Display names by identity (``IdentityRepo.display_names``) read before a book of
+    #: ``books`` was partly written ahead (``matching.store_ahead``), by position.
+    names: Mapping[int, Mapping[IdentityId, str]] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -94,33 +97,38 @@ class Ingestor:
 
     async def prepare(self, store: Store, side: Side, events: Sequence[Event]) -> Prepared:
         """Before the transaction of ``ingest``: match side A's contact books outside it
-        (``prepare_book``), so that the transaction only writes; and apply a long leading run
+        (``prepare_book``), so that the transaction only writes, and write most of a big new
+        session's book ahead in short transactions (``matching.store_ahead``); and apply a
+        long leading run
         of side-A profile updates (a login's real-id leaks: hundreds) in transactions of
         ``PROFILE_CHUNK`` each, so that no transaction holds the database for long. Profile
         updates are idempotent: if the batch is redelivered they are applied again."""
         if side is not Side.A:
             return Prepared()
         books = {}
+        names = {}
         if not self._a_stable:
-            books = {
-                n: await matching.prepare_book(
-                    store, self._login, event.profiles, event.members, fetcher=self._avatars
-                )
-                for n, event in enumerate(events)
-                if isinstance(event, ContactBook)
-            }
+            for n, event in enumerate(events):
+                if isinstance(event, ContactBook):
+                    book = await matching.prepare_book(
+                        store, self._login, event.profiles, event.members, fetcher=self._avatars
+                    )
+                    if book.result is not None:
+                        names[n] = await store.identities.display_names(self._login)
+                        book = await matching.store_ahead(store, self._login, book, event.profiles)
+                    books[n] = book
         leading = 0
         while leading < len(events) and isinstance(events[leading], ProfileUpdate):
             leading += 1
         if leading <= PROFILE_CHUNK:
-            return Prepared(books)
+            return Prepared(books, names=names)
         keys: set[QueueKey] = set()
         for start in range(0, leading, PROFILE_CHUNK):
             async with store.transaction() as tx:
                 for event in events[start : min(start + PROFILE_CHUNK, leading)]:
                     assert isinstance(event, ProfileUpdate)
                     keys |= await self._profile_update(tx, event.profile)
-        return Prepared(books, leading, frozenset(keys))
+        return Prepared(books, leading, frozenset(keys), names)
 
     async def ingest(
         self,
@@ -158,7 +166,10 @@ class Ingestor:
                 case ReadReceipt():
                     receipts.append(event)
                 case ContactBook(profiles=profiles, members=members) if side is Side.A:
-                    names = await tx.identities.display_names(self._login)
+                    if n in prepared.names:
+                        names = dict(prepared.names[n])
+                    else:
+                        names = await tx.identities.display_names(self._login)
                     if self._a_stable:
                         await identities.apply_stable_book(tx, self._login, profiles)
                     elif await matching.apply_matched_book(

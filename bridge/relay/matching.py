@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -14,7 +15,7 @@ from bridge.ids import LoginId
 from bridge.model import Address, GroupMember, IdentityId, Profile
 from bridge.relay.avatars import AvatarFetcher, rematch, with_hashes
 from bridge.relay.held import carry_over_held
-from bridge.store import Repositories, StoredIdentity
+from bridge.store import Repositories, Store, StoredIdentity
 from bridge.store.accounts import new_identity_id
 from bridge.store.audit import Decision
 from bridge.store.codec import encode
@@ -80,6 +81,58 @@ class PreparedBook:
     members: Mapping[Address, Profile] = attrs.field(factory=dict)
     #: Avatar hashes fetched for the match, by address (``relay.avatars``).
     avatars: Mapping[Address, str] = attrs.field(factory=dict)
+    #: ``store_ahead`` wrote its new identities, fingerprints and bindings already.
+    written: bool = False
+
+
+#: Identities per transaction of ``store_ahead``: a few dozen milliseconds each.
+BOOK_CHUNK = 400
+
+
+async def store_ahead(
+    store: Store, login: LoginId, prepared: PreparedBook, book: Sequence[Profile]
+) -> PreparedBook:
+    """Store a new session's match (``prepared``, of ``book``) before the transaction of its
+    batch, in transactions of ``BOOK_CHUNK`` identities, so that no transaction holds the
+    database for long (a 5,000-contact book otherwise takes one of a second or more, and
+    every Matrix transaction waits behind it): the new identities (unbound), the changed
+    fingerprints, the bindings to this session's addresses, which nobody else holds
+    (UserNames are new at every login, PROTOCOL.md §11), the ambiguities, then the bindings
+    of the last session that the match did not renew are dropped, and the audit recorded.
+
+    In between, an identity is bound either to its last session's address or to its new
+    one, and the channel sends nothing until the book's batch is taken in
+    (``SendsContactBookLater``); no message of the new session is taken in before its book.
+    A resumed session's book (no ``result``), or one whose identities changed since
+    ``prepare_book`` read them, is left as it is (to the batch's transaction)."""
+    result = prepared.result
+    if result is None or await store.identities.generation() != prepared.generation:
+        return prepared  # changed since the match: the batch's transaction matches again
+    contacts = with_hashes([p for p in book if not p.is_self], prepared.avatars)
+    profiles = {**prepared.members, **{p.address: p for p in contacts}}
+    encoded = prepared.encoded
+    renewed = set(result.bound.values())
+    held = [i for i in result.updated if i.ambiguous]
+    stale = {i.id for i in prepared.stored if i.address is not None}
+    stale |= {i.id for i in result.updated}
+    stale -= renewed | {i.id for i in held}
+    steps: list[tuple[Callable[[Repositories, list[Any]], Awaitable[None]], list[Any]]] = [
+        (lambda tx, c: tx.identities.create_many(login, c, encoded),
+         [(i.id, i.fingerprint) for i in result.created]),
+        (lambda tx, c: tx.identities.update_profiles(c, encoded),
+         [(i.id, i.fingerprint) for i in result.updated]),
+        (lambda tx, c: tx.identities.bind_many(login, c),
+         [(identity_id, address) for address, identity_id in result.bound.items()]),
+        (lambda tx, c: tx.identities.mark_ambiguous_many(c),
+         [(i.id, [profiles[a] for a in i.candidates if a in profiles]) for i in held]),
+        (lambda tx, c: tx.identities.bind_many(login, c), [(i, None) for i in sorted(stale)]),
+        (lambda tx, c: tx.audit.record(login, c), _decisions(prepared.stored, result, profiles)),
+    ]  # fmt: skip
+    for write, items in steps:
+        for start in range(0, len(items), BOOK_CHUNK):
+            async with store.transaction() as tx:
+                await write(tx, items[start : start + BOOK_CHUNK])
+    return attrs.evolve(prepared, written=True)
 
 
 async def prepare_book(
@@ -153,18 +206,22 @@ async def apply_matched_book(
     identity changed since it was made, so the transaction only writes.
     """
     contacts = [p for p in book if not p.is_self]
-    if prepared is None or prepared.generation != await tx.identities.generation():
-        avatars = prepared.avatars if prepared is not None else None
-        prepared = await prepare_book(tx, login, contacts, members, avatars=avatars)
-    if prepared.result is None:
-        return await _apply_resumed_book(tx, login, prepared.stored, contacts)
-    result = prepared.result
-    await tx.identities.unbind_all(login)
-    contacts = with_hashes(contacts, prepared.avatars)
-    by_address = {**prepared.members, **{p.address: p for p in contacts}}
-    await apply_result(tx, login, result, by_address, prepared.encoded)
+    if prepared is not None and prepared.written and prepared.result is not None:
+        result = prepared.result  # ``store_ahead`` stored it
+        contacts = with_hashes(contacts, prepared.avatars)
+    else:
+        if prepared is None or prepared.generation != await tx.identities.generation():
+            avatars = prepared.avatars if prepared is not None else None
+            prepared = await prepare_book(tx, login, contacts, members, avatars=avatars)
+        if prepared.result is None:
+            return await _apply_resumed_book(tx, login, prepared.stored, contacts)
+        result = prepared.result
+        await tx.identities.unbind_all(login)
+        contacts = with_hashes(contacts, prepared.avatars)
+        by_address = {**prepared.members, **{p.address: p for p in contacts}}
+        await apply_result(tx, login, result, by_address, prepared.encoded)
+        await tx.audit.record(login, _decisions(prepared.stored, result, by_address))
     carried = await carry_over_held(tx, login, prepared.stored, contacts)
-    await tx.audit.record(login, _decisions(prepared.stored, result, by_address))
     log.info(
         "contact book: %d contacts, %d new identities, %d ambiguities",
         len(contacts),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import enum
 import json
+import sys
 from typing import Any
 
 import attrs
@@ -165,6 +166,14 @@ def decode_event(text: str | bytes) -> Event:
     return value
 
 
+#: The one empty member set of decoded profiles (people have none; thousands of them).
+_EMPTY: frozenset[str] = frozenset()
+
+
+def _intern(name: object) -> object:
+    return sys.intern(name) if type(name) is str else name
+
+
 def decode_profile(text: str | bytes) -> Profile:
     """``decode`` restricted to a ``Profile``. Raises ``CodecError`` for anything else."""
     try:  # the common case first, without the generic walk
@@ -173,7 +182,8 @@ def decode_profile(text: str | bytes) -> Profile:
         if isinstance(value, dict) and value.get("@") == "profile":
             fields = {k: v for k, v in value.items() if k in _PROFILE_NAMES}
             fields["kind"] = ChatKind(fields["kind"]["value"])
-            fields["members"] = frozenset(fields["members"]["@set"])
+            # A person in many groups: one copy of their name for all of them.
+            fields["members"] = frozenset(map(_intern, fields["members"]["@set"])) or _EMPTY
             if all(isinstance(v, str | int | ChatKind | frozenset) for v in fields.values()):
                 return Profile(**fields)
     except (ValueError, KeyError, TypeError, AttributeError):

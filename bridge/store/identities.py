@@ -16,6 +16,8 @@ from bridge.store.records import IdentityState, StoredIdentity
 
 #: From this many identities, ``IdentityRepo`` decodes fingerprints in a worker thread.
 _DECODE_IN_THREAD = 500
+#: Identities per query of ``IdentityRepo.all``.
+_PAGE = 400
 
 
 class IdentityRepo:
@@ -68,11 +70,30 @@ class IdentityRepo:
         return found[0] if found else None
 
     async def all(self, login_id: LoginId) -> list[StoredIdentity]:
-        """Every identity of ``login_id``, oldest first."""
+        """Every identity of ``login_id``, oldest first. Read in pages of ``_PAGE`` with the
+        event loop free in between (a whole contact book in one query holds it for most of a
+        second): a caller that needs one consistent reading compares ``generation()`` before
+        and after."""
+        found: list[StoredIdentity] = []
         rows = await self._db.fetchall(
-            "SELECT * FROM identities WHERE login_id = $1 ORDER BY created_at, id", login_id
+            "SELECT * FROM identities WHERE login_id = $1 ORDER BY created_at, id LIMIT $2",
+            login_id,
+            _PAGE,
         )
-        return await self._load(rows)
+        while True:
+            found.extend(await self._load(rows))
+            if len(rows) < _PAGE:
+                return found
+            await asyncio.sleep(0)
+            last = rows[-1]
+            rows = await self._db.fetchall(
+                "SELECT * FROM identities WHERE login_id = $1 AND (created_at, id) > ($2, $3)"
+                " ORDER BY created_at, id LIMIT $4",
+                login_id,
+                last["created_at"],
+                last["id"],
+                _PAGE,
+            )
 
     async def generation(self) -> int:
         """A number that changes whenever any identity or candidate is written (triggers of

@@ -226,6 +226,10 @@ class WeChatClient:
         """All contacts via webwxgetcontact with Seq paging (§3.3)."""
         return await contacts.get_contacts(self._conn)
 
+    def contact_pages(self) -> AsyncIterator[list[Contact]]:
+        """The webwxgetcontact pages one by one, as they arrive (§3.3)."""
+        return contacts.contact_pages(self._conn)
+
     async def batch_get_contacts(
         self, user_names: Iterable[UserName], *, chat_room: UserName | None = None
     ) -> list[Contact]:

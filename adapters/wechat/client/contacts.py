@@ -3,30 +3,32 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 
 import attrs
 
 from adapters.wechat.client import calls
+from adapters.wechat.client.calls import Call
 from adapters.wechat.client.connection import Connection
-from adapters.wechat.client.results import (
-    ContactPage,
-    InitResult,
-    StatusNotifyCode,
-    contacts_from_batch,
-)
+from adapters.wechat.client.contact_wire import decode_batch, decode_init, decode_page
+from adapters.wechat.client.results import InitResult, StatusNotifyCode
 from adapters.wechat.client.types import Contact, MsgId, UserName
+from adapters.wechat.client.wire import base_ret, check_base_response
 
 log = logging.getLogger(__name__)
 
 
 async def init(conn: Connection) -> InitResult:
-    """webwxinit (§3.1): sets self, the re-issued skey and both SyncKeys on ``conn``.
+    """webwxinit (§3.1): sets self, the re-issued skey and both SyncKeys on ``conn``. The
+    recent chats come without their member lists (partial there, §3.1): groups are fetched
+    whole with ``batch_get_contacts``.
 
     Raises ``ApiError`` (``SessionInvalid`` for 1100–1102), ``NetworkError``.
     """
-    obj = await conn.call_json(calls.webwxinit(conn.creds(), ms=calls.now_ms()))
-    result = InitResult.from_wire(obj)
+    call = calls.webwxinit(conn.creds(), ms=calls.now_ms())
+    obj, recent = decode_init(call.endpoint, await _body(conn, call))
+    _check(call, obj)
+    result = attrs.evolve(InitResult.from_wire(obj), contacts=recent)
     if result.skey:
         conn.credentials = attrs.evolve(conn.creds(), skey=result.skey)
     conn.self_user = result.user
@@ -52,22 +54,39 @@ async def status_notify(conn: Connection, code: StatusNotifyCode, to_user: UserN
     return MsgId(str(obj.get("MsgID") or ""))
 
 
-async def get_contacts(conn: Connection) -> list[Contact]:
-    """Every contact of webwxgetcontact, following ``Seq`` until 0 (§3.3), at most
-    ``config.max_contact_pages`` pages. Raises ``ApiError``, ``NetworkError``."""
-    contacts: list[Contact] = []
+async def _body(conn: Connection, call: Call) -> bytes:
+    return (await conn.http.send(call, conn.hosts)).body
+
+
+def _check(call: Call, obj: dict[str, object]) -> None:
+    ret, _ = base_ret(obj)
+    if ret != 0:
+        log.info("%s answered Ret %s", call.endpoint, ret)
+    check_base_response(call.endpoint, obj)
+
+
+async def contact_pages(conn: Connection) -> AsyncIterator[list[Contact]]:
+    """The pages of webwxgetcontact, following ``Seq`` until 0 (§3.3), at most
+    ``config.max_contact_pages`` pages, each as soon as it is decoded (a caller that
+    consumes them one by one never holds the raw answers of the others). Raises
+    ``ApiError``, ``NetworkError``, ``ProtocolError``."""
     seq = 0
     for page_no in range(conn.config.max_contact_pages):
         call = calls.getcontact(conn.creds(), seq=seq, ms=calls.now_ms())
-        page = ContactPage.from_wire(await conn.call_json(call))
-        contacts.extend(page.contacts)
-        log.debug("webwxgetcontact page %d: %d contacts", page_no, len(page.contacts))
-        if page.seq == 0:
-            break
-        seq = page.seq
-    else:
-        log.warning("webwxgetcontact: stopped after %d pages", conn.config.max_contact_pages)
-    return contacts
+        base, contacts, next_seq = decode_page(call.endpoint, await _body(conn, call))
+        _check(call, base)
+        log.debug("webwxgetcontact page %d: %d contacts", page_no, len(contacts))
+        yield contacts
+        if next_seq == 0:
+            return
+        seq = next_seq
+    log.warning("webwxgetcontact: stopped after %d pages", conn.config.max_contact_pages)
+
+
+async def get_contacts(conn: Connection) -> list[Contact]:
+    """Every contact of webwxgetcontact (``contact_pages`` joined). Raises ``ApiError``,
+    ``NetworkError``, ``ProtocolError``."""
+    return [c async for page in contact_pages(conn) for c in page]
 
 
 async def batch_get_contacts(
@@ -80,5 +99,7 @@ async def batch_get_contacts(
     found: list[Contact] = []
     for batch in calls.batches(entries):
         call = calls.batchgetcontact(conn.creds(), batch, ms=calls.now_ms())
-        found.extend(contacts_from_batch(await conn.call_json(call)))
+        base, contacts = decode_batch(call.endpoint, await _body(conn, call))
+        _check(call, base)
+        found.extend(contacts)
     return found
