@@ -181,7 +181,7 @@ async def encrypted_bridge(
 
 #: How matrix-commander prints an encrypted attachment it downloaded and decrypted.
 _DECRYPTED = re.compile(
-    r"Received encrypted \w+: .*? \[\S+/download/([^/\s]+)/([^\s\]]+)\] "
+    r"Received encrypted \w+: .*? \[\S+/download/([^/\s]+)/([^\s\]?]+)\S*\] "
     r"\[Downloaded and decrypted media file to ([^\]]+)\]"
 )
 
