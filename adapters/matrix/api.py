@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 Encryptor = Callable[
     [RoomId, str, Mapping[str, Any], UserId | None], Awaitable[tuple[str, Mapping[str, Any]]]
 ]
+#: Whether (room, as_user)'s room is encrypted (``e2ee.Encryption.is_encrypted``).
+RoomEncrypted = Callable[[RoomId, UserId | None], Awaitable[bool]]
 
 
 class AppserviceAPI:
@@ -77,6 +79,8 @@ class AppserviceAPI:
         self._token = as_token
         #: Set while end-to-end encryption runs: every ``send_message`` goes through it.
         self.encryptor: Encryptor | None = None
+        #: Set with ``encryptor``: which rooms it encrypts (see ``encrypts``).
+        self.room_encrypted: RoomEncrypted | None = None
 
     async def close(self) -> None:
         """Close the HTTP session if this object created it. Idempotent."""
@@ -321,6 +325,14 @@ class AppserviceAPI:
             )
             for m in resp.members
         )
+
+    async def encrypts(self, room_id: RoomId, as_user: UserId | None = None) -> bool:
+        """Whether ``send_message`` into ``room_id`` posts ``m.room.encrypted`` events: the
+        ``encryptor`` is set and the room is encrypted. A file such an event carries is
+        uploaded encrypted (``adapters/matrix/uploads.py``)."""
+        if self.encryptor is None or self.room_encrypted is None:
+            return False
+        return await self.room_encrypted(room_id, as_user)
 
     # ---- events -----------------------------------------------------------------------------
 

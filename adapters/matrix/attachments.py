@@ -1,10 +1,11 @@
 """Encrypted attachments (Matrix spec "Sending encrypted attachments"): the ``file`` object of a
-media event, and its download decrypted.
+media event, its download decrypted, and a file encrypted for upload.
 
 Clients send files in this form in encrypted rooms, and some (matrix-commander) in every room:
 the homeserver holds AES-CTR-256 ciphertext; the event's ``file`` carries the key (a JWK), the
 IV and the ciphertext's SHA-256. Decryption is matrix-nio's ``decrypt_attachment``, which
-checks that hash first. Pure functions: the caller downloads ``file.url``, wherever it does.
+checks that hash first; encryption is its ``encrypt_attachment``. Pure functions: the caller
+downloads ``file.url`` or uploads the ciphertext, wherever it does.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-from nio.crypto.attachments import decrypt_attachment
+from nio.crypto.attachments import decrypt_attachment, encrypt_attachment
 from nio.exceptions import EncryptionError
 
 from adapters.matrix.types import MxcUri
@@ -80,3 +81,17 @@ def decrypt(ciphertext: bytes, file: EncryptedFile) -> bytes:
     except EncryptionError as exc:
         raise AttachmentError(f"encrypted file not decrypted: {exc}") from None
     return plaintext
+
+
+def encrypt(plaintext: bytes) -> tuple[bytes, dict[str, Any]]:
+    """``(ciphertext, file)``: ``plaintext`` encrypted with a fresh AES-CTR-256 key and IV
+    (matrix-nio's ``encrypt_attachment``), and the event's ``file`` object for it (``v2``,
+    the key as an ``A256CTR`` JWK, ``iv``, ``hashes.sha256`` of the ciphertext), without its
+    ``url`` until the ciphertext is uploaded (``with_url``)."""
+    ciphertext, keys = encrypt_attachment(plaintext)
+    return ciphertext, dict(keys)
+
+
+def with_url(file: Mapping[str, Any], url: MxcUri) -> dict[str, Any]:
+    """The ``file`` object of ``encrypt`` pointing at the uploaded ciphertext ``url``."""
+    return {**file, "url": url}

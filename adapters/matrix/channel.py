@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
-import itertools
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from adapters.matrix import content as mx
-from adapters.matrix import render
+from adapters.matrix import render, uploads
 from adapters.matrix.api import AppserviceAPI
+from adapters.matrix.batches import Batches
 from adapters.matrix.errors import (
     AppserviceRejected,
     MatrixForbidden,
@@ -24,19 +22,17 @@ from adapters.matrix.errors import (
 from adapters.matrix.fitting import fit_text, fits, split_message
 from adapters.matrix.ghosts import Ghosts
 from adapters.matrix.media import fetch as fetch_file
+from adapters.matrix.portal_rooms import PortalRooms
 from adapters.matrix.portals import Portals
 from adapters.matrix.puppet import DoublePuppets
 from adapters.matrix.receipts import DeliveryReports, StatusReason
 from adapters.matrix.side import MatrixSide, txn_id
 from adapters.matrix.types import EventId, RoomId, UserId
-from bridge.channel import EventBatch
-from bridge.errors import BridgeError, DeliveryFailed, RevokeRefused
+from bridge.errors import DeliveryFailed, RevokeRefused
 from bridge.ids import LoginId
 from bridge.model import (
     Address,
-    ChatKind,
     Content,
-    Event,
     Media,
     Mention,
     Notice,
@@ -50,9 +46,6 @@ from bridge.relay.portals import PortalLookup
 
 logger = logging.getLogger(__name__)
 
-#: How a text too long for one event is sent when ``appservice.long_text`` is ``file``.
-LONG_TEXT_FILENAME = "message.txt"
-LONG_TEXT_MIMETYPE = "text/plain; charset=utf-8"
 #: Prefix of what the account owner wrote from the phone, when it cannot be posted as him.
 SELF_PREFIX = "You (from your phone): "
 
@@ -68,13 +61,7 @@ class Author:
     puppet: bool = False
 
 
-@attrs.define
-class _Pending:
-    events: tuple[Event, ...]
-    acked: asyncio.Future[None]
-
-
-class MatrixChannel:
+class MatrixChannel(Batches, PortalRooms):
     """The Matrix side (side B) of one login: ``owner``'s portals, ghosts and messages.
 
     Implements ``Channel``, ``SupportsMedia``, ``SupportsMediaFetch``, ``SupportsRevoke``,
@@ -121,70 +108,7 @@ class MatrixChannel:
         self._ghosts = ghosts
         self._portals = portals
         self._puppets = puppets
-        self._pending: dict[int, _Pending] = {}
-        self._numbers = itertools.count(1)
-        self._queue: asyncio.Queue[int | None] = asyncio.Queue()
-        self._running = False
-        self._stopped = False
-
-    # ---- lifecycle ---------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        """Begin yielding batches, every un-acked one first. Idempotent."""
-        if self._running:
-            return
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        for number in self._pending:
-            self._queue.put_nowait(number)
-        self._running = True
-        self._stopped = False
-
-    async def stop(self) -> None:
-        """End ``events()``; un-acked batches wait for the next ``start()``. Idempotent."""
-        if not self._running:
-            return
-        self._running = False
-        self._stopped = True
-        self._queue.put_nowait(None)
-
-    async def events(self) -> AsyncIterator[EventBatch]:
-        """The owner's portal events, one batch per appservice transaction, in order."""
-        if self._stopped and not self._running:
-            return
-        while True:
-            number = await self._queue.get()
-            if number is None:
-                return
-            pending = self._pending.get(number)
-            if pending is not None:
-                yield EventBatch(pending.events, ack=functools.partial(self._ack, number))
-
-    async def _ack(self, number: int) -> None:
-        pending = self._pending.pop(number, None)
-        if pending is not None and not pending.acked.done():
-            pending.acked.set_result(None)
-
-    # ---- from the hub ------------------------------------------------------------------------
-
-    def deliver(self, events: Iterable[Event]) -> tuple[int, asyncio.Future[None]]:
-        """Queue ``events`` as one batch; returns its number and a future done when the batch
-        is acked (the hub then answers the transaction)."""
-        number = next(self._numbers)
-        acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending[number] = _Pending(tuple(events), acked)
-        if self._running:
-            self._queue.put_nowait(number)
-        return number, acked
-
-    def abandon(self, number: int | None = None, reason: str = "abandoned") -> None:
-        """Forget batch ``number`` (``None``: every one), failing its future: the hub gave
-        up waiting and the homeserver will repeat the transaction."""
-        numbers = list(self._pending) if number is None else [number]
-        for n in numbers:
-            pending = self._pending.pop(n, None)
-            if pending is not None and not pending.acked.done():
-                pending.acked.set_exception(BridgeError(f"batch not acknowledged: {reason}"))
+        Batches.__init__(self)
 
     # ---- sending -----------------------------------------------------------------------------
 
@@ -251,36 +175,27 @@ class MatrixChannel:
             author = await self._author(sender, content)
             mentions = self._pills(content.mentions) if isinstance(content, Text) else ()
             body = render.message_content(content, prefix=author.prefix, mentions=mentions)
-            first, *rest = await self._fitted(body, author)
+            first, *rest = await self._fitted(body, author, room)
             event_id = await self._post(room, author, first, operation="send")
             await self._post_rest(room, author, rest, operation="send")
             return _sent(event_id)
 
-    async def _fitted(self, body: dict[str, Any], author: Author) -> list[dict[str, Any]]:
+    async def _fitted(
+        self, body: dict[str, Any], author: Author, room: RoomId
+    ) -> list[dict[str, Any]]:
         """``body`` as the contents to post: itself, or for a text too long for one event
-        (``fitting.split_message``) its parts, or a text file, as ``appservice.long_text``
-        says."""
+        (``fitting.split_message``) its parts, or a text file (``uploads.long_text_file``),
+        as ``appservice.long_text`` says."""
         parts = split_message(body)
         if len(parts) == 1 or self._side.config.appservice.long_text != "file":
             return parts
         text = str(body.get("body", ""))
-        data = text.encode()
-        url = await self._side.api.upload(
-            data,
-            mimetype=LONG_TEXT_MIMETYPE,
-            filename=LONG_TEXT_FILENAME,
-            as_user=author.as_user if author.api is self._side.api else None,
-        )
-        caption = fit_text(text.split("\n", 1)[0], max_chars=200)
-        file = mx.media(
-            mx.MediaMsgType.FILE,
-            url,
-            filename=LONG_TEXT_FILENAME,
-            mimetype=LONG_TEXT_MIMETYPE,
-            size=len(data),
-            caption=caption,
-        )
-        return [file]
+        as_user = author.as_user if author.api is self._side.api else None
+        return [
+            await uploads.long_text_file(
+                self._side.api, room, text, as_user=as_user, poster=author.api
+            )
+        ]
 
     async def _post_rest(
         self, room: RoomId, author: Author, parts: Sequence[Mapping[str, Any]], *, operation: str
@@ -336,19 +251,24 @@ class MatrixChannel:
         room = RoomId(chat)
         async with self._failures_told(room, sender):
             author = await self._author(sender, media)
-            event_type, body = await self._media_body(media, author)
+            event_type, body = await self._media_body(media, author, room)
             return _sent(
                 await self._post(room, author, body, event_type=event_type, operation="send")
             )
 
-    async def _media_body(self, media: Media, author: Author) -> tuple[str, dict[str, Any]]:
-        url = await self._side.api.upload(
-            media.data,
-            mimetype=media.mimetype,
-            filename=render.media_filename(media),
+    async def _media_body(
+        self, media: Media, author: Author, room: RoomId
+    ) -> tuple[str, dict[str, Any]]:
+        """``media`` uploaded for ``room``, encrypted where ``author``'s event will be
+        (``uploads.media_content``)."""
+        return await uploads.media_content(
+            self._side.api,
+            room,
+            media,
             as_user=author.as_user if author.api is self._side.api else None,
+            poster=author.api,
+            prefix=author.prefix,
         )
-        return render.media_content(media, url, prefix=author.prefix)
 
     async def fetch_media(self, media: Media) -> Media:
         """The file of a portal event this channel received (``SupportsMediaFetch``; the
@@ -373,10 +293,10 @@ class MatrixChannel:
             event_type = "m.room.message"
             rest: list[dict[str, Any]] = []
             if isinstance(content, Media):
-                event_type, body = await self._media_body(content, author)
+                event_type, body = await self._media_body(content, author, room)
             else:
                 body, *rest = await self._fitted(
-                    render.message_content(content, prefix=author.prefix), author
+                    render.message_content(content, prefix=author.prefix), author, room
                 )
             original: dict[str, Any] | None = None
             try:
@@ -454,90 +374,6 @@ class MatrixChannel:
             await self._reports.delivered(room, event_id)
         else:
             await self._reports.failed(room, event_id, error, StatusReason.NETWORK_ERROR)
-
-    # ---- look-ups ----------------------------------------------------------------------------
-
-    async def get_profile(self, address: Address) -> Profile:
-        """A room's name and kind (``!room``) or a user's display name and avatar
-        (``@user``). Raises ``BridgeError`` for anything else or an unknown one."""
-        api = self._side.api
-        if address.startswith("@"):
-            user = UserId(address)
-            data = await api.get_profile(user)
-            name = data.get("displayname")
-            avatar = data.get("avatar_url")
-            return Profile(
-                address,
-                name=name if isinstance(name, str) else "",
-                avatar_url=avatar if isinstance(avatar, str) else "",
-                is_self=user == self.owner,
-            )
-        if not address.startswith("!"):
-            raise BridgeError(f"{address!r} is neither a Matrix room nor a user id")
-        room = RoomId(address)
-        portal = await self._portal_of(room)
-        kind = ChatKind.GROUP if portal is None else portal.kind
-        try:
-            state = await api.get_state(room, "m.room.name")
-        except MatrixNotFound:
-            state = {}
-        name = state.get("name")
-        return Profile(address, kind=kind, name=name if isinstance(name, str) else "")
-
-    async def ensure_portal(self, remote: Profile, *, owner: Address) -> Address:
-        """The portal room of ``remote`` (``remote.address`` = stable identity id), created
-        on first call with ``owner`` invited; see ``Portals``."""
-        return Address(await self._portals.ensure(remote, UserId(owner)))
-
-    async def invite_owner(self, chat: Address) -> bool:
-        """Invite the owner to the portal ``chat`` as the bot unless their membership is
-        ``join`` or ``invite`` already (spec "m.room.member", "POST /rooms/{roomId}/invite");
-        returns whether an invite was sent. Raises ``MatrixRequestError`` subclasses."""
-        room, api = RoomId(chat), self._side.api
-        try:
-            member = await api.get_state(room, "m.room.member", state_key=self.owner)
-        except MatrixNotFound:
-            member = {}
-        if member.get("membership") in ("join", "invite"):
-            return False
-        await api.invite(room, self.owner)
-        return True
-
-    async def delete_portal(self, chat: Address, *, reason: str) -> None:
-        """Empty the portal ``chat`` and leave it (as mautrix bridges clean up a deleted
-        portal's room): every joined member who is neither the bot nor a ghost is kicked
-        with ``reason``, the owner too (a pending invite is withdrawn), ghosts leave, the
-        bot leaves last; ``Portals`` forgets the room. A member that cannot be removed is
-        logged and stays (the owner of a contact's portal has the bot's power level, so
-        only leaves by themselves). Raises ``MatrixRequestError`` subclasses when the
-        members cannot be read."""
-        room, api, config = RoomId(chat), self._side.api, self._side.config
-        self._portals.forget(room)
-        members = {m.user_id for m in await api.get_members(room)} | {self.owner}
-        for user in sorted(members - {self._side.bot}):
-            try:
-                if config.is_ghost(user):
-                    await api.leave(room, as_user=user)
-                else:
-                    await api.kick(room, user, reason)
-            except MatrixForbidden as exc:
-                # E.g. the owner of a contact's portal: trusted_private_chat made them the
-                # bot's equal in power, and only someone above may kick.
-                logger.info("deleting portal %s: %s may not be removed: %s", room, user, exc)
-            except MatrixRequestError as exc:
-                logger.warning("deleting portal %s: %s stays: %s", room, user, exc)
-        await api.leave(room)
-        logger.info("portal %s deleted", room)
-
-    async def update_portal(self, chat: Address, remote: Profile) -> None:
-        """``remote`` (``remote.address`` = stable identity id) was renamed: a person's ghost
-        takes the new display name (``Config.ghost_displayname``; spec "PUT
-        /profile/{userId}/displayname") and the room ``chat`` the new ``m.room.name`` (spec
-        "m.room.name"); either is left alone if it shows the name already. Raises
-        ``MatrixRequestError`` subclasses."""
-        if remote.kind is ChatKind.DIRECT:
-            await self._ghosts.ensure(remote)
-        await self._portals.rename(RoomId(chat), remote)
 
 
 def _sent(event_id: EventId) -> SentMessage:

@@ -42,7 +42,8 @@ class Encryption:
     Everything the bridge posts through ``api`` (the bot, and ghosts masqueraded with
     ``user_id=``) into an encrypted room is encrypted with the bot device's megolm session,
     as mautrix bridges do without devices for their ghosts: clients show such a message as
-    sent by the ghost from a device it does not own (unverified).
+    sent by the ghost from a device it does not own (unverified). Files such messages carry
+    are uploaded encrypted (``AppserviceAPI.encrypts``, ``adapters/matrix/uploads.py``).
 
     Without ``allow`` nothing is encrypted and an encrypted event gets the failed send
     status plus the room's one plaintext notice that encryption is off (``BotNotices``).
@@ -97,10 +98,12 @@ class Encryption:
         )
         self._device = device
         self._api.encryptor = self.outgoing
+        self._api.room_encrypted = self.is_encrypted
 
     async def stop(self) -> None:
         """Stop waiting for keys and stop the device. Idempotent."""
         self._api.encryptor = None
+        self._api.room_encrypted = None
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -301,12 +301,17 @@ class MatrixHub:
         self, room: RoomId, png: bytes, *, body: str, filename: str = "qr.png"
     ) -> EventId:
         """Upload the PNG ``png`` and post it as an ``m.image`` as the bot (with its size in
-        pixels read from the PNG header); returns the event id."""
-        url = await self._api.upload(png, mimetype="image/png", filename=filename)
+        pixels read from the PNG header); returns the event id. In an encrypted room the PNG
+        is uploaded encrypted and posted as a ``file`` (``uploads.upload``)."""
+        from adapters.matrix import uploads
+
+        uploaded = await uploads.upload(
+            self._api, room, png, mimetype="image/png", filename=filename
+        )
         width, height = _png_size(png)
         image = mx.media(
             mx.MediaMsgType.IMAGE,
-            url,
+            uploaded.url,
             filename=filename,
             mimetype="image/png",
             size=len(png),
@@ -314,7 +319,7 @@ class MatrixHub:
             width=width,
             height=height,
         )
-        return await self._api.send_message(room, image)
+        return await self._api.send_message(room, uploaded.place(image))
 
     async def redact(self, room: RoomId, event_id: EventId, reason: str = "") -> None:
         """Redact ``event_id`` in ``room`` as the bot (e.g. an expired QR code)."""

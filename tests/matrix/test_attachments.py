@@ -1,4 +1,5 @@
-"""Encrypted attachments (spec "Sending encrypted attachments") read from media events."""
+"""Encrypted attachments (spec "Sending encrypted attachments") read from media events, and
+built for the media the bridge posts into encrypted rooms."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import pytest
 from nio.crypto.attachments import encrypt_attachment
 
 from adapters.matrix import render
-from adapters.matrix.attachments import AttachmentError, EncryptedFile, decrypt
-from adapters.matrix.types import EventId, RoomEvent, RoomId, UserId
-from bridge.model import MediaKind
+from adapters.matrix.attachments import AttachmentError, EncryptedFile, decrypt, encrypt, with_url
+from adapters.matrix.types import EventId, MxcUri, RoomEvent, RoomId, UserId
+from adapters.matrix.uploads import Upload
+from bridge.model import Media, MediaKind
 
 PLAIN = b"\xff\xd8 a photo " * 500
 
@@ -64,3 +66,20 @@ def test_a_malformed_file_object_is_unbridgeable(change: dict[str, Any]) -> None
     event = _event({"msgtype": "m.file", "body": "a.bin", "file": {**file, **change}})
     with pytest.raises(render.UnbridgeableEvent):
         render.media_ref(event)
+
+
+def test_media_posted_encrypted_has_the_file_form_and_decrypts_to_its_bytes() -> None:
+    ciphertext, file = encrypt(PLAIN)
+    url = MxcUri("mxc://example.org/cipher")
+    media = Media(MediaKind.IMAGE, PLAIN, "image/jpeg", filename="cat.jpg")
+    _, content = render.media_content(media, url)
+
+    posted = Upload(url, with_url(file, url)).place(content)
+
+    assert "url" not in posted and posted["file"]["url"] == url
+    assert posted["file"]["v"] == "v2" and posted["file"]["key"]["alg"] == "A256CTR"
+    assert ciphertext != PLAIN and len(ciphertext) == len(PLAIN)
+    read = render.media_ref(_event({**posted, "body": "cat.jpg"})).with_data(ciphertext, "x")
+    assert (read.data, read.mimetype, read.filename) == (PLAIN, "image/jpeg", "cat.jpg")
+    # A plain upload leaves the content as it was.
+    assert Upload(url).place(content) == content

@@ -9,6 +9,7 @@ import hashlib
 import io
 import itertools
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -178,13 +179,27 @@ async def encrypted_bridge(
     await harness.close()
 
 
-async def _heard(commander: Commander, *texts: str) -> str:
+#: How matrix-commander prints an encrypted attachment it downloaded and decrypted.
+_DECRYPTED = re.compile(
+    r"Received encrypted \w+: .*? \[\S+/download/([^/\s]+)/([^\s\]?]+)\S*\] "
+    r"\[Downloaded and decrypted media file to ([^\]]+)\]"
+)
+
+
+def _decrypted_media(printed: str) -> list[tuple[str, Path]]:
+    """``(mxc, decrypted file)`` of each encrypted attachment in matrix-commander's output."""
+    return [(f"mxc://{m[1]}/{m[2]}", Path(m[3])) for m in _DECRYPTED.finditer(printed)]
+
+
+async def _heard(commander: Commander, *texts: str, download: Path | None = None) -> str:
     """What matrix-commander prints of the messages it receives (``--listen once``, which
-    decrypts them), polled until every one of ``texts`` was printed."""
+    decrypts them), polled until every one of ``texts`` was printed. With ``download`` it
+    also downloads (and decrypts) the media it receives into that folder."""
     heard: list[str] = []
+    media = ("--download-media", str(download)) if download is not None else ()
 
     async def listen() -> str | None:
-        heard.append(await commander.run("--listen", "once"))
+        heard.append(await commander.run("--listen", "once", *media))
         printed = "".join(heard)
         return printed if all(t in printed for t in texts) else None
 
@@ -209,7 +224,20 @@ async def test_an_encrypted_dm_and_an_encrypted_portal_work_with_a_real_client(
     assert await commander.api.state(dm, "m.room.encryption")
 
     await commander.send(dm, "login")
-    await _heard(commander, "Starting the WeChat login", "Scan this QR code")
+    printed = await _heard(
+        commander,
+        "Starting the WeChat login",
+        "Scan this QR code",
+        "Received encrypted image: WeChat login QR code",
+        download=tmp_path / "dm-media",
+    )
+    # The QR code is an encrypted attachment (``file``, no ``url``): matrix-commander
+    # decrypts a PNG; the homeserver holds only ciphertext.
+    [(mxc, qr_file)] = _decrypted_media(printed)
+    qr_png = await asyncio.to_thread(qr_file.read_bytes)
+    assert qr_png.startswith(b"\x89PNG"), qr_png[:16]
+    stored = await commander.api.download(mxc)
+    assert len(stored) == len(qr_png) and not stored.startswith(b"\x89PNG")
 
     # On the wire the bot's answers are encrypted: only a client with the keys reads them.
     events = await commander.api.messages(dm, limit=30)
@@ -240,6 +268,17 @@ async def test_an_encrypted_dm_and_an_encrypted_portal_work_with_a_real_client(
     ]
     assert "m.room.encrypted" in {e["type"] for e in ghost_events}
     assert not [e for e in ghost_events if e["type"] == "m.room.message"], ghost_events
+
+    # A WeChat image arrives as an encrypted attachment that decrypts to the same bytes.
+    photo = await asyncio.to_thread(_jpeg, 64, 48)
+    await bridge.simulator.control.send_message(demo.account, demo.carol, "image", data=photo)
+    printed = await _heard(
+        commander, "Received encrypted image:", download=tmp_path / "portal-media"
+    )
+    [(mxc, photo_file)] = _decrypted_media(printed)
+    assert await asyncio.to_thread(photo_file.read_bytes) == photo
+    stored = await commander.api.download(mxc)
+    assert len(stored) == len(photo) and stored != photo
 
     # What matrix-commander sends encrypted in the portal reaches Carol on WeChat.
     await commander.send(portal, "hi Carol, encrypted")
