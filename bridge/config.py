@@ -1,146 +1,64 @@
-"""The bridge's YAML configuration, validated into frozen values."""
+"""The bridge's YAML configuration, validated into frozen values (``Config``).
+
+The parts live beside it and are re-exported here, so ``from bridge.config import X`` keeps
+working: the permission model in ``bridge.permissions``, the section values in
+``bridge.config_values``, YAML reading and key-by-key validation in ``bridge.config_reader``,
+localpart escaping in ``bridge.localpart``.
+"""
 
 from __future__ import annotations
 
-import enum
-import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
 
 import attrs
-import yaml
 
+from bridge.config_reader import SERVER_NAME, TOKEN_PLACEHOLDERS, Section, as_mapping, read_yaml
+from bridge.config_values import (
+    DEFAULT_NETWORK,
+    LONG_TEXT_MODES,
+    AppserviceConfig,
+    BotConfig,
+    DatabaseConfig,
+    DoublePuppetConfig,
+    EncryptionConfig,
+    HomeserverConfig,
+    RetentionConfig,
+)
 from bridge.errors import ConfigError
+from bridge.localpart import LOCALPART_CHARS, escape_localpart, unescape_localpart
+from bridge.permissions import REFUSAL, PermissionLevel, Permissions
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "DEFAULT_NETWORK",
+    "LONG_TEXT_MODES",
+    "REFUSAL",
+    "TOKEN_PLACEHOLDERS",
+    "AppserviceConfig",
+    "BotConfig",
+    "Config",
+    "DatabaseConfig",
+    "DoublePuppetConfig",
+    "EncryptionConfig",
+    "HomeserverConfig",
+    "PermissionLevel",
+    "Permissions",
+    "RetentionConfig",
+    "Section",
+    "escape_localpart",
+    "read_yaml",
+    "unescape_localpart",
+]
 
-#: Token values meaning "generate me" (``-g`` writes generated tokens back into the file).
-TOKEN_PLACEHOLDERS = frozenset({"", "generate"})
-
-# Matrix spec "User Identifiers": characters allowed in a user localpart.
-_LOCALPART_CHARS = re.compile(r"[a-z0-9._=\-/+]+")
-_SERVER_NAME = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 _APPSERVICE_ID = re.compile(r"[A-Za-z0-9_.\-]+")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _ADAPTER_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _CORE_SECTIONS = frozenset(
     {"homeserver", "appservice", "database", "permissions", "double_puppet", "logging", "retention"}
 ) | {"network", "matrix", "encryption"}
-
-#: The remote network of a config without a ``network`` key.
-DEFAULT_NETWORK = "wechat"
-
-#: What the bot says to a user whose permission is below ``user`` (the one refusal text).
-REFUSAL = (
-    "Sorry, you are not allowed to use this bridge. Ask its administrator to give your "
-    "Matrix account (or your homeserver) 'user' in the permissions section of its config."
-)
-
-
-class PermissionLevel(enum.IntEnum):
-    """What a Matrix user may do with the bridge; ordered, so ``level >= USER`` works."""
-
-    NONE = 0
-    USER = 1
-    ADMIN = 2
-
-
-@attrs.frozen
-class HomeserverConfig:
-    """``homeserver``: where the homeserver's client API is (``address``, a URL without a
-    trailing slash) and its server name (``domain``, the part after ``:`` in user ids)."""
-
-    address: str
-    domain: str
-
-
-@attrs.frozen
-class BotConfig:
-    """``appservice.bot``: the bridge bot's localpart and profile."""
-
-    username: str
-    displayname: str = "WeChat bridge bot"
-    avatar: str = ""
-
-
-@attrs.frozen
-class AppserviceConfig:
-    """``appservice``: how the homeserver reaches us and how our users are named.
-
-    ``address`` is the URL the homeserver uses to reach the appservice; ``hostname``/``port``
-    is where the appservice HTTP server listens. ``username_template`` contains ``{identity}``
-    once; ``displayname_template`` contains ``{name}``.
-    """
-
-    address: str
-    hostname: str
-    port: int
-    id: str
-    bot: BotConfig
-    as_token: str = attrs.field(repr=False)
-    hs_token: str = attrs.field(repr=False)
-    username_template: str = "wechat_{identity}"
-    displayname_template: str = "{name} (WeChat)"
-    #: A text too long for one Matrix event: ``split`` into several, or sent as a ``file``.
-    long_text: str = "split"
-
-
-@attrs.frozen
-class DatabaseConfig:
-    """``database``: the SQLite file (``path`` is resolved against the config file's folder)."""
-
-    path: Path
-
-
-@attrs.frozen
-class Permissions:
-    """``permissions``: rules keyed by ``*``, a server name, or a full user id.
-
-    The most specific rule wins: user id, then server name, then ``*``; no rule = ``NONE``.
-    """
-
-    rules: tuple[tuple[str, PermissionLevel], ...] = ()
-
-    def permission_for(self, user_id: str) -> PermissionLevel:
-        """The level of the Matrix user ``user_id`` (``@localpart:server``)."""
-        table = dict(self.rules)
-        if user_id in table:
-            return table[user_id]
-        _, sep, server = user_id.partition(":")
-        if sep and server in table:
-            return table[server]
-        return table.get("*", PermissionLevel.NONE)
-
-    def allows(self, user_id: str, level: PermissionLevel = PermissionLevel.USER) -> bool:
-        """Whether ``user_id`` has ``level`` or above: the one permission check of the
-        bridge (bot commands, invites of the bot). Refuse with ``REFUSAL``."""
-        return self.permission_for(user_id) >= level
-
-
-@attrs.frozen
-class DoublePuppetConfig:
-    """``double_puppet``: the secret used to log in as the Matrix user's own account
-    (an ``as_token:...`` appservice token or a shared-secret-auth secret)."""
-
-    secret: str = attrs.field(repr=False)
-
-
-@attrs.frozen
-class EncryptionConfig:
-    """``encryption``: end-to-end encryption (Matrix spec "End-to-End Encryption"), as
-    mautrix bridges' ``encryption`` section. ``allow``: the bot logs in as a device and reads
-    and writes encrypted rooms (else an encrypted room gets one plaintext notice saying
-    encryption is off). ``default``: new portals are created encrypted (needs ``allow``).
-    ``key_wait_s``: how long an encrypted event waits for its room key before its sender is
-    told it was not delivered, in seconds."""
-
-    allow: bool = False
-    default: bool = False
-    key_wait_s: float = 30.0
 
 
 def _encryption(sec: Section) -> EncryptionConfig:
@@ -151,22 +69,6 @@ def _encryption(sec: Section) -> EncryptionConfig:
     key_wait_s = _seconds(sec, "key_wait_seconds", 1.0, EncryptionConfig().key_wait_s)
     sec.warn_unknown()
     return EncryptionConfig(allow=allow, default=default, key_wait_s=key_wait_s)
-
-
-@attrs.frozen
-class RetentionConfig:
-    """``retention``: how long the bridge keeps what it relayed, applied while it runs
-    (every ``interval_s``) and at each login's start. Seconds throughout.
-
-    ``journal_s``: delivered and failed journal entries older than this are deleted
-    (undelivered ones never are). ``message_map_s``: the message map, which recalls,
-    replies and de-duplication of late repeats look up, keeps a message this long; it is at
-    least ``journal_s``, so every journaled id stays de-duplicated.
-    """
-
-    journal_s: float = 7 * 86400.0
-    message_map_s: float = 30 * 86400.0
-    interval_s: float = 3600.0
 
 
 def _seconds(sec: Section, name: str, unit_s: float, default: float) -> float:
@@ -215,8 +117,8 @@ class Config:
     network_config: Mapping[str, Any] = attrs.field(factory=dict, converter=_read_only, hash=False)
     #: The raw ``matrix`` section ({} when absent); the Matrix side parses it.
     matrix_config: Mapping[str, Any] = attrs.field(factory=dict, converter=_read_only, hash=False)
-    retention: RetentionConfig = RetentionConfig()
-    encryption: EncryptionConfig = EncryptionConfig()
+    retention: RetentionConfig = attrs.field(factory=RetentionConfig)
+    encryption: EncryptionConfig = attrs.field(factory=EncryptionConfig)
 
     @classmethod
     def from_file(cls, path: str | Path, *, allow_placeholder_tokens: bool = False) -> Config:
@@ -239,7 +141,7 @@ class Config:
         allow_placeholder_tokens: bool = False,
     ) -> Config:
         """Validate already-parsed YAML ``data``. Raises ``ConfigError`` naming the bad key."""
-        root = Section(_mapping(data, "(top level)"), "")
+        root = Section(as_mapping(data, "(top level)"), "")
         hs = root.section("homeserver")
         homeserver = HomeserverConfig(address=hs.url("address"), domain=hs.server_name("domain"))
         appservice = _appservice(root.section("appservice"), allow_placeholder_tokens)
@@ -252,8 +154,8 @@ class Config:
             raise ConfigError(f"network: expected an adapter name like wechat, got {network!r}")
         if network in _CORE_SECTIONS:
             raise ConfigError(f"network: {network!r} is a section of the bridge, not a network")
-        network_config = _mapping(root.get(network) or {}, network)
-        matrix_config = _mapping(root.get("matrix") or {}, "matrix")
+        network_config = as_mapping(root.get(network) or {}, network)
+        matrix_config = as_mapping(root.get("matrix") or {}, "matrix")
         dp = root.section("double_puppet", optional=True)
         secret = dp.string("secret", default="")
         log = root.section("logging", optional=True)
@@ -320,188 +222,6 @@ class Config:
         return self.appservice.displayname_template.format(name=name)
 
 
-def escape_localpart(text: str) -> str:
-    """Encode ``text`` into localpart-safe characters, reversibly: ``A``->``_a``, ``_``->``__``,
-    other characters outside ``[a-z0-9.=-/+]`` -> ``=xx`` per UTF-8 byte (lowercase hex)."""
-    out: list[str] = []
-    for ch in text:
-        if ch == "_":
-            out.append("__")
-        elif "A" <= ch <= "Z":
-            out.append("_" + ch.lower())
-        elif ch == "=" or not _LOCALPART_CHARS.fullmatch(ch):
-            out.extend(f"={b:02x}" for b in ch.encode())
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def unescape_localpart(text: str) -> str | None:
-    """The ``text`` that ``escape_localpart`` turned into ``text``; ``None`` when ``text`` is
-    no output of it (a lone ``_``, a bad ``=xx``, invalid UTF-8)."""
-    out = bytearray()
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "_":
-            nxt = text[i + 1 : i + 2]
-            if nxt == "_":
-                out += b"_"
-            elif "a" <= nxt <= "z":
-                out += nxt.upper().encode()
-            else:
-                return None
-            i += 2
-        elif ch == "=":
-            code = text[i + 1 : i + 3]
-            if len(code) != 2 or code.strip("0123456789abcdef"):
-                return None
-            out.append(int(code, 16))
-            i += 3
-        else:
-            out += ch.encode()
-            i += 1
-    try:
-        return out.decode()
-    except UnicodeDecodeError:
-        return None
-
-
-def read_yaml(path: Path) -> Any:
-    """Parse the YAML file at ``path`` with ``safe_load``. Raises ``ConfigError``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
-    except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        raise ConfigError(f"config file {path} is not valid YAML{where}") from None
-
-
-def _mapping(value: object, key: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{key}: expected a mapping of keys to values")
-    return value
-
-
-class Section:
-    """One mapping of the config file, read key by key with validation; public so an
-    adapter parses its own section with it (``bridge.plugins.Network.configure``).
-
-    ``path`` is the section's dotted name; every ``ConfigError`` starts with the dotted key
-    (``wechat.uos: expected true or false``). Keys never read are warned about by
-    ``warn_unknown``.
-    """
-
-    def __init__(self, data: Mapping[str, Any], path: str) -> None:
-        self._data = data
-        self._path = path
-        self._read: set[str] = set()
-
-    def key(self, name: str) -> str:
-        """The dotted name of key ``name`` of this section."""
-        return f"{self._path}.{name}" if self._path else name
-
-    def get(self, name: str) -> Any:
-        """The raw value of ``name`` (None when absent), marked read."""
-        self._read.add(name)
-        return self._data.get(name)
-
-    def section(self, name: str, *, optional: bool = False) -> Section:
-        """The sub-section ``name`` ({} when absent and ``optional``)."""
-        value = self.get(name)
-        if value is None:
-            if not optional:
-                raise ConfigError(f"{self.key(name)}: missing section")
-            value = {}
-        return Section(_mapping(value, self.key(name)), self.key(name))
-
-    def string(self, name: str, *, default: str | None = None) -> str:
-        """A scalar as text; ``default`` None makes it required."""
-        value = self.get(name)
-        if value is None:
-            if default is None:
-                raise ConfigError(f"{self.key(name)}: missing")
-            return default
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            raise ConfigError(f"{self.key(name)}: expected a string")
-        return str(value)
-
-    def url(self, name: str, *, default: str | None = None) -> str:
-        """An http(s) URL without a trailing slash (``default`` may be \"\")."""
-        value = self.string(name, default=default).rstrip("/")
-        if not value and default is not None:
-            return value
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"{self.key(name)}: expected an http(s) URL, got {value!r}")
-        return value
-
-    def server_name(self, name: str) -> str:
-        """A Matrix server name (spec \"Server Name\")."""
-        value = self.string(name)
-        if not _SERVER_NAME.fullmatch(value):
-            raise ConfigError(
-                f"{self.key(name)}: expected a server name like example.com, got {value!r}"
-            )
-        return value
-
-    def port(self, name: str, *, default: int) -> int:
-        """A TCP port number 1-65535."""
-        value = self.get(name)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-            raise ConfigError(f"{self.key(name)}: expected a port number 1-65535, got {value!r}")
-        return value
-
-    def boolean(self, name: str, *, default: bool) -> bool:
-        """``true`` or ``false`` (YAML booleans only)."""
-        value = self.get(name)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise ConfigError(f"{self.key(name)}: expected true or false, got {value!r}")
-        return value
-
-    def localpart(self, name: str, *, default: str | None = None) -> str:
-        """A Matrix user localpart (spec \"User Identifiers\")."""
-        value = self.string(name, default=default)
-        if not _LOCALPART_CHARS.fullmatch(value):
-            raise ConfigError(
-                f"{self.key(name)}: {value!r} is not a valid user localpart "
-                "(lowercase a-z, 0-9 and . _ = - / + only)"
-            )
-        return value
-
-    def token(self, name: str, *, allow_placeholder: bool) -> str:
-        """A secret token; a placeholder (``generate``) only if allowed."""
-        value = self.string(name, default="")
-        if value in TOKEN_PLACEHOLDERS and not allow_placeholder:
-            raise ConfigError(
-                f"{self.key(name)}: not generated yet; generate the registration first "
-                "(python -m bridge -c CONFIG -g -r registration.yaml)"
-            )
-        return value
-
-    def warn_unknown(self) -> None:
-        """Log a warning for every key of this section that was never read."""
-        for name in self._data:
-            if name not in self._read:
-                logger.warning("config: unknown key %s ignored", self.key(str(name)))
-
-
-#: Values of ``appservice.long_text``.
-LONG_TEXT_MODES = ("split", "file")
-
-
 def _appservice(sec: Section, allow_placeholder_tokens: bool) -> AppserviceConfig:
     bot_sec = sec.section("bot", optional=True)
     bot = BotConfig(
@@ -515,7 +235,7 @@ def _appservice(sec: Section, allow_placeholder_tokens: bool) -> AppserviceConfi
     username_template = sec.string("username_template", default="wechat_{identity}")
     prefix, found, suffix = username_template.partition("{identity}")
     rest = prefix + suffix
-    if not found or "{identity}" in suffix or (rest and not _LOCALPART_CHARS.fullmatch(rest)):
+    if not found or "{identity}" in suffix or (rest and not LOCALPART_CHARS.fullmatch(rest)):
         raise ConfigError(
             f"{sec.key('username_template')}: must contain {{identity}} once, around "
             f"localpart characters (e.g. wechat_{{identity}}), got {username_template!r}"
@@ -562,12 +282,12 @@ def _permissions(root: Section, domain: str) -> Permissions:
         # Without rules, only users of the bridge's own homeserver may use it.
         return Permissions(rules=((domain, PermissionLevel.USER),))
     rules: list[tuple[str, PermissionLevel]] = []
-    for who, level in _mapping(value, "permissions").items():
+    for who, level in as_mapping(value, "permissions").items():
         key = f"permissions.{who!s}"
         who = str(who)
         if not (
             who == "*"
-            or _SERVER_NAME.fullmatch(who)
+            or SERVER_NAME.fullmatch(who)
             or (who.startswith("@") and ":" in who and len(who) > 3)
         ):
             raise ConfigError(f"{key}: expected '*', a server name or a user id like @me:server")

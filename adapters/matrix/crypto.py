@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,18 @@ from urllib.parse import quote
 import nio
 from nio.crypto import ENCRYPTION_ENABLED
 
+from adapters.matrix.crypto_store import (
+    STORE_NAME,
+    prepare_folder,
+    save_device_id,
+    saved_device_id,
+    secure_files,
+    store_folder,
+)
 from adapters.matrix.errors import MatrixRequestError, error_for
 from adapters.matrix.transport import JsonResponse
 from adapters.matrix.types import DeviceUpdates, RoomEvent, RoomId, UserId
 from bridge.errors import ConfigError
-from bridge.secretfiles import create_secret_file
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +36,6 @@ logger = logging.getLogger(__name__)
 for _chatty in ("nio.responses", "peewee"):
     logging.getLogger(_chatty).setLevel(logging.INFO)
 
-#: The olm machine's SQLite file inside the crypto store folder.
-STORE_NAME = "crypto.db"
-#: The device id the homeserver gave the bot's first login, kept for the next ones.
-DEVICE_ID_FILE = "device_id"
 #: The device's display name, shown in clients' device lists.
 DEVICE_NAME = "chatbridge"
 #: Passphrase of the pickled olm account and sessions in the store. The file's 0600 mode
@@ -52,12 +54,6 @@ class KeyMissing(Exception):
 class Undecryptable(Exception):
     """An encrypted event that cannot be decrypted, ever: malformed, an unknown algorithm, a
     replayed message index, or a payload for another room."""
-
-
-def store_folder(database: Path) -> Path:
-    """The crypto store folder of the bridge whose SQLite database is ``database``: beside
-    it, named ``<database file name>-crypto``."""
-    return database.with_name(f"{database.name}-crypto")
 
 
 class BotDevice:
@@ -114,8 +110,8 @@ class BotDevice:
         """Log in, load the store, upload the keys. Raises
         ``MatrixRequestError`` subclasses (or ``AppserviceRejected``) if the homeserver
         refuses, ``OSError`` if the folder cannot be written."""
-        await asyncio.to_thread(self._prepare_folder)
-        device_id = await asyncio.to_thread(self._saved_device_id)
+        await asyncio.to_thread(prepare_folder, self.folder)
+        device_id = await asyncio.to_thread(saved_device_id, self.folder)
         login: dict[str, Any] = {
             "type": "m.login.application_service",
             "identifier": {"type": "m.id.user", "user": self.bot},
@@ -128,9 +124,9 @@ class BotDevice:
         if isinstance(response, nio.ErrorResponse):
             self._client.access_token = ""
             raise _error("login", response)
-        await asyncio.to_thread(self._secure_files)
+        await asyncio.to_thread(secure_files, self.folder)
         if response.device_id != device_id:
-            await asyncio.to_thread(self._save_device_id, response.device_id)
+            await asyncio.to_thread(save_device_id, self.folder, response.device_id)
         logger.info("end-to-end encryption: the bot is device %s", response.device_id)
         async with self._key_lock:
             await self._keys_housekeeping()
@@ -146,27 +142,6 @@ class BotDevice:
         if store is not None:
             with contextlib.suppress(Exception):
                 store.database.close()
-
-    def _prepare_folder(self) -> None:
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.folder, 0o700)
-        # SQLite gives its journal files the mode of the database file: 0600 from the start.
-        create_secret_file(self.folder / STORE_NAME)
-        self._secure_files()
-
-    def _secure_files(self) -> None:
-        for path in self.folder.iterdir():
-            if path.is_file() and path.stat().st_mode & 0o077:
-                os.chmod(path, 0o600)
-
-    def _saved_device_id(self) -> str:
-        path = self.folder / DEVICE_ID_FILE
-        return path.read_text().strip() if path.exists() else ""
-
-    def _save_device_id(self, device_id: str) -> None:
-        path = self.folder / DEVICE_ID_FILE
-        create_secret_file(path)
-        path.write_text(device_id + "\n")
 
     # ---- what transactions bring -------------------------------------------------------------
 
