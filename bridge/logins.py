@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import time
 from collections.abc import Callable
 from typing import TextIO
-
-import qrcode
-import qrcode.constants
 
 from bridge.channel import (
     LoginChannel,
@@ -21,13 +17,13 @@ from bridge.channel import (
 from bridge.config import RetentionConfig
 from bridge.errors import BridgeError, StoreError
 from bridge.hub import Hub, PortalChannel
-from bridge.ids import EventId, LoginId, RoomId
+from bridge.ids import LoginId, RoomId
+from bridge.login_steps import LoginSteps
 from bridge.model import (
     Address,
     ConfirmOnPhone,
     Disconnected,
     IdentityId,
-    InputKind,
     InputNeeded,
     IntakeResumed,
     IntakeStalled,
@@ -44,17 +40,6 @@ from bridge.relay.portals import PortalDirectory
 from bridge.store import Login, LoginState, Side, Store
 
 log = logging.getLogger(__name__)
-
-
-def qr_terminal_text(payload: str) -> str:
-    """The QR code of ``payload`` as lines of half-block characters for a terminal (light
-    modules drawn, so it scans on a dark background)."""
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2)
-    code.add_data(payload)
-    code.make(fit=True)
-    out = io.StringIO()
-    code.print_ascii(out=out, tty=False, invert=True)
-    return out.getvalue().replace("\xa0", " ")
 
 
 class LoginSession:
@@ -111,10 +96,16 @@ class LoginSession:
         self.step: LoginStep | None = None
         self.outage = Outage()
         self.room: RoomId | None = None
-        self._qr: tuple[RoomId, EventId] | None = None
-        self._qr_count = 0
+        #: What the user is shown of the login steps (QR codes, prompts).
+        self.steps = LoginSteps(
+            record,
+            hub,
+            network=network,
+            management_room=self.management_room,
+            say=self.say,
+            terminal=qr_terminal,
+        )
         self._announce = False
-        self._terminal = qr_terminal
         self._resume_grace_s = resume_grace_s
         self._resume_check: asyncio.Task[None] | None = None
         self._heard = False  # a LoggedIn or LoggedOut arrived since the start
@@ -219,7 +210,7 @@ class LoginSession:
             self.logging_in = False
             return f"Could not start the {self.network} login: {exc}"
         if again:
-            return f"A login is already in progress: {self._next_move()}."
+            return f"A login is already in progress: {self.steps.next_move(self.step)}."
         return f"Starting the {self.network} login…"
 
     async def cancel_login(self) -> str:
@@ -231,8 +222,8 @@ class LoginSession:
         # ``_announce`` stays: a login the network finished meanwhile is still announced.
         self.logging_in = False
         self.step = None
-        had_qr = self._qr is not None
-        await self._drop_qr("login cancelled")
+        had_qr = self.steps.qr_shown
+        await self.steps.drop_qr("login cancelled")
         if isinstance(self.remote, SupportsLoginCancel):
             await self.remote.cancel_login()
         else:
@@ -268,17 +259,6 @@ class LoginSession:
         started = await self.login(room)
         return f"Logged out of {self.network}. {started}" if was_in else started
 
-    def _next_move(self) -> str:
-        match self.step:
-            case QRCodeNeeded():
-                return "scan the QR code I sent"
-            case ConfirmOnPhone():
-                return f"confirm it in {self.network} on your phone"
-            case InputNeeded(kind=kind):
-                return f"send me the {_input_name(kind)} I asked for"
-            case _:
-                return "follow the steps I send"
-
     async def submit_input(self, value: str) -> str | None:
         """Pass the user's answer to the awaited ``InputNeeded`` step to the network;
         returns a reply, or None when the next step (a state event) says it all."""
@@ -311,7 +291,7 @@ class LoginSession:
         """One line on the login and connection state, e.g. ``Logged in as X; receiving.``"""
         if self.account is None:
             if self.logging_in:
-                return f"Not logged in: a login is in progress, {self._next_move()}."
+                return f"Not logged in: a login is in progress, {self.steps.next_move(self.step)}."
             return f"Not logged in to {self.network}. Send `login` to log in."
         if self.outage.ongoing(self._clock()):
             return (
@@ -344,13 +324,15 @@ class LoginSession:
                 # A step of a cancelled login, already queued when it was cancelled.
                 log.info("login %s: step of a cancelled login not shown", self.id)
             case QRCodeNeeded() | ConfirmOnPhone() | InputNeeded():
-                await self._show_step(event)
+                self.logging_in = True
+                self.step = event
+                await self.steps.show(event)
             case LoggedIn(account=account):
                 self.account, self.logging_in, self._heard = account, False, True
                 self._logout_requested = False
                 self.step = None
                 self.outage.clear()
-                await self._drop_qr("logged in")
+                await self.steps.drop_qr("logged in")
                 log.info("login %s: logged in", self.id)
                 announce, self._announce = self._announce, False
                 if announce:
@@ -375,7 +357,7 @@ class LoginSession:
                 self._logout_requested = False
                 self.book = frozenset()
                 self.outage.clear()
-                await self._drop_qr("login ended")
+                await self.steps.drop_qr("login ended")
                 log.info("login %s: logged out", self.id)
                 quiet, self._quiet_logout = self._quiet_logout, False
                 self._logged_out.set()
@@ -446,69 +428,6 @@ class LoginSession:
                 log.exception("login %s: could not post the gap notice in a portal", self.id)
         await self.say(gap.user_notice())
 
-    async def _show_step(self, step: LoginStep) -> None:
-        """Render one login step in the management room (mautrix bridgev2's login steps:
-        display-and-wait, user input)."""
-        self.logging_in = True
-        self.step = step
-        match step:
-            case QRCodeNeeded(payload=payload, png=png, hint=hint):
-                await self._show_qr(payload, png, hint)
-            case ConfirmOnPhone(hint=hint):
-                await self.say(
-                    f"{self.network} asked your phone to confirm the login: open "
-                    f"{self.network} on your phone and confirm it." + (f" {hint}" if hint else "")
-                )
-            case InputNeeded(kind=kind, prompt=prompt):
-                await self._drop_qr("the login moved on")
-                after = (
-                    " I delete your message once I have read it."
-                    if kind is InputKind.PASSWORD
-                    else ""
-                )
-                await self.say(
-                    f"{prompt.rstrip()} Send the {_input_name(kind)} here as a message.{after}"
-                )
-
-    async def _show_qr(self, payload: str, png: bytes, hint: str) -> None:
-        if self._terminal is not None:
-            text = qr_terminal_text(payload)
-            print(
-                f"{self.network} login for {self.owner}: scan this QR code\n{text}",
-                file=self._terminal,
-            )
-            self._terminal.flush()
-        room = await self.management_room()
-        self._qr_count += 1
-        if self._qr_count == 1:
-            where = f" ({hint})" if hint else ""
-            await self.say(
-                f"Scan this QR code with the {self.network} app on your phone{where} and "
-                "confirm the login there. A new code replaces it when it expires."
-            )
-        previous = self._qr
-        event_id = await self.hub.send_image(
-            room,
-            png,
-            body=f"{self.network} login QR code",
-            filename=f"{self.record.channel}-login-qr.png",
-        )
-        self._qr = (room, event_id)
-        if previous is not None:
-            await self._redact(previous, "the QR code expired")
-
-    async def _drop_qr(self, reason: str) -> None:
-        previous, self._qr = self._qr, None
-        self._qr_count = 0
-        if previous is not None:
-            await self._redact(previous, reason)
-
-    async def _redact(self, posted: tuple[RoomId, EventId], reason: str) -> None:
-        try:
-            await self.hub.redact(posted[0], posted[1], reason)
-        except Exception:
-            log.exception("login %s: could not redact the old QR code", self.id)
-
     async def management_room(self) -> RoomId:
         """Where this login's notices go (found or created once)."""
         if self.room is None:
@@ -521,7 +440,3 @@ class LoginSession:
             await self.hub.reply(await self.management_room(), text)
         except Exception:
             log.exception("login %s: could not send a notice to its user", self.id)
-
-
-def _input_name(kind: InputKind) -> str:
-    return {InputKind.CODE: "code", InputKind.PASSWORD: "password"}.get(kind, "answer")
