@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,30 +27,14 @@ from tests.matrix.synapse import MatrixUser, Synapse, free_port
 class TransactionRecorder:
     """The session appservice's transaction handler: keeps every transaction and lets tests
     wait for an event. Set ``forward_to`` to also hand transactions to another handler (the
-    bridge under test) before they are recorded; its failure fails the transaction.
-    ``held()`` keeps transactions unanswered for a while."""
+    bridge under test) before they are recorded; its failure fails the transaction."""
 
     def __init__(self) -> None:
         self.transactions: list[Transaction] = []
         self.forward_to: TransactionHandler | None = None
         self._changed = asyncio.Event()
-        self._open = asyncio.Event()
-        self._open.set()
-
-    @contextlib.asynccontextmanager
-    async def held(self) -> AsyncIterator[None]:
-        """While inside, a transaction that arrives is left unanswered (neither forwarded nor
-        recorded) until the block ends. The homeserver sends one transaction per appservice
-        at a time, so whatever happens meanwhile reaches the appservice as one batch (up to
-        100 events, Synapse ``synapse/appservice/scheduler.py``) once it is answered."""
-        self._open.clear()
-        try:
-            yield
-        finally:
-            self._open.set()
 
     async def __call__(self, txn: Transaction) -> None:
-        await self._open.wait()
         if self.forward_to is not None:
             await self.forward_to(txn)
         self.transactions.append(txn)

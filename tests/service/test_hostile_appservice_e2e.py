@@ -94,10 +94,9 @@ async def test_an_invite_flood_over_a_mebibyte_does_not_wedge_the_appservice(
     already = len(appservice.transactions)
 
     invite = {"user_id": bridge_process.bot, "reason": reason}
-    async with appservice.held():  # so that the invites arrive batched, whatever the timing
-        await asyncio.gather(
-            *(flooder.request("POST", f"/v3/rooms/{room}/invite", invite) for room in rooms)
-        )
+    await asyncio.gather(
+        *(flooder.request("POST", f"/v3/rooms/{room}/invite", invite) for room in rooms)
+    )
     await user.send_text(portal, "still bridged after the flood")
 
     await sent_to(control, demo.account, demo.alice, "still bridged after the flood", within_s=20)
