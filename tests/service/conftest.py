@@ -10,8 +10,9 @@ using these fixtures need ``pytestmark = pytest.mark.asyncio(loop_scope="session
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -27,8 +28,7 @@ from tests.matrix.conftest import (
     synapse,
 )
 from tests.matrix.synapse import MatrixUser, Synapse
-from tests.service.harness import REFUSED_LOCALPART, BridgeHarness
-from tests.service.test_durability_e2e import BridgeProcess
+from tests.service.harness import REFUSED_LOCALPART, BridgeHarness, BridgeProcess
 from tests.wechat.conftest import TEST_OPTIONS, SimulatorHandle
 
 # Re-exported so that pytest registers the Synapse fixtures for this folder too.
@@ -81,10 +81,15 @@ async def bridge_process(
     synapse: Synapse,
     simulator: SimulatorHandle,
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[BridgeProcess]:
     """A started ``BridgeProcess`` (``python -m bridge`` on a fresh database) instead of the
-    in-process ``bridge``; test modules that need another config override it."""
-    process = BridgeProcess(bridge_setup, appservice, simulator, tmp_path)
+    in-process ``bridge``. A test module that needs another config defines
+    ``configure_bridge(raw: dict) -> None``, which edits the parsed ``config.yaml`` before the
+    process starts (``BridgeProcess(configure=...)``)."""
+    configure: Callable[[dict[str, Any]], object] | None
+    configure = getattr(request.module, "configure_bridge", None)
+    process = BridgeProcess(bridge_setup, appservice, simulator, tmp_path, configure=configure)
     await process.start()
     yield process
     await process.close()

@@ -3,12 +3,15 @@ Matrix user does with it (DM the bot, send commands, wait for replies and invite
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import attrs
+import yaml
 
 from adapters.matrix.localsynapse import (
     Event,
@@ -25,8 +28,11 @@ from adapters.matrix.types import RoomEvent, Transaction
 from adapters.wechat.simulator.control import SimulatorControl
 from bridge.config import Config, DatabaseConfig, PermissionLevel, Permissions
 from bridge.service import BridgeService
-from tests.matrix.conftest import TransactionRecorder
+from tests.matrix.conftest import BridgeSetup, TransactionRecorder
 from tests.wechat.conftest import SimulatorHandle
+
+#: The repository root (the bridge process runs there).
+REPO = Path(__file__).resolve().parents[2]
 
 #: A user id the harness's permissions refuse (registered once per session).
 REFUSED_LOCALPART = "service-stranger"
@@ -162,6 +168,90 @@ class BridgeHarness:
         body contains ``expect``."""
         sent = await user.send_text(room, text)
         return await wait_for_message(user, room, from_=self.bot, contains=expect, after=sent)
+
+
+class BridgeProcess:
+    """``python -m bridge -c config.yaml`` as a child process on a fresh database, its WeChat
+    side the test's simulator; the session appservice forwards the homeserver's transactions
+    to it (failing them while it is down, so that the homeserver retries them).
+
+    ``configure``, if given, edits the config (the parsed ``config.yaml``, a dict) before it is
+    written: how a test gets other permissions, another database path or other options.
+    ``edit_config`` does the same later, e.g. before a ``start()`` after ``close()``.
+    """
+
+    def __init__(
+        self,
+        setup: BridgeSetup,
+        recorder: TransactionRecorder,
+        simulator: SimulatorHandle,
+        folder: Path,
+        *,
+        configure: Callable[[dict[str, Any]], object] | None = None,
+    ) -> None:
+        raw = yaml.safe_load(setup.config_path.read_text())
+        self.port = free_port()
+        raw["appservice"].update(port=self.port, address=f"http://127.0.0.1:{self.port}")
+        raw["database"] = {"path": str(folder / "chatbridge.db")}
+        raw["wechat"] = {"base_url": simulator.base_url, "uos": True}
+        raw["logging"] = {"level": "INFO"}
+        if configure is not None:
+            configure(raw)
+        self.config_path = folder / "config.yaml"
+        self.config_path.write_text(yaml.safe_dump(raw))
+        self.log_path = folder / "bridge.log"
+        self.bot = setup.config.bot_user_id
+        self._recorder = recorder
+        self._forwarder = Forwarder(
+            f"http://127.0.0.1:{self.port}", setup.config.appservice.hs_token
+        )
+        self._proc: asyncio.subprocess.Process | None = None
+
+    def edit_config(self, edit: Callable[[dict[str, Any]], object]) -> None:
+        """Apply ``edit`` to the config file (read, edited in place, written back)."""
+        raw = yaml.safe_load(self.config_path.read_text())
+        edit(raw)
+        self.config_path.write_text(yaml.safe_dump(raw))
+
+    async def start(self) -> None:
+        """Start the process and wait until its appservice listens."""
+        with self.log_path.open("ab") as log:
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bridge", "-c", str(self.config_path),
+                cwd=REPO, stdout=log, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+        await wait_until(self._listening)
+        self._recorder.forward_to = self._forwarder
+
+    async def _listening(self) -> bool:
+        if self._proc is not None and self._proc.returncode is not None:
+            raise RuntimeError(f"the bridge exited:\n{self.log_path.read_text()[-3000:]}")
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{self.port}/health") as resp,
+            ):
+                return resp.status == 200 and bool((await resp.json()).get("listening"))
+        except aiohttp.ClientError:
+            return False
+
+    async def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+            await self._proc.wait()
+
+    async def close(self) -> None:
+        """Stop forwarding, then end the process (SIGTERM, SIGKILL if it hangs)."""
+        self._recorder.forward_to = None
+        await self._forwarder.close()
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.terminate()
+            try:
+                async with asyncio.timeout(30):
+                    await self._proc.wait()
+            except TimeoutError:
+                await self.kill()
 
 
 #: What the bot's greeting in a new DM says (``MatrixHub``).

@@ -15,13 +15,17 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
-import yaml
 
 from adapters.wechat.simulator.demo import create_demo
 from tests.matrix.conftest import BridgeSetup, TransactionRecorder
 from tests.matrix.synapse import MatrixUser
-from tests.service.harness import accept_invite, open_dm, wait_for_message, wait_until
-from tests.service.test_durability_e2e import BridgeProcess
+from tests.service.harness import (
+    BridgeProcess,
+    accept_invite,
+    open_dm,
+    wait_for_message,
+    wait_until,
+)
 from tests.service.test_hostile_appservice_e2e import sent_to
 from tests.wechat.conftest import SimulatorHandle
 
@@ -77,10 +81,13 @@ async def small_disk_bridge(
     and log stay outside); yields the process and the data folder."""
     data = tmp_path / "data"
     mount_tmpfs(data, "16m")
-    process = BridgeProcess(bridge_setup, appservice, simulator, tmp_path)
-    raw = yaml.safe_load(process.config_path.read_text())
-    raw["database"] = {"path": str(data / "chatbridge.db")}
-    process.config_path.write_text(yaml.safe_dump(raw))
+    process = BridgeProcess(
+        bridge_setup,
+        appservice,
+        simulator,
+        tmp_path,
+        configure=lambda raw: raw.update(database={"path": str(data / "chatbridge.db")}),
+    )
     try:
         await process.start()
         yield process, data

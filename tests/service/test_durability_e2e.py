@@ -4,31 +4,28 @@ process is killed, in the middle of a burst of WeChat messages."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable, Iterable
-from pathlib import Path
 
-import aiohttp
 import pytest
-import yaml
 
 from adapters.wechat.simulator.control import SimulatorControl
 from adapters.wechat.simulator.demo import Demo, create_demo
-from tests.matrix.conftest import BridgeSetup, TransactionRecorder
-from tests.matrix.synapse import MatrixUser, Synapse, free_port
+from tests.matrix.synapse import MatrixUser, Synapse
 from tests.service.harness import (
     BridgeHarness,
-    Forwarder,
+    BridgeProcess,
     accept_invite,
     open_dm,
     wait_for_message,
     wait_until,
 )
-from tests.service.test_cli import REPO
 from tests.service.test_login import log_in
 from tests.wechat.conftest import SimulatorHandle
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+#: ``BridgeProcess`` lives in ``tests/service/harness.py``; still importable from here.
+__all__ = ["BridgeProcess"]
 
 MakeUser = Callable[[str], Awaitable[MatrixUser]]
 
@@ -105,75 +102,6 @@ async def test_a_homeserver_outage_during_a_burst_loses_and_doubles_nothing(
     arrived = await all_arrived(user, rooms)
     for contact, texts in arrived.items():
         assert texts == [burst_text(contact, n) for n in range(PER_CONTACT)]
-
-
-class BridgeProcess:
-    """``python -m bridge -c config.yaml`` as a child process on a fresh database, its WeChat
-    side the test's simulator; the session appservice forwards the homeserver's transactions
-    to it (failing them while it is down, so that the homeserver retries them)."""
-
-    def __init__(
-        self,
-        setup: BridgeSetup,
-        recorder: TransactionRecorder,
-        simulator: SimulatorHandle,
-        folder: Path,
-    ) -> None:
-        raw = yaml.safe_load(setup.config_path.read_text())
-        self.port = free_port()
-        raw["appservice"].update(port=self.port, address=f"http://127.0.0.1:{self.port}")
-        raw["database"] = {"path": str(folder / "chatbridge.db")}
-        raw["wechat"] = {"base_url": simulator.base_url, "uos": True}
-        raw["logging"] = {"level": "INFO"}
-        self.config_path = folder / "config.yaml"
-        self.config_path.write_text(yaml.safe_dump(raw))
-        self.log_path = folder / "bridge.log"
-        self.bot = setup.config.bot_user_id
-        self._recorder = recorder
-        self._forwarder = Forwarder(
-            f"http://127.0.0.1:{self.port}", setup.config.appservice.hs_token
-        )
-        self._proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        """Start the process and wait until its appservice listens."""
-        with self.log_path.open("ab") as log:
-            self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bridge", "-c", str(self.config_path),
-                cwd=REPO, stdout=log, stderr=asyncio.subprocess.STDOUT,
-            )  # fmt: skip
-        await wait_until(self._listening)
-        self._recorder.forward_to = self._forwarder
-
-    async def _listening(self) -> bool:
-        if self._proc is not None and self._proc.returncode is not None:
-            raise RuntimeError(f"the bridge exited:\n{self.log_path.read_text()[-3000:]}")
-        try:
-            async with (
-                aiohttp.ClientSession() as http,
-                http.get(f"http://127.0.0.1:{self.port}/health") as resp,
-            ):
-                return resp.status == 200 and bool((await resp.json()).get("listening"))
-        except aiohttp.ClientError:
-            return False
-
-    async def kill(self) -> None:
-        """SIGKILL: no clean-up of any kind."""
-        if self._proc is not None and self._proc.returncode is None:
-            self._proc.kill()
-            await self._proc.wait()
-
-    async def close(self) -> None:
-        """Stop forwarding, then end the process (SIGTERM, SIGKILL if it hangs)."""
-        self._recorder.forward_to = None
-        await self._forwarder.close()
-        if self._proc is not None and self._proc.returncode is None:
-            self._proc.terminate()
-            try:
-                async with asyncio.timeout(30):
-                    await self._proc.wait()
-            except TimeoutError:
-                await self.kill()
 
 
 async def test_a_bridge_killed_during_a_burst_resumes_without_a_qr_and_loses_nothing(

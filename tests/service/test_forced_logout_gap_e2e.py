@@ -10,13 +10,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
 from adapters.wechat.simulator.demo import create_demo
 from tests.matrix.conftest import BridgeSetup, TransactionRecorder
 from tests.matrix.synapse import MatrixUser
-from tests.service.harness import accept_invite, bot_messages, open_dm, wait_for_message
-from tests.service.test_durability_e2e import BridgeProcess
+from tests.service.harness import (
+    BridgeProcess,
+    accept_invite,
+    bot_messages,
+    open_dm,
+    wait_for_message,
+)
 from tests.service.test_hostile_appservice_e2e import sent_to
 from tests.wechat.conftest import SimulatorHandle
 
@@ -40,10 +44,15 @@ async def test_a_forced_logout_after_a_long_outage_is_noticed_at_once_and_the_ga
     tmp_path: Path,
 ) -> None:
     control = simulator.control
-    process = BridgeProcess(bridge_setup, appservice, simulator, tmp_path)
-    raw = yaml.safe_load(process.config_path.read_text())
-    raw["wechat"].update(reconnect_max_s=RECONNECT_MAX_S, probe_interval_s=PROBE_INTERVAL_S)
-    process.config_path.write_text(yaml.safe_dump(raw))
+    process = BridgeProcess(
+        bridge_setup,
+        appservice,
+        simulator,
+        tmp_path,
+        configure=lambda raw: raw["wechat"].update(
+            reconnect_max_s=RECONNECT_MAX_S, probe_interval_s=PROBE_INTERVAL_S
+        ),
+    )
     await process.start()
     try:
         user = await make_user("gap")

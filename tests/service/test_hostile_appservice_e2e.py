@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
-import yaml
 
 from adapters.wechat.simulator.control import OutboxEntry, SimulatorControl
 from adapters.wechat.simulator.demo import Demo, create_demo
 from tests.matrix.conftest import BridgeSetup, TransactionRecorder
 from tests.matrix.synapse import MatrixUser, Synapse
-from tests.service.harness import accept_invite, open_dm, wait_for_message, wait_until
-from tests.service.test_durability_e2e import BridgeProcess
+from tests.service.harness import (
+    BridgeProcess,
+    accept_invite,
+    open_dm,
+    wait_for_message,
+    wait_until,
+)
 from tests.wechat.conftest import SimulatorHandle
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -36,22 +39,9 @@ async def flooder(synapse: Synapse) -> MatrixUser:
     return await synapse.register_user(FLOODER)
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def bridge_process(
-    bridge_setup: BridgeSetup,
-    appservice: TransactionRecorder,
-    synapse: Synapse,
-    simulator: SimulatorHandle,
-    tmp_path: Path,
-) -> AsyncIterator[BridgeProcess]:
-    """``python -m bridge`` on a fresh database; ``@hostile-flooder`` has permission none."""
-    process = BridgeProcess(bridge_setup, appservice, simulator, tmp_path)
-    raw = yaml.safe_load(process.config_path.read_text())
+def configure_bridge(raw: dict[str, Any]) -> None:
+    """The ``bridge_process`` config: ``@hostile-flooder`` has permission none."""
     raw["permissions"] = {"localhost": "user", f"@{FLOODER}:localhost": "none"}
-    process.config_path.write_text(yaml.safe_dump(raw))
-    await process.start()
-    yield process
-    await process.close()
 
 
 async def logged_in_portal(

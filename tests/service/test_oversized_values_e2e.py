@@ -9,13 +9,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-import yaml
 
 from adapters.wechat.simulator.demo import create_demo
 from tests.matrix.conftest import BridgeSetup, TransactionRecorder
 from tests.matrix.synapse import MatrixUser, Synapse
-from tests.service.harness import accept_invite, open_dm, wait_for_message
-from tests.service.test_durability_e2e import BridgeProcess
+from tests.service.harness import BridgeProcess, accept_invite, open_dm, wait_for_message
 from tests.wechat.conftest import SimulatorHandle
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -86,10 +84,13 @@ async def file_bridge_process(
     tmp_path: Path,
 ) -> AsyncIterator[BridgeProcess]:
     """``python -m bridge`` on a fresh database with ``appservice.long_text: file``."""
-    process = BridgeProcess(bridge_setup, appservice, simulator, tmp_path)
-    raw = yaml.safe_load(process.config_path.read_text())
-    raw["appservice"]["long_text"] = "file"
-    process.config_path.write_text(yaml.safe_dump(raw))
+    process = BridgeProcess(
+        bridge_setup,
+        appservice,
+        simulator,
+        tmp_path,
+        configure=lambda raw: raw["appservice"].update(long_text="file"),
+    )
     await process.start()
     yield process
     await process.close()

@@ -8,19 +8,18 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
 from adapters.wechat.simulator.demo import create_demo
 from tests.matrix.conftest import BridgeSetup, TransactionRecorder
 from tests.matrix.synapse import MatrixUser
 from tests.service.harness import (
+    BridgeProcess,
     accept_invite,
     bot_messages,
     open_dm,
     wait_for_message,
     wait_until,
 )
-from tests.service.test_durability_e2e import BridgeProcess
 from tests.wechat.conftest import SimulatorHandle
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -41,10 +40,13 @@ async def restarted(
     """``process`` ended (SIGTERM) and a new one started on the same database with
     ``permissions``."""
     await process.close()
-    again = BridgeProcess(setup, recorder, simulator, folder)
-    raw = yaml.safe_load(again.config_path.read_text())
-    raw["permissions"] = permissions
-    again.config_path.write_text(yaml.safe_dump(raw))
+    again = BridgeProcess(
+        setup,
+        recorder,
+        simulator,
+        folder,
+        configure=lambda raw: raw.update(permissions=permissions),
+    )
     await again.start()
     return again
 

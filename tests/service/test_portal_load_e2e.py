@@ -13,8 +13,7 @@ import pytest
 
 from adapters.wechat.simulator.demo import create_demo
 from tests.matrix.synapse import MatrixUser, Synapse
-from tests.service.harness import open_dm, wait_for_message, wait_until
-from tests.service.test_durability_e2e import BridgeProcess
+from tests.service.harness import BridgeProcess, open_dm, wait_for_message, wait_until
 from tests.wechat.conftest import SimulatorHandle
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]

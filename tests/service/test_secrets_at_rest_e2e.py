@@ -15,9 +15,8 @@ import yaml
 
 from tests.matrix.conftest import BridgeSetup, TransactionRecorder
 from tests.matrix.synapse import MatrixUser, Synapse
-from tests.service.harness import wait_for_message
+from tests.service.harness import BridgeProcess, wait_for_message
 from tests.service.test_cli import example_config, run_cli
-from tests.service.test_durability_e2e import BridgeProcess
 from tests.service.test_hostile_appservice_e2e import logged_in_portal
 from tests.wechat.conftest import SimulatorHandle
 
