@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,14 +28,39 @@ from tests.matrix.synapse import MatrixUser, Synapse, free_port
 class TransactionRecorder:
     """The session appservice's transaction handler: keeps every transaction and lets tests
     wait for an event. Set ``forward_to`` to also hand transactions to another handler (the
-    bridge under test) before they are recorded; its failure fails the transaction."""
+    bridge under test) before they are recorded; its failure fails the transaction.
+    ``held()`` keeps transactions unanswered for a while."""
 
     def __init__(self) -> None:
         self.transactions: list[Transaction] = []
         self.forward_to: TransactionHandler | None = None
         self._changed = asyncio.Event()
+        self._open = asyncio.Event()
+        self._open.set()
+        self._waiting = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """While inside, a transaction that arrives is left unanswered (neither forwarded nor
+        recorded) until the block ends. The homeserver sends one transaction per appservice
+        at a time (Synapse ``synapse/appservice/scheduler.py``), so the events it queues
+        meanwhile reach the appservice as one batch of up to 100 once it is answered."""
+        self._waiting.clear()
+        self._open.clear()
+        try:
+            yield
+        finally:
+            self._open.set()
+
+    async def transaction_waiting(self, within_s: float = 30) -> None:
+        """Return once a transaction waits at ``held()``'s gate; raises ``TimeoutError``."""
+        async with asyncio.timeout(within_s):
+            await self._waiting.wait()
 
     async def __call__(self, txn: Transaction) -> None:
+        if not self._open.is_set():
+            self._waiting.set()
+            await self._open.wait()
         if self.forward_to is not None:
             await self.forward_to(txn)
         self.transactions.append(txn)

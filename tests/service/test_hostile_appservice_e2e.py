@@ -94,9 +94,15 @@ async def test_an_invite_flood_over_a_mebibyte_does_not_wedge_the_appservice(
     already = len(appservice.transactions)
 
     invite = {"user_id": bridge_process.bot, "reason": reason}
-    await asyncio.gather(
-        *(flooder.request("POST", f"/v3/rooms/{room}/invite", invite) for room in rooms)
-    )
+    # Synapse batches what it queues while a transaction is in flight: hold the first invite's
+    # transaction until the others had time to join its queue, so they arrive as one batch
+    # over 1 MiB however loaded the machine is.
+    async with appservice.held():
+        await asyncio.gather(
+            *(flooder.request("POST", f"/v3/rooms/{room}/invite", invite) for room in rooms)
+        )
+        await appservice.transaction_waiting()
+        await asyncio.sleep(3)
     await user.send_text(portal, "still bridged after the flood")
 
     await sent_to(control, demo.account, demo.alice, "still bridged after the flood", within_s=20)
