@@ -21,6 +21,9 @@ from bridge.model import InputKind
 
 log = logging.getLogger(__name__)
 
+#: How long a command that reads the contact book waits for it after a login, seconds.
+BOOK_WAIT_S = 120.0
+
 __all__ = ["REFUSAL", "Bot", "Command", "CommandContext", "ParsedCommand"]
 
 
@@ -277,7 +280,7 @@ class Bot:
         return Reply(session.status())
 
     async def _sync(self, ctx: CommandContext) -> Reply:
-        session = self._require(ctx)
+        session = await self._require_book(ctx)
 
         async def progress(done: int, total: int) -> None:
             await self.send(ctx.room, Reply(f"Sync: {done} of {total} chats have a room…"))
@@ -291,7 +294,7 @@ class Bot:
         return Reply(text)
 
     async def _list(self, ctx: CommandContext) -> Reply:
-        *first, last = await chat_list(self._require(ctx))
+        *first, last = await chat_list(await self._require_book(ctx))
         for part in first:
             await self.send(ctx.room, part)
         return last
@@ -313,7 +316,7 @@ class Bot:
             session.room = ctx.room
 
     async def _resolve(self, ctx: CommandContext) -> Reply:
-        return await resolve_command(self._require(ctx), ctx.args)
+        return await resolve_command(await self._require_book(ctx), ctx.args)
 
     # ---- login input -------------------------------------------------------------------------
 
@@ -338,10 +341,10 @@ class Bot:
         return None if reply is None else Reply(reply)
 
     async def _search(self, ctx: CommandContext) -> Reply:
-        return await search_command(self._require(ctx), ctx.args)
+        return await search_command(await self._require_book(ctx), ctx.args)
 
     async def _start_chat(self, ctx: CommandContext) -> Reply:
-        return await start_chat_command(self._require(ctx), ctx.args)
+        return await start_chat_command(await self._require_book(ctx), ctx.args)
 
     async def _delete_portal(self, ctx: CommandContext) -> Reply | None:
         admin = self._may(ctx, PermissionLevel.ADMIN)
@@ -354,10 +357,22 @@ class Bot:
         return await version_command()
 
     async def _split(self, ctx: CommandContext) -> Reply:
-        return await split_command(self._require(ctx), ctx.args)
+        return await split_command(await self._require_book(ctx), ctx.args)
 
     async def _audit(self, ctx: CommandContext) -> Reply:
         return await audit_command(self._require(ctx))
+
+    async def _require_book(self, ctx: CommandContext) -> LoginSession:
+        """``_require``, once the session's contact book is in: right after "Logged in" it
+        may still be loading (``LoginSession.book_loading``); the user is told and the
+        command waits up to ``BOOK_WAIT_S``. Raises ``BridgeError``."""
+        session = self._require(ctx)
+        if session.book_loading:
+            network = self.logins.network.display_name
+            await self.send(ctx.room, Reply(f"Waiting for your {network} contact list to load…"))
+            if not await session.book_loaded(BOOK_WAIT_S):
+                raise BridgeError(f"your {network} contact list is still loading; try again soon")
+        return session
 
     def _require(self, ctx: CommandContext) -> LoginSession:
         session = self.logins.session(ctx.user)

@@ -376,6 +376,21 @@ class LoginSession:
                         "the bridge keeps retrying."
                     )
 
+    @property
+    def book_loading(self) -> bool:
+        """Whether the session's contact book is still being fetched or stored (a channel
+        that ``SendsContactBookLater``): commands reading the book wait (``book_loaded``)."""
+        return self._after_book is not None and not self._after_book.done()
+
+    async def book_loaded(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` seconds for the contact book of the current session to be
+        stored; returns whether it is (True at once when nothing is loading)."""
+        task = self._after_book
+        if task is None or task.done():
+            return True
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        return bool(done)
+
     def _cancel_after_book(self) -> None:
         if self._after_book is not None:
             self._after_book.cancel()
