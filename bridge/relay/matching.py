@@ -85,6 +85,8 @@ class PreparedBook:
     written: bool = False
 
 
+_Write = Callable[[Repositories, list[Any]], Awaitable[None]]
+
 #: Identities per transaction of ``store_ahead``: a few dozen milliseconds each.
 BOOK_CHUNK = 400
 
@@ -115,26 +117,32 @@ async def store_ahead(
     stale = {i.id for i in prepared.stored if i.address is not None}
     stale |= {i.id for i in result.updated}
     stale -= renewed | {i.id for i in held}
-    steps: list[tuple[Callable[[Repositories, list[Any]], Awaitable[None]], list[Any]]] = [
+    # Each step's items are listed only when its turn comes: for a big book each list is
+    # tens of thousands of tuples, and holding them all at once costs ~10 MB.
+    steps: list[tuple[_Write, Callable[[], list[Any]]]] = [
         (lambda tx, c: tx.identities.create_many(login, c, encoded),
-         [(i.id, i.fingerprint) for i in result.created]),
+         lambda: [(i.id, i.fingerprint) for i in result.created]),
         (lambda tx, c: tx.identities.update_profiles(c, encoded),
-         [(i.id, i.fingerprint) for i in result.updated]),
+         lambda: [(i.id, i.fingerprint) for i in result.updated]),
         (lambda tx, c: tx.identities.bind_many(login, c),
-         [(identity_id, address) for address, identity_id in result.bound.items()]),
+         lambda: [(identity_id, address) for address, identity_id in result.bound.items()]),
         (lambda tx, c: tx.identities.mark_ambiguous_many(c),
-         [(i.id, [profiles[a] for a in i.candidates if a in profiles]) for i in held]),
-        (lambda tx, c: tx.identities.bind_many(login, c), [(i, None) for i in sorted(stale)]),
-        (lambda tx, c: tx.audit.record(login, c), _decisions(prepared.stored, result, profiles)),
+         lambda: [(i.id, [profiles[a] for a in i.candidates if a in profiles]) for i in held]),
+        (lambda tx, c: tx.identities.bind_many(login, c),
+         lambda: [(i, None) for i in sorted(stale)]),
+        (lambda tx, c: tx.audit.record(login, c),
+         lambda: _decisions(prepared.stored, result, profiles)),
     ]  # fmt: skip
     encoded: Mapping[IdentityId, str] = {}
-    for n, (write, items) in enumerate(steps):
+    for n, (write, listing) in enumerate(steps):
+        items = listing()
         for start in range(0, len(items), BOOK_CHUNK):
             chunk = items[start : start + BOOK_CHUNK]
             if n < 2:  # fingerprints: encoded a chunk at a time, in a worker thread
                 encoded = await asyncio.to_thread(_encode, chunk)
             async with store.transaction() as tx:
                 await write(tx, chunk)
+        del items
     return attrs.evolve(prepared, written=True)
 
 
