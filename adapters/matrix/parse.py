@@ -12,7 +12,6 @@ import attrs
 
 from adapters.matrix import content as mx
 from adapters.matrix.attachments import AttachmentError, EncryptedFile, decrypt
-from adapters.matrix.htmltext import html_to_text
 from adapters.matrix.types import EventId, MxcUri, RoomEvent, UserId
 from bridge.model import Address, Location, Media, MediaKind, Mention, Text
 
@@ -132,6 +131,9 @@ def parse_text(
         body = strip_reply_fallback(body)
         markup = None if markup is None else strip_html_fallback(markup)
     if markup is not None:
+        # Imported here: BeautifulSoup costs ~4 MiB of memory, needed only once HTML arrives.
+        from adapters.matrix.htmltext import html_to_text
+
         body = html_to_text(markup) or body
     mentions = () if markup is None else _mentions(body, markup, identity_of)
     return Text(body, formatted=markup, mentions=mentions)

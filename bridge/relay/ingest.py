@@ -114,7 +114,9 @@ class Ingestor:
                         store, self._login, event.profiles, event.members, fetcher=self._avatars
                     )
                     if book.result is not None:
-                        names[n] = await store.identities.display_names(self._login)
+                        names[n] = await store.identities.display_names(
+                            self._login, with_portal=True
+                        )
                         book = await matching.store_ahead(store, self._login, book, event.profiles)
                     books[n] = book
         leading = 0
@@ -169,14 +171,14 @@ class Ingestor:
                     if n in prepared.names:
                         names = dict(prepared.names[n])
                     else:
-                        names = await tx.identities.display_names(self._login)
+                        names = await tx.identities.display_names(self._login, with_portal=True)
                     if self._a_stable:
                         await identities.apply_stable_book(tx, self._login, profiles)
                     elif await matching.apply_matched_book(
                         tx, self._login, profiles, prepared.books.get(n), members
                     ):
                         keys.update(await identities.release_held(tx, self._login))
-                    names_now = await tx.identities.display_names(self._login)
+                    names_now = await tx.identities.display_names(self._login, with_portal=True)
                     renamed = [i for i, n in names_now.items() if names.get(i, n) != n]
                     now = [i for i in [await tx.identities.get(i) for i in renamed] if i]
                     keys.update(await self._journal_renames(tx, names, now))

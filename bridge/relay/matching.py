@@ -85,6 +85,8 @@ class PreparedBook:
     written: bool = False
 
 
+_Write = Callable[[Repositories, list[Any]], Awaitable[None]]
+
 #: Identities per transaction of ``store_ahead``: a few dozen milliseconds each.
 BOOK_CHUNK = 400
 
@@ -110,29 +112,42 @@ async def store_ahead(
         return prepared  # changed since the match: the batch's transaction matches again
     contacts = with_hashes([p for p in book if not p.is_self], prepared.avatars)
     profiles = {**prepared.members, **{p.address: p for p in contacts}}
-    encoded = prepared.encoded
     renewed = set(result.bound.values())
     held = [i for i in result.updated if i.ambiguous]
     stale = {i.id for i in prepared.stored if i.address is not None}
     stale |= {i.id for i in result.updated}
     stale -= renewed | {i.id for i in held}
-    steps: list[tuple[Callable[[Repositories, list[Any]], Awaitable[None]], list[Any]]] = [
+    # Each step's items are listed only when its turn comes, not all of them at once.
+    steps: list[tuple[_Write, Callable[[], list[Any]]]] = [
         (lambda tx, c: tx.identities.create_many(login, c, encoded),
-         [(i.id, i.fingerprint) for i in result.created]),
+         lambda: [(i.id, i.fingerprint) for i in result.created]),
         (lambda tx, c: tx.identities.update_profiles(c, encoded),
-         [(i.id, i.fingerprint) for i in result.updated]),
+         lambda: [(i.id, i.fingerprint) for i in result.updated]),
         (lambda tx, c: tx.identities.bind_many(login, c),
-         [(identity_id, address) for address, identity_id in result.bound.items()]),
+         lambda: [(identity_id, address) for address, identity_id in result.bound.items()]),
         (lambda tx, c: tx.identities.mark_ambiguous_many(c),
-         [(i.id, [profiles[a] for a in i.candidates if a in profiles]) for i in held]),
-        (lambda tx, c: tx.identities.bind_many(login, c), [(i, None) for i in sorted(stale)]),
-        (lambda tx, c: tx.audit.record(login, c), _decisions(prepared.stored, result, profiles)),
+         lambda: [(i.id, [profiles[a] for a in i.candidates if a in profiles]) for i in held]),
+        (lambda tx, c: tx.identities.bind_many(login, c),
+         lambda: [(i, None) for i in sorted(stale)]),
+        (lambda tx, c: tx.audit.record(login, c),
+         lambda: _decisions(prepared.stored, result, profiles)),
     ]  # fmt: skip
-    for write, items in steps:
+    encoded: Mapping[IdentityId, str] = {}
+    for n, (write, listing) in enumerate(steps):
+        items = listing()
         for start in range(0, len(items), BOOK_CHUNK):
+            chunk = items[start : start + BOOK_CHUNK]
+            if n < 2:  # fingerprints: encoded a chunk at a time, in a worker thread
+                encoded = await asyncio.to_thread(_encode, chunk)
             async with store.transaction() as tx:
-                await write(tx, items[start : start + BOOK_CHUNK])
+                await write(tx, chunk)
+        del items
     return attrs.evolve(prepared, written=True)
+
+
+def _encode(fingerprints: Sequence[tuple[IdentityId, Profile]]) -> dict[IdentityId, str]:
+    """The stored form (``codec.encode``) of each fingerprint, by identity id."""
+    return {identity_id: encode(profile) for identity_id, profile in fingerprints}
 
 
 async def prepare_book(
@@ -165,26 +180,24 @@ async def prepare_book(
     again = await rematch(of_contacts, contacts, first, fetcher, avatars or {}, _new_id)
     if again is not None:
         first, hashes = again
-    result, encoded, listed = await asyncio.to_thread(
-        _with_members_and_encode, first, known, contacts, members
-    )
-    return PreparedBook(generation, stored, result, encoded, members=listed, avatars=hashes)
+    # The changed fingerprints are encoded when written (``store_ahead``: a chunk at a time),
+    # not here: a first login of 5,000 friends creates 5,500, ~0.5 KB of JSON each (~3 MB).
+    result, listed = await asyncio.to_thread(_with_members, first, known, contacts, members)
+    return PreparedBook(generation, stored, result, members=listed, avatars=hashes)
 
 
-def _with_members_and_encode(
+def _with_members(
     contacts_result: matcher.MatchResult,
     known: Sequence[matcher.Identity],
     contacts: Sequence[Profile],
     members: Sequence[GroupMember] = (),
-) -> tuple[matcher.MatchResult, dict[IdentityId, str], dict[Address, Profile]]:
+) -> tuple[matcher.MatchResult, dict[Address, Profile]]:
     """``contacts_result`` (the contacts matched against contacts' identities) completed with
     the members of the groups bound, matched against the identities of members who are not
-    contacts (``match_members``), which never stand in for a contact. Returns the result,
-    the changed fingerprints encoded and the member profiles the result names, by address."""
+    contacts (``match_members``), which never stand in for a contact. Returns the result and
+    the member profiles the result names, by address."""
     of_members = [i for i in known if i.fingerprint.member_of]
-    result, listed = matcher.with_members(contacts_result, of_members, contacts, members)
-    changed = (*result.created, *result.updated)
-    return result, {i.id: encode(i.fingerprint) for i in changed}, listed
+    return matcher.with_members(contacts_result, of_members, contacts, members)
 
 
 async def apply_matched_book(
@@ -219,7 +232,9 @@ async def apply_matched_book(
         await tx.identities.unbind_all(login)
         contacts = with_hashes(contacts, prepared.avatars)
         by_address = {**prepared.members, **{p.address: p for p in contacts}}
-        await apply_result(tx, login, result, by_address, prepared.encoded)
+        changed = [(i.id, i.fingerprint) for i in (*result.created, *result.updated)]
+        encoded = prepared.encoded or await asyncio.to_thread(_encode, changed)
+        await apply_result(tx, login, result, by_address, encoded)
         await tx.audit.record(login, _decisions(prepared.stored, result, by_address))
     carried = await carry_over_held(tx, login, prepared.stored, contacts)
     log.info(

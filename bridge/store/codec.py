@@ -170,6 +170,13 @@ def decode_event(text: str | bytes) -> Event:
 _EMPTY: frozenset[str] = frozenset()
 
 
+#: ``Profile`` fields that many stored identities share (names, places, and ``member_of``,
+#: the group of each of its ~100 members): decoded once per value, not once per identity.
+_SHARED_FIELDS = frozenset(
+    {"name", "nick_name", "remark_name", "group_name", "key_word", "member_of", "province", "city"}
+)
+
+
 def _intern(name: object) -> object:
     return sys.intern(name) if type(name) is str else name
 
@@ -180,7 +187,11 @@ def decode_profile(text: str | bytes) -> Profile:
         document = json.loads(text)
         value = document["value"] if document.get("format") == FORMAT else None
         if isinstance(value, dict) and value.get("@") == "profile":
-            fields = {k: v for k, v in value.items() if k in _PROFILE_NAMES}
+            fields: dict[str, Any] = {
+                k: _intern(v) if k in _SHARED_FIELDS else v
+                for k, v in value.items()
+                if k in _PROFILE_NAMES
+            }
             fields["kind"] = ChatKind(fields["kind"]["value"])
             # A person in many groups: one copy of their name for all of them.
             fields["members"] = frozenset(map(_intern, fields["members"]["@set"])) or _EMPTY

@@ -120,13 +120,17 @@ class IdentityRepo:
         )
         return {Address(r["address"]): IdentityId(r["id"]) for r in rows}
 
-    async def display_names(self, login_id: LoginId) -> dict[IdentityId, str]:
+    async def display_names(
+        self, login_id: LoginId, *, with_portal: bool = False
+    ) -> dict[IdentityId, str]:
         """``profile.display_name`` of every unambiguous identity of ``login_id``, read from
-        the key columns (no fingerprint is decoded)."""
+        the key columns (no fingerprint is decoded); ``with_portal``: only of those that have
+        a portal (a big account's 50,000 group members mostly have none)."""
+        portal = " AND id IN (SELECT identity_id FROM portals)" if with_portal else ""
         rows = await self._db.fetchall(
             "SELECT id, COALESCE(NULLIF(remark_name, ''), NULLIF(topic, ''),"
             " json_extract(fingerprint, '$.value.address')) AS name"
-            " FROM identities WHERE login_id = $1 AND state = $2",
+            " FROM identities WHERE login_id = $1 AND state = $2" + portal,
             login_id,
             IdentityState.NORMAL.value,
         )

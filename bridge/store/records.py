@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import sys
 
 import attrs
 
@@ -108,13 +109,19 @@ class StoredIdentity:
 
     @classmethod
     def from_row(cls, row: Row, candidates: tuple[Profile, ...] = ()) -> StoredIdentity:
-        """Build from an ``identities`` row plus its ``identity_candidates`` profiles."""
+        """Build from an ``identities`` row plus its ``identity_candidates`` profiles.
+
+        A re-login reads back every identity (50,000 for a big account): the login id is
+        one shared string, and a bound address equal to the fingerprint's is that string."""
         address = row["address"]
+        profile = decode_profile(row["fingerprint"])
+        if address is not None and address == profile.address:
+            address = profile.address
         return cls(
             id=IdentityId(row["id"]),
-            login_id=LoginId(row["login_id"]),
+            login_id=LoginId(sys.intern(row["login_id"])),
             kind=ChatKind(row["kind"]),
-            profile=decode_profile(row["fingerprint"]),
+            profile=profile,
             address=None if address is None else Address(address),
             state=IdentityState(row["state"]),
             candidates=candidates,
