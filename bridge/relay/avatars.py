@@ -20,6 +20,10 @@ from bridge.model import Address, Profile
 log = logging.getLogger(__name__)
 
 
+#: Hashes ``AvatarFetcher`` remembers before it starts again (a few logins' worth).
+MEMO_LIMIT = 1024
+
+
 class AvatarFetcher:
     """Fetches avatars through ``channel`` one at a time, their starts at least
     ``interval_s`` seconds apart, each within ``timeout_s`` seconds, at most ``FETCH_LIMIT``
@@ -42,12 +46,18 @@ class AvatarFetcher:
         self.fetched = 0
         self._clock = clock
         self._last = float("-inf")
+        #: Hashes fetched, by address: a batch taken in again (a retried commit) or a second
+        #: match of the same session asks no icon twice. Addresses are the session's (a new
+        #: login's are all new, PROTOCOL.md §11), so an entry never names someone else.
+        self._memo: dict[Address, str] = {}
 
     async def hashes(self, addresses: Sequence[Address]) -> dict[Address, str]:
         """``avatar_hash`` of the avatar at each of ``addresses`` (the first ``FETCH_LIMIT``)
         that could be fetched."""
-        found: dict[Address, str] = {}
+        found = {a: self._memo[a] for a in addresses[:FETCH_LIMIT] if a in self._memo}
         for address in addresses[:FETCH_LIMIT]:
+            if address in found:
+                continue
             wait = self._last + self.interval_s - self._clock()
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -62,6 +72,9 @@ class AvatarFetcher:
                 log.exception("avatar of a contact not fetched: unexpected error")
                 continue
             found[address] = avatar_hash(data)
+            if len(self._memo) >= MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[address] = found[address]
         return found
 
 
