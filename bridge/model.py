@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Sequence
 from typing import NewType
 
 import attrs
@@ -309,7 +310,7 @@ class ContactBook:
     """
 
     profiles: tuple[Profile, ...]
-    members: tuple[GroupMember, ...] = ()
+    members: Sequence[GroupMember] = ()
 
 
 @attrs.frozen

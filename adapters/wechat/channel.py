@@ -320,7 +320,8 @@ class WeChatChannel(WeChatSending):
         profiles = await asyncio.to_thread(lambda: tuple(map(self._profile, book.values())))
         listing = [c for c in book.values() if c.is_group]
         me = info.user.user_name
-        members = await asyncio.to_thread(group_members, listing, dict(self._real_ids), me)
+        # A view: each entry is built when the core reads it, not all 50,000 kept.
+        members = group_members(listing, dict(self._real_ids), me)
         loaded, task = self._book_loaded, self._book
 
         async def taken_in() -> None:

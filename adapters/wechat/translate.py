@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from sys import intern
+from typing import overload
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from adapters.wechat.client import messages as m
@@ -110,21 +111,53 @@ def profile_from_member(member: Member, *, real_id: str = "") -> Profile:
     )
 
 
+class GroupMembers(Sequence[GroupMember]):
+    """``ContactBook.members`` as a view of ``groups``' member lists (PROTOCOL.md §3.4): each
+    ``GroupMember`` is built when iterated and not kept, so the 50,000 entries of a large
+    account are never all held (the core reads only the members of groups with member
+    identities, ``bridge.identity_members.with_members``). The account (``self_user_name``)
+    and entries without a UserName or NickName (webwxinit's partial lists, §3.1) are left
+    out. ``groups`` and ``real_ids`` must not change while the view is in use (the channel
+    passes a snapshot); safe to iterate from a worker thread."""
+
+    def __init__(
+        self, groups: Sequence[Contact], real_ids: Mapping[UserName, str], self_user_name: str
+    ) -> None:
+        self._groups = tuple(groups)
+        self._real_ids = real_ids
+        self._self = self_user_name
+        self._len: int | None = None
+
+    def _listed(self) -> Iterator[tuple[Contact, Member]]:
+        for group in self._groups:
+            for member in group.members:
+                if member.user_name and member.nick_name and member.user_name != self._self:
+                    yield group, member
+
+    def __iter__(self) -> Iterator[GroupMember]:
+        for group, member in self._listed():
+            real = self._real_ids.get(member.user_name, "")
+            yield GroupMember(Address(group.user_name), profile_from_member(member, real_id=real))
+
+    def __len__(self) -> int:
+        if self._len is None:
+            self._len = sum(1 for _ in self._listed())
+        return self._len
+
+    @overload
+    def __getitem__(self, index: int) -> GroupMember: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[GroupMember]: ...
+    def __getitem__(self, index: int | slice) -> GroupMember | Sequence[GroupMember]:
+        return tuple(self)[index]  # rare: the core iterates
+
+
 def group_members(
     groups: Sequence[Contact], real_ids: Mapping[UserName, str], self_user_name: str
-) -> tuple[GroupMember, ...]:
-    """Everyone the member lists of ``groups`` show, the account (``self_user_name``) left
-    out, for ``ContactBook.members`` (PROTOCOL.md §3.4). Entries without a UserName or
-    NickName (webwxinit's partial lists, §3.1) say nothing and are skipped."""
-    return tuple(
-        GroupMember(
-            Address(group.user_name),
-            profile_from_member(member, real_id=real_ids.get(member.user_name, "")),
-        )
-        for group in groups
-        for member in group.members
-        if member.user_name and member.nick_name and member.user_name != self_user_name
-    )
+) -> GroupMembers:
+    """Everyone the member lists of ``groups`` show, for ``ContactBook.members``, as a
+    ``GroupMembers`` view (built as iterated)."""
+    return GroupMembers(groups, real_ids, self_user_name)
 
 
 def _notice_text(msg: m.WeChatMessage) -> str | None:
