@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import secrets
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,6 +33,33 @@ def create_secret_file(path: Path) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+def write_secret_file(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically and 0600: a new file in the same folder,
+    created with ``O_EXCL`` and the mode (``fchmod`` too: the umask can only remove bits),
+    fsynced, renamed over ``path``, then the folder fsynced (best effort). The folder is
+    created if missing. Raises ``OSError``; the temporary file is removed on failure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_MODE)
+    try:
+        os.fchmod(fd, SECRET_MODE)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def exposed(paths: Iterable[Path]) -> list[tuple[Path, int]]:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
 from adapters.matrix.types import UserId
-from bridge.secretfiles import SECRET_MODE
+from bridge.secretfiles import write_secret_file
 
 logger = logging.getLogger(__name__)
 
@@ -99,26 +96,6 @@ class TokenFile:
 
 
 def _write(path: Path, tokens: Mapping[UserId, str]) -> None:
-    """Write ``tokens`` to ``path`` atomically: a new file created 0600 in the same folder
-    (``fchmod`` too: the umask can only remove bits), fsynced, renamed over ``path``."""
+    """Write ``tokens`` to ``path`` atomically and 0600 (``secretfiles.write_secret_file``)."""
     data = json.dumps({"format": FORMAT, "tokens": dict(sorted(tokens.items()))}, indent=1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_MODE)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), SECRET_MODE)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+    write_secret_file(path, data.encode("utf-8"))
