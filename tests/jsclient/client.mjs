@@ -8,24 +8,11 @@
 // event), {"await_delivery": index, "within_ms"?: 20000} (sync until someone else's read
 // receipt and a com.beeper.message_send_status on the action `index`'s event arrived).
 // The output's "deliveries" lists, per await_delivery, {"event", "read_by", "statuses"}.
-import { ClientEvent, RoomEvent, createClient } from "matrix-js-sdk";
+import { ClientEvent, RoomEvent } from "matrix-js-sdk";
+import { logIn, readRequest } from "./session.mjs";
 
-const chunks = [];
-for await (const chunk of process.stdin) chunks.push(chunk);
-const request = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-
-const client = createClient({ baseUrl: request.homeserver });
-const login = await client.loginRequest({
-  type: "m.login.password",
-  identifier: { type: "m.id.user", user: request.user },
-  password: request.password,
-});
-const me = createClient({
-  baseUrl: request.homeserver,
-  userId: login.user_id,
-  accessToken: login.access_token,
-  deviceId: login.device_id,
-});
+const request = await readRequest();
+const { login, me } = await logIn(request);
 
 // Who the homeserver says read which event (m.receipt "m.read"): the SDK's own view moves a
 // user's receipt to the last event they sent, so the raw receipts are kept as they came.

@@ -4,24 +4,11 @@
 // m.read receipt of `user` (room.getReadReceiptForUserId, what Element's read marker uses) is
 // on `event`. Prints {"receipt": event id or null, "ts": its timestamp or null} as the last
 // line of stdout (the SDK logs its requests there too).
-import { ClientEvent, RoomEvent, createClient } from "matrix-js-sdk";
+import { ClientEvent, RoomEvent } from "matrix-js-sdk";
+import { logIn, readRequest } from "./session.mjs";
 
-const chunks = [];
-for await (const chunk of process.stdin) chunks.push(chunk);
-const request = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-
-const client = createClient({ baseUrl: request.homeserver });
-const login = await client.loginRequest({
-  type: "m.login.password",
-  identifier: { type: "m.id.user", user: request.user },
-  password: request.password,
-});
-const me = createClient({
-  baseUrl: request.homeserver,
-  userId: login.user_id,
-  accessToken: login.access_token,
-  deviceId: login.device_id,
-});
+const request = await readRequest();
+const { login, me } = await logIn(request);
 
 function current() {
   const room = me.getRoom(request.room);
