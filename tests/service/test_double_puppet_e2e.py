@@ -11,7 +11,6 @@ import asyncio
 import itertools
 import json
 import secrets
-import shutil
 import stat
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from tests.matrix.synapse import MatrixUser, Synapse
 from tests.service.commander import Commander
 from tests.service.harness import accept_invite, open_dm, wait_for_message
 from tests.service.test_durability_e2e import BridgeProcess
+from tests.service.test_real_clients_js import run_js
 from tests.wechat.conftest import SimulatorHandle
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -60,11 +60,6 @@ async def receipt_seen_by_js_sdk(
     """Run ``tests/jsclient/receipt.mjs``: ``{"receipt": event id or None, "ts"}``, the
     user's own ``m.read`` receipt in ``room`` as matrix-js-sdk sees it (once it is on
     ``event_id``, or whatever it is after 20 s). Fails (never skips) without Node or the SDK."""
-    node = shutil.which("node")
-    if node is None:
-        raise FileNotFoundError("Node.js is not installed (apt-get install nodejs)")
-    if not (RECEIPT_CLIENT.parent / "node_modules" / "matrix-js-sdk" / "package.json").exists():
-        raise FileNotFoundError("matrix-js-sdk is not installed: run scripts/bootstrap.sh")
     request = {
         "homeserver": homeserver,
         "user": user_id,
@@ -73,19 +68,7 @@ async def receipt_seen_by_js_sdk(
         "event": event_id,
         "timeout_ms": 20000,
     }
-    process = await asyncio.create_subprocess_exec(
-        node,
-        str(RECEIPT_CLIENT),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=RECEIPT_CLIENT.parent,
-    )
-    out, err = await asyncio.wait_for(process.communicate(json.dumps(request).encode()), 90)
-    if process.returncode != 0:
-        raise RuntimeError(f"receipt.mjs exited {process.returncode}: {err.decode()[-2000:]}")
-    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
-    return result
+    return await run_js(request, RECEIPT_CLIENT)
 
 
 async def from_the_phone(control: SimulatorControl, demo: Demo, to: str, text: str) -> None:

@@ -32,26 +32,27 @@ async def run_js_client(request: dict[str, Any]) -> list[str]:
     return events
 
 
-async def run_js(request: dict[str, Any]) -> dict[str, Any]:
-    """Run ``client.mjs`` with ``request`` (see its header); returns its answer (``events``,
+async def run_js(request: dict[str, Any], script: Path = CLIENT) -> dict[str, Any]:
+    """Run ``script`` (a ``tests/jsclient`` script, ``client.mjs`` by default) with
+    ``request`` (see its header); returns its answer (for ``client.mjs``: ``events``,
     ``deliveries``). Raises ``FileNotFoundError`` naming the fix when Node or the SDK is
     missing (the test fails, it does not skip), ``RuntimeError`` when the client fails."""
     node = shutil.which("node")
     if node is None:
         raise FileNotFoundError("Node.js is not installed (apt-get install nodejs)")
-    if not (CLIENT.parent / "node_modules" / "matrix-js-sdk" / "package.json").exists():
+    if not (script.parent / "node_modules" / "matrix-js-sdk" / "package.json").exists():
         raise FileNotFoundError("matrix-js-sdk is not installed: run scripts/bootstrap.sh")
     process = await asyncio.create_subprocess_exec(
         node,
-        str(CLIENT),
+        str(script),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        cwd=CLIENT.parent,
+        cwd=script.parent,
     )
     out, err = await asyncio.wait_for(process.communicate(json.dumps(request).encode()), 90)
     if process.returncode != 0:
-        raise RuntimeError(f"client.mjs exited {process.returncode}: {err.decode()[-2000:]}")
+        raise RuntimeError(f"{script.name} exited {process.returncode}: {err.decode()[-2000:]}")
     # The SDK logs its requests to stdout too: the answer is the last line.
     answer: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
     return answer
