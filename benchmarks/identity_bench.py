@@ -79,7 +79,8 @@ def _book(
     ]
     for group in groups:
         # One member joins between logins in a third of the groups.
-        members = group.members | ({f"new{rng.randrange(10**6)}"} if rng.random() < 0.3 else set())
+        joined = (f"new{rng.randrange(10**6)}",) if rng.random() < 0.3 else ()
+        members = group.members + joined
         address = Address(f"@@{session:02d}{rng.getrandbits(256):064x}")
         book.append(attrs.evolve(group, address=address, members=members))
     rng.shuffle(book)

@@ -4,7 +4,7 @@ and the small helpers the rules share (PROTOCOL.md §11)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -12,7 +12,7 @@ from bridge.identity_types import Ambiguity, Identity, NewId
 from bridge.model import Address, IdentityId, Profile
 
 #: Every field a rule reads: contacts (or identities) equal in all of them match alike.
-Fields = tuple[str, str, str, str, int, str, str, str, str, frozenset[str], int, str, str, str]
+Fields = tuple[str, str, str, str, int, str, str, str, str, tuple[str, ...], int, str, str, str]
 
 
 def fields_of(p: Profile) -> Fields:
@@ -86,9 +86,10 @@ def attr_status_key(profile: Profile) -> str:
     return str(profile.attr_status) if profile.attr_status else ""
 
 
-def overlap(a: frozenset[str], b: frozenset[str]) -> float:
-    """Jaccard overlap of two non-empty member sets, 0.0 to 1.0."""
-    common = len(a & b)
+def overlap(a: Sequence[str], b: Sequence[str]) -> float:
+    """Jaccard overlap of two non-empty member lists of unique names (``Profile.members``),
+    0.0 to 1.0."""
+    common = len(set(a).intersection(b))
     return common / (len(a) + len(b) - common)
 
 

@@ -26,6 +26,7 @@ from bridge.model import (
     RemoteId,
     Revocation,
     Text,
+    member_names,
 )
 
 #: What ends a mention in a text, after ``@name`` (PROTOCOL.md §6.2).
@@ -53,9 +54,6 @@ def without_session_secrets(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(kept, safe="@")))
 
 
-_NO_MEMBERS: frozenset[str] = frozenset()
-
-
 def profile_from_contact(
     contact: Contact, *, real_id: str = "", self_user_name: str = ""
 ) -> Profile:
@@ -66,14 +64,11 @@ def profile_from_contact(
     """
     nick = decode_text(contact.nick_name)
     remark = decode_text(contact.remark_name)
-    members = (
-        frozenset(
-            intern(name)  # one copy per person, however many groups they are in
-            for name in (decode_text(mb.nick_name or mb.display_name) for mb in contact.members)
-            if name
-        )
-        or _NO_MEMBERS
-    )  # one empty set for the thousands of people
+    members = member_names(
+        intern(name)  # one copy per person, however many groups they are in
+        for name in (decode_text(mb.nick_name or mb.display_name) for mb in contact.members)
+        if name
+    )
     return Profile(
         address=Address(contact.user_name),
         kind=ChatKind.GROUP if contact.is_group else ChatKind.DIRECT,

@@ -166,10 +166,6 @@ def decode_event(text: str | bytes) -> Event:
     return value
 
 
-#: The one empty member set of decoded profiles (people have none; thousands of them).
-_EMPTY: frozenset[str] = frozenset()
-
-
 #: ``Profile`` fields that many stored identities share (names, places, and ``member_of``,
 #: the group of each of its ~100 members): decoded once per value, not once per identity.
 _SHARED_FIELDS = frozenset(
@@ -194,8 +190,8 @@ def decode_profile(text: str | bytes) -> Profile:
             }
             fields["kind"] = ChatKind(fields["kind"]["value"])
             # A person in many groups: one copy of their name for all of them.
-            fields["members"] = frozenset(map(_intern, fields["members"]["@set"])) or _EMPTY
-            if all(isinstance(v, str | int | ChatKind | frozenset) for v in fields.values()):
+            fields["members"] = tuple(map(_intern, fields["members"]["@set"]))
+            if all(isinstance(v, str | int | ChatKind | tuple) for v in fields.values()):
                 return Profile(**fields)
     except (ValueError, KeyError, TypeError, AttributeError):
         pass  # the generic decoder says what is wrong

@@ -177,7 +177,7 @@ def could_match(fp: Profile, p: Profile) -> bool:
         bool(fp.nick_name)
         and fp.nick_name == p.nick_name
         and not _differs(fp.remark_name, p.remark_name)
-        and (not fp.members or not p.members or bool(fp.members & p.members))
+        and (not fp.members or not p.members or bool(set(fp.members) & set(p.members)))
     )
 
 

@@ -143,7 +143,7 @@ async def test_qr_login_shows_a_scannable_code_then_the_contact_book(
         assert "Dave \U0001f600" in by_name
         hike = by_name["Weekend Hike"]
         assert hike.kind is ChatKind.GROUP
-        assert {"Alice", "Carol", "Eve"} <= hike.members
+        assert {"Alice", "Carol", "Eve"} <= set(hike.members)
         # The member lists, the account left out (PROTOCOL.md §3.4).
         listed = {m.profile.nick_name: m for m in book.members if m.group == hike.address}
         assert set(listed) == {"Alice", "Bob", "Carol", "Eve"}
