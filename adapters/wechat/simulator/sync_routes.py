@@ -25,6 +25,9 @@ from .wire import placeholder
 from .world import World
 
 _RECENT_FRIENDS = 8
+#: Entries of webwxinit's ContactList: the top of the recent chats only ("Count ~10"; the
+#: genuine capture has 9, PROTOCOL.md §3.1). The 51/code-4 message lists all of them.
+INIT_CHATS = 10
 
 
 def recent_chats(account: Account) -> list[str]:
@@ -94,7 +97,8 @@ def cursors(session: Session, pairs: dict[int, int]) -> tuple[int, int]:
 
 
 async def webwxinit(request: web.Request) -> web.Response:
-    """``POST …/webwxinit`` → self, recent chats, the 4-key SyncKey (PROTOCOL.md §3.1)."""
+    """``POST …/webwxinit`` → self, the first ``INIT_CHATS`` recent chats, the 4-key SyncKey
+    (PROTOCOL.md §3.1)."""
     world = world_of(request)
     body = await read_json(request)
     session = authenticate(request, body.get("BaseRequest"), need_base_request=True)
@@ -102,7 +106,7 @@ async def webwxinit(request: web.Request) -> web.Response:
         return error_response("webwxinit", session)
     account = session.account
     contacts: list[dict[str, Any]] = []
-    for real_id in recent_chats(account):
+    for real_id in recent_chats(account)[:INIT_CHATS]:
         if real_id in account.groups:
             group = account.groups[real_id]
             entry = wire.group_entry(session, group, members="partial", icon_skey=session.skey)
