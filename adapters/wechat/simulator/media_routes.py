@@ -128,7 +128,7 @@ async def getmedia(request: web.Request) -> web.Response:
 
 
 async def geticon(request: web.Request) -> web.Response:
-    """``GET …/webwxgeticon?seq=…&username=…`` and ``…/webwxgetheadimg`` → JPEG bytes (§9):
+    """``GET …/webwxgeticon?seq=…&username=…`` and ``…/webwxgetheadimg`` → a JPEG (§9):
     stable per account and ``seq``, or the picture a contact's ``avatar`` names (the same
     bytes for every contact naming it). Counted in ``Account.icon_fetches``."""
     session = _session(request)
@@ -142,7 +142,7 @@ async def geticon(request: web.Request) -> web.Response:
         seed = f"avatar:picture:{contact.avatar}"
     else:
         seed = f"avatar:{real_id}:{request.query.get('seq', '0')}"
-    return web.Response(body=blobs.jpeg(seed, 1024), content_type="image/jpeg")
+    return web.Response(body=blobs.picture(seed), content_type="image/jpeg")
 
 
 def add_routes(app: web.Application) -> None:
