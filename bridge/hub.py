@@ -94,9 +94,10 @@ class Hub(Protocol):
         ...
 
     async def send_image(
-        self, room: RoomId, png: bytes, *, body: str, filename: str = "qr.png"
+        self, room: RoomId, image: bytes, *, body: str, filename: str = "qr.png"
     ) -> EventId:
-        """Upload the PNG ``png`` and post it as an image of the bot. Raises
+        """Upload ``image`` (PNG, JPEG, GIF: any picture; its type and size are read from the
+        bytes) and post it as an image of the bot with the caption ``body``. Raises
         ``BridgeError``."""
         ...
 

@@ -36,6 +36,7 @@ from bridge.model import (
 )
 from bridge.outage import Gap, Outage
 from bridge.relay import Relay, RetryPolicy
+from bridge.relay.notices import UserNotice
 from bridge.relay.portals import PortalDirectory
 from bridge.store import Login, LoginState, Side, Store
 
@@ -86,7 +87,7 @@ class LoginSession:
             retry=retry,
             on_state=self.on_state,
             retention=retention,
-            tell_user=self.say,
+            tell_user=self.tell,
         )
         self.account: Profile | None = None
         #: The identities of the contact book of the current remote session.
@@ -448,6 +449,17 @@ class LoginSession:
         if self.room is None:
             self.room = await self.hub.management_room(self.owner)
         return self.room
+
+    async def tell(self, notice: UserNotice) -> None:
+        """``notice`` in the management room: its text, then each image with its caption;
+        failures are logged."""
+        await self.say(notice.text)
+        for n, (caption, image) in enumerate(notice.images, 1):
+            try:
+                room = await self.management_room()
+                await self.hub.send_image(room, image, body=caption, filename=f"avatar-{n}")
+            except Exception:
+                log.exception("login %s: could not send an image to its user", self.id)
 
     async def say(self, text: str) -> None:
         """A notice to the user in the management room; failures are logged."""

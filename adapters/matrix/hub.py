@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
-import struct
+import mimetypes
 import time
 from typing import TYPE_CHECKING
+
+from PIL import Image
 
 from adapters.matrix import content as mx
 from adapters.matrix.api import AppserviceAPI
@@ -265,28 +268,32 @@ class MatrixHub(TransactionRouting):
         return await self._api.send_message(room, mx.text(text, html=markup, notice=notice))
 
     async def send_image(
-        self, room: RoomId, png: bytes, *, body: str, filename: str = "qr.png"
+        self, room: RoomId, image: bytes, *, body: str, filename: str = "qr.png"
     ) -> EventId:
-        """Upload the PNG ``png`` and post it as an ``m.image`` as the bot (with its size in
-        pixels read from the PNG header); returns the event id. In an encrypted room the PNG
-        is uploaded encrypted and posted as a ``file`` (``uploads.upload``)."""
+        """Upload ``image`` and post it as an ``m.image`` as the bot, captioned ``body``, with
+        its mimetype and size in pixels read by Pillow (bytes Pillow cannot read are posted
+        as an ``m.file``); a ``filename`` without extension gets the mimetype's. Returns the
+        event id. In an encrypted room the file is uploaded
+        encrypted and posted as a ``file`` (``uploads.upload``)."""
         from adapters.matrix import uploads
 
+        mimetype, width, height = _picture(image)
+        if "." not in filename:
+            filename += mimetypes.guess_extension(mimetype) or ""
         uploaded = await uploads.upload(
-            self._api, room, png, mimetype="image/png", filename=filename
+            self._api, room, image, mimetype=mimetype, filename=filename
         )
-        width, height = _png_size(png)
-        image = mx.media(
-            mx.MediaMsgType.IMAGE,
+        content = mx.media(
+            mx.MediaMsgType.IMAGE if width else mx.MediaMsgType.FILE,
             uploaded.url,
             filename=filename,
-            mimetype="image/png",
-            size=len(png),
+            mimetype=mimetype,
+            size=len(image),
             caption=body,
             width=width,
             height=height,
         )
-        return await self._api.send_message(room, uploaded.place(image))
+        return await self._api.send_message(room, uploaded.place(content))
 
     async def redact(self, room: RoomId, event_id: EventId, reason: str = "") -> None:
         """Redact ``event_id`` in ``room`` as the bot (e.g. an expired QR code)."""
@@ -314,12 +321,19 @@ class MatrixHub(TransactionRouting):
         return await self.store.matrix.profile(user_id) is not None
 
 
-def _png_size(png: bytes) -> tuple[int, int]:
-    """Width and height in pixels from a PNG's IHDR chunk; (0, 0) if it is not a PNG."""
-    if len(png) < 24 or not png.startswith(b"\x89PNG\r\n\x1a\n") or png[12:16] != b"IHDR":
-        return 0, 0
-    width, height = struct.unpack(">II", png[16:24])
-    return int(width), int(height)
+def _picture(data: bytes) -> tuple[str, int, int]:
+    """``(mimetype, width, height)`` of the picture ``data``, read by Pillow from its header;
+    ``("application/octet-stream", 0, 0)`` for bytes it does not know as a picture."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            mimetype = Image.MIME.get(image.format or "", "")
+            width, height = image.size
+    except Exception as exc:  # Pillow raises many types for bytes it cannot read
+        logger.info("not a picture Pillow reads (%s); posted as a file", type(exc).__name__)
+        return "application/octet-stream", 0, 0
+    if not mimetype:
+        return "application/octet-stream", 0, 0
+    return mimetype, int(width), int(height)
 
 
 if TYPE_CHECKING:

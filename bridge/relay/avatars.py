@@ -51,6 +51,34 @@ class AvatarFetcher:
         #: login's are all new, PROTOCOL.md §11), so an entry never names someone else.
         self._memo: dict[Address, str] = {}
 
+    async def pictures(
+        self, wanted: Sequence[tuple[str, Address]]
+    ) -> tuple[tuple[str, bytes], ...]:
+        """The avatar at each ``(caption, address)`` of ``wanted`` (the first
+        ``FETCH_LIMIT``), as ``(caption, bytes)``, for the user to see (a held chat's
+        candidates); those that could not be fetched are left out."""
+        found: list[tuple[str, bytes]] = []
+        for caption, address in wanted[:FETCH_LIMIT]:
+            data = await self._fetch(address)
+            if data is not None:
+                found.append((caption, data))
+        return tuple(found)
+
+    async def _fetch(self, address: Address) -> bytes | None:
+        """One avatar, its start at least ``interval_s`` after the last; None on failure."""
+        wait = self._last + self.interval_s - self._clock()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._last = self._clock()
+        self.fetched += 1
+        try:
+            return await asyncio.wait_for(self.channel.avatar(address), self.timeout_s)
+        except (BridgeError, TimeoutError) as exc:
+            log.info("avatar of a contact not fetched: %s", exc)
+        except Exception:  # an adapter's bug must not stop the login's contact book
+            log.exception("avatar of a contact not fetched: unexpected error")
+        return None
+
     async def hashes(self, addresses: Sequence[Address]) -> dict[Address, str]:
         """``avatar_hash`` of the avatar at each of ``addresses`` (the first ``FETCH_LIMIT``)
         that could be fetched."""
@@ -58,18 +86,8 @@ class AvatarFetcher:
         for address in addresses[:FETCH_LIMIT]:
             if address in found:
                 continue
-            wait = self._last + self.interval_s - self._clock()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self._last = self._clock()
-            self.fetched += 1
-            try:
-                data = await asyncio.wait_for(self.channel.avatar(address), self.timeout_s)
-            except (BridgeError, TimeoutError) as exc:
-                log.info("avatar of a contact not fetched: %s", exc)
-                continue
-            except Exception:  # an adapter's bug must not stop the login's contact book
-                log.exception("avatar of a contact not fetched: unexpected error")
+            data = await self._fetch(address)
+            if data is None:
                 continue
             found[address] = avatar_hash(data)
             if len(self._memo) >= MEMO_LIMIT:

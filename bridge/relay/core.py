@@ -28,7 +28,7 @@ from bridge.relay.deliver import Deliverer
 from bridge.relay.ingest import Ingestor
 from bridge.relay.keys import QueueKey, is_held
 from bridge.relay.matching import resolve_identity
-from bridge.relay.notices import not_delivered, not_revoked
+from bridge.relay.notices import HeldChat, UserNotice, not_delivered, not_revoked
 from bridge.relay.portals import PortalDirectory
 from bridge.relay.receipts import Receipts
 from bridge.relay.retry import RetryPolicy
@@ -58,9 +58,10 @@ class Relay:
     ``retention`` (the config's ``retention`` section) is applied at start and then every
     ``retention.interval_s`` while the relay runs: old delivered or failed journal entries
     and old message-map rows are deleted, undelivered entries never.
-    ``tell_user`` posts a text in the user's management room: a chat whose messages are held
-    is announced there once, its candidates described by what tells them apart (without it,
-    a short notice goes to each portal involved).
+    ``tell_user`` posts a ``UserNotice`` in the user's management room: a chat whose
+    messages are held is announced there once, its candidates described by what tells them
+    apart, their avatars below when side A can fetch them (``SupportsAvatars``; without
+    ``tell_user``, a short notice goes to each portal involved).
 
     Files never enter the journal: an inbound ``Media`` with its bytes is spooled to
     ``store.media`` and journaled by name; one that is only a reference (``Media.ref``) is
@@ -90,7 +91,7 @@ class Relay:
         clock: Callable[[], float] = time.time,
         portals: PortalDirectory | None = None,
         retention: RetentionConfig | None = None,
-        tell_user: Callable[[str], Coroutine[Any, Any, None]] | None = None,
+        tell_user: Callable[[UserNotice], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self.store = store
         self._tell_user = tell_user
@@ -254,8 +255,8 @@ class Relay:
         if result.receipts:
             self._run_in_background(self._receipts.relay(side, result.receipts))
         if self._tell_user is not None:
-            for text in result.held:
-                self._run_in_background(self._tell_user(text))
+            for held in result.held:
+                self._run_in_background(self._tell_held(held))
         else:
             for room, text in result.notices:
                 notice = Notice(text)
@@ -400,6 +401,12 @@ class Relay:
         """The portal room of ``ident`` (of this login), created on side B and recorded if it
         has none; and whether it was created now. Raises ``BridgeError``."""
         return await self._deliverer.ensure_portal(ident)
+
+    async def _tell_held(self, held: HeldChat) -> None:
+        """A newly held chat's notice for the user, with its candidates' avatars."""
+        assert self._tell_user is not None
+        images = await self.avatars.pictures(held.avatars) if self.avatars else ()
+        await self._tell_user(UserNotice(held.text, images))
 
     # ---- tasks -------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from bridge.model import (
 from bridge.relay import identities, matching
 from bridge.relay.avatars import AvatarFetcher
 from bridge.relay.keys import QueueKey, dedup_key, identity_key, room_key
-from bridge.relay.notices import held, held_chat
+from bridge.relay.notices import HeldChat, held, held_chat_notice
 from bridge.relay.portals import PortalDirectory
 from bridge.store import EntryState, LoginState, Repositories, Side, Store, StoredIdentity
 
@@ -62,9 +62,10 @@ class Ingested:
     notices: tuple[tuple[RoomId, str], ...] = ()
     states: tuple[StateEvent, ...] = ()
     receipts: tuple[ReadReceipt, ...] = ()
-    #: One notice per newly held chat for the user's management room (``notices.held_chat``);
-    #: ``notices`` has the short form of each for the portals involved.
-    held: tuple[str, ...] = ()
+    #: One notice per newly held chat for the user's management room (``notices.held_chat``,
+    #: with the candidates whose avatars to show); ``notices`` has the short form of each
+    #: for the portals involved.
+    held: tuple[HeldChat, ...] = ()
 
 
 def _names(idents: Sequence[StoredIdentity]) -> dict[IdentityId, str]:
@@ -152,7 +153,7 @@ class Ingestor:
         prepared = prepared or Prepared()
         keys: set[QueueKey] = set(prepared.keys)
         notices: list[tuple[RoomId, str]] = []
-        held_chats: list[str] = []
+        held_chats: list[HeldChat] = []
         states: list[StateEvent] = []
         receipts: list[ReadReceipt] = []
         for n, event in enumerate(events):
@@ -249,7 +250,7 @@ class Ingestor:
         event: Message | Revocation,
         keys: set[QueueKey],
         notices: list[tuple[RoomId, str]],
-        held_chats: list[str],
+        held_chats: list[HeldChat],
     ) -> None:
         if isinstance(event, Message) and await tx.messages.by_side(
             self._login, side, event.remote_id
@@ -298,7 +299,7 @@ class Ingestor:
             keys.add(key)
 
     async def _held_notices(
-        self, tx: Repositories, event: Message, held_chats: list[str]
+        self, tx: Repositories, event: Message, held_chats: list[HeldChat]
     ) -> list[tuple[RoomId, str]]:
         # One notice per chat while it is held, not one per message.
         held_here = [
@@ -326,7 +327,9 @@ class Ingestor:
         if chats:
             sender = candidates.get(event.sender)
             name = sender.display_name if sender is not None else "a member of a group"
-            held_chats.append(held_chat(name, chats, list(candidates.values()), self._a_name))
+            held_chats.append(
+                held_chat_notice(name, chats, list(candidates.values()), self._a_name)
+            )
         return result
 
     async def _notice_for(

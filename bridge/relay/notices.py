@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import attrs
+
 from bridge.model import Address, Content, Link, Location, Media, Notice, Profile, Text
 
 QUOTE_CHARS = 40
@@ -64,15 +66,21 @@ def _facts(profile: Profile, avatar_label: str) -> dict[str, str]:
     }
 
 
+def _avatar_letters(profiles: Sequence[Profile]) -> dict[str, str]:
+    """ "A", "B"… for each distinct fetched avatar of ``profiles``, by hash, in order."""
+    letters: dict[str, str] = {}
+    for p in profiles:
+        if p.avatar_hash and p.avatar_hash not in letters:
+            letters[p.avatar_hash] = chr(ord("A") + len(letters) % 26)
+    return letters
+
+
 def differences(profiles: Sequence[Profile]) -> tuple[list[list[str]], list[str]]:
     """What tells the look-alikes ``profiles`` apart: for each, the facts whose values differ
     among them (remark, nickname, WeChat ID, real id, sex, region, signature, AttrStatus,
     avatar: "avatar A", "avatar B"… by hash, "avatar not fetched"); and the facts they all
     share (e.g. "same avatar"). Facts none of them shows are left out."""
-    letters: dict[str, str] = {}
-    for p in profiles:
-        if p.avatar_hash and p.avatar_hash not in letters:
-            letters[p.avatar_hash] = chr(ord("A") + len(letters) % 26)
+    letters = _avatar_letters(profiles)
     facts = [
         _facts(p, f"avatar {letters[p.avatar_hash]}" if p.avatar_hash else "avatar not fetched")
         for p in profiles
@@ -121,3 +129,45 @@ def held_chat(sender: str, chats: Sequence[str], candidates: Sequence[Profile], 
         "Send `resolve` to say which is which; the held messages are delivered then, in order."
     )
     return "\n".join(text)
+
+
+#: Avatars shown under a held chat's notice, at most (one icon request each).
+HELD_AVATARS = 6
+
+
+@attrs.frozen
+class HeldChat:
+    """A newly held chat, for the user's management room: the notice ``text``
+    (``held_chat``) and the candidates whose avatars to show under it, as ``(caption,
+    address)`` in the notice's order, at most ``HELD_AVATARS`` (addresses of side A's
+    current session, fetched with ``SupportsAvatars``)."""
+
+    text: str
+    avatars: tuple[tuple[str, Address], ...] = ()
+
+
+def held_chat_notice(
+    sender: str, chats: Sequence[str], candidates: Sequence[Profile], target: str
+) -> HeldChat:
+    """``held_chat`` with the candidates' avatars to show under it, each captioned with its
+    number in the notice, its name and its avatar letter when the avatar was compared
+    ("Avatar of 2) Lee (avatar B)")."""
+    letters = _avatar_letters(candidates)
+    avatars = tuple(
+        (
+            f"Avatar of {n}) {p.display_name}"
+            + (f" (avatar {letters[p.avatar_hash]})" if p.avatar_hash else ""),
+            p.address,
+        )
+        for n, p in enumerate(candidates[:HELD_AVATARS], 1)
+    )
+    return HeldChat(held_chat(sender, chats, candidates, target), avatars)
+
+
+@attrs.frozen
+class UserNotice:
+    """A notice for the user's management room: ``text``, then each of ``images`` as
+    ``(caption, picture bytes)``."""
+
+    text: str
+    images: tuple[tuple[str, bytes], ...] = ()

@@ -1,9 +1,9 @@
 """Avatars tell look-alikes apart, end to end (real Synapse, WeChat simulator): two friends
 nothing else tells apart keep their chats across re-logins, with avatars fetched only for
 look-alikes; and where even avatars cannot bind a chat, the management room says once what
-tells the candidates apart, and what waited across two re-logins arrives in order on
-``resolve``. No real id leaks for the people involved (the recent-chat slots of PROTOCOL.md
-§11 are taken by others)."""
+tells the candidates apart and shows their avatars, and what waited across two re-logins
+arrives in order on ``resolve``. No real id leaks for the people involved (the recent-chat
+slots of PROTOCOL.md §11 are taken by others)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from adapters.wechat.simulator import blobs
 from adapters.wechat.simulator.control import SimulatorControl
 from adapters.wechat.simulator.demo import Demo, create_demo
 from tests.matrix.synapse import MatrixUser
@@ -103,8 +104,8 @@ async def test_held_messages_survive_a_second_relogin_and_arrive_in_order_on_res
     account = demo.account
     await _fill_recent_chats(control, account)
     same = {"sex": 1, "attr_status": 4133}  # each has a picture of his own
-    lee = await control.add_contact(account, "Lee", wxid="wxid_lee", **same)
-    leo = await control.add_contact(account, "Leo", wxid="wxid_leo", **same)
+    lee = await control.add_contact(account, "Lee", wxid="wxid_lee", avatar="lee", **same)
+    leo = await control.add_contact(account, "Leo", wxid="wxid_leo", avatar="leo", **same)
     user = await make_user("held")
     dm, _ = await log_in(bridge, user, demo)
     known = {dm}
@@ -125,6 +126,27 @@ async def test_held_messages_survive_a_second_relogin_and_arrive_in_order_on_res
     # The candidates are described by what tells them apart: their avatars.
     assert "Lee · avatar A" in body and "Lee · avatar B" in body, body
     assert lee_room in body and "All of them: male, AttrStatus 4133" in body, body
+    # Under it, each candidate's avatar, captioned with its line of the notice: the pictures
+    # the phone shows for Lee and Leo, so that the user can tell which is which.
+    pictures: dict[str, bytes] = {}
+    for n in (1, 2):
+        image = await wait_for_message(
+            user,
+            dm,
+            from_=bridge.bot,
+            contains=f"Avatar of {n}) Lee",
+            after=str(notice["event_id"]),
+        )
+        caption = str(image["content"]["body"])
+        letter = caption.removeprefix(f"Avatar of {n}) Lee (avatar ").removesuffix(")")
+        assert f"{n}) Lee · avatar {letter}" in body, (caption, body)
+        assert image["content"]["msgtype"] == "m.image", image
+        info = image["content"]["info"]
+        assert info["mimetype"] == "image/jpeg" and (info["w"], info["h"]) == (96, 96), info
+        pictures[letter] = await user.download(str(image["content"]["url"]))
+    assert sorted(pictures.values()) == sorted(
+        blobs.picture(f"avatar:picture:{name}") for name in ("lee", "leo")
+    )
 
     # A second re-login: what waits stays held (not dropped, not given to the look-alike).
     await _relogin(bridge, user, dm, demo)
