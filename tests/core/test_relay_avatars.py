@@ -17,7 +17,7 @@ from bridge.identity_avatars import (
     match_book_with_avatars,
 )
 from bridge.model import Address, IdentityId, Profile
-from bridge.relay.notices import held_chat
+from bridge.relay.notices import HELD_AVATARS, held_chat, held_chat_notice
 from bridge.store import EntryState, Login, Store
 from bridge.testing.memory import MemoryChannel
 from tests.core.conftest import Rig, make_rig
@@ -228,6 +228,19 @@ def test_the_held_notice_names_what_differs() -> None:
     assert "Nothing WeChat shows tells them apart (all: male, AttrStatus 4133, same avatar)" in (
         same
     )
+
+
+def test_the_held_notice_shows_each_candidates_avatar_under_its_line() -> None:
+    a = attrs.evolve(BOB, avatar_hash=avatar_hash(b"1"))
+    b = attrs.evolve(TWIN, province="Hubei")  # its avatar was not compared
+    notice = held_chat_notice("Bob", ["Bob (!room:hs)"], [a, b], "WeChat")
+    assert notice.text == held_chat("Bob", ["Bob (!room:hs)"], [a, b], "WeChat")
+    assert notice.avatars == (
+        ("Avatar of 1) Bob (avatar A)", BOB.address),
+        ("Avatar of 2) Bob", TWIN.address),
+    )
+    many = [attrs.evolve(BOB, address=Address(f"@{n}")) for n in range(HELD_AVATARS + 3)]
+    assert len(held_chat_notice("Bob", ["Bob"], many, "WeChat").avatars) == HELD_AVATARS
 
 
 class BrokenAvatars(MemoryChannel):

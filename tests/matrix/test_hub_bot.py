@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,6 +12,7 @@ from urllib.parse import quote
 import attrs
 import pytest
 import pytest_asyncio
+from PIL import Image
 
 from adapters.matrix.api import AppserviceAPI
 from adapters.matrix.errors import MatrixNotFound
@@ -166,6 +168,28 @@ async def test_the_qr_image_carries_its_size(bot: Bot, make_user: MakeUser) -> N
     assert content["info"] == {"mimetype": "image/png", "size": len(png), "w": 5, "h": 7}
     assert (content["body"], content["filename"]) == ("Scan me", "login.png")
     assert await alice.download(content["url"]) == png
+
+
+async def test_any_picture_posts_as_an_image_and_other_bytes_as_a_file(
+    bot: Bot, make_user: MakeUser
+) -> None:
+    alice = await make_user("alice")
+    room = await bot.hub.management_room(MatrixUserId(alice.user_id))
+    await alice.join(room)
+    out = io.BytesIO()
+    Image.new("RGB", (12, 8), (200, 30, 30)).save(out, format="JPEG")
+    jpeg = out.getvalue()
+
+    picture = await bot.hub.send_image(room, jpeg, body="Avatar of 1) Lee", filename="avatar-1")
+    other = await bot.hub.send_image(room, b"\xff\xd8 not really", body="Avatar of 2) Lee")
+
+    content = (await alice.event(room, picture))["content"]
+    assert content["msgtype"] == "m.image" and content["filename"] == "avatar-1.jpg"
+    assert content["info"] == {"mimetype": "image/jpeg", "size": len(jpeg), "w": 12, "h": 8}
+    assert await alice.download(content["url"]) == jpeg
+    content = (await alice.event(room, other))["content"]
+    assert content["msgtype"] == "m.file" and content["body"] == "Avatar of 2) Lee"
+    assert content["info"]["mimetype"] == "application/octet-stream"
 
 
 def _png(width: int, height: int) -> bytes:
