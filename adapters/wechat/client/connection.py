@@ -41,6 +41,9 @@ class ClientConfig:
     ``rate_limit_wait`` is the first wait after a 1205 answer, doubled per repeat up to
     ``rate_limit_wait_max``. ``max_qr_codes`` bounds QR refreshes after expiry in one login,
     ``push_login_polls`` the login polls a push login waits for the phone's confirmation.
+    ``max_answer_bytes`` bounds any answer read into memory (a contact page of a big account
+    is ~0.4 MB, a batch of 50 groups of 500 members ~8 MB), ``max_download_bytes`` a media
+    download; a larger answer raises ``AnswerTooLarge``.
     """
 
     base_url: str | None = None
@@ -55,6 +58,8 @@ class ClientConfig:
     max_qr_codes: int = 5
     push_login_polls: int = 4
     max_contact_pages: int = 100
+    max_answer_bytes: int = 64 * 2**20
+    max_download_bytes: int = 256 * 2**20
     user_agent: str = DEFAULT_USER_AGENT
 
     @property
@@ -72,7 +77,10 @@ class Connection:
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
         self.http = Http(
-            timeout=config.request_timeout, retry=config.retry, user_agent=config.user_agent
+            timeout=config.request_timeout,
+            retry=config.retry,
+            user_agent=config.user_agent,
+            max_answer_bytes=config.max_answer_bytes,
         )
         self.hosts = Hosts.for_api_host(config.api_base)
         self.credentials: Credentials | None = None

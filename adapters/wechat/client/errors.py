@@ -27,6 +27,19 @@ class HttpStatusError(ProtocolError):
         super().__init__(f"{endpoint} answered HTTP {status}")
 
 
+class AnswerTooLarge(ProtocolError):
+    """An answer was larger than the client accepts (``ClientConfig.max_answer_bytes``, or
+    ``max_download_bytes`` for a media download); what arrived of it is dropped.
+
+    Attributes: ``endpoint`` and ``limit`` (bytes).
+    """
+
+    def __init__(self, endpoint: str, limit: int) -> None:
+        self.endpoint = endpoint
+        self.limit = limit
+        super().__init__(f"{endpoint} answered more than {limit} bytes; answer dropped")
+
+
 class NoSession(WeChatError):
     """An API that needs a session was called while the client has none: before login, or
     after a logout or the end of the session. (The bridge's ``NotLoggedIn`` is what the

@@ -18,7 +18,7 @@ from tenacity import (
 )
 
 from adapters.wechat.client.calls import Call
-from adapters.wechat.client.errors import HttpStatusError, NetworkError
+from adapters.wechat.client.errors import AnswerTooLarge, HttpStatusError, NetworkError
 from adapters.wechat.client.types import Hosts
 from adapters.wechat.client.wire import (
     base_ret,
@@ -79,6 +79,23 @@ class HttpAnswer:
         return disposition_filename(self.content_disposition)
 
 
+async def _read(resp: aiohttp.ClientResponse, endpoint: str, limit: int) -> bytes:
+    """The body of ``resp``, refused with ``AnswerTooLarge`` past ``limit`` bytes: before
+    reading when Content-Length says so, else as soon as the chunks read pass it."""
+    if resp.content_length is not None:
+        if resp.content_length > limit:
+            raise AnswerTooLarge(endpoint, limit)
+        return await resp.read()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise AnswerTooLarge(endpoint, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _log_retry(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome else None
     log.warning("retrying after %s (attempt %d)", exc, state.attempt_number)
@@ -98,8 +115,10 @@ class Http:
         timeout: float,
         retry: HttpRetry,
         user_agent: str = DEFAULT_USER_AGENT,
+        max_answer_bytes: int = 64 * 2**20,
     ) -> None:
         self._timeout = timeout
+        self._max_answer_bytes = max_answer_bytes
         self._retry = retry
         self._user_agent = user_agent
         self._jar: aiohttp.CookieJar | None = None
@@ -149,15 +168,18 @@ class Http:
         allow_redirects: bool = True,
         ok_status: frozenset[int] = frozenset({200}),
         multipart: Callable[[], aiohttp.FormData] | None = None,
+        max_bytes: int | None = None,
     ) -> HttpAnswer:
-        """Send ``call`` to ``hosts`` and read the whole answer.
+        """Send ``call`` to ``hosts`` and read the whole answer, at most ``max_bytes`` of it
+        (default: ``max_answer_bytes``).
 
         ``time_limit`` (seconds) overrides the default timeout; ``retry`` enables the bounded
         retries of connection errors, timeouts and HTTP 5xx (only for requests that are safe to
         repeat); ``multipart`` builds a fresh multipart body per attempt. Raises
-        ``NetworkError`` when the server stays unreachable and ``HttpStatusError`` for a status
-        not in ``ok_status``.
+        ``NetworkError`` when the server stays unreachable, ``HttpStatusError`` for a status
+        not in ``ok_status`` and ``AnswerTooLarge`` (not retried) past ``max_bytes``.
         """
+        limit = self._max_answer_bytes if max_bytes is None else max_bytes
         attempts = self._retry.attempts if retry else 1
         retrying = AsyncRetrying(
             stop=stop_after_attempt(attempts),
@@ -170,7 +192,7 @@ class Http:
             async for attempt in retrying:
                 with attempt:
                     return await self._once(
-                        call, hosts, time_limit, allow_redirects, ok_status, multipart
+                        call, hosts, time_limit, allow_redirects, ok_status, multipart, limit
                     )
         except _Transient as exc:
             raise NetworkError(f"{exc} (after {attempts} attempts)") from None
@@ -184,6 +206,7 @@ class Http:
         allow_redirects: bool,
         ok_status: frozenset[int],
         multipart: Callable[[], aiohttp.FormData] | None,
+        limit: int,
     ) -> HttpAnswer:
         kwargs: dict[str, Any] = {"allow_redirects": allow_redirects}
         headers = dict(call.headers)
@@ -200,7 +223,7 @@ class Http:
             async with self._client().request(
                 call.method, call.url(hosts), headers=headers, **kwargs
             ) as resp:
-                body = await resp.read()
+                body = await _read(resp, call.endpoint, limit)
                 reply = HttpAnswer(
                     endpoint=call.endpoint,
                     status=resp.status,

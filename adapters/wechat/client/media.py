@@ -170,10 +170,15 @@ async def revoke(
 async def download(conn: Connection, call: Call) -> Download:
     """GET a media body (§9); accepts 200 and 206 (video with ``Range: bytes=0-``).
 
-    Raises ``HttpStatusError`` (e.g. 404 for an unknown MsgId), ``NetworkError``.
+    Raises ``HttpStatusError`` (e.g. 404 for an unknown MsgId), ``NetworkError``,
+    ``AnswerTooLarge`` past ``ClientConfig.max_download_bytes``.
     """
     reply = await conn.http.send(
-        call, conn.hosts, time_limit=conn.config.transfer_timeout, ok_status=frozenset({200, 206})
+        call,
+        conn.hosts,
+        time_limit=conn.config.transfer_timeout,
+        ok_status=frozenset({200, 206}),
+        max_bytes=conn.config.max_download_bytes,
     )
     content_type = reply.content_type.split(";", 1)[0].strip()
     log.debug("%s: %d bytes", call.endpoint, len(reply.body))
