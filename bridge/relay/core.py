@@ -24,10 +24,10 @@ from bridge.model import (
 )
 from bridge.relay import identities, media
 from bridge.relay.avatars import AvatarFetcher
+from bridge.relay.decisions import resolve_identity
 from bridge.relay.deliver import Deliverer
 from bridge.relay.ingest import Ingestor
 from bridge.relay.keys import QueueKey, is_held
-from bridge.relay.matching import resolve_identity
 from bridge.relay.notices import HeldChat, UserNotice, not_delivered, not_revoked
 from bridge.relay.portals import PortalDirectory
 from bridge.relay.receipts import Receipts
