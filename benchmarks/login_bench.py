@@ -347,7 +347,7 @@ class Run:
 
     def _books_matched(self) -> int:
         """How many contact books the bridge has matched and stored (its log says so)."""
-        return self.log_path.read_text(errors="replace").count("relay.matching: contact book:")
+        return self.log_path.read_text(errors="replace").count("relay.matching_book: contact book:")
 
     def log_tail(self, lines: int = 15) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

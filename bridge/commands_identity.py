@@ -11,7 +11,7 @@ from bridge.errors import BridgeError
 from bridge.ids import RoomId
 from bridge.logins import LoginSession
 from bridge.model import IdentityId
-from bridge.relay.matching import split_identity
+from bridge.relay.decisions import split_identity
 from bridge.store.audit import Decision
 
 #: How many decisions ``audit`` shows.

@@ -8,7 +8,7 @@ say it is worth (PROTOCOL.md §3.3, §11):
   ``gh_…``, ``NNN@chatroom``) from the payloads that leak it (51/code 4 ``<username>`` list,
   10002 ``<session>``, 37 ``fromusername``, 34/43 old XML, 49 ``<fromusername>``), and the
   Alias (微信号), unique when set. A real id learnt mid-session that contradicts the bound
-  identity's unbinds it (``relay.matching``).
+  identity's unbinds it (``relay.matching_profile``).
 * **Supporting evidence** proposes a pair but binds only when it is one-to-one and nothing
   conflicts: a RemarkName unique in the book and among the identities (set by the user, so
   it persists), the NickName of a contact, the topic of a group with a member-set overlap.

@@ -24,11 +24,12 @@ from bridge.model import (
 )
 from bridge.relay import identities, media
 from bridge.relay.avatars import AvatarFetcher
+from bridge.relay.decisions import resolve_identity
 from bridge.relay.deliver import Deliverer
 from bridge.relay.ingest import Ingestor
 from bridge.relay.keys import QueueKey, is_held
-from bridge.relay.matching import resolve_identity
 from bridge.relay.notices import HeldChat, UserNotice, not_delivered, not_revoked
+from bridge.relay.notify import Notifier
 from bridge.relay.portals import PortalDirectory
 from bridge.relay.receipts import Receipts
 from bridge.relay.retry import RetryPolicy
@@ -103,7 +104,10 @@ class Relay:
         #: True while a batch waits because the journal cannot be written.
         self.intake_stalled = False
         self.portals = portals or PortalDirectory(store)
-        self._deliverer = Deliverer(store, login, a, b, owner=owner, portals=self.portals)
+        self._notifier = Notifier(store, login, a, b)
+        self._deliverer = Deliverer(
+            store, login, a, b, owner=owner, portals=self.portals, notifier=self._notifier
+        )
         self._receipts = Receipts(store, login, self._deliverer)
         #: Fetches the avatars that tell look-alikes apart (side A ``SupportsAvatars``).
         self.avatars = AvatarFetcher(a) if isinstance(a, SupportsAvatars) else None
@@ -260,7 +264,7 @@ class Relay:
         else:
             for room, text in result.notices:
                 notice = Notice(text)
-                self._run_in_background(self._deliverer.notify(Side.B, Address(room), notice))
+                self._run_in_background(self._notifier.notify(Side.B, Address(room), notice))
         for state in result.states:
             await self._pass_state(side, state)
 
@@ -287,7 +291,7 @@ class Relay:
         try:
             while not self._stopped:
                 poke = self._pokes.get(key, 0)
-                mark = self._deliverer.notice_mark()
+                mark = self._notifier.notice_mark()
                 entry = await self.store.journal.next_pending(self.login, key)
                 if entry is None:
                     if self._pokes.get(key, 0) != poke:
@@ -352,8 +356,8 @@ class Relay:
                 return  # a rename the portal missed is no news for the people in the chat
             if isinstance(event, Message):
                 self._report(entry, reason)
-            content = await self._deliverer.origin_content(entry)
-            chat = await self._deliverer.origin_chat(entry)
+            content = await self._notifier.origin_content(entry)
+            chat = await self._notifier.origin_chat(entry)
         except (CodecError, StoreError):
             log.exception("cannot tell the origin of entry %d about its failure", entry.id)
             return
@@ -366,7 +370,7 @@ class Relay:
             if isinstance(event, Revocation)
             else not_delivered(content, target, reason)
         )
-        await self._deliverer.notify(entry.source, chat, notice)
+        await self._notifier.notify(entry.source, chat, notice)
 
     def _report(self, entry: JournalEntry, error: str | None) -> None:
         """Tell the side the message of ``entry`` came from that it was delivered (``error``

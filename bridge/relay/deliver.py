@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import attrs
@@ -44,6 +43,7 @@ from bridge.model import (
 from bridge.relay import keys, media
 from bridge.relay.identities import is_bare
 from bridge.relay.notices import not_revoked
+from bridge.relay.notify import Notifier
 from bridge.relay.portals import PortalDirectory
 from bridge.relay.references import References, as_sent
 from bridge.relay.retry import delivery_key
@@ -65,7 +65,8 @@ class Deliverer:
 
     ``a`` is the remote network (WeChat), ``b`` the side with the portals (Matrix); ``owner``
     is the local user's address on side B (the Matrix user id), owner of new portals, which
-    ``portals`` records.
+    ``portals`` records. ``notifier`` sends the bridge's notices (an edit whose recall was
+    refused) and tells echoes of them, and of the bridge's sends, from new messages.
     """
 
     def __init__(
@@ -77,6 +78,7 @@ class Deliverer:
         *,
         owner: Address,
         portals: PortalDirectory,
+        notifier: Notifier,
     ) -> None:
         self.store = store
         self.login = login
@@ -84,30 +86,8 @@ class Deliverer:
         self.b = b
         self.owner = owner
         self.portals = portals
+        self.notifier = notifier
         self._refs = References(store, login, a, owner=owner)
-        # Held by a notice from its send until its message-map row exists, and by the check
-        # for echoes in the same chat: a notice's echo can race in from the other pump.
-        self._notice_locks: dict[tuple[Side, Address], asyncio.Lock] = {}
-        self._notices_in_flight = 0
-        self._notices_done = 0
-
-    def _notice_lock(self, side: Side, chat: Address) -> asyncio.Lock:
-        return self._notice_locks.setdefault((side, chat), asyncio.Lock())
-
-    def notice_mark(self) -> int | None:
-        """A mark to take before reading an entry with ``JournalRepo.next_pending`` and to
-        pass to ``deliver``: while no notice was sent in between, the entry's ``mapped``
-        flag is still the truth and the message map need not be asked again."""
-        return None if self._notices_in_flight else self._notices_done
-
-    async def _seen(self, entry: JournalEntry, remote_id: RemoteId, mark: int | None) -> bool:
-        if entry.mapped:
-            return True
-        if mark is not None and mark == self._notices_done and not self._notices_in_flight:
-            return False  # mapped was read after every notice that could be its origin
-        async with self._notice_lock(entry.source, entry.chat):
-            found = await self.store.messages.by_side(self.login, entry.source, remote_id)
-        return found is not None
 
     def channel(self, side: Side) -> Channel:
         """The channel of ``side``."""
@@ -115,8 +95,8 @@ class Deliverer:
 
     async def deliver(self, entry: JournalEntry, *, mark: int | None = None) -> bool:
         """Deliver ``entry`` and mark it delivered (with its message-map row, atomically).
-        ``mark`` is the ``notice_mark()`` taken before the entry was read, if it was read by
-        ``next_pending``.
+        ``mark`` is the ``Notifier.notice_mark()`` taken before the entry was read, if it was
+        read by ``next_pending``.
 
         Returns True when a message was sent now (not a replay, an echo or anything else).
         Raises ``DeliveryFailed`` (retryable or not), ``CodecError`` for a corrupt payload, or
@@ -145,7 +125,7 @@ class Deliverer:
     # ---- messages ----------------------------------------------------------------------------
 
     async def _a_to_b(self, entry: JournalEntry, msg: Message, mark: int | None) -> bool:
-        if await self._seen(entry, msg.remote_id, mark):
+        if await self.notifier.seen(entry, msg.remote_id, mark):
             await self.store.journal.mark_delivered(entry.id)  # echo of our send, or replayed
             return False
         chat = await self.store.identities.get(IdentityId(entry.chat_key))
@@ -185,7 +165,7 @@ class Deliverer:
         return True
 
     async def _b_to_a(self, entry: JournalEntry, msg: Message, mark: int | None) -> bool:
-        if await self._seen(entry, msg.remote_id, mark):
+        if await self.notifier.seen(entry, msg.remote_id, mark):
             await self.store.journal.mark_delivered(entry.id)
             return False
         identity = keys.identity_of(entry.chat_key)
@@ -242,7 +222,7 @@ class Deliverer:
         except RevokeRefused as e:
             shown = Text(link.quote_text) if link.quote_text else None
             notice = not_revoked(shown, display_name(channel), e.reason)
-            await self.notify(entry.source, entry.chat, notice)
+            await self.notifier.notify(entry.source, entry.chat, notice)
             return
         await self.store.messages.mark_revoked(link.id)
 
@@ -362,62 +342,6 @@ class Deliverer:
             None if link.identity_id is None else await self.store.identities.get(link.identity_id)
         )
         return self.current_address(ident)
-
-    # ---- notices -----------------------------------------------------------------------------
-
-    async def origin_content(self, entry: JournalEntry) -> Content | None:
-        """The content a failed entry is about (for quoting it), if still known."""
-        event = entry.event()
-        if isinstance(event, Message):
-            return event.content
-        if not isinstance(event, Revocation):
-            return None
-        link = await self.store.messages.by_side(self.login, entry.source, event.remote_id)
-        if link is None or link.origin is Origin.BRIDGE:
-            return None
-        origin = Side.A if link.origin is Origin.A else Side.B
-        original_id = link.id_on(origin)
-        if original_id is None:
-            return None
-        found = await self.store.journal.find(self.login, origin, keys.message_key(original_id))
-        original = None if found is None else found.event()
-        return original.content if isinstance(original, Message) else None
-
-    async def origin_chat(self, entry: JournalEntry) -> Address | None:
-        """Where a notice about ``entry`` goes: its chat on its source side, now."""
-        if entry.source is Side.B:
-            return entry.chat
-        ident = await self.store.identities.get(IdentityId(entry.chat_key))
-        if ident is None:
-            return entry.chat
-        return ident.address
-
-    async def notify(self, side: Side, chat: Address, content: Content) -> None:
-        """Send a notice of the bridge into ``chat`` on ``side`` and remember it as the
-        bridge's own, so its echo is not relayed. Failures are logged, not raised."""
-        channel = self.channel(side)
-        self._notices_in_flight += 1
-        try:
-            async with self._notice_lock(side, chat):
-                sent = await channel.send(chat, content)
-                if side is Side.A:
-                    remote_id, event_id = sent.remote_id, None
-                else:
-                    remote_id, event_id = None, EventId(sent.remote_id)
-                await self.store.messages.add(
-                    self.login,
-                    origin=Origin.BRIDGE,
-                    sender="bridge",
-                    remote_id=remote_id,
-                    event_id=event_id,
-                    room=RoomId(chat) if side is Side.B else None,
-                    sent=sent,
-                )
-        except Exception:
-            log.exception("could not send a notice to %s on %s", chat, channel.name)
-        finally:
-            self._notices_in_flight -= 1
-            self._notices_done += 1
 
 
 async def _send(

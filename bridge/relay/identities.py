@@ -106,7 +106,7 @@ def is_bare(profile: Profile) -> bool:
 
 async def apply_profile(tx: Repositories, login: LoginId, profile: Profile) -> None:
     """A contact of a channel with stable addresses appeared or changed: refresh the profile
-    of the identity of its address, or make one. (Unstable channels: ``relay.matching``.)"""
+    of the identity of its address, or make one. (Unstable channels: ``relay.matching_profile``.)"""
     if profile.is_self:
         return
     found = await tx.identities.by_address(login, profile.address)

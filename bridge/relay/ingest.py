@@ -24,7 +24,7 @@ from bridge.model import (
     StateEvent,
     identity_address,
 )
-from bridge.relay import identities, matching
+from bridge.relay import identities, matching_book, matching_profile
 from bridge.relay.avatars import AvatarFetcher
 from bridge.relay.keys import QueueKey, dedup_key, identity_key, room_key
 from bridge.relay.notices import HeldChat, held, held_chat_notice
@@ -44,11 +44,11 @@ class Prepared:
     matched (by position in the batch), and the first ``applied`` events (profile updates)
     applied in transactions of their own, waking ``keys``."""
 
-    books: Mapping[int, matching.PreparedBook] = attrs.field(factory=dict)
+    books: Mapping[int, matching_book.PreparedBook] = attrs.field(factory=dict)
     applied: int = 0
     keys: frozenset[QueueKey] = frozenset()
     #: Display names by identity (``IdentityRepo.display_names``) read before a book of
-    #: ``books`` was partly written ahead (``matching.store_ahead``), by position.
+    #: ``books`` was partly written ahead (``matching_book.store_ahead``), by position.
     names: Mapping[int, Mapping[IdentityId, str]] = attrs.field(factory=dict)
 
 
@@ -77,8 +77,9 @@ class Ingestor:
     """Journals the events of one login's batches; see ``ingest``.
 
     ``a_stable`` is side A's ``stable_addresses``: when False, contact books and profiles
-    go through identity matching (``relay.matching``), with the avatars ``avatars`` fetches
-    where look-alikes remain. ``a_name`` names side A in notices.
+    go through identity matching (``relay.matching_book``, ``relay.matching_profile``), with
+    the avatars ``avatars`` fetches where look-alikes remain. ``a_name`` names side A in
+    notices.
     """
 
     def __init__(
@@ -99,7 +100,7 @@ class Ingestor:
     async def prepare(self, store: Store, side: Side, events: Sequence[Event]) -> Prepared:
         """Before the transaction of ``ingest``: match side A's contact books outside it
         (``prepare_book``), so that the transaction only writes, and write most of a big new
-        session's book ahead in short transactions (``matching.store_ahead``); and apply a
+        session's book ahead in short transactions (``matching_book.store_ahead``); and apply a
         long leading run
         of side-A profile updates (a login's real-id leaks: hundreds) in transactions of
         ``PROFILE_CHUNK`` each, so that no transaction holds the database for long. Profile
@@ -111,14 +112,16 @@ class Ingestor:
         if not self._a_stable:
             for n, event in enumerate(events):
                 if isinstance(event, ContactBook):
-                    book = await matching.prepare_book(
+                    book = await matching_book.prepare_book(
                         store, self._login, event.profiles, event.members, fetcher=self._avatars
                     )
                     if book.result is not None:
                         names[n] = await store.identities.display_names(
                             self._login, with_portal=True
                         )
-                        book = await matching.store_ahead(store, self._login, book, event.profiles)
+                        book = await matching_book.store_ahead(
+                            store, self._login, book, event.profiles
+                        )
                     books[n] = book
         leading = 0
         while leading < len(events) and isinstance(events[leading], ProfileUpdate):
@@ -175,7 +178,7 @@ class Ingestor:
                         names = await tx.identities.display_names(self._login, with_portal=True)
                     if self._a_stable:
                         await identities.apply_stable_book(tx, self._login, profiles)
-                    elif await matching.apply_matched_book(
+                    elif await matching_book.apply_matched_book(
                         tx, self._login, profiles, prepared.books.get(n), members
                     ):
                         keys.update(await identities.release_held(tx, self._login))
@@ -213,7 +216,7 @@ class Ingestor:
         names = _names([] if bound is None else [bound])
         if self._a_stable:
             await identities.apply_profile(tx, self._login, profile)
-        elif await matching.apply_matched_profile(tx, self._login, profile):
+        elif await matching_profile.apply_matched_profile(tx, self._login, profile):
             keys.update(await identities.release_held(tx, self._login))
         after = None if bound is None else await tx.identities.get(bound.id)
         now = [] if after is None else [after]

@@ -9,7 +9,7 @@ import pytest
 
 from bridge.errors import BridgeError
 from bridge.model import Address, Profile, ProfileUpdate
-from bridge.relay.matching import split_identity
+from bridge.relay.decisions import split_identity
 from bridge.store import EntryState, IdentityState, Login, Store
 from bridge.testing.memory import MemoryChannel
 from tests.core.conftest import Rig, make_rig
