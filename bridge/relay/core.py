@@ -399,18 +399,18 @@ class Relay:
         for key in sorted(woken):
             self._wake(key)
 
+    async def _tell_held(self, held: HeldChat) -> None:
+        """A newly held chat's notice for the user, with its candidates' avatars."""
+        assert self._tell_user is not None
+        images = await self.avatars.pictures(held.avatars) if self.avatars else ()
+        await self._tell_user(UserNotice(held.text, images))
+
     # ---- portals -----------------------------------------------------------------------------
 
     async def ensure_portal(self, ident: StoredIdentity) -> tuple[RoomId, bool]:
         """The portal room of ``ident`` (of this login), created on side B and recorded if it
         has none; and whether it was created now. Raises ``BridgeError``."""
         return await self._deliverer.ensure_portal(ident)
-
-    async def _tell_held(self, held: HeldChat) -> None:
-        """A newly held chat's notice for the user, with its candidates' avatars."""
-        assert self._tell_user is not None
-        images = await self.avatars.pictures(held.avatars) if self.avatars else ()
-        await self._tell_user(UserNotice(held.text, images))
 
     # ---- tasks -------------------------------------------------------------------------------
 
