@@ -313,7 +313,7 @@ class Bot:
         await self.hub.set_management_room(ctx.user, ctx.room)
         session = self.logins.session(ctx.user)
         if session is not None:
-            session.room = ctx.room
+            session.notices.room = ctx.room
 
     async def _resolve(self, ctx: CommandContext) -> Reply:
         return await resolve_command(await self._require_book(ctx), ctx.args)
@@ -364,13 +364,13 @@ class Bot:
 
     async def _require_book(self, ctx: CommandContext) -> LoginSession:
         """``_require``, once the session's contact book is in: right after "Logged in" it
-        may still be loading (``LoginSession.book_loading``); the user is told and the
+        may still be loading (``LoginBook.loading``); the user is told and the
         command waits up to ``BOOK_WAIT_S``. Raises ``BridgeError``."""
         session = self._require(ctx)
-        if session.book_loading:
+        if session.book.loading:
             network = self.logins.network.display_name
             await self.send(ctx.room, Reply(f"Waiting for your {network} contact list to load…"))
-            if not await session.book_loaded(BOOK_WAIT_S):
+            if not await session.book.loaded(BOOK_WAIT_S):
                 raise BridgeError(f"your {network} contact list is still loading; try again soon")
         return session
 

@@ -55,7 +55,7 @@ class SyncResult:
 
 async def sync_portals(session: LoginSession, progress: Progress, *, every: int = 10) -> SyncResult:
     """Create the portal of every chat of the current remote session's contact book
-    (``LoginSession.book``) that is still bound to its contact, ``SYNC_CONCURRENCY`` at a
+    (``LoginBook.identities``) that is still bound to its contact, ``SYNC_CONCURRENCY`` at a
     time; ``progress`` is awaited every ``every`` chats done. Raises ``NotLoggedIn``; a
     portal that cannot be created is counted in ``failed``."""
     if session.account is None:
@@ -63,7 +63,7 @@ async def sync_portals(session: LoginSession, progress: Progress, *, every: int 
     chats = [
         i
         for i in await session.store.identities.all(session.id)
-        if i.id in session.book and i.address is not None and not i.ambiguous
+        if i.id in session.book.identities and i.address is not None and not i.ambiguous
     ]
     created = failed = done = 0
     error = ""
@@ -156,7 +156,7 @@ async def chat_list(session: LoginSession) -> list[Reply]:
             rooms[ident.id] = portal.room
     # Group members are identities too (the ghosts of who speaks in groups): list only the
     # contact book, and what has a room or waits for ``resolve``.
-    idents = [i for i in idents if i.id in rooms or i.id in session.book or i.ambiguous]
+    idents = [i for i in idents if i.id in rooms or i.id in session.book.identities or i.ambiguous]
     who = f" (logged in as {session.account_name})" if session.account else " (not logged in)"
     title = f"Your {session.network} chats{who}:"
     text, markup = [title], [f"<b>{html.escape(title)}</b>"]

@@ -56,7 +56,7 @@ def _fields(profile: Profile, network: str) -> list[tuple[str, str]]:
 
 
 async def find_chats(session: LoginSession, text: str) -> list[Match]:
-    """The chats of the current contact book (``LoginSession.book``: contacts and groups,
+    """The chats of the current contact book (``LoginBook.identities``: contacts and groups,
     bound to one contact, not ambiguous) with a name containing ``text`` (case-insensitive;
     see ``_fields``). Chats with a name *equal* to ``text`` come first, then contacts before
     groups, then by label, so numbers in a list stay the same for the same contact book.
@@ -68,7 +68,7 @@ async def find_chats(session: LoginSession, text: str) -> list[Match]:
         raise BridgeError("say which name to look for")
     found: list[tuple[bool, StoredIdentity, str]] = []
     for ident in await session.store.identities.all(session.id):
-        if ident.id not in session.book or ident.address is None or ident.ambiguous:
+        if ident.id not in session.book.identities or ident.address is None or ident.ambiguous:
             continue
         if ident.profile.is_self:
             continue
@@ -232,5 +232,5 @@ async def delete_portal_command(
         await session.matrix.delete_portal(Address(room), reason="the portal was deleted")
     log.info("delete-portal: portal %s of identity %s deleted", room, portal.identity)
     done = f"Deleted the portal of {name}" + ("" if cleaned else f" (its room {room} stays)")
-    await session.say(f"{done}. A new message of {name} opens a new room.")
+    await session.notices.say(f"{done}. A new message of {name} opens a new room.")
     return None

@@ -10,20 +10,19 @@ from typing import TextIO
 
 from bridge.channel import (
     LoginChannel,
-    SendsContactBookLater,
-    SupportsContactBook,
     SupportsLoginCancel,
 )
 from bridge.config import RetentionConfig
 from bridge.errors import BridgeError, StoreError
 from bridge.hub import Hub, PortalChannel
 from bridge.ids import LoginId, RoomId
+from bridge.login_book import LoginBook
+from bridge.login_notices import LoginNotices
 from bridge.login_steps import LoginSteps
 from bridge.model import (
     Address,
     ConfirmOnPhone,
     Disconnected,
-    IdentityId,
     InputNeeded,
     IntakeResumed,
     IntakeStalled,
@@ -34,9 +33,8 @@ from bridge.model import (
     QRCodeNeeded,
     StateEvent,
 )
-from bridge.outage import Gap, Outage
+from bridge.outage import Outage
 from bridge.relay import Relay, RetryPolicy
-from bridge.relay.notices import UserNotice
 from bridge.relay.portals import PortalDirectory
 from bridge.store import Login, LoginState, Side, Store
 
@@ -48,8 +46,9 @@ class LoginSession:
     Matrix (side B) for the Matrix user ``owner``, and what the user is shown of its state
     and login steps in the management room.
 
-    ``network`` names the remote network for the user ("WeChat"). The management room is the
-    DM the user last sent ``login`` in, else the hub's ``management_room(owner)``.
+    ``network`` names the remote network for the user ("WeChat"). What the user is told goes
+    to the management room (``notices``, a ``LoginNotices``); the contact book of the current
+    remote session is ``book`` (a ``LoginBook``).
     ``qr_terminal``, if given, also gets every QR code as text. ``portals`` is the core's one
     ``PortalDirectory`` (the hub asks it too). ``retention`` is passed to the relay.
     """
@@ -77,6 +76,10 @@ class LoginSession:
         self.remote = remote
         self.network = network
         self.matrix: PortalChannel = hub.channel_for(record.id, record.matrix_user)
+        #: The management room and what is said there.
+        self.notices = LoginNotices(
+            record.id, record.matrix_user, hub, store, network=network, wall_clock=wall_clock
+        )
         self.relay = Relay(
             store,
             record.id,
@@ -87,23 +90,22 @@ class LoginSession:
             retry=retry,
             on_state=self.on_state,
             retention=retention,
-            tell_user=self.tell,
+            tell_user=self.notices.tell,
         )
         self.account: Profile | None = None
-        #: The identities of the contact book of the current remote session.
-        self.book: frozenset[IdentityId] = frozenset()
+        #: The contact book of the current remote session.
+        self.book = LoginBook(record.id, store, remote, network=network, say=self.notices.say)
         self.logging_in = False
         #: The login step shown last while ``logging_in``.
         self.step: LoginStep | None = None
         self.outage = Outage()
-        self.room: RoomId | None = None
         #: What the user is shown of the login steps (QR codes, prompts).
         self.steps = LoginSteps(
             record,
             hub,
             network=network,
-            management_room=self.management_room,
-            say=self.say,
+            management_room=self.notices.management_room,
+            say=self.notices.say,
             terminal=qr_terminal,
         )
         self._announce = False
@@ -117,7 +119,6 @@ class LoginSession:
         self._quiet_logout = False
         #: Set by every ``LoggedOut`` (``relogin`` waits for the old session's).
         self._logged_out = asyncio.Event()
-        self._after_book: asyncio.Task[None] | None = None
 
     @property
     def id(self) -> LoginId:
@@ -147,7 +148,7 @@ class LoginSession:
             await self.remote.start()
         except BridgeError as exc:
             log.warning("login %s: session not resumed: %s", self.id, exc)
-            await self.say(
+            await self.notices.say(
                 f"Your {self.network} session could not be resumed ({exc}). "
                 "Send `login` to log in again."
             )
@@ -168,7 +169,7 @@ class LoginSession:
             await self.store.logins.set_state(self.id, LoginState.LOGGED_OUT)
         except StoreError:
             log.exception("login %s: state not recorded", self.id)
-        await self.say(
+        await self.notices.say(
             f"Your {self.network} session could not be resumed after the bridge restarted "
             f"({self.network} ended it). Send `login` to log in again."
         )
@@ -176,10 +177,10 @@ class LoginSession:
     async def stop(self) -> None:
         """Stop the relay (deliveries in progress may finish), then both channels. Never
         raises."""
-        for task in (self._resume_check, self._after_book):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        if self._resume_check is not None:
+            self._resume_check.cancel()
+            await asyncio.gather(self._resume_check, return_exceptions=True)
+        await self.book.stop()
         await self.relay.stop()
         for channel in (self.remote, self.matrix):
             try:
@@ -196,7 +197,7 @@ class LoginSession:
         if it lives); returns the reply for the user. The login's steps and its outcome
         arrive later as state events (``on_state``)."""
         if room is not None:
-            self.room = room
+            self.notices.room = room
         if self.account is not None and not self.outage.ongoing(self._clock()):
             return (
                 f"You are already logged in to {self.network} as {self.account_name}. "
@@ -256,7 +257,8 @@ class LoginSession:
             except (BridgeError, TimeoutError) as exc:
                 log.warning("login %s: old session not logged out cleanly: %s", self.id, exc)
                 self._quiet_logout = self._logout_requested = False
-                self.account, self.book = None, frozenset()
+                self.account = None
+                self.book.identities = frozenset()
         started = await self.login(room)
         return f"Logged out of {self.network}. {started}" if was_in else started
 
@@ -309,13 +311,15 @@ class LoginSession:
         match event:
             case IntakeStalled(reason=reason):
                 log.warning("login %s: intake of side %s stalled: %s", self.id, side.value, reason)
-                await self.say(
+                await self.notices.say(
                     f"The bridge cannot write its database ({reason}). Nothing is acknowledged "
                     "or lost meanwhile, and it keeps retrying."
                 )
                 return
             case IntakeResumed():
-                await self.say("The bridge can write its database again; messages flow again.")
+                await self.notices.say(
+                    "The bridge can write its database again; messages flow again."
+                )
                 return
         if side is not Side.A:
             log.info("login %s: Matrix side reports %s", self.id, type(event).__name__)
@@ -337,133 +341,32 @@ class LoginSession:
                 log.info("login %s: logged in", self.id)
                 announce, self._announce = self._announce, False
                 if announce:
-                    await self.say(f"Logged in to {self.network} as {self.account_name}.")
-                self._cancel_after_book()
-                if isinstance(self.remote, SendsContactBookLater):
-                    # The book follows in a batch of its own: take it in the background.
-                    self._after_book = asyncio.create_task(
-                        self._book_taken_in(self.remote, announce), name=f"book-{self.id}"
-                    )
-                else:
-                    # The relay stored the ContactBook that came with LoggedIn before
-                    # passing it on.
-                    await self._take_book(announce)
+                    await self.notices.say(f"Logged in to {self.network} as {self.account_name}.")
+                await self.book.logged_in(announce)
             case LoggedOut(reason=reason):
-                self._cancel_after_book()
                 forced = self.account is not None and not self._logout_requested
                 gap_since = self.outage.since if self.outage.ongoing(self._clock()) else None
                 self.account, self.logging_in, self._announce = None, False, False
                 self.step = None
                 self._heard = True
                 self._logout_requested = False
-                self.book = frozenset()
+                self.book.logged_out()
                 self.outage.clear()
                 await self.steps.drop_qr("login ended")
                 log.info("login %s: logged out", self.id)
                 quiet, self._quiet_logout = self._quiet_logout, False
                 self._logged_out.set()
                 if not quiet:
-                    await self.say(
+                    await self.notices.say(
                         f"Logged out of {self.network}: {reason}. Send `login` to log in again."
                     )
                 if forced:
-                    await self._tell_gap(gap_since)
+                    await self.notices.tell_gap(gap_since)
             case Disconnected(reason=reason, retry_in_s=retry_in_s):
                 log.info("login %s: connection failed (%s)", self.id, reason)
                 now, wall = self._clock(), self._wall_clock()
                 if self.outage.disconnected(reason, retry_in_s, now, wall):
-                    await self.say(
+                    await self.notices.say(
                         f"The connection to {self.network} is failing ({reason}); "
                         "the bridge keeps retrying."
                     )
-
-    @property
-    def book_loading(self) -> bool:
-        """Whether the session's contact book is still being fetched or stored (a channel
-        that ``SendsContactBookLater``): commands reading the book wait (``book_loaded``)."""
-        return self._after_book is not None and not self._after_book.done()
-
-    async def book_loaded(self, timeout_s: float) -> bool:
-        """Wait up to ``timeout_s`` seconds for the contact book of the current session to be
-        stored; returns whether it is (True at once when nothing is loading)."""
-        task = self._after_book
-        if task is None or task.done():
-            return True
-        done, _ = await asyncio.wait({task}, timeout=timeout_s)
-        return bool(done)
-
-    def _cancel_after_book(self) -> None:
-        if self._after_book is not None:
-            self._after_book.cancel()
-            self._after_book = None
-
-    async def _book_taken_in(self, remote: SendsContactBookLater, announce: bool) -> None:
-        await remote.contact_book_loaded()
-        try:
-            await self._take_book(announce)
-        except StoreError:
-            log.exception("login %s: the contact book's chats not read", self.id)
-
-    async def _take_book(self, announce: bool) -> None:
-        """The session's contact book is stored: note its identities (``book``) and, after a
-        login the user asked for, say how many chats wait for ``resolve``. (A resumed
-        session also keeps the bindings of group members.)"""
-        bound = await self.store.identities.bound_addresses(self.id)
-        if isinstance(self.remote, SupportsContactBook):
-            contacts = self.remote.contact_addresses
-            self.book = frozenset(i for a, i in bound.items() if a in contacts)
-        else:
-            self.book = frozenset(bound.values())
-        if not announce:
-            return
-        held = await self.store.identities.count_ambiguous(self.id)
-        if held:
-            await self.say(
-                f"{held} chat(s) could be more than one {self.network} contact now; "
-                "their messages wait. Send `resolve` to say who is who (`audit` "
-                "shows why)."
-            )
-
-    async def _tell_gap(self, since: float | None) -> None:
-        """After a logout the network forced: messages sent meanwhile may be lost for good
-        (web WeChat cannot fetch a past session's messages, PROTOCOL.md §5). ``since`` is
-        when the connection began failing (T1), None when it did not fail before; the
-        logout (T2) is now. Each portal with bridged traffic from T1 to T2 gets a notice,
-        the management room one for all chats (``bridge.outage.Gap``)."""
-        gap = Gap(since, self._wall_clock(), self.network)
-        rooms: list[RoomId] = []
-        if since is not None:
-            try:
-                rooms = await self.store.messages.rooms_between(self.id, gap.start, gap.end)
-            except StoreError:
-                log.exception("login %s: portals with traffic in the gap not found", self.id)
-        for room in rooms:
-            try:
-                await self.hub.reply(room, gap.portal_notice())
-            except Exception:
-                log.exception("login %s: could not post the gap notice in a portal", self.id)
-        await self.say(gap.user_notice())
-
-    async def management_room(self) -> RoomId:
-        """Where this login's notices go (found or created once)."""
-        if self.room is None:
-            self.room = await self.hub.management_room(self.owner)
-        return self.room
-
-    async def tell(self, notice: UserNotice) -> None:
-        """``notice`` in the management room: its text, then each image with its caption;
-        failures are logged."""
-        await self.say(notice.text)
-        for n, (caption, image) in enumerate(notice.images, 1):
-            try:
-                room = await self.management_room()
-                await self.hub.send_image(room, image, body=caption, filename=f"avatar-{n}")
-            except Exception:
-                log.exception("login %s: could not send an image to its user", self.id)
-
-    async def say(self, text: str) -> None:
-        """A notice to the user in the management room; failures are logged."""
-        try:
-            await self.hub.reply(await self.management_room(), text)
-        except Exception:
-            log.exception("login %s: could not send a notice to its user", self.id)

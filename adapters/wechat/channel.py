@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
-from functools import partial
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import attrs
 
 from adapters.wechat.avatars import fetch_avatar
-from adapters.wechat.client import messages as m
 from adapters.wechat.client.client import WeChatClient
 from adapters.wechat.client.connection import UOS_DEFAULT, ClientConfig
 from adapters.wechat.client.errors import (
@@ -19,25 +17,16 @@ from adapters.wechat.client.errors import (
     SessionInvalid,
     WeChatError,
 )
-from adapters.wechat.client.parse import parse_sync_messages
 from adapters.wechat.client.qr import QRCode
-from adapters.wechat.client.receive import SessionEnded, SyncBatch
 from adapters.wechat.client.results import LoginInfo, LoginMethod
 from adapters.wechat.client.types import Contact, RealId, UserName
 from adapters.wechat.contact_book import fetch_contact_book
-from adapters.wechat.downloads import media_reference
 from adapters.wechat.failures import delivery_error
+from adapters.wechat.receiving import WeChatReceiving
 from adapters.wechat.sending import WeChatSending
 from adapters.wechat.translate import (
-    MediaMessage,
-    content_of,
     group_members,
-    mentioned,
-    new_leaks,
     profile_from_contact,
-    to_chat_read,
-    to_message,
-    to_revocation,
 )
 from bridge.channel import EventBatch
 from bridge.errors import (
@@ -48,14 +37,11 @@ from bridge.model import (
     Address,
     ConfirmOnPhone,
     ContactBook,
-    Disconnected,
     Event,
     LoggedIn,
     LoggedOut,
-    ProfileUpdate,
     QRCodeNeeded,
     RemoteId,
-    Text,
 )
 
 log = logging.getLogger(__name__)
@@ -89,7 +75,7 @@ class WeChatSettings:
         return ClientConfig(base_url=self.base_url, uos=self.uos, session_path=self.session_path)
 
 
-class WeChatChannel(WeChatSending):
+class WeChatChannel(WeChatSending, WeChatReceiving):
     """A WeChat web account behind the ``Channel`` interface (plus media, media fetch,
     revoke, replies, receipts, login and its cancellation, avatars). Addresses are UserNames,
     valid for one login session only, hence ``stable_addresses = False``: the core maps them
@@ -331,104 +317,6 @@ class WeChatChannel(WeChatSending):
         await self._put(EventBatch((ContactBook(profiles, members),), ack=taken_in))
         del profiles, members
         self._receiving = self._spawn(self._receive(), "wechat-receive")
-
-    # --- receiving -------------------------------------------------------------------------
-
-    async def _receive(self) -> None:
-        client = self._require_client()
-        delay = 1.0
-        while not self._stopped:
-            try:
-                async for event in client.events():
-                    delay = 1.0
-                    if isinstance(event, SessionEnded):
-                        await self._emit(LoggedOut(f"WeChat ended the session: {event.reason}"))
-                        return
-                    events = await self._translate(event)
-                    await self._put(EventBatch(events, ack=partial(client.commit, event)))
-                return
-            except WeChatError as exc:
-                await self._emit(Disconnected(str(exc), retry_in_s=delay))
-                if await self._wait_or_answered(client, delay):
-                    delay = 1.0  # WeChat answers again: poll at once, short waits
-                else:
-                    delay = min(delay * 2, self.settings.reconnect_max_s)
-
-    async def _wait_or_answered(self, client: WeChatClient, delay: float) -> bool:
-        """Sleep ``delay`` seconds, probing with a synccheck every ``probe_interval_s``;
-        True as soon as WeChat answers one (the wait is cut short)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + delay
-        step = self.settings.probe_interval_s
-        while (left := deadline - loop.time()) > 0:
-            await asyncio.sleep(min(left, step))
-            if loop.time() < deadline and await client.probe(time_limit=min(step, 5.0)):
-                log.info("WeChat answers again; polling now")
-                return True
-        return False
-
-    def _meet(self, contacts: Iterable[Contact]) -> None:
-        """Note the UserNames of ``contacts`` and of their group members as this session's."""
-        for contact in contacts:
-            self._known.add(contact.user_name)
-            self._known.update(member.user_name for member in contact.members)
-
-    async def _translate(self, batch: SyncBatch) -> tuple[Event, ...]:
-        out: list[Event] = []
-        self._meet(batch.mod_contacts)
-        for contact in batch.mod_contacts:
-            self._contacts[contact.user_name] = contact
-            out.append(ProfileUpdate(self._profile(contact)))
-        for user_name in batch.del_contacts:
-            self._contacts.pop(user_name, None)
-        me = self._self.user_name if self._self else UserName("")
-        for msg in parse_sync_messages(list(batch.messages), me):
-            self._known.update((msg.chat, msg.sender))
-            out.extend(self._learn(msg))
-            out.extend(await self._unknown_chat(msg))
-            event = await self._event_of(msg)
-            if event is not None:
-                out.append(event)
-        return tuple(out)
-
-    def _learn(self, msg: m.WeChatMessage) -> list[Event]:
-        """Record real ids leaked by ``msg`` (PROTOCOL.md §11); profile updates for contacts."""
-        updates: list[Event] = []
-        for user_name, real_id in new_leaks(msg, self._real_ids).items():
-            self._real_ids[user_name] = real_id
-            if (contact := self._contacts.get(user_name)) is not None:
-                updates.append(ProfileUpdate(self._profile(contact)))
-        return updates
-
-    async def _unknown_chat(self, msg: m.WeChatMessage) -> list[Event]:
-        """Fetch a group the book lacks (groups not saved to contacts, §3.3)."""
-        if not msg.is_group or msg.chat in self._contacts or self._client is None:
-            return []
-        try:
-            found = await self._client.batch_get_contacts([msg.chat])
-        except WeChatError as exc:
-            log.warning("could not fetch an unknown group: %s", exc)
-            return []
-        self._contacts.update((c.user_name, c) for c in found)
-        self._meet(found)
-        return [ProfileUpdate(self._profile(c)) for c in found]
-
-    async def _event_of(self, msg: m.WeChatMessage) -> Event | None:
-        if isinstance(msg, m.Recall):
-            return to_revocation(msg)
-        if isinstance(msg, m.StatusNotify):
-            return to_chat_read(msg)
-        if isinstance(msg, m.PossibleFriend):
-            return None
-        if isinstance(msg, MediaMessage):
-            # Only a reference: the chat's delivery queue fetches the file (fetch_media).
-            return to_message(msg, media_reference(msg))
-        content = content_of(msg)
-        if isinstance(content, Text) and isinstance(msg, m.TextMessage) and msg.mentions:
-            group = self._contacts.get(msg.chat)
-            found = mentioned(self._self, group, msg.mentions)
-            content = attrs.evolve(content, mentions=found)
-        return to_message(msg, content) if content is not None else None
 
     # --- receipts and avatars --------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.logins import Outage
+from bridge.outage import Outage
 
 
 def test_a_short_outage_is_not_reported() -> None:
