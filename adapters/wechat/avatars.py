@@ -23,14 +23,24 @@ def icon_version(head_img_url: str) -> tuple[str, str]:
     return seq, (query.get("chatroomid") or [""])[0]
 
 
-async def fetch_avatar(client: WeChatClient, user_name: UserName, contact: Contact | None) -> bytes:
+async def fetch_avatar(
+    client: WeChatClient,
+    user_name: UserName,
+    contact: Contact | None,
+    group: Contact | None = None,
+) -> bytes:
     """The avatar of the contact at ``user_name``: webwxgeticon (webwxgetheadimg for a group)
-    on the session's own host with its skey, at the version its ``HeadImgUrl`` names (§9).
+    on the session's own host with its skey, at the version its ``HeadImgUrl`` names (§9);
+    for a member of ``group`` who is not a contact (``contact`` None), through the group's
+    ``EncryChatRoomId`` at version 0, as the official client shows members' avatars.
     Raises ``BridgeError`` when the contact is unknown to the session, WeChat refuses, or the
     image is empty or larger than ``AVATAR_MAX_BYTES``."""
-    if contact is None:
+    if contact is not None:
+        seq, chat_room = icon_version(contact.head_img_url)
+    elif group is not None and group.encry_chat_room_id:
+        seq, chat_room = "0", group.encry_chat_room_id
+    else:
         raise BridgeError(f"WeChat user {user_name[:12]}… is not known in this session")
-    seq, chat_room = icon_version(contact.head_img_url)
     try:
         download = await client.get_icon(user_name, seq=seq, chat_room=chat_room)
     except WeChatError as exc:

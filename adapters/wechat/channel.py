@@ -333,11 +333,22 @@ class WeChatChannel(WeChatSending, WeChatReceiving):
 
     async def avatar(self, address: Address) -> bytes:
         """The avatar of the contact at ``address`` (``SupportsAvatars``), fetched through
-        the live session at the version its ``HeadImgUrl`` names (PROTOCOL.md §9). Works
+        the live session at the version its ``HeadImgUrl`` names, a group member who is not a
+        contact through a group listing it (PROTOCOL.md §9). Works
         while the contact book is being taken in (the core fetches the avatars that decide
         its match then). Raises ``NotLoggedIn``; ``BridgeError`` for an unknown contact or a
         failed fetch."""
         client = self._require_client()
         if not client.logged_in:
             raise NotLoggedIn("not logged in to WeChat; send 'login' to the bot")
-        return await fetch_avatar(client, UserName(address), self._contacts.get(UserName(address)))
+        user_name = UserName(address)
+        contact = self._contacts.get(user_name)
+        group = None if contact is not None else self._group_listing(user_name)
+        return await fetch_avatar(client, user_name, contact, group)
+
+    def _group_listing(self, user_name: UserName) -> Contact | None:
+        """A group of the contact book whose member list names ``user_name``, or None."""
+        for contact in self._contacts.values():
+            if contact.is_group and any(m.user_name == user_name for m in contact.members):
+                return contact
+        return None

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from adapters.wechat.simulator import blobs
 from adapters.wechat.simulator.demo import create_demo
 from tests.matrix.synapse import MatrixUser
 from tests.service.harness import BridgeHarness, accept_invite, wait_for_message
@@ -28,7 +29,9 @@ async def test_non_friend_members_keep_their_ghosts_and_swapped_names_are_held(
     demo = await create_demo(control)
     account = demo.account
     strangers = {
-        name: await control.add_contact(account, name, wxid=f"wxid_{name.lower()}", friend=False)
+        name: await control.add_contact(
+            account, name, wxid=f"wxid_{name.lower()}", friend=False, avatar=name.lower()
+        )
         for name in ("Uma", "Vic", "Xena", "Yara", "Zed")
     }
     garden = await control.add_group(
@@ -84,6 +87,14 @@ async def test_non_friend_members_keep_their_ghosts_and_swapped_names_are_held(
     assert senders["Zed"] not in ghosts.values()  # the look-alike is someone new
     shown = [str(e["content"].get("body", "")) for e in await user.messages(portal, limit=50)]
     assert not any(body.startswith(("again Xena", "again Yara")) for body in shown)
+    # The management room's notice of the held chat shows the candidate's avatar (fetched
+    # through the group, as WeChat shows a stranger's): the member now called "Yara" has
+    # Xena's own picture, which tells the user who she is.
+    image = await wait_for_message(
+        user, dm, from_=bridge.bot, contains="Avatar of 1) Yara", after=logged_in
+    )
+    picture = await user.download(str(image["content"]["url"]))
+    assert picture == blobs.picture("avatar:picture:xena")
 
     # The user says who Xena is now (she is called "Yara"): her message comes out under her
     # own ghost, nobody else's.

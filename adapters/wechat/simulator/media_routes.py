@@ -130,7 +130,8 @@ async def getmedia(request: web.Request) -> web.Response:
 async def geticon(request: web.Request) -> web.Response:
     """``GET …/webwxgeticon?seq=…&username=…`` and ``…/webwxgetheadimg`` → a JPEG (§9):
     stable per account and ``seq``, or the picture a contact's ``avatar`` names (the same
-    bytes for every contact naming it). Counted in ``Account.icon_fetches``."""
+    bytes for every contact naming it); WeChat's default avatar for a stranger asked for
+    without a ``chatroomid``. Counted in ``Account.icon_fetches``."""
     session = _session(request)
     if isinstance(session, web.Response):
         return session
@@ -138,7 +139,10 @@ async def geticon(request: web.Request) -> web.Response:
     user_name = request.query.get("username", "")
     real_id = session.real_id(user_name) or user_name
     contact = session.account.contacts.get(real_id)
-    if contact is not None and contact.avatar:
+    if contact is not None and not contact.friend and not request.query.get("chatroomid"):
+        # A group member who is not a friend is shown through the group only (§9).
+        seed = "avatar:picture:default"
+    elif contact is not None and contact.avatar:
         seed = f"avatar:picture:{contact.avatar}"
     else:
         seed = f"avatar:{real_id}:{request.query.get('seq', '0')}"
