@@ -81,6 +81,12 @@ def remark_key(profile: Profile) -> str:
     return profile.remark_name
 
 
+def avatar_key(profile: Profile) -> str:
+    """The avatar hash, as a rule key ("" when not fetched or, while matching, shared by
+    several accounts: ``identity_avatars.shared_hashes``)."""
+    return profile.avatar_hash
+
+
 def attr_status_key(profile: Profile) -> str:
     """The AttrStatus as a rule key; ``""`` when unknown (0)."""
     return str(profile.attr_status) if profile.attr_status else ""

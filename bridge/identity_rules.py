@@ -10,6 +10,7 @@ import attrs
 from bridge.identity_evidence import (
     Fields,
     attr_status_key,
+    avatar_key,
     conflict,
     differs,
     fields_of,
@@ -30,8 +31,10 @@ Fits = Callable[[Profile, Profile], bool]
 class Matcher:
     """One run of the rules of ``bridge.identity.match_book`` over ``known`` and ``book``."""
 
-    #: The fields whose values ``_hold_moves`` follows from one identity to another.
-    move_fields: tuple[Key, ...] = (remark_key, topic)
+    #: The fields whose values ``_hold_moves`` follows from one identity to another: an
+    #: avatar an identity showed, now on a contact a name bound to another identity, moved
+    #: too (two friends swapped names; the avatar says who is who, so nothing is guessed).
+    move_fields: tuple[Key, ...] = (remark_key, topic, avatar_key)
 
     def __init__(
         self,
@@ -236,8 +239,9 @@ class Matcher:
         self.groups.append(Ambiguity(tuple(sorted(ids)), tuple(addresses)))
 
     def _hold_moves(self) -> None:
-        """Rule 6: a RemarkName or NickName/topic that left one identity and arrived at a
-        contact bound to another, which the contact could also be, makes both held.
+        """Rule 6: a RemarkName, NickName/topic or avatar hash that left one identity and
+        arrived at a contact bound to another, which the contact could also be, makes both
+        held.
 
         E.g. two friends' RemarkNames swapped, or a remark given to someone else while a
         look-alike kept the old one: the value proves nothing any more. The contacts that

@@ -217,6 +217,32 @@ def test_a_differing_avatar_vetoes_and_an_equal_one_settles_the_tie() -> None:
     assert result.evidence["bob"].endswith("the avatar told the look-alikes apart")
 
 
+def test_a_name_bound_to_a_contact_showing_another_identitys_avatar_is_held() -> None:
+    # Found by the property test: Alice (Paris) and Bob (Paris) swap NickNames while the
+    # look-alike Alice (Oslo) stays. Alice's avatar was fetched (a look-alike), Bob's not.
+    # "Bob" now shows Alice's avatar: binding it to Bob's chat by name would misdeliver.
+    pic = {n: avatar_hash(f"pic{n}".encode()) for n in range(3)}
+    alice = Profile(Address("@a"), nick_name="Alice", city="Paris", avatar_hash=pic[0])
+    alice_oslo = Profile(Address("@o"), nick_name="Alice", city="Oslo", avatar_hash=pic[1])
+    bob = Profile(Address("@b"), nick_name="Bob", city="Paris")
+    known = [
+        Identity(IdentityId("alice"), alice.kind, alice),
+        Identity(IdentityId("oslo"), alice.kind, alice_oslo),
+        Identity(IdentityId("bob"), bob.kind, bob),
+    ]
+    now_bob = Profile(Address("@1"), nick_name="Bob", city="Paris")  # Alice's account
+    now_alice = Profile(Address("@2"), nick_name="Alice", city="Paris")  # Bob's account
+    oslo = attrs.evolve(alice_oslo, address=Address("@3"), avatar_hash="")
+    book = [now_bob, now_alice, oslo]
+    first = match_book(known, book, new_id=_ids())  # type: ignore[arg-type]
+    hashes = {now_bob.address: pic[0], now_alice.address: pic[2], oslo.address: pic[1]}
+    result = match_book_with_avatars(known, book, first, hashes, new_id=_ids())  # type: ignore[arg-type]
+    assert result.bound.get(now_bob.address) != "bob"
+    assert result.bound.get(oslo.address) == "oslo"
+    [held] = [a for a in result.ambiguous if now_bob.address in a.addresses]
+    assert set(held.identities) == {"alice", "bob"}
+
+
 def test_the_held_notice_names_what_differs() -> None:
     a = attrs.evolve(BOB, attr_status=4133, avatar_hash=avatar_hash(b"1"))
     b = attrs.evolve(TWIN, attr_status=4133, avatar_hash=avatar_hash(b"2"), province="Hubei")
