@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import secrets
 import subprocess
 import sys
@@ -346,8 +347,10 @@ class Run:
         await self.relogin()
 
     def _books_matched(self) -> int:
-        """How many contact books the bridge has matched and stored (its log says so)."""
-        return self.log_path.read_text(errors="replace").count("relay.matching_book: contact book:")
+        """How many contact books the bridge has matched and stored (its log says so; the
+        logger is ``relay.matching_book``, ``relay.matching`` in revisions before the split)."""
+        log = self.log_path.read_text(errors="replace")
+        return len(re.findall(r"relay\.matching(?:_book)?: contact book:", log))
 
     def log_tail(self, lines: int = 15) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
