@@ -6,52 +6,22 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import nio
 from nio import Api
 
+from adapters.matrix.api_connection import ApiConnection
 from adapters.matrix.transport import JsonResponse
 from adapters.matrix.types import EventId, Member, MxcUri, RoomId, UserId
 
-#: Turns (room, event type, content, as_user) into the event type and content to post: the
-#: ``m.room.encrypted`` form in an encrypted room (``adapters/matrix/e2ee.py``).
-Encryptor = Callable[
-    [RoomId, str, Mapping[str, Any], UserId | None], Awaitable[tuple[str, Mapping[str, Any]]]
-]
-#: Whether (room, as_user)'s room is encrypted (``e2ee.Encryption.is_encrypted``).
-RoomEncrypted = Callable[[RoomId, UserId | None], Awaitable[bool]]
 
-
-class RoomCalls:
-    """The room, event and state calls of ``AppserviceAPI``, which provides the appservice's
-    token, its request plumbing (``_call``) and the end-to-end encryption hooks below. Every
-    call raises ``MatrixRequestError`` subclasses (``adapters/matrix/errors.py``)."""
-
-    _token: str
-    #: Set while end-to-end encryption runs: every ``send_message`` goes through it.
-    encryptor: Encryptor | None
-    #: Set with ``encryptor``: which rooms it encrypts (see ``encrypts``).
-    room_encrypted: RoomEncrypted | None
-
-    async def _call(
-        self,
-        operation: str,
-        response_class: type,
-        method: str,
-        path: str,
-        data: Any = None,
-        *,
-        as_user: UserId | None = None,
-        response_data: tuple[Any, ...] | None = None,
-        content_type: str | None = None,
-        media: bool = False,
-        once: bool = False,
-    ) -> Any:
-        """One request through nio as ``AppserviceAPI._call`` sends it."""
-        raise NotImplementedError
+class RoomCalls(ApiConnection):
+    """The room, event and state calls of ``AppserviceAPI``, made through ``ApiConnection``
+    (its token, ``_call`` and end-to-end encryption hooks). Every call raises
+    ``MatrixRequestError`` subclasses (``adapters/matrix/errors.py``)."""
 
     # ---- rooms ------------------------------------------------------------------------------
 
