@@ -17,8 +17,9 @@ from adapters.wechat.client.client import WeChatClient
 from adapters.wechat.client.errors import WeChatError
 from adapters.wechat.client.parse import parse_sync_messages
 from adapters.wechat.client.receive import SessionEnded, SyncBatch
-from adapters.wechat.client.types import Contact, RealId, UserName
+from adapters.wechat.client.types import Contact, UserName
 from adapters.wechat.downloads import media_reference
+from adapters.wechat.session_contacts import SessionContacts
 from adapters.wechat.translate import (
     MediaMessage,
     content_of,
@@ -29,7 +30,7 @@ from adapters.wechat.translate import (
     to_revocation,
 )
 from bridge.channel import EventBatch
-from bridge.model import Disconnected, Event, LoggedOut, Profile, ProfileUpdate, Text
+from bridge.model import Disconnected, Event, LoggedOut, ProfileUpdate, Text
 
 if TYPE_CHECKING:
     from adapters.wechat.channel import WeChatSettings
@@ -37,18 +38,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class WeChatReceiving:
+class WeChatReceiving(SessionContacts):
     """The receiving half of ``WeChatChannel``: ``_receive`` polls WeChat until the session
     ends or the channel stops and queues each sync batch's events, acknowledged by committing
-    its SyncKey (PROTOCOL.md §5). The channel provides the session state and queue below."""
+    its SyncKey (PROTOCOL.md §5). The channel provides the session state (``SessionContacts``)
+    and the queue below."""
 
     settings: WeChatSettings
     _client: WeChatClient | None
-    _contacts: dict[UserName, Contact]
-    _real_ids: dict[UserName, RealId]
-    _self: Contact | None
-    #: UserNames of this session: its book, group members, chats and senders met (§11).
-    _known: set[UserName]
     _stopped: bool
 
     def _require_client(self) -> WeChatClient:
@@ -61,11 +58,6 @@ class WeChatReceiving:
 
     async def _put(self, batch: EventBatch) -> None:
         """Queue ``batch`` for ``events()`` with back-pressure; see ``WeChatChannel``."""
-        raise NotImplementedError
-
-    def _profile(self, contact: Contact) -> Profile:
-        """The bridge profile of ``contact``: ``WeChatSending``'s, which precedes this class
-        among ``WeChatChannel``'s bases."""
         raise NotImplementedError
 
     async def _receive(self) -> None:

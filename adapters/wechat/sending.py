@@ -10,10 +10,11 @@ import attrs
 from adapters.wechat.client.client import WeChatClient
 from adapters.wechat.client.errors import WeChatError
 from adapters.wechat.client.results import SendResult
-from adapters.wechat.client.types import ClientMsgId, Contact, MsgId, RealId, UserName
+from adapters.wechat.client.types import ClientMsgId, MsgId, UserName
 from adapters.wechat.downloads import fetch_media
 from adapters.wechat.failures import delivery_error, revoke_refusal
 from adapters.wechat.quotes import quote
+from adapters.wechat.session_contacts import SessionContacts
 from adapters.wechat.translate import profile_from_contact, profile_from_member, with_mentions
 from bridge.errors import BridgeError, NotLoggedIn, RevokeRefused
 from bridge.model import (
@@ -37,14 +38,11 @@ NOTICE_CHAT = Address("filehelper")
 REVOKE_WINDOW_S = 120.0
 
 
-class WeChatSending:
+class WeChatSending(SessionContacts):
     """The sending half of ``WeChatChannel``: text, media, replies, recall, and the profiles
-    of this session's contacts. The channel provides the session state below."""
+    of this session's contacts. The channel provides the session state (``SessionContacts``
+    and below)."""
 
-    _contacts: dict[UserName, Contact]
-    _real_ids: dict[UserName, RealId]
-    _self: Contact | None
-    _known: set[UserName]
     #: Whether ``_known`` decides (a new login's session; not a resumed one).
     _check_known: bool
 
@@ -64,11 +62,6 @@ class WeChatSending:
                 "the current one"
             )
         return UserName(chat)
-
-    def _profile(self, contact: Contact) -> Profile:
-        me = self._self.user_name if self._self else ""
-        real = self._real_ids.get(contact.user_name, "")
-        return profile_from_contact(contact, real_id=real, self_user_name=me)
 
     # --- sending ---------------------------------------------------------------------------
 
