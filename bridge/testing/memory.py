@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import itertools
 import struct
 import time
@@ -31,6 +29,7 @@ from bridge.model import (
     SentMessage,
     Text,
 )
+from bridge.redelivery import Redelivery
 
 # ---- what the "remote side" observed --------------------------------------------------------
 
@@ -144,11 +143,7 @@ class MemoryChannel:
         self.acked: list[int] = []
         self.logged_in = logged_in
         self.unsupported = unsupported
-        self._running = False
-        self._stopped = False
-        self._pending: dict[int, tuple[Event, ...]] = {}
-        self._queue: asyncio.Queue[int | None] = asyncio.Queue()
-        self._batch_numbers = itertools.count(1)
+        self._batches = Redelivery(ack=self._ack)
         self._out_ids = itertools.count(1)
         self._in_ids = itertools.count(1)
         self._logins = itertools.count(1)
@@ -162,48 +157,29 @@ class MemoryChannel:
     @property
     def running(self) -> bool:
         """True between ``start()`` and ``stop()``."""
-        return self._running
+        return self._batches.running
 
     @property
     def pending(self) -> tuple[int, ...]:
         """Numbers of injected batches not acknowledged yet, oldest first."""
-        return tuple(self._pending)
+        return self._batches.pending
 
     async def start(self) -> None:
         """Begin delivering batches: every un-acked one, oldest first. Idempotent."""
-        if self._running:
-            return
-        while not self._queue.empty():  # stale items and the end marker of the previous run
-            self._queue.get_nowait()
-        for number in self._pending:
-            self._queue.put_nowait(number)
-        self._running = True
-        self._stopped = False
+        await self._batches.start()
 
     async def stop(self) -> None:
         """End ``events()``; un-acked batches stay pending for the next ``start()``.
         Idempotent; never raises."""
-        if not self._running:
-            return
-        self._running = False
-        self._stopped = True
-        self._queue.put_nowait(None)
+        await self._batches.stop()
 
-    async def events(self) -> AsyncIterator[EventBatch]:
+    def events(self) -> AsyncIterator[EventBatch]:
         """Injected batches in order, each with an ``ack`` that records its number in
         ``acked``. Waits for ``start()`` if not started; ends after ``stop()``."""
-        if self._stopped and not self._running:
-            return
-        while True:
-            number = await self._queue.get()
-            if number is None:
-                return
-            batch = self._pending.get(number)
-            if batch is not None:  # None: acked through an earlier delivery
-                yield EventBatch(batch, ack=functools.partial(self._ack, number))
+        return self._batches.events()
 
     async def _ack(self, number: int) -> None:
-        if self._pending.pop(number, None) is not None:
+        if self._batches.acknowledge(number):
             self.acked.append(number)
 
     # ---- test-side controls ------------------------------------------------------------------
@@ -214,11 +190,7 @@ class MemoryChannel:
 
     def inject_batch(self, events: Iterable[Event]) -> int:
         """Queue ``events`` as one inbound batch; returns its number (1, 2, ...)."""
-        number = next(self._batch_numbers)
-        self._pending[number] = tuple(events)
-        if self._running:
-            self._queue.put_nowait(number)
-        return number
+        return self._batches.add(events)
 
     def incoming_text(
         self,
@@ -282,7 +254,7 @@ class MemoryChannel:
     # ---- Channel and capabilities ------------------------------------------------------------
 
     def _check_can_send(self, content: Content) -> None:
-        if not self._running:
+        if not self._batches.running:
             raise DeliveryFailed(f"channel {self.name!r} is stopped", retryable=True)
         if not self.logged_in:
             raise NotLoggedIn(f"channel {self.name!r} is logged out; log in first")
